@@ -1,0 +1,49 @@
+//! The four contract functions in plain Rust: what the wasm exports call,
+//! and what tests and benchmarks call directly with their own HTTP client.
+
+use crate::api::Api;
+use crate::credential::{self, Credential};
+use crate::error::{quote, ConnectorError};
+use crate::http::HttpClient;
+use crate::model::{Account, CredentialSchema, FetchRequest, Page, StreamSpec};
+use crate::settings::Settings;
+use crate::state::State;
+use crate::streams as catalog;
+
+/// The credential form. Makes no request.
+pub fn credential_schema() -> CredentialSchema {
+    credential::schema()
+}
+
+/// Checks the credential, then asks CircleCI whose it is (`GET /me`).
+pub fn validate(client: &mut dyn HttpClient, credential: &[(String, String)]) -> Result<Account, ConnectorError> {
+    let cred = Credential::parse(credential)?;
+    let mut api = Api::new(client, &cred);
+    catalog::me::account(&mut api).map_err(|e| e.redact(cred.api_key()))
+}
+
+/// The stream catalog. Makes no request.
+pub fn streams() -> Vec<StreamSpec> {
+    catalog::CATALOG.iter().map(|s| s.spec()).collect()
+}
+
+/// One bounded step of a stream. Checks, in order and before any request:
+/// the credential, the stream name, the settings and the state.
+pub fn fetch(
+    client: &mut dyn HttpClient,
+    credential: &[(String, String)],
+    request: &FetchRequest,
+) -> Result<Page, ConnectorError> {
+    let cred = Credential::parse(credential)?;
+    let def = catalog::find(&request.stream).ok_or_else(|| {
+        ConnectorError::InvalidSettings(format!(
+            "unknown stream `{}`; the valid streams are {}",
+            quote(&request.stream, 64),
+            catalog::names()
+        ))
+    })?;
+    let settings = Settings::parse(&request.settings)?;
+    let state = request.state.as_deref().map(|s| State::decode(s, def.name)).transpose()?;
+    let mut api = Api::new(client, &cred);
+    (def.fetch)(&mut api, &settings, state).map_err(|e| e.redact(cred.api_key()))
+}

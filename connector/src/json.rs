@@ -1,0 +1,163 @@
+//! Reading CircleCI's JSON answers without losing anything.
+//!
+//! Records are passed on as CircleCI wrote them: the raw JSON text of each
+//! object, only with insignificant whitespace removed (so a record is one
+//! line). Nothing goes through a typed struct or `serde_json::Value`, so
+//! unknown fields, `null`s, key order and large numbers survive unchanged.
+//! A body that is not the expected shape is a `bad-response`, never an
+//! empty or last page.
+
+use crate::error::ConnectorError;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+
+fn bad(msg: String) -> ConnectorError {
+    ConnectorError::BadResponse(msg)
+}
+
+/// Removes whitespace outside strings from valid JSON text.
+pub fn minify(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in raw.chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn text<'a>(body: &'a [u8], what: &str) -> Result<&'a str, ConnectorError> {
+    std::str::from_utf8(body).map_err(|_| bad(format!("the answer for {what} is not UTF-8 text")))
+}
+
+fn not_json(what: &str, e: serde_json::Error) -> ConnectorError {
+    let hint = if e.is_eof() { "; it looks cut off" } else { "" };
+    bad(format!("the answer for {what} is not valid JSON ({e}){hint}"))
+}
+
+/// The fields of a JSON object body, each as raw JSON.
+pub fn object<'a>(body: &'a [u8], what: &str) -> Result<BTreeMap<String, &'a RawValue>, ConnectorError> {
+    let text = text(body, what)?;
+    let raw: &RawValue = serde_json::from_str(text).map_err(|e| not_json(what, e))?;
+    if !raw.get().starts_with('{') {
+        return Err(bad(format!("the answer for {what} is not a JSON object")));
+    }
+    serde_json::from_str(raw.get()).map_err(|e| not_json(what, e))
+}
+
+/// A body that must be one JSON object, as a compact record.
+pub fn record(body: &[u8], what: &str) -> Result<String, ConnectorError> {
+    let text = text(body, what)?;
+    let raw: &RawValue = serde_json::from_str(text).map_err(|e| not_json(what, e))?;
+    if !raw.get().starts_with('{') {
+        return Err(bad(format!("the answer for {what} is not a JSON object")));
+    }
+    Ok(minify(raw.get()))
+}
+
+/// A string field of an object, if present and a string.
+pub fn string_field(fields: &BTreeMap<String, &RawValue>, name: &str) -> Option<String> {
+    fields.get(name).and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+}
+
+/// One page of a paged list: `{"items": [...], "next_page_token": "…" | null}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    /// The items as compact JSON objects.
+    pub items: Vec<String>,
+    /// `None` on the last page. An empty token also ends the list, since
+    /// sending it back would restart from the first page.
+    pub next_page_token: Option<String>,
+}
+
+/// Parses a paged-list body; both fields must be present and well typed.
+pub fn list_page(body: &[u8], what: &str) -> Result<ListPage, ConnectorError> {
+    let fields = object(body, what)?;
+    let items = fields
+        .get("items")
+        .ok_or_else(|| bad(format!("the answer for {what} has no `items` list")))?;
+    let items: Vec<&RawValue> = serde_json::from_str(items.get())
+        .map_err(|_| bad(format!("`items` in the answer for {what} is not a list")))?;
+    let items = items
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            if raw.get().starts_with('{') {
+                Ok(minify(raw.get()))
+            } else {
+                Err(bad(format!("item {i} in the answer for {what} is not a JSON object")))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let token = fields
+        .get("next_page_token")
+        .ok_or_else(|| bad(format!("the answer for {what} has no `next_page_token`")))?;
+    let token: Option<String> = serde_json::from_str(token.get())
+        .map_err(|_| bad(format!("`next_page_token` in the answer for {what} is neither a string nor null")))?;
+    Ok(ListPage { items, next_page_token: token.filter(|t| !t.is_empty()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minify_keeps_strings() {
+        assert_eq!(minify("{ \"a b\" : [1, 2],\n\t\"c\": \"x \\\" y\\\\\" , \"d\":null }"), r#"{"a b":[1,2],"c":"x \" y\\","d":null}"#);
+    }
+
+    #[test]
+    fn records_are_kept_verbatim() {
+        let body = br#" {"z": 1, "a": null, "big": 123456789012345678901234567890, "f": 1.0, "u": "\u00e9"} "#;
+        assert_eq!(
+            record(body, "w").unwrap(),
+            r#"{"z":1,"a":null,"big":123456789012345678901234567890,"f":1.0,"u":"\u00e9"}"#
+        );
+    }
+
+    #[test]
+    fn pages_parse() {
+        let p = list_page(br#"{"next_page_token": "abc", "items": [{"id": "1"}, {"id":"2","x":null}]}"#, "w").unwrap();
+        assert_eq!(p.items, vec![r#"{"id":"1"}"#.to_string(), r#"{"id":"2","x":null}"#.to_string()]);
+        assert_eq!(p.next_page_token.as_deref(), Some("abc"));
+        let p = list_page(br#"{"items": [], "next_page_token": null}"#, "w").unwrap();
+        assert_eq!(p, ListPage { items: vec![], next_page_token: None });
+        let p = list_page(br#"{"items": [], "next_page_token": ""}"#, "w").unwrap();
+        assert_eq!(p.next_page_token, None);
+    }
+
+    #[test]
+    fn bad_shapes_are_bad_responses() {
+        for (body, fragment) in [
+            (&b""[..], "not valid JSON"),
+            (br#"{"items": [{"id": "1"}], "next_page_token": nu"#, "looks cut off"),
+            (br#"{"items": [{"id": "1"}"#, "looks cut off"),
+            (b"[]", "not a JSON object"),
+            (br#"{"next_page_token": null}"#, "no `items`"),
+            (br#"{"items": {}, "next_page_token": null}"#, "not a list"),
+            (br#"{"items": [1], "next_page_token": null}"#, "item 0"),
+            (br#"{"items": []}"#, "no `next_page_token`"),
+            (br#"{"items": [], "next_page_token": 5}"#, "neither a string nor null"),
+            (&[0xff, 0xfe][..], "not UTF-8"),
+        ] {
+            match list_page(body, "pipelines of project gh/a/b") {
+                Err(ConnectorError::BadResponse(m)) => assert!(m.contains(fragment), "{m}"),
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
+            }
+        }
+        assert!(matches!(record(b"[1]", "w"), Err(ConnectorError::BadResponse(_))));
+        assert!(matches!(record(b"{\"a\":", "w"), Err(ConnectorError::BadResponse(_))));
+    }
+}

@@ -1,0 +1,185 @@
+//! The `settings` JSON object of a fetch request.
+//!
+//! Every key is optional when parsing; each stream states what it needs
+//! (e.g. [`Settings::require_slugs`]). Unknown keys are errors so a typo
+//! never silently reads the wrong thing.
+
+use crate::error::{quote, ConnectorError};
+use crate::slug::{ProjectSlug, ACCEPTED_FORMS};
+use serde_json::Value;
+
+pub const VALID_KEYS: &str = "project_slugs, org_slug, start_date";
+
+/// Parsed settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Projects to read, in the order given (duplicates rejected).
+    pub project_slugs: Vec<ProjectSlug>,
+    /// An organization slug such as `gh/acme` (reserved for streams that list by org).
+    pub org_slug: Option<String>,
+    /// Earliest date of interest, as Unix seconds (reserved for incremental streams).
+    pub start_date: Option<i64>,
+}
+
+fn invalid(msg: impl Into<String>) -> ConnectorError {
+    ConnectorError::InvalidSettings(msg.into())
+}
+
+impl Settings {
+    /// Parses the settings document; an empty string counts as `{}`.
+    pub fn parse(text: &str) -> Result<Settings, ConnectorError> {
+        if text.trim().is_empty() {
+            return Ok(Settings::default());
+        }
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| invalid(format!("settings are not valid JSON ({e})")))?;
+        let Value::Object(map) = value else {
+            return Err(invalid(
+                "settings must be a JSON object such as {\"project_slugs\": [\"gh/my-org/my-repo\"]}",
+            ));
+        };
+        let mut settings = Settings::default();
+        for (key, value) in &map {
+            // `null` means "not set", as forms often send it.
+            if value.is_null() && matches!(key.as_str(), "project_slugs" | "org_slug" | "start_date") {
+                continue;
+            }
+            match key.as_str() {
+                "project_slugs" => settings.project_slugs = parse_slugs(value)?,
+                "org_slug" => {
+                    let s = value.as_str().map(str::trim).unwrap_or_default();
+                    if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                        return Err(invalid("org_slug must be a non-empty string such as \"gh/my-org\""));
+                    }
+                    settings.org_slug = Some(s.to_string());
+                }
+                "start_date" => {
+                    let t = value.as_str().and_then(|s| crate::time::parse_rfc3339(s.trim()));
+                    settings.start_date = Some(t.ok_or_else(|| {
+                        invalid("start_date must be an RFC 3339 date-time such as \"2024-01-31T00:00:00Z\"")
+                    })?);
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "unknown setting `{}`; the valid settings are {VALID_KEYS}",
+                        quote(other, 64)
+                    )))
+                }
+            }
+        }
+        Ok(settings)
+    }
+
+    /// The configured projects, or an error saying they are needed.
+    pub fn require_slugs(&self, stream: &str) -> Result<&[ProjectSlug], ConnectorError> {
+        if self.project_slugs.is_empty() {
+            return Err(invalid(format!(
+                "project_slugs is required for now: the {stream} stream reads the projects listed there \
+                 (CircleCI API v2 cannot list all projects), e.g. {{\"project_slugs\": [\"gh/my-org/my-repo\"]}}"
+            )));
+        }
+        Ok(&self.project_slugs)
+    }
+
+    /// A short fingerprint of the project list, stored in states so that a
+    /// state is not applied to a different list. FNV-1a 64 of the canonical
+    /// slugs: not cryptographic, it only has to notice edits.
+    pub fn slugs_fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for slug in &self.project_slugs {
+            for b in slug.canonical().bytes().chain([b'\n']) {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        format!("{h:016x}")
+    }
+}
+
+fn parse_slugs(value: &Value) -> Result<Vec<ProjectSlug>, ConnectorError> {
+    let Value::Array(items) = value else {
+        return Err(invalid("project_slugs must be a list of strings such as [\"gh/my-org/my-repo\"]"));
+    };
+    let mut slugs: Vec<ProjectSlug> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Some(text) = item.as_str() else {
+            return Err(invalid(format!("project_slugs[{i}] must be a string")));
+        };
+        let slug = ProjectSlug::parse(text).map_err(|why| {
+            invalid(format!(
+                "project_slugs[{i}] `{}` is not a project slug: {why}; accepted forms: {ACCEPTED_FORMS}",
+                quote(text, 100)
+            ))
+        })?;
+        if let Some(j) = slugs.iter().position(|s| s.canonical() == slug.canonical()) {
+            return Err(invalid(format!(
+                "project_slugs[{i}] `{slug}` is the same project as project_slugs[{j}]; list each project once"
+            )));
+        }
+        slugs.push(slug);
+    }
+    Ok(slugs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        match Settings::parse(text) {
+            Err(ConnectorError::InvalidSettings(m)) => m,
+            other => panic!("expected invalid-settings for {text}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_all_keys() {
+        let s = Settings::parse(
+            r#"{"project_slugs":["gh/a/b","circleci%2Fo%2Fp"],"org_slug":"gh/a","start_date":"2024-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.project_slugs.len(), 2);
+        assert_eq!(s.project_slugs[1].to_string(), "circleci/o/p");
+        assert_eq!(s.org_slug.as_deref(), Some("gh/a"));
+        assert_eq!(s.start_date, Some(1_704_067_200));
+        assert_eq!(Settings::parse("").unwrap(), Settings::default());
+        assert_eq!(Settings::parse("{}").unwrap(), Settings::default());
+        assert_eq!(Settings::parse(r#"{"org_slug":null,"project_slugs":null}"#).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn rejects_bad_settings() {
+        assert!(err("{").starts_with("settings are not valid JSON"));
+        assert!(err("[]").starts_with("settings must be a JSON object"));
+        assert_eq!(
+            err(r#"{"projects":["gh/a/b"]}"#),
+            "unknown setting `projects`; the valid settings are project_slugs, org_slug, start_date"
+        );
+        assert!(err(r#"{"project_slugs":"gh/a/b"}"#).starts_with("project_slugs must be a list"));
+        assert_eq!(err(r#"{"project_slugs":["gh/a/b",3]}"#), "project_slugs[1] must be a string");
+        let m = err(r#"{"project_slugs":["gl/a/b"]}"#);
+        assert!(m.starts_with("project_slugs[0] `gl/a/b` is not a project slug: unknown VCS"), "{m}");
+        assert!(m.contains("circleci/<org-id>/<project-id>"), "{m}");
+        assert!(err(r#"{"project_slugs":["gh/a"]}"#).contains("exactly three parts"));
+        assert_eq!(
+            err(r#"{"project_slugs":["gh/a/b","github/a/b"]}"#),
+            "project_slugs[1] `github/a/b` is the same project as project_slugs[0]; list each project once"
+        );
+        assert!(err(r#"{"org_slug":5}"#).starts_with("org_slug must be"));
+        assert!(err(r#"{"org_slug":""}"#).starts_with("org_slug must be"));
+        assert!(err(r#"{"start_date":"2024-01-01"}"#).starts_with("start_date must be an RFC 3339"));
+        assert!(err(r#"{"start_date":1700000000}"#).starts_with("start_date must be an RFC 3339"));
+    }
+
+    #[test]
+    fn requires_slugs_and_fingerprints_them() {
+        let m = Settings::default().require_slugs("pipelines").unwrap_err();
+        assert!(m.message().starts_with("project_slugs is required for now"));
+        let a = Settings::parse(r#"{"project_slugs":["gh/a/b","gh/a/c"]}"#).unwrap();
+        let b = Settings::parse(r#"{"project_slugs":["github/a/b","gh%2Fa%2Fc"]}"#).unwrap();
+        let c = Settings::parse(r#"{"project_slugs":["gh/a/c","gh/a/b"]}"#).unwrap();
+        assert_eq!(a.slugs_fingerprint(), b.slugs_fingerprint());
+        assert_ne!(a.slugs_fingerprint(), c.slugs_fingerprint());
+        assert_eq!(a.slugs_fingerprint().len(), 16);
+    }
+}

@@ -1,0 +1,164 @@
+//! The host's error type: the guest's typed errors plus what can go wrong on
+//! the host's side, each with its own process exit code.
+//!
+//! Every message is one line meant for an operator. Messages that may carry
+//! text from the guest or the upstream are passed through
+//! [`crate::credential::Redactor`] before they are shown.
+
+use std::fmt;
+
+use crate::bindings::ConnectorError;
+
+/// Anything that ends a harness call unsuccessfully.
+#[derive(Debug)]
+pub enum HarnessError {
+    /// The connector answered with one of the contract's typed errors.
+    Connector(ConnectorError),
+    /// The credential file is missing, unreadable or not a JSON object of strings.
+    CredentialFile(String),
+    /// The settings file is unreadable or not JSON.
+    SettingsFile(String),
+    /// The state file is unreadable, corrupt or belongs to another stream.
+    StateFile(String),
+    /// The component was refused or could not be compiled.
+    Load(String),
+    /// The guest trapped (panicked, ran out of a limit, misbehaved).
+    Trap(String),
+    /// Writing output or checkpoints failed.
+    Io(String),
+    /// The command line asks for something impossible.
+    Usage(String),
+}
+
+impl HarnessError {
+    /// The process exit code, distinct per kind (documented in the README).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            HarnessError::Connector(e) => match e {
+                ConnectorError::InvalidCredential(_) => 10,
+                ConnectorError::Unauthorized(_) => 11,
+                ConnectorError::Forbidden(_) => 12,
+                ConnectorError::NotFound(_) => 13,
+                ConnectorError::RateLimited(_) => 14,
+                ConnectorError::Unavailable(_) => 15,
+                ConnectorError::Denied(_) => 16,
+                ConnectorError::BadResponse(_) => 17,
+                ConnectorError::InvalidSettings(_) => 18,
+                ConnectorError::InvalidState(_) => 19,
+            },
+            HarnessError::CredentialFile(_) => 20,
+            HarnessError::SettingsFile(_) => 21,
+            HarnessError::StateFile(_) => 22,
+            HarnessError::Load(_) => 23,
+            HarnessError::Trap(_) => 24,
+            HarnessError::Io(_) => 25,
+            HarnessError::Usage(_) => 2,
+        }
+    }
+
+    /// A stable, machine-readable name of the kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HarnessError::Connector(e) => connector_error_kind(e),
+            HarnessError::CredentialFile(_) => "credential-file",
+            HarnessError::SettingsFile(_) => "settings-file",
+            HarnessError::StateFile(_) => "state-file",
+            HarnessError::Load(_) => "load",
+            HarnessError::Trap(_) => "trap",
+            HarnessError::Io(_) => "io",
+            HarnessError::Usage(_) => "usage",
+        }
+    }
+
+    /// Applies `f` to every message the error carries (used for redaction).
+    pub fn map_messages(self, f: impl Fn(&str) -> String) -> Self {
+        use ConnectorError as C;
+        match self {
+            HarnessError::Connector(e) => HarnessError::Connector(match e {
+                C::InvalidCredential(m) => C::InvalidCredential(f(&m)),
+                C::Unauthorized(m) => C::Unauthorized(f(&m)),
+                C::Forbidden(m) => C::Forbidden(f(&m)),
+                C::NotFound(m) => C::NotFound(f(&m)),
+                C::RateLimited(mut h) => {
+                    h.message = f(&h.message);
+                    C::RateLimited(h)
+                }
+                C::Unavailable(mut h) => {
+                    h.message = f(&h.message);
+                    C::Unavailable(h)
+                }
+                C::Denied(m) => C::Denied(f(&m)),
+                C::BadResponse(m) => C::BadResponse(f(&m)),
+                C::InvalidSettings(m) => C::InvalidSettings(f(&m)),
+                C::InvalidState(m) => C::InvalidState(f(&m)),
+            }),
+            HarnessError::CredentialFile(m) => HarnessError::CredentialFile(f(&m)),
+            HarnessError::SettingsFile(m) => HarnessError::SettingsFile(f(&m)),
+            HarnessError::StateFile(m) => HarnessError::StateFile(f(&m)),
+            HarnessError::Load(m) => HarnessError::Load(f(&m)),
+            HarnessError::Trap(m) => HarnessError::Trap(f(&m)),
+            HarnessError::Io(m) => HarnessError::Io(f(&m)),
+            HarnessError::Usage(m) => HarnessError::Usage(f(&m)),
+        }
+    }
+}
+
+/// The contract's name for a connector error kind.
+pub fn connector_error_kind(e: &ConnectorError) -> &'static str {
+    match e {
+        ConnectorError::InvalidCredential(_) => "invalid-credential",
+        ConnectorError::Unauthorized(_) => "unauthorized",
+        ConnectorError::Forbidden(_) => "forbidden",
+        ConnectorError::NotFound(_) => "not-found",
+        ConnectorError::RateLimited(_) => "rate-limited",
+        ConnectorError::Unavailable(_) => "unavailable",
+        ConnectorError::Denied(_) => "denied",
+        ConnectorError::BadResponse(_) => "bad-response",
+        ConnectorError::InvalidSettings(_) => "invalid-settings",
+        ConnectorError::InvalidState(_) => "invalid-state",
+    }
+}
+
+/// The message a connector error carries.
+pub fn connector_error_message(e: &ConnectorError) -> String {
+    match e {
+        ConnectorError::RateLimited(h) | ConnectorError::Unavailable(h) => match h.retry_after_ms {
+            Some(ms) => format!("{} (retry after {ms} ms)", h.message),
+            None => h.message.clone(),
+        },
+        ConnectorError::InvalidCredential(m)
+        | ConnectorError::Unauthorized(m)
+        | ConnectorError::Forbidden(m)
+        | ConnectorError::NotFound(m)
+        | ConnectorError::Denied(m)
+        | ConnectorError::BadResponse(m)
+        | ConnectorError::InvalidSettings(m)
+        | ConnectorError::InvalidState(m) => m.clone(),
+    }
+}
+
+impl fmt::Display for HarnessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = match self {
+            HarnessError::Connector(e) => connector_error_message(e),
+            HarnessError::CredentialFile(m)
+            | HarnessError::SettingsFile(m)
+            | HarnessError::StateFile(m)
+            | HarnessError::Load(m)
+            | HarnessError::Trap(m)
+            | HarnessError::Io(m)
+            | HarnessError::Usage(m) => m.clone(),
+        };
+        // One line, whatever the message held.
+        let message = message.replace(['\n', '\r'], " ");
+        write!(f, "{}: {}", self.kind(), message.trim())
+    }
+}
+
+impl std::error::Error for HarnessError {}
+
+impl From<ConnectorError> for HarnessError {
+    fn from(e: ConnectorError) -> Self {
+        HarnessError::Connector(e)
+    }
+}

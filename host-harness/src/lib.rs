@@ -1,0 +1,27 @@
+//! The reference host for `ingest:connector` source components.
+//!
+//! It loads a component compiled from any language, refuses it unless it
+//! imports nothing beyond wasi:http and wasi:io, and drives it in a sandbox:
+//! every outgoing request passes the operator's [`policy`] (allow-list,
+//! private-address refusal, timeouts) before it leaves the process. The
+//! [`sync`] loop checkpoints the guest's state after every page, so an
+//! interrupted run resumes where it stopped.
+//!
+//! The host knows policy, never the upstream API: URLs, pagination and record
+//! shapes are the guest's business.
+
+pub mod bindings;
+pub mod cache;
+pub mod checkpoint;
+pub mod connector;
+pub mod credential;
+pub mod error;
+pub mod loader;
+pub mod outbound;
+pub mod policy;
+pub mod sync;
+
+pub use connector::{Connector, ConnectorInstance};
+pub use error::HarnessError;
+pub use loader::{HostConfig, Loader};
+pub use policy::{AllowList, OutboundPolicy, Timeouts};

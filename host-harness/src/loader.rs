@@ -1,0 +1,125 @@
+//! Turns component bytes into a [`Connector`] ready to instantiate: one
+//! engine and linker for every component, the compile cache, and the
+//! load-time checks that refuse a component before any of its code runs.
+//!
+//! The linker holds wasi:io and wasi:http, nothing else: no filesystem, no
+//! environment, no clocks, no sockets. A component that imports more is
+//! refused with the list of what it asked for.
+
+use std::path::Path;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::bindings::SourceConnectorPre;
+use crate::cache::{CacheOutcome, CompileCache};
+use crate::connector::{Connector, HostState};
+use crate::error::HarnessError;
+
+/// Interfaces a connector may import: wasi:http's client side and the wasi:io
+/// it is built on, at any 0.2 patch version (wasmtime links an older 0.2.x
+/// import against the 0.2.12 implementation).
+pub const ALLOWED_IMPORTS: &[&str] = &[
+    "wasi:http/types@0.2.",
+    "wasi:http/outgoing-handler@0.2.",
+    "wasi:io/error@0.2.",
+    "wasi:io/streams@0.2.",
+    "wasi:io/poll@0.2.",
+];
+
+/// The export every connector must provide.
+pub const REQUIRED_EXPORT: &str = "ingest:connector/source@0.1.0";
+
+/// Components larger than this are refused before compilation.
+pub const MAX_COMPONENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// How the host is set up.
+#[derive(Clone, Debug, Default)]
+pub struct HostConfig {
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache: Option<CompileCache>,
+}
+
+/// Loads components into connectors.
+pub struct Loader {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Option<CompileCache>,
+}
+
+impl Loader {
+    pub fn new(config: HostConfig) -> Result<Loader, HarnessError> {
+        let load_err = |e: wasmtime::Error| HarnessError::Load(format!("{e:#}"));
+        let mut engine_config = Config::new();
+        engine_config.wasm_component_model(true);
+        let engine = Engine::new(&engine_config).map_err(load_err)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi_io::add_to_linker_async(&mut linker).map_err(load_err)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(load_err)?;
+        Ok(Loader {
+            engine,
+            linker,
+            cache: config.cache,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Reads and loads a component file.
+    pub fn load_file(&self, path: &Path) -> Result<Connector, HarnessError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| HarnessError::Load(format!("cannot read component {}: {e}", path.display())))?;
+        self.load(&bytes)
+    }
+
+    /// Compiles (or loads from the cache), checks and pre-instantiates a component.
+    pub fn load(&self, bytes: &[u8]) -> Result<Connector, HarnessError> {
+        if bytes.len() > MAX_COMPONENT_BYTES {
+            return Err(HarnessError::Load(format!(
+                "component is {} bytes, over the {MAX_COMPONENT_BYTES}-byte limit",
+                bytes.len()
+            )));
+        }
+        let (component, outcome) = match &self.cache {
+            Some(cache) => cache.load(&self.engine, bytes),
+            None => Component::new(&self.engine, bytes).map(|c| (c, CacheOutcome::Disabled)),
+        }
+        .map_err(|e| HarnessError::Load(format!("not a valid component: {e:#}")))?;
+        self.check_shape(&component)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| HarnessError::Load(format!("component cannot be linked: {e:#}")))?;
+        let pre = SourceConnectorPre::new(pre).map_err(|e| {
+            HarnessError::Load(format!("component does not implement {REQUIRED_EXPORT}: {e:#}"))
+        })?;
+        Ok(Connector::new(pre, outcome))
+    }
+
+    /// Refuses components that import beyond [`ALLOWED_IMPORTS`] or do not
+    /// export [`REQUIRED_EXPORT`], naming what is wrong.
+    fn check_shape(&self, component: &Component) -> Result<(), HarnessError> {
+        let ty = component.component_type();
+        let refused: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .filter(|name| !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)))
+            .collect();
+        if !refused.is_empty() {
+            return Err(HarnessError::Load(format!(
+                "component imports {} which the sandbox does not provide (allowed: wasi:http/types, wasi:http/outgoing-handler, wasi:io)",
+                refused.join(", ")
+            )));
+        }
+        if !ty.exports(&self.engine).any(|(name, _)| name == REQUIRED_EXPORT) {
+            let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+            return Err(HarnessError::Load(format!(
+                "component does not export {REQUIRED_EXPORT} (it exports: {})",
+                if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,245 @@
+//! `connector-harness`: loads a source connector component in the sandbox
+//! and runs one command against it (the CLI contract of DESIGN.md).
+//!
+//! Output is for machines on stdout (JSON, JSON Lines) and for people on
+//! stderr (one line per error, never a backtrace, never a secret). The exit
+//! code names the error kind; see the README's table.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use host_harness::bindings::{CredentialSpec, FieldKind, StreamSpec, SyncMode};
+use host_harness::cache::CompileCache;
+use host_harness::checkpoint::StateFile;
+use host_harness::credential::{Credential, Redactor};
+use host_harness::sync::{self, FileSink, RecordSink, SyncOptions, WriterSink};
+use host_harness::{AllowList, ConnectorInstance, HarnessError, HostConfig, Loader, OutboundPolicy, Timeouts};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(name = "connector-harness", version, about = "Run an ingest:connector source component in a wasmtime sandbox")]
+struct Cli {
+    /// The component to load (default: the CircleCI connector built with this harness).
+    #[arg(long, global = true, value_name = "PATH")]
+    component: Option<PathBuf>,
+    /// A host the connector may reach, HOST[:PORT] or *.DOMAIN; repeatable.
+    /// Replaces the default (circleci.com). Loopback and private addresses
+    /// must be named exactly.
+    #[arg(long = "allow-host", global = true, value_name = "HOST[:PORT]")]
+    allow_hosts: Vec<String>,
+    /// Seconds to wait for a connection.
+    #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS")]
+    connect_timeout: f64,
+    /// Seconds to wait for the first byte of a response.
+    #[arg(long, global = true, default_value_t = 30.0, value_name = "SECS")]
+    first_byte_timeout: f64,
+    /// Seconds to wait between two chunks of a response body.
+    #[arg(long, global = true, default_value_t = 30.0, value_name = "SECS")]
+    between_bytes_timeout: f64,
+    /// Where compiled components are cached (default: $CONNECTOR_HARNESS_CACHE_DIR,
+    /// else $XDG_CACHE_HOME/connector-harness, else ~/.cache/connector-harness).
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile the component every time.
+    #[arg(long, global = true)]
+    no_cache: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the credential schema as JSON.
+    Schema,
+    /// Print the stream catalog as JSON.
+    Streams,
+    /// Check a credential against the upstream; print the account.
+    Validate {
+        /// JSON object keyed by the schema's field keys.
+        #[arg(long, value_name = "FILE")]
+        credential: PathBuf,
+    },
+    /// Sync one stream: records as JSON Lines, state saved after every page.
+    Fetch {
+        #[arg(long, value_name = "FILE")]
+        credential: PathBuf,
+        /// The connector's settings, a JSON object.
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
+        #[arg(long, value_name = "NAME")]
+        stream: String,
+        /// Resume from, and checkpoint to, this file.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Write records here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Give up after this many pages.
+        #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+        max_pages: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&HarnessError::Io(format!("cannot start the runtime: {e}"))),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(error: &HarnessError) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(1))
+}
+
+async fn run(cli: Cli) -> Result<(), HarnessError> {
+    let policy = Arc::new(policy(&cli)?);
+    let cache = match (&cli.cache_dir, cli.no_cache) {
+        (_, true) => None,
+        (Some(dir), false) => Some(CompileCache::new(dir)),
+        (None, false) => CompileCache::default_dir().map(CompileCache::new),
+    };
+    let loader = Loader::new(HostConfig { cache })?;
+    let connector = match &cli.component {
+        Some(path) => loader.load_file(path)?,
+        None => loader.load(connector_artifacts::CIRCLECI_CONNECTOR)?,
+    };
+    let mut instance = connector.instantiate(policy).await?;
+    match cli.command {
+        Command::Schema => {
+            let schema = instance.credential_schema().await?;
+            print_json(&schema_json(&schema));
+        }
+        Command::Streams => {
+            let streams = instance.streams().await?;
+            print_json(&Value::Array(streams.iter().map(stream_json).collect()));
+        }
+        Command::Validate { credential } => {
+            let credential = Credential::from_file(&credential)?;
+            let redactor = redactor(&mut instance, &credential).await?;
+            let account = instance.validate(&credential).await.map_err(|e| redactor.redact_error(e))?;
+            let details: Value = serde_json::from_str(&account.details).unwrap_or(Value::Null);
+            let out = json!({ "id": account.id, "name": account.name, "details": details });
+            println!("{}", redactor.redact(&serde_json::to_string_pretty(&out).unwrap_or_default()));
+        }
+        Command::Fetch { credential, settings, stream, state, out, max_pages } => {
+            let credential = Credential::from_file(&credential)?;
+            let redactor = redactor(&mut instance, &credential).await?;
+            let settings = read_settings(settings.as_deref())?;
+            let state_file = state.map(StateFile::new);
+            let mut sink: Box<dyn RecordSink> = match &out {
+                Some(path) => Box::new(FileSink::new(path)),
+                None => Box::new(WriterSink(std::io::stdout().lock())),
+            };
+            let options = SyncOptions { max_pages };
+            let report = sync::run(&mut instance, &credential, &stream, &settings, state_file.as_ref(), sink.as_mut(), &options)
+                .await
+                .map_err(|e| redactor.redact_error(e))?;
+            for notice in &report.notices {
+                eprintln!("notice: {}", redactor.redact(notice));
+            }
+            if std::io::stderr().is_terminal() {
+                let log = instance.outbound_log();
+                eprintln!(
+                    "{stream}: {} records in {} pages, {} requests{}",
+                    report.records,
+                    report.pages,
+                    log.sent,
+                    if report.resumed { " (resumed)" } else { "" }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn policy(cli: &Cli) -> Result<OutboundPolicy, HarnessError> {
+    let usage = HarnessError::Usage;
+    let allow = if cli.allow_hosts.is_empty() {
+        AllowList::default()
+    } else {
+        AllowList::parse(&cli.allow_hosts).map_err(usage)?
+    };
+    let secs = |name: &str, v: f64| {
+        if v.is_finite() && v > 0.0 && v <= 3600.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(usage(format!("--{name} must be between 0 and 3600 seconds")))
+        }
+    };
+    Ok(OutboundPolicy {
+        allow,
+        timeouts: Timeouts {
+            connect: secs("connect-timeout", cli.connect_timeout)?,
+            first_byte: secs("first-byte-timeout", cli.first_byte_timeout)?,
+            between_bytes: secs("between-bytes-timeout", cli.between_bytes_timeout)?,
+        },
+    })
+}
+
+/// The redactor for this credential's secret fields, per the connector's schema.
+async fn redactor(instance: &mut ConnectorInstance, credential: &Credential) -> Result<Redactor, HarnessError> {
+    let schema = instance.credential_schema().await?;
+    Ok(credential.redactor(&schema))
+}
+
+fn read_settings(path: Option<&Path>) -> Result<String, HarnessError> {
+    let Some(path) = path else { return Ok("{}".to_string()) };
+    let fail = |why: String| HarnessError::SettingsFile(format!("{}: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| fail(format!("not valid JSON ({e})")))?;
+    if !value.is_object() {
+        return Err(fail("must be a JSON object".into()));
+    }
+    Ok(value.to_string())
+}
+
+fn schema_json(schema: &CredentialSpec) -> Value {
+    let fields: Vec<Value> = schema
+        .fields
+        .iter()
+        .map(|f| {
+            json!({
+                "key": f.key,
+                "label": f.label,
+                "description": f.description,
+                "kind": match f.kind { FieldKind::Text => "text", FieldKind::Secret => "secret", FieldKind::Url => "url" },
+                "required": f.required,
+                "default_value": f.default_value,
+            })
+        })
+        .collect();
+    json!({ "fields": fields, "json_schema": parse_or_string(&schema.json_schema) })
+}
+
+fn stream_json(s: &StreamSpec) -> Value {
+    json!({
+        "name": s.name,
+        "description": s.description,
+        "json_schema": parse_or_string(&s.json_schema),
+        "primary_key": s.primary_key,
+        "cursor_field": s.cursor_field,
+        "parent": s.parent,
+        "sync_modes": s.sync_modes.iter().map(|m| match m {
+            SyncMode::FullRefresh => "full_refresh",
+            SyncMode::Incremental => "incremental",
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn parse_or_string(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+fn print_json(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}

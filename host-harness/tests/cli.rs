@@ -1,0 +1,195 @@
+//! The `connector-harness` binary as an operator runs it: its output, its
+//! exit codes, its files, against the simulator on loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use conformance::sim::{SimConfig, Simulator};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "CCIPAT_cli_test_token_5f4e3d2c1b0a";
+
+struct Env {
+    sim: Simulator,
+    dir: PathBuf,
+}
+
+impl Env {
+    async fn new(projects: usize, pipelines: usize) -> Env {
+        let sim = Simulator::start(SimConfig::single(TOKEN, projects, pipelines)).await.unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "harness-cli-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Env { sim, dir }
+    }
+
+    fn file(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    fn credential(&self, token: &str) -> PathBuf {
+        let doc = json!({"api_key": token, "base_url": self.sim.base_url()});
+        self.file(&format!("cred-{}.json", token.len()), doc.to_string().as_bytes())
+    }
+
+    /// Runs the harness allowed to reach the simulator, with a private cache.
+    async fn harness(&self, args: &[&str]) -> Output {
+        self.harness_allowing(&[&self.sim.addr().to_string()], args).await
+    }
+
+    async fn harness_allowing(&self, allow: &[&str], args: &[&str]) -> Output {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_connector-harness"));
+        cmd.arg("--cache-dir").arg(self.dir.join("cache"));
+        for host in allow {
+            cmd.args(["--allow-host", host]);
+        }
+        let out = cmd.args(args).output().await.unwrap();
+        // Whatever happened, the key is in no output.
+        for stream in [&out.stdout, &out.stderr] {
+            assert!(!String::from_utf8_lossy(stream).contains(TOKEN), "the key leaked: {}", String::from_utf8_lossy(stream));
+        }
+        out
+    }
+
+    async fn finish(self) {
+        self.sim.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The error line: one line, `error: <kind>: …`.
+fn assert_error(out: &Output, code: i32, kind: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line, no backtrace: {err}");
+    assert!(err.starts_with(&format!("error: {kind}: ")), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_prints_the_account_and_caches_the_compiled_component() {
+    let env = Env::new(1, 1).await;
+    let cred = env.credential(TOKEN);
+    let out = env.harness(&["validate", "--credential", p(&cred)]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let account: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let user = env.sim.dataset(TOKEN).unwrap().user.clone();
+    assert_eq!(account["id"], user["id"]);
+    assert_eq!(account["details"], user);
+
+    let cached = || std::fs::read_dir(env.dir.join("cache")).unwrap().count();
+    assert_eq!(cached(), 1, "the compiled component is cached");
+    let out = env.harness(&["validate", "--credential", p(&cred)]).await;
+    assert!(out.status.success());
+    assert_eq!(cached(), 1, "the second run reuses it");
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_error_kind_has_its_exit_code() {
+    let env = Env::new(1, 1).await;
+    let wrong = env.credential("CCIPAT_wrong_key_for_the_cli");
+    assert_error(&env.harness(&["validate", "--credential", p(&wrong)]).await, 11, "unauthorized");
+
+    let spaced = env.file("spaced.json", json!({"api_key": format!("{TOKEN} x"), "base_url": env.sim.base_url()}).to_string().as_bytes());
+    assert_error(&env.harness(&["validate", "--credential", p(&spaced)]).await, 10, "invalid-credential");
+
+    let cred = env.credential(TOKEN);
+    let out = env.harness_allowing(&[], &["validate", "--credential", p(&cred)]).await;
+    assert_error(&out, 16, "denied");
+    assert!(stderr(&out).contains("allow-list"));
+
+    let not_json = env.file("not-json.json", format!("{{\"api_key\": \"{TOKEN}\"").as_bytes());
+    assert_error(&env.harness(&["validate", "--credential", p(&not_json)]).await, 20, "credential-file");
+    let not_utf8 = env.file("not-utf8.json", b"{\"api_key\": \"\xff\xfe\"}");
+    assert_error(&env.harness(&["validate", "--credential", p(&not_utf8)]).await, 20, "credential-file");
+    let huge = env.file("huge.json", &vec![b' '; 100 * 1024]);
+    assert_error(&env.harness(&["validate", "--credential", p(&huge)]).await, 20, "credential-file");
+
+    let settings = env.file("settings.json", br#"{"project_slugs": ["gh/x"]}"#);
+    assert_error(
+        &env.harness(&["fetch", "--credential", p(&cred), "--settings", p(&settings), "--stream", "pipelines"]).await,
+        18,
+        "invalid-settings",
+    );
+    let state = env.file("state.json", b"{not a state");
+    let settings = env.file("settings2.json", br#"{"project_slugs": ["gh/x/y"]}"#);
+    assert_error(
+        &env.harness(&["fetch", "--credential", p(&cred), "--settings", p(&settings), "--stream", "pipelines", "--state", p(&state)]).await,
+        22,
+        "state-file",
+    );
+    assert_error(&env.harness(&["--component", p(&state), "schema"]).await, 23, "load");
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_writes_json_lines_and_a_state_file() {
+    let env = Env::new(3, 30).await;
+    let cred = env.credential(TOKEN);
+    let slugs: Vec<String> = env.sim.dataset(TOKEN).unwrap().projects.iter().map(|p| p.slug.clone()).collect();
+    let settings = env.file("settings.json", json!({"project_slugs": slugs}).to_string().as_bytes());
+    let out_file = env.dir.join("pipelines.jsonl");
+    let state = env.dir.join("pipelines.state.json");
+    let args = ["fetch", "--credential", p(&cred), "--settings", p(&settings), "--stream", "pipelines", "--state", p(&state), "--out", p(&out_file)];
+    let out = env.harness(&args).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "records go to --out");
+
+    let expected = env.sim.dataset(TOKEN).unwrap().all_pipeline_ids();
+    let lines = std::fs::read_to_string(&out_file).unwrap();
+    let ids: Vec<String> = lines.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), expected.len());
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), ids.len(), "no duplicates");
+
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(saved["stream"], "pipelines");
+    assert_eq!(saved["has_more"], false);
+
+    // A finished full-refresh sync starts over on the next run: same output.
+    let out = env.harness(&args).await;
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap().lines().count(), expected.len());
+
+    // Without --out the records go to stdout.
+    let out = env.harness(&["fetch", "--credential", p(&cred), "--stream", "me"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let me: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(me, env.sim.dataset(TOKEN).unwrap().user);
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schema_and_streams_print_json() {
+    let env = Env::new(1, 1).await;
+    let out = env.harness(&["schema"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["fields"][0]["key"], "api_key");
+    assert_eq!(schema["fields"][0]["kind"], "secret");
+    assert_eq!(schema["json_schema"]["properties"]["api_key"]["writeOnly"], true);
+
+    let out = env.harness(&["streams"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let streams: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = streams.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    for name in ["me", "projects", "pipelines"] {
+        assert!(names.contains(&name), "{names:?}");
+    }
+    env.finish().await;
+}

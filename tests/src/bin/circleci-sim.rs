@@ -1,0 +1,97 @@
+//! `circleci-sim`: runs the CircleCI API v2 simulator as a standalone server, for manual runs of the
+//! connector harness against it.
+//!
+//! Prints `listening on http://127.0.0.1:PORT` as its first stdout line (scripts wait for it), then one
+//! `token: <TOKEN>` line per accepted token, and serves until SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use conformance::sim::config::{DEFAULT_PIPELINES_PER_PROJECT, DEFAULT_PROJECTS, DEFAULT_SEED, DEFAULT_TOKEN};
+use conformance::sim::{SimConfig, Simulator, TenantConfig};
+
+/// A deterministic CircleCI API v2 simulator (loopback only).
+#[derive(Debug, Parser)]
+#[command(name = "circleci-sim", version)]
+struct Args {
+    /// Address to bind; must be loopback (127.0.0.1, ::1 or localhost).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to bind; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Seed of the generated data; the same seed gives byte-identical responses.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    seed: u64,
+    /// Projects per tenant.
+    #[arg(long, default_value_t = DEFAULT_PROJECTS)]
+    projects: usize,
+    /// Nominal pipelines per project (actual counts vary per project to cover paging edge cases).
+    #[arg(long, default_value_t = DEFAULT_PIPELINES_PER_PROJECT)]
+    pipelines: usize,
+    /// An accepted API token; repeat for several tenants, each with its own data. Defaults to one
+    /// built-in token.
+    #[arg(long = "token", value_name = "TOKEN")]
+    tokens: Vec<String>,
+}
+
+fn loopback_ip(host: &str) -> Result<IpAddr> {
+    let ip = match host {
+        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        other => other.parse().with_context(|| format!("--host {other:?} is not an IP address"))?,
+    };
+    if !ip.is_loopback() {
+        bail!("refusing to bind {ip}: circleci-sim only listens on loopback (127.0.0.1, ::1 or localhost)");
+    }
+    Ok(ip)
+}
+
+async fn wait_for_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let ip = loopback_ip(&args.host)?;
+    let tokens = if args.tokens.is_empty() { vec![DEFAULT_TOKEN.to_owned()] } else { args.tokens };
+    let config = SimConfig {
+        seed: args.seed,
+        tenants: tokens
+            .iter()
+            .map(|token| TenantConfig {
+                token: token.clone(),
+                projects: args.projects,
+                pipelines_per_project: args.pipelines,
+            })
+            .collect(),
+    };
+
+    let sim = Simulator::start_on(config, SocketAddr::new(ip, args.port)).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", sim.base_url())?;
+        out.flush()?;
+        for token in &tokens {
+            writeln!(out, "token: {token}")?;
+        }
+        out.flush()?;
+    }
+
+    wait_for_signal().await?;
+    sim.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! The HTTP side: a hyper 1 HTTP/1.1 server on loopback that feeds requests to the handlers and records
+//! them, plus the [`Simulator`] handle tests hold.
+//!
+//! Each connection runs in its own task; on shutdown the listener closes, open connections finish the
+//! request in flight and close (graceful), and anything still open after a grace period is dropped.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::config::SimConfig;
+use super::dataset::Dataset;
+use super::handlers::{self, Request as SimRequest};
+use super::record::RecordedRequest;
+use super::reply::Reply;
+use super::state::SimState;
+
+/// How long a client may take to send request headers; keeps idle or stuck sockets from piling up.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `shutdown` waits for open connections to finish before dropping them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A running simulator. Dropping it without [`Simulator::shutdown`] also stops the server (abruptly).
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Binds `127.0.0.1` on a free port and serves on the current tokio runtime.
+    pub async fn start(config: SimConfig) -> Result<Simulator> {
+        Simulator::start_on(config, SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).await
+    }
+
+    /// Binds `addr`, which must be a loopback address: the simulator holds tokens and fake data and has
+    /// no business being reachable from other machines.
+    pub async fn start_on(config: SimConfig, addr: SocketAddr) -> Result<Simulator> {
+        if !addr.ip().is_loopback() {
+            bail!("refusing to bind {addr}: the simulator only listens on loopback (127.0.0.1 or ::1)");
+        }
+        let state = Arc::new(SimState::new(&config)?);
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let (stop, stopped) = watch::channel(false);
+        let server = tokio::spawn(accept_loop(listener, Arc::clone(&state), stopped));
+        Ok(Simulator { addr, state, stop, server })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: no trailing slash and no `/api/v2`, like a CircleCI (Server) base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The data served to `token`, if it is a configured tenant token.
+    pub fn dataset(&self, token: &str) -> Option<Arc<Dataset>> {
+        self.state.tenant(token).map(|t| Arc::clone(&t.dataset))
+    }
+
+    /// Every request served so far, in the order responses were produced.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.log.snapshot()
+    }
+
+    pub fn clear_requests(&self) {
+        self.state.log.clear();
+    }
+
+    /// Stops accepting, lets open connections finish their request, and waits for the server to end.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<SimState>, mut stopped: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            // Also fires when the `Simulator` is dropped (the sender goes away).
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    connections.spawn(serve_connection(stream, Arc::clone(&state), stopped.clone()));
+                }
+                // Transient (e.g. out of file descriptors): back off briefly rather than spin.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        connections.abort_all();
+    }
+}
+
+async fn serve_connection(stream: TcpStream, state: Arc<SimState>, mut stopped: watch::Receiver<bool>) {
+    let service = service_fn(move |request: Request<Incoming>| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, Infallible>(serve(&state, &request)) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = stopped.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// Answers one request and records it. The request body is never read: every endpoint is a GET.
+fn serve(state: &SimState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let uri = request.uri();
+    let reply = handlers::handle(
+        state,
+        SimRequest { method: request.method(), path: uri.path(), query: uri.query(), headers: request.headers() },
+    );
+    state.log.push(RecordedRequest {
+        method: request.method().as_str().to_owned(),
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers: request
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .collect(),
+        status: reply.status.as_u16(),
+    });
+    into_response(reply)
+}
+
+fn into_response(reply: Reply) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(reply.body));
+    *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+    for (name, value) in reply.headers {
+        headers.append(name, value);
+    }
+    response
+}

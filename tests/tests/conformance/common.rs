@@ -1,0 +1,107 @@
+//! Shared fixtures: one compiled connector per test process, a simulator per
+//! test, instances whose allow-list names exactly that simulator.
+
+use std::sync::{Arc, OnceLock};
+
+use conformance::sim::{SimConfig, Simulator};
+use host_harness::credential::Credential;
+use host_harness::sync::{self, RecordSink, SyncOptions, SyncReport};
+use host_harness::{AllowList, Connector, ConnectorInstance, HarnessError, HostConfig, Loader, OutboundPolicy};
+
+pub const TOKEN: &str = "CCIPAT_conformance_0123456789abcdef";
+
+/// The connector, compiled once for the whole test binary.
+pub fn connector() -> &'static Connector {
+    static CONNECTOR: OnceLock<Connector> = OnceLock::new();
+    CONNECTOR.get_or_init(|| {
+        let loader = Loader::new(HostConfig::default()).expect("engine");
+        loader
+            .load(connector_artifacts::CIRCLECI_CONNECTOR)
+            .expect("the built connector loads")
+    })
+}
+
+/// A simulator with one tenant of `projects` projects.
+pub async fn simulator(projects: usize, pipelines: usize) -> Simulator {
+    Simulator::start(SimConfig::single(TOKEN, projects, pipelines))
+        .await
+        .expect("simulator starts")
+}
+
+/// A policy allowing exactly the simulator's address.
+pub fn policy_for(sim: &Simulator) -> Arc<OutboundPolicy> {
+    Arc::new(OutboundPolicy {
+        allow: AllowList::parse(&[sim.addr().to_string()]).unwrap(),
+        ..OutboundPolicy::default()
+    })
+}
+
+pub async fn instance(sim: &Simulator) -> ConnectorInstance {
+    connector().instantiate(policy_for(sim)).await.expect("instantiate")
+}
+
+pub fn credential(sim: &Simulator, token: &str) -> Credential {
+    Credential::from_pairs([("api_key", token.to_string()), ("base_url", sim.base_url())])
+}
+
+/// Records in memory, one page per entry.
+#[derive(Default)]
+pub struct MemorySink {
+    pub pages: Vec<Vec<String>>,
+    pub begun_resuming: Vec<bool>,
+}
+
+impl MemorySink {
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        self.pages
+            .iter()
+            .flatten()
+            .map(|r| serde_json::from_str(r).expect("records are JSON"))
+            .collect()
+    }
+}
+
+impl RecordSink for MemorySink {
+    fn begin(&mut self, resuming: bool) -> std::io::Result<()> {
+        self.begun_resuming.push(resuming);
+        Ok(())
+    }
+    fn write_page(&mut self, records: &[String]) -> std::io::Result<()> {
+        self.pages.push(records.to_vec());
+        Ok(())
+    }
+    fn commit(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Syncs `stream` to the end into memory.
+pub async fn sync_all(
+    instance: &mut ConnectorInstance,
+    credential: &Credential,
+    stream: &str,
+    settings: &serde_json::Value,
+) -> Result<(SyncReport, MemorySink), HarnessError> {
+    let mut sink = MemorySink::default();
+    let report = sync::run(
+        instance,
+        credential,
+        stream,
+        &settings.to_string(),
+        None,
+        &mut sink,
+        &SyncOptions::default(),
+    )
+    .await?;
+    Ok((report, sink))
+}
+
+/// The slugs of every project of the simulator's tenant.
+pub fn all_slugs(sim: &Simulator) -> Vec<String> {
+    sim.dataset(TOKEN)
+        .expect("tenant")
+        .projects
+        .iter()
+        .map(|p| p.slug.clone())
+        .collect()
+}
