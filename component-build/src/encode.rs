@@ -18,16 +18,11 @@ use wit_parser::{Resolve, WorldId};
 /// The world every connector component implements.
 pub const CONNECTOR_WORLD: &str = "ingest:connector/source-connector@0.1.0";
 
-/// What a connector component may import: HTTP out, the I/O interfaces
-/// HTTP bodies and futures are made of, and the contract's own `types`
-/// interface. Nothing else (no filesystem, no environment, no clocks, no
-/// sockets, no random).
-///
-/// `ingest:connector/types` is there because the exported `source`
-/// interface uses its types: the component model then imports it as a
-/// types-only instance (no functions, so no capability).
+/// What a connector component may import: HTTP out and the I/O interfaces
+/// HTTP bodies and futures are made of. Nothing else (no filesystem, no
+/// environment, no clocks, no sockets, no random). The contract's own
+/// `types` interface is exported by the world, so it never shows up here.
 pub const CONNECTOR_ALLOWED_IMPORTS: &[&str] = &[
-    "ingest:connector/types@0.1.0",
     "wasi:http/types@0.2.12",
     "wasi:http/outgoing-handler@0.2.12",
     "wasi:io/error@0.2.12",
@@ -202,6 +197,7 @@ mod tests {
                 world io-only {
                     import wasi:io/streams@0.2.12;
                     import wasi:io/poll@0.2.12;
+                    export ingest:connector/types@0.1.0;
                     export ingest:connector/source@0.1.0;
                 }
 
@@ -254,7 +250,6 @@ mod tests {
         assert_eq!(
             imports,
             [
-                "ingest:connector/types@0.1.0",
                 "wasi:io/error@0.2.12",
                 "wasi:io/poll@0.2.12",
                 "wasi:io/streams@0.2.12",
@@ -263,7 +258,7 @@ mod tests {
         check_imports(&component, CONNECTOR_ALLOWED_IMPORTS).unwrap();
         assert_eq!(
             component_exports(&component).unwrap(),
-            ["ingest:connector/source@0.1.0"]
+            ["ingest:connector/types@0.1.0", "ingest:connector/source@0.1.0"]
         );
     }
 

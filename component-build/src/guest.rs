@@ -250,9 +250,12 @@ pub fn build_guest(build: &GuestBuild) -> Result<PathBuf> {
             msg.push_str(line);
         }
         if build.locked && error_lines.iter().any(|l| l.contains("--locked")) {
+            // Seen when a manifest changes between the outer cargo's
+            // resolution and this build (someone editing a Cargo.toml).
             msg.push_str(
-                "\nhint: Cargo.lock is out of date for the guest; any cargo build of the \
-                 workspace updates it, then build again",
+                "\nhint: Cargo.lock does not match the workspace's manifests (was a \
+                 Cargo.toml edited during the build?). The guest build never rewrites \
+                 Cargo.lock; build again and the outer cargo will update it first.",
             );
         }
         bail!(msg);

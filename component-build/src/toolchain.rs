@@ -170,7 +170,7 @@ impl fmt::Display for ToolchainMissing {
         write!(
             f,
             "  on Debian as root: {DEBIAN_INSTALL_COMMAND}\n\
-             \x20                   (or run `cargo xtask`, which installs the Debian packages when run as root)"
+             \x20                    (the project's `cargo xtask` commands do this for you when run as root)"
         )
     }
 }
@@ -361,10 +361,10 @@ pub fn is_debian() -> bool {
 /// The effective user id, from `/proc/self/status` (no libc needed), or from
 /// `id -u` where there is no procfs.
 pub fn effective_uid() -> Option<u32> {
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        if let Some(uid) = parse_effective_uid(&status) {
-            return Some(uid);
-        }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(uid) = parse_effective_uid(&status)
+    {
+        return Some(uid);
     }
     let out = Command::new("id").arg("-u").output().ok()?;
     if !out.status.success() {

@@ -33,7 +33,12 @@ impl<'a> Api<'a> {
 
     /// `GET`s `path` and returns the body of a 2xx answer. `what` names what
     /// is being read, for messages.
-    pub fn get(&mut self, path: &str, query: &[(&str, &str)], what: &str) -> Result<Vec<u8>, ConnectorError> {
+    pub fn get(
+        &mut self,
+        path: &str,
+        query: &[(&str, &str)],
+        what: &str,
+    ) -> Result<Vec<u8>, ConnectorError> {
         let url = self.url(path, query);
         let headers = [
             ("Circle-Token", self.credential.api_key()),

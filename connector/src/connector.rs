@@ -3,20 +3,23 @@
 
 use crate::api::Api;
 use crate::credential::{self, Credential};
-use crate::error::{quote, ConnectorError};
+use crate::error::{ConnectorError, quote};
 use crate::http::HttpClient;
-use crate::model::{Account, CredentialSchema, FetchRequest, Page, StreamSpec};
+use crate::model::{Account, CredentialSpec, FetchRequest, Page, StreamSpec};
 use crate::settings::Settings;
 use crate::state::State;
 use crate::streams as catalog;
 
 /// The credential form. Makes no request.
-pub fn credential_schema() -> CredentialSchema {
+pub fn credential_schema() -> CredentialSpec {
     credential::schema()
 }
 
 /// Checks the credential, then asks CircleCI whose it is (`GET /me`).
-pub fn validate(client: &mut dyn HttpClient, credential: &[(String, String)]) -> Result<Account, ConnectorError> {
+pub fn validate(
+    client: &mut dyn HttpClient,
+    credential: &[(String, String)],
+) -> Result<Account, ConnectorError> {
     let cred = Credential::parse(credential)?;
     let mut api = Api::new(client, &cred);
     catalog::me::account(&mut api).map_err(|e| e.redact(cred.api_key()))
@@ -43,7 +46,11 @@ pub fn fetch(
         ))
     })?;
     let settings = Settings::parse(&request.settings)?;
-    let state = request.state.as_deref().map(|s| State::decode(s, def.name)).transpose()?;
+    let state = request
+        .state
+        .as_deref()
+        .map(|s| State::decode(s, def.name))
+        .transpose()?;
     let mut api = Api::new(client, &cred);
     (def.fetch)(&mut api, &settings, state).map_err(|e| e.redact(cred.api_key()))
 }

@@ -5,7 +5,7 @@
 //! a password in `user:pass@`).
 
 use crate::error::ConnectorError;
-use crate::model::{CredentialField, CredentialSchema, FieldKind};
+use crate::model::{CredentialField, CredentialSpec, FieldKind};
 use crate::url::{Url, UrlError};
 
 pub const API_KEY: &str = "api_key";
@@ -21,36 +21,40 @@ Project API tokens do not work with API v2.";
 const BASE_URL_DESCRIPTION: &str = "For self-hosted CircleCI Server, your server's URL \
 (e.g. https://circleci.example.com). Leave empty for CircleCI cloud (https://circleci.com).";
 
-/// The credential form: `api_key` (secret) and `base_url` (optional URL).
-pub fn schema() -> CredentialSchema {
-    let json_schema = serde_json::json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "CircleCI credential",
-        "type": "object",
-        "required": [API_KEY],
-        "additionalProperties": false,
-        "properties": {
-            API_KEY: {
-                "type": "string",
-                "title": "API Key",
-                "description": API_KEY_DESCRIPTION,
-                "minLength": 1,
-                "maxLength": API_KEY_MAX,
-                "pattern": "^[!-~]+$",
-                "writeOnly": true,
-                "x-secret": true
-            },
-            BASE_URL: {
-                "type": "string",
-                "title": "API base URL",
-                "description": BASE_URL_DESCRIPTION,
-                "format": "uri",
-                "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
-                "default": DEFAULT_BASE_URL
-            }
+/// The same form as JSON Schema 2020-12. A literal rather than built with
+/// `serde_json::json!`, which costs several KiB of code in the component;
+/// a test checks it agrees with the fields.
+const JSON_SCHEMA: &str = r#"{
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "CircleCI credential",
+    "type": "object",
+    "required": ["api_key"],
+    "additionalProperties": false,
+    "properties": {
+        "api_key": {
+            "type": "string",
+            "title": "API Key",
+            "description": "A CircleCI personal API token. Create one in the CircleCI web app under User Settings → Personal API Tokens. It is sent in the Circle-Token header of every request. Project API tokens do not work with API v2.",
+            "minLength": 1,
+            "maxLength": 1024,
+            "pattern": "^[!-~]+$",
+            "writeOnly": true,
+            "x-secret": true
+        },
+        "base_url": {
+            "type": "string",
+            "title": "API base URL",
+            "description": "For self-hosted CircleCI Server, your server's URL (e.g. https://circleci.example.com). Leave empty for CircleCI cloud (https://circleci.com).",
+            "format": "uri",
+            "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+            "default": "https://circleci.com"
         }
-    });
-    CredentialSchema {
+    }
+}"#;
+
+/// The credential form: `api_key` (secret) and `base_url` (optional URL).
+pub fn schema() -> CredentialSpec {
+    CredentialSpec {
         fields: vec![
             CredentialField {
                 key: API_KEY.into(),
@@ -69,7 +73,7 @@ pub fn schema() -> CredentialSchema {
                 default_value: Some(DEFAULT_BASE_URL.into()),
             },
         ],
-        json_schema: json_schema.to_string(),
+        json_schema: crate::json::minify(JSON_SCHEMA),
     }
 }
 
@@ -109,15 +113,23 @@ impl Credential {
                     // Name the unknown key only when it looks like a field
                     // name; a long opaque string might be a misplaced token.
                     let shown = other.len() <= 32
-                        && other.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-                    let what = if shown { format!(" `{other}`") } else { String::new() };
+                        && other
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                    let what = if shown {
+                        format!(" `{other}`")
+                    } else {
+                        String::new()
+                    };
                     return Err(invalid(format!(
                         "unknown credential field{what}; the valid fields are {API_KEY} and {BASE_URL}"
                     )));
                 }
             };
             if slot.replace(value.as_str()).is_some() {
-                return Err(invalid(format!("credential field `{key}` is given more than once")));
+                return Err(invalid(format!(
+                    "credential field `{key}` is given more than once"
+                )));
             }
         }
         let api_key = check_api_key(api_key)?;
@@ -130,7 +142,11 @@ impl Credential {
             return Err(invalid("base_url must not contain a query (`?…`)"));
         }
         let base_url = format!("{}{}", url.origin(), url.path.trim_end_matches('/'));
-        Ok(Credential { api_key: api_key.to_string(), base_url, authority: url.authority() })
+        Ok(Credential {
+            api_key: api_key.to_string(),
+            base_url,
+            authority: url.authority(),
+        })
     }
 
     pub fn api_key(&self) -> &str {
@@ -150,7 +166,9 @@ fn check_api_key(value: Option<&str>) -> Result<&str, ConnectorError> {
     const WHERE: &str = "create a personal API token in the CircleCI web app under User Settings → Personal API Tokens";
     let key = match value {
         None => return Err(invalid(format!("{API_KEY} is required: {WHERE}"))),
-        Some(k) if k.trim().is_empty() => return Err(invalid(format!("{API_KEY} is empty: {WHERE}"))),
+        Some(k) if k.trim().is_empty() => {
+            return Err(invalid(format!("{API_KEY} is empty: {WHERE}")));
+        }
         Some(k) => k,
     };
     if !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
@@ -162,7 +180,9 @@ fn check_api_key(value: Option<&str>) -> Result<&str, ConnectorError> {
         )));
     }
     if key.len() > API_KEY_MAX {
-        return Err(invalid(format!("{API_KEY} is longer than {API_KEY_MAX} characters; it is not a CircleCI token")));
+        return Err(invalid(format!(
+            "{API_KEY} is longer than {API_KEY_MAX} characters; it is not a CircleCI token"
+        )));
     }
     Ok(key)
 }
@@ -192,7 +212,10 @@ mod tests {
     const KEY: &str = "CCIPAT_S3cr3tT0k3n_0123456789abcdef";
 
     fn cred(pairs: &[(&str, &str)]) -> Result<Credential, ConnectorError> {
-        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Credential::parse(&pairs)
     }
 
@@ -221,12 +244,23 @@ mod tests {
     fn normalises_base_url() {
         for (input, want) in [
             ("https://circleci.com/", "https://circleci.com"),
-            ("HTTPS://CI.Example.com:8443//", "https://ci.example.com:8443"),
-            ("https://ci.example.com/circleci/", "https://ci.example.com/circleci"),
+            (
+                "HTTPS://CI.Example.com:8443//",
+                "https://ci.example.com:8443",
+            ),
+            (
+                "https://ci.example.com/circleci/",
+                "https://ci.example.com/circleci",
+            ),
             ("http://[::1]:8080", "http://[::1]:8080"),
             ("http://127.0.0.1:9000/", "http://127.0.0.1:9000"),
         ] {
-            assert_eq!(cred(&[("api_key", KEY), ("base_url", input)]).unwrap().base_url(), want);
+            assert_eq!(
+                cred(&[("api_key", KEY), ("base_url", input)])
+                    .unwrap()
+                    .base_url(),
+                want
+            );
         }
     }
 
@@ -245,7 +279,10 @@ mod tests {
             format!("{KEY}\u{7f}"),
             format!("{KEY}é"),
         ] {
-            assert!(err(&[("api_key", &bad)]).contains("cannot be sent in the Circle-Token header"), "{bad:?}");
+            assert!(
+                err(&[("api_key", &bad)]).contains("cannot be sent in the Circle-Token header"),
+                "{bad:?}"
+            );
         }
         assert!(err(&[("api_key", &"a".repeat(1025))]).contains("longer than 1024"));
     }
@@ -274,10 +311,16 @@ mod tests {
     #[test]
     fn rejects_unknown_and_duplicate_fields() {
         let m = err(&[("api_key", KEY), ("token", "x")]);
-        assert_eq!(m, "unknown credential field `token`; the valid fields are api_key and base_url");
+        assert_eq!(
+            m,
+            "unknown credential field `token`; the valid fields are api_key and base_url"
+        );
         // A long opaque key name might itself be a token: it is not quoted.
         let m = err(&[(KEY, "x")]);
-        assert_eq!(m, "unknown credential field; the valid fields are api_key and base_url");
+        assert_eq!(
+            m,
+            "unknown credential field; the valid fields are api_key and base_url"
+        );
         let m = err(&[("api_key", KEY), ("api_key", KEY)]);
         assert_eq!(m, "credential field `api_key` is given more than once");
     }
@@ -288,7 +331,11 @@ mod tests {
         assert_eq!(s.fields.len(), 2);
         assert_eq!(s.fields[0].kind, FieldKind::Secret);
         assert!(s.fields[0].required);
-        assert!(s.fields[0].description.contains("User Settings → Personal API Tokens"));
+        assert!(
+            s.fields[0]
+                .description
+                .contains("User Settings → Personal API Tokens")
+        );
         assert!(s.fields[0].description.contains("Circle-Token"));
         assert_eq!(s.fields[1].kind, FieldKind::Url);
         assert_eq!(s.fields[1].default_value.as_deref(), Some(DEFAULT_BASE_URL));
@@ -300,5 +347,14 @@ mod tests {
         assert_eq!(v["properties"]["api_key"]["x-secret"], true);
         assert_eq!(v["properties"]["base_url"]["format"], "uri");
         assert_eq!(v["properties"]["base_url"]["default"], DEFAULT_BASE_URL);
+        assert_eq!(v["properties"]["api_key"]["maxLength"], API_KEY_MAX);
+        for f in &s.fields {
+            assert_eq!(
+                v["properties"][&f.key]["description"],
+                f.description.as_str()
+            );
+            assert_eq!(v["properties"][&f.key]["title"], f.label.as_str());
+        }
+        assert_eq!(v["properties"].as_object().unwrap().len(), s.fields.len());
     }
 }

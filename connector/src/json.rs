@@ -44,11 +44,16 @@ fn text<'a>(body: &'a [u8], what: &str) -> Result<&'a str, ConnectorError> {
 
 fn not_json(what: &str, e: serde_json::Error) -> ConnectorError {
     let hint = if e.is_eof() { "; it looks cut off" } else { "" };
-    bad(format!("the answer for {what} is not valid JSON ({e}){hint}"))
+    bad(format!(
+        "the answer for {what} is not valid JSON ({e}){hint}"
+    ))
 }
 
 /// The fields of a JSON object body, each as raw JSON.
-pub fn object<'a>(body: &'a [u8], what: &str) -> Result<BTreeMap<String, &'a RawValue>, ConnectorError> {
+pub fn object<'a>(
+    body: &'a [u8],
+    what: &str,
+) -> Result<BTreeMap<String, &'a RawValue>, ConnectorError> {
     let text = text(body, what)?;
     let raw: &RawValue = serde_json::from_str(text).map_err(|e| not_json(what, e))?;
     if !raw.get().starts_with('{') {
@@ -69,7 +74,9 @@ pub fn record(body: &[u8], what: &str) -> Result<String, ConnectorError> {
 
 /// A string field of an object, if present and a string.
 pub fn string_field(fields: &BTreeMap<String, &RawValue>, name: &str) -> Option<String> {
-    fields.get(name).and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+    fields
+        .get(name)
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
 }
 
 /// One page of a paged list: `{"items": [...], "next_page_token": "…" | null}`.
@@ -97,16 +104,24 @@ pub fn list_page(body: &[u8], what: &str) -> Result<ListPage, ConnectorError> {
             if raw.get().starts_with('{') {
                 Ok(minify(raw.get()))
             } else {
-                Err(bad(format!("item {i} in the answer for {what} is not a JSON object")))
+                Err(bad(format!(
+                    "item {i} in the answer for {what} is not a JSON object"
+                )))
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
     let token = fields
         .get("next_page_token")
         .ok_or_else(|| bad(format!("the answer for {what} has no `next_page_token`")))?;
-    let token: Option<String> = serde_json::from_str(token.get())
-        .map_err(|_| bad(format!("`next_page_token` in the answer for {what} is neither a string nor null")))?;
-    Ok(ListPage { items, next_page_token: token.filter(|t| !t.is_empty()) })
+    let token: Option<String> = serde_json::from_str(token.get()).map_err(|_| {
+        bad(format!(
+            "`next_page_token` in the answer for {what} is neither a string nor null"
+        ))
+    })?;
+    Ok(ListPage {
+        items,
+        next_page_token: token.filter(|t| !t.is_empty()),
+    })
 }
 
 #[cfg(test)]
@@ -115,7 +130,10 @@ mod tests {
 
     #[test]
     fn minify_keeps_strings() {
-        assert_eq!(minify("{ \"a b\" : [1, 2],\n\t\"c\": \"x \\\" y\\\\\" , \"d\":null }"), r#"{"a b":[1,2],"c":"x \" y\\","d":null}"#);
+        assert_eq!(
+            minify("{ \"a b\" : [1, 2],\n\t\"c\": \"x \\\" y\\\\\" , \"d\":null }"),
+            r#"{"a b":[1,2],"c":"x \" y\\","d":null}"#
+        );
     }
 
     #[test]
@@ -129,11 +147,27 @@ mod tests {
 
     #[test]
     fn pages_parse() {
-        let p = list_page(br#"{"next_page_token": "abc", "items": [{"id": "1"}, {"id":"2","x":null}]}"#, "w").unwrap();
-        assert_eq!(p.items, vec![r#"{"id":"1"}"#.to_string(), r#"{"id":"2","x":null}"#.to_string()]);
+        let p = list_page(
+            br#"{"next_page_token": "abc", "items": [{"id": "1"}, {"id":"2","x":null}]}"#,
+            "w",
+        )
+        .unwrap();
+        assert_eq!(
+            p.items,
+            vec![
+                r#"{"id":"1"}"#.to_string(),
+                r#"{"id":"2","x":null}"#.to_string()
+            ]
+        );
         assert_eq!(p.next_page_token.as_deref(), Some("abc"));
         let p = list_page(br#"{"items": [], "next_page_token": null}"#, "w").unwrap();
-        assert_eq!(p, ListPage { items: vec![], next_page_token: None });
+        assert_eq!(
+            p,
+            ListPage {
+                items: vec![],
+                next_page_token: None
+            }
+        );
         let p = list_page(br#"{"items": [], "next_page_token": ""}"#, "w").unwrap();
         assert_eq!(p.next_page_token, None);
     }
@@ -142,14 +176,20 @@ mod tests {
     fn bad_shapes_are_bad_responses() {
         for (body, fragment) in [
             (&b""[..], "not valid JSON"),
-            (br#"{"items": [{"id": "1"}], "next_page_token": nu"#, "looks cut off"),
+            (
+                br#"{"items": [{"id": "1"}], "next_page_token": nu"#,
+                "looks cut off",
+            ),
             (br#"{"items": [{"id": "1"}"#, "looks cut off"),
             (b"[]", "not a JSON object"),
             (br#"{"next_page_token": null}"#, "no `items`"),
             (br#"{"items": {}, "next_page_token": null}"#, "not a list"),
             (br#"{"items": [1], "next_page_token": null}"#, "item 0"),
             (br#"{"items": []}"#, "no `next_page_token`"),
-            (br#"{"items": [], "next_page_token": 5}"#, "neither a string nor null"),
+            (
+                br#"{"items": [], "next_page_token": 5}"#,
+                "neither a string nor null",
+            ),
             (&[0xff, 0xfe][..], "not UTF-8"),
         ] {
             match list_page(body, "pipelines of project gh/a/b") {
@@ -157,7 +197,13 @@ mod tests {
                 other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
             }
         }
-        assert!(matches!(record(b"[1]", "w"), Err(ConnectorError::BadResponse(_))));
-        assert!(matches!(record(b"{\"a\":", "w"), Err(ConnectorError::BadResponse(_))));
+        assert!(matches!(
+            record(b"[1]", "w"),
+            Err(ConnectorError::BadResponse(_))
+        ));
+        assert!(matches!(
+            record(b"{\"a\":", "w"),
+            Err(ConnectorError::BadResponse(_))
+        ));
     }
 }

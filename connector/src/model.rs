@@ -22,9 +22,9 @@ pub struct CredentialField {
     pub default_value: Option<String>,
 }
 
-/// The credential form (WIT `credential-schema`).
+/// The credential form (WIT `credential-spec`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialSchema {
+pub struct CredentialSpec {
     pub fields: Vec<CredentialField>,
     /// JSON Schema 2020-12 of the same object.
     pub json_schema: String,
@@ -72,7 +72,24 @@ pub struct FetchRequest {
 pub struct Page {
     /// Records, each a compact JSON object exactly as CircleCI sent it.
     pub records: Vec<String>,
-    /// Checkpoint for the next call; `None` when the stream is done.
+    /// The checkpoint to save and pass to the next call. While `has_more`
+    /// it is where this sync resumes; afterwards it is where the next sync
+    /// starts (an incremental watermark), or `None` when nothing is kept.
     pub state: Option<String>,
+    /// Whether this sync has more to read.
+    pub has_more: bool,
     pub notices: Vec<String>,
+}
+
+impl Page {
+    /// A page of a full-refresh stream: the sync goes on while there is a
+    /// resume point, and nothing is kept once it is done.
+    pub fn full_refresh(records: Vec<String>, resume: Option<String>) -> Page {
+        Page {
+            records,
+            has_more: resume.is_some(),
+            state: resume,
+            notices: Vec::new(),
+        }
+    }
 }

@@ -4,8 +4,8 @@
 //! (e.g. [`Settings::require_slugs`]). Unknown keys are errors so a typo
 //! never silently reads the wrong thing.
 
-use crate::error::{quote, ConnectorError};
-use crate::slug::{ProjectSlug, ACCEPTED_FORMS};
+use crate::error::{ConnectorError, quote};
+use crate::slug::{ACCEPTED_FORMS, ProjectSlug};
 use serde_json::Value;
 
 pub const VALID_KEYS: &str = "project_slugs, org_slug, start_date";
@@ -41,7 +41,9 @@ impl Settings {
         let mut settings = Settings::default();
         for (key, value) in &map {
             // `null` means "not set", as forms often send it.
-            if value.is_null() && matches!(key.as_str(), "project_slugs" | "org_slug" | "start_date") {
+            if value.is_null()
+                && matches!(key.as_str(), "project_slugs" | "org_slug" | "start_date")
+            {
                 continue;
             }
             match key.as_str() {
@@ -49,12 +51,16 @@ impl Settings {
                 "org_slug" => {
                     let s = value.as_str().map(str::trim).unwrap_or_default();
                     if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                        return Err(invalid("org_slug must be a non-empty string such as \"gh/my-org\""));
+                        return Err(invalid(
+                            "org_slug must be a non-empty string such as \"gh/my-org\"",
+                        ));
                     }
                     settings.org_slug = Some(s.to_string());
                 }
                 "start_date" => {
-                    let t = value.as_str().and_then(|s| crate::time::parse_rfc3339(s.trim()));
+                    let t = value
+                        .as_str()
+                        .and_then(|s| crate::time::parse_rfc3339(s.trim()));
                     settings.start_date = Some(t.ok_or_else(|| {
                         invalid("start_date must be an RFC 3339 date-time such as \"2024-01-31T00:00:00Z\"")
                     })?);
@@ -63,7 +69,7 @@ impl Settings {
                     return Err(invalid(format!(
                         "unknown setting `{}`; the valid settings are {VALID_KEYS}",
                         quote(other, 64)
-                    )))
+                    )));
                 }
             }
         }
@@ -98,7 +104,9 @@ impl Settings {
 
 fn parse_slugs(value: &Value) -> Result<Vec<ProjectSlug>, ConnectorError> {
     let Value::Array(items) = value else {
-        return Err(invalid("project_slugs must be a list of strings such as [\"gh/my-org/my-repo\"]"));
+        return Err(invalid(
+            "project_slugs must be a list of strings such as [\"gh/my-org/my-repo\"]",
+        ));
     };
     let mut slugs: Vec<ProjectSlug> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -144,7 +152,10 @@ mod tests {
         assert_eq!(s.start_date, Some(1_704_067_200));
         assert_eq!(Settings::parse("").unwrap(), Settings::default());
         assert_eq!(Settings::parse("{}").unwrap(), Settings::default());
-        assert_eq!(Settings::parse(r#"{"org_slug":null,"project_slugs":null}"#).unwrap(), Settings::default());
+        assert_eq!(
+            Settings::parse(r#"{"org_slug":null,"project_slugs":null}"#).unwrap(),
+            Settings::default()
+        );
     }
 
     #[test]
@@ -156,9 +167,15 @@ mod tests {
             "unknown setting `projects`; the valid settings are project_slugs, org_slug, start_date"
         );
         assert!(err(r#"{"project_slugs":"gh/a/b"}"#).starts_with("project_slugs must be a list"));
-        assert_eq!(err(r#"{"project_slugs":["gh/a/b",3]}"#), "project_slugs[1] must be a string");
+        assert_eq!(
+            err(r#"{"project_slugs":["gh/a/b",3]}"#),
+            "project_slugs[1] must be a string"
+        );
         let m = err(r#"{"project_slugs":["gl/a/b"]}"#);
-        assert!(m.starts_with("project_slugs[0] `gl/a/b` is not a project slug: unknown VCS"), "{m}");
+        assert!(
+            m.starts_with("project_slugs[0] `gl/a/b` is not a project slug: unknown VCS"),
+            "{m}"
+        );
         assert!(m.contains("circleci/<org-id>/<project-id>"), "{m}");
         assert!(err(r#"{"project_slugs":["gh/a"]}"#).contains("exactly three parts"));
         assert_eq!(
@@ -167,7 +184,9 @@ mod tests {
         );
         assert!(err(r#"{"org_slug":5}"#).starts_with("org_slug must be"));
         assert!(err(r#"{"org_slug":""}"#).starts_with("org_slug must be"));
-        assert!(err(r#"{"start_date":"2024-01-01"}"#).starts_with("start_date must be an RFC 3339"));
+        assert!(
+            err(r#"{"start_date":"2024-01-01"}"#).starts_with("start_date must be an RFC 3339")
+        );
         assert!(err(r#"{"start_date":1700000000}"#).starts_with("start_date must be an RFC 3339"));
     }
 

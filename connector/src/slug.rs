@@ -24,8 +24,13 @@ impl ProjectSlug {
             return Err("a slug has exactly three parts separated by `/`");
         };
         let vcs = vcs.to_ascii_lowercase();
-        if !matches!(vcs.as_str(), "gh" | "bb" | "github" | "bitbucket" | "circleci") {
-            return Err("unknown VCS (the first part must be gh, bb, github, bitbucket or circleci)");
+        if !matches!(
+            vcs.as_str(),
+            "gh" | "bb" | "github" | "bitbucket" | "circleci"
+        ) {
+            return Err(
+                "unknown VCS (the first part must be gh, bb, github, bitbucket or circleci)",
+            );
         }
         for seg in [org, repo] {
             if seg.is_empty() {
@@ -40,12 +45,21 @@ impl ProjectSlug {
                 return Err("a part contains whitespace or control characters");
             }
         }
-        Ok(ProjectSlug { vcs, org: org.to_string(), repo: repo.to_string() })
+        Ok(ProjectSlug {
+            vcs,
+            org: org.to_string(),
+            repo: repo.to_string(),
+        })
     }
 
     /// The URL path of the slug: each part percent-encoded, joined by `/`.
     pub fn path(&self) -> String {
-        format!("{}/{}/{}", percent_encode(&self.vcs), percent_encode(&self.org), percent_encode(&self.repo))
+        format!(
+            "{}/{}/{}",
+            percent_encode(&self.vcs),
+            percent_encode(&self.org),
+            percent_encode(&self.repo)
+        )
     }
 
     /// The same project written one way: `github` → `gh`, `bitbucket` → `bb`.
@@ -75,20 +89,50 @@ mod tests {
         for (input, shown, path, canonical) in [
             ("gh/acme/api", "gh/acme/api", "gh/acme/api", "gh/acme/api"),
             ("bb/acme/api", "bb/acme/api", "bb/acme/api", "bb/acme/api"),
-            ("github/acme/api", "github/acme/api", "github/acme/api", "gh/acme/api"),
-            ("bitbucket/acme/api", "bitbucket/acme/api", "bitbucket/acme/api", "bb/acme/api"),
-            ("GH/Acme/Api.js", "gh/Acme/Api.js", "gh/Acme/Api.js", "gh/Acme/Api.js"),
+            (
+                "github/acme/api",
+                "github/acme/api",
+                "github/acme/api",
+                "gh/acme/api",
+            ),
+            (
+                "bitbucket/acme/api",
+                "bitbucket/acme/api",
+                "bitbucket/acme/api",
+                "bb/acme/api",
+            ),
+            (
+                "GH/Acme/Api.js",
+                "gh/Acme/Api.js",
+                "gh/Acme/Api.js",
+                "gh/Acme/Api.js",
+            ),
             (
                 "circleci/8e3c1f3a-0b1d-4d3c-9f43-7f0c1b2a3d4e/5b7a0c2d-1e2f-4a3b-8c9d-0e1f2a3b4c5d",
                 "circleci/8e3c1f3a-0b1d-4d3c-9f43-7f0c1b2a3d4e/5b7a0c2d-1e2f-4a3b-8c9d-0e1f2a3b4c5d",
                 "circleci/8e3c1f3a-0b1d-4d3c-9f43-7f0c1b2a3d4e/5b7a0c2d-1e2f-4a3b-8c9d-0e1f2a3b4c5d",
                 "circleci/8e3c1f3a-0b1d-4d3c-9f43-7f0c1b2a3d4e/5b7a0c2d-1e2f-4a3b-8c9d-0e1f2a3b4c5d",
             ),
-            ("gh%2Facme%2Fapi", "gh/acme/api", "gh/acme/api", "gh/acme/api"),
+            (
+                "gh%2Facme%2Fapi",
+                "gh/acme/api",
+                "gh/acme/api",
+                "gh/acme/api",
+            ),
             ("gh%2facme/api", "gh/acme/api", "gh/acme/api", "gh/acme/api"),
             (" gh/acme/api ", "gh/acme/api", "gh/acme/api", "gh/acme/api"),
-            ("gh/acme/re:po?#", "gh/acme/re:po?#", "gh/acme/re%3Apo%3F%23", "gh/acme/re:po?#"),
-            ("gh/ac%me/a+b", "gh/ac%me/a+b", "gh/ac%25me/a%2Bb", "gh/ac%me/a+b"),
+            (
+                "gh/acme/re:po?#",
+                "gh/acme/re:po?#",
+                "gh/acme/re%3Apo%3F%23",
+                "gh/acme/re:po?#",
+            ),
+            (
+                "gh/ac%me/a+b",
+                "gh/ac%me/a+b",
+                "gh/ac%25me/a%2Bb",
+                "gh/ac%me/a+b",
+            ),
         ] {
             let s = ProjectSlug::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(s.to_string(), shown);
@@ -100,8 +144,20 @@ mod tests {
     #[test]
     fn rejects_other_forms() {
         for bad in [
-            "", "gh", "gh/acme", "gh/acme/api/extra", "gh//api", "gh/acme/", "/acme/api", "gl/acme/api",
-            "gitlab/acme/api", "gh/../api", "gh/acme/..", "gh/./x", "gh/ac me/api", "gh/acme/a\tb",
+            "",
+            "gh",
+            "gh/acme",
+            "gh/acme/api/extra",
+            "gh//api",
+            "gh/acme/",
+            "/acme/api",
+            "gl/acme/api",
+            "gitlab/acme/api",
+            "gh/../api",
+            "gh/acme/..",
+            "gh/./x",
+            "gh/ac me/api",
+            "gh/acme/a\tb",
         ] {
             assert!(ProjectSlug::parse(bad).is_err(), "{bad:?}");
         }

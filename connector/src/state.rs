@@ -7,7 +7,7 @@
 //! version, another stream, unknown fields, a changed project list) is
 //! rejected as `invalid-state` rather than silently restarting.
 
-use crate::error::{quote, ConnectorError};
+use crate::error::{ConnectorError, quote};
 use crate::settings::Settings;
 use serde_json::Value;
 
@@ -29,6 +29,11 @@ pub struct State {
     pub page_token: Option<String>,
 }
 
+/// A JSON string literal (quoted and escaped).
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a str always serialises")
+}
+
 fn invalid(msg: impl Into<String>) -> ConnectorError {
     ConnectorError::InvalidState(msg.into())
 }
@@ -36,15 +41,15 @@ fn invalid(msg: impl Into<String>) -> ConnectorError {
 impl State {
     /// Compact JSON with a stable key order.
     pub fn encode(&self) -> String {
-        let mut out = format!("{{\"v\":{VERSION},\"stream\":{}", Value::from(self.stream.as_str()));
+        let mut out = format!("{{\"v\":{VERSION},\"stream\":{}", json_string(&self.stream));
         if let Some(i) = self.slug_index {
             out.push_str(&format!(",\"slug_index\":{i}"));
         }
         if let Some(fp) = &self.slugs_fp {
-            out.push_str(&format!(",\"slugs_fp\":{}", Value::from(fp.as_str())));
+            out.push_str(&format!(",\"slugs_fp\":{}", json_string(fp)));
         }
         if let Some(t) = &self.page_token {
-            out.push_str(&format!(",\"page_token\":{}", Value::from(t.as_str())));
+            out.push_str(&format!(",\"page_token\":{}", json_string(t)));
         }
         out.push('}');
         out
@@ -64,10 +69,14 @@ impl State {
         match map.get("v") {
             Some(v) if v.as_u64() == Some(VERSION) => {}
             Some(Value::Number(n)) => {
+                // Not `{n}`: formatting a JSON number pulls float printing into the component.
+                let n = n
+                    .as_u64()
+                    .map_or_else(|| "other than 1".to_string(), |n| n.to_string());
                 return Err(invalid(format!(
                     "state version {n} is not supported (this connector reads version {VERSION}); \
                      pass no state to read the stream from the start"
-                )))
+                )));
             }
             _ => return Err(not_ours()),
         }
@@ -80,25 +89,38 @@ impl State {
                 quote(owner, 64)
             )));
         }
-        let mut state = State { stream: stream.to_string(), ..State::default() };
+        let mut state = State {
+            stream: stream.to_string(),
+            ..State::default()
+        };
         for (key, value) in &map {
-            let bad = || invalid(format!("state field `{}` has an invalid value", quote(key, 64)));
+            let bad = || {
+                invalid(format!(
+                    "state field `{}` has an invalid value",
+                    quote(key, 64)
+                ))
+            };
             match key.as_str() {
                 "v" | "stream" => {}
                 "slug_index" => {
-                    let i = value.as_u64().and_then(|i| usize::try_from(i).ok()).ok_or_else(bad)?;
+                    let i = value
+                        .as_u64()
+                        .and_then(|i| usize::try_from(i).ok())
+                        .ok_or_else(bad)?;
                     state.slug_index = Some(i);
                 }
                 "slugs_fp" => state.slugs_fp = Some(value.as_str().ok_or_else(bad)?.to_string()),
                 "page_token" => {
-                    let t = value.as_str().filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN);
+                    let t = value
+                        .as_str()
+                        .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN);
                     state.page_token = Some(t.ok_or_else(bad)?.to_string());
                 }
                 other => {
                     return Err(invalid(format!(
                         "state field `{}` is not one this connector writes",
                         quote(other, 64)
-                    )))
+                    )));
                 }
             }
         }
@@ -117,10 +139,17 @@ pub struct ProjectCursor {
 impl ProjectCursor {
     /// Where to resume: the start when there is no state, else the state's
     /// position after checking it still fits the settings.
-    pub fn resume(state: Option<&State>, settings: &Settings, stream: &str) -> Result<Self, ConnectorError> {
+    pub fn resume(
+        state: Option<&State>,
+        settings: &Settings,
+        stream: &str,
+    ) -> Result<Self, ConnectorError> {
         let slugs = settings.require_slugs(stream)?;
         let Some(state) = state else {
-            return Ok(ProjectCursor { index: 0, page_token: None });
+            return Ok(ProjectCursor {
+                index: 0,
+                page_token: None,
+            });
         };
         let (Some(index), Some(fp)) = (state.slug_index, state.slugs_fp.as_deref()) else {
             return Err(invalid(format!(
@@ -140,7 +169,10 @@ impl ProjectCursor {
                 slugs.len()
             )));
         }
-        Ok(ProjectCursor { index, page_token: state.page_token.clone() })
+        Ok(ProjectCursor {
+            index,
+            page_token: state.page_token.clone(),
+        })
     }
 
     /// The state to return after reading: `None` once past the last project.
@@ -182,17 +214,34 @@ mod tests {
             r#"{"v":1,"stream":"pipelines","slug_index":2,"slugs_fp":"0123456789abcdef","page_token":"tok\"en/+="}"#
         );
         assert_eq!(State::decode(&text, "pipelines").unwrap(), s);
-        let bare = State { stream: "projects".into(), ..State::default() };
+        let bare = State {
+            stream: "projects".into(),
+            ..State::default()
+        };
         assert_eq!(bare.encode(), r#"{"v":1,"stream":"projects"}"#);
         assert_eq!(State::decode(&bare.encode(), "projects").unwrap(), bare);
     }
 
     #[test]
     fn rejects_foreign_states() {
-        for text in ["", "garbage", "[]", "null", r#"{"stream":"pipelines"}"#, r#"{"v":"1","stream":"pipelines"}"#, r#"{"v":1}"#] {
-            assert!(err(text, "pipelines").starts_with("the state is not one this connector wrote"), "{text}");
+        for text in [
+            "",
+            "garbage",
+            "[]",
+            "null",
+            r#"{"stream":"pipelines"}"#,
+            r#"{"v":"1","stream":"pipelines"}"#,
+            r#"{"v":1}"#,
+        ] {
+            assert!(
+                err(text, "pipelines").starts_with("the state is not one this connector wrote"),
+                "{text}"
+            );
         }
-        assert!(err(r#"{"v":2,"stream":"pipelines"}"#, "pipelines").starts_with("state version 2 is not supported"));
+        assert!(
+            err(r#"{"v":2,"stream":"pipelines"}"#, "pipelines")
+                .starts_with("state version 2 is not supported")
+        );
         assert_eq!(
             err(r#"{"v":1,"stream":"projects","slug_index":0}"#, "pipelines"),
             "the state belongs to the stream `projects`, not `pipelines`; pass the state saved for this stream"
@@ -202,35 +251,74 @@ mod tests {
             "state field `cursor` is not one this connector writes"
         );
         assert_eq!(
-            err(r#"{"v":1,"stream":"pipelines","slug_index":-1}"#, "pipelines"),
+            err(
+                r#"{"v":1,"stream":"pipelines","slug_index":-1}"#,
+                "pipelines"
+            ),
             "state field `slug_index` has an invalid value"
         );
-        assert!(err(r#"{"v":1,"stream":"pipelines","page_token":""}"#, "pipelines").contains("page_token"));
+        assert!(
+            err(
+                r#"{"v":1,"stream":"pipelines","page_token":""}"#,
+                "pipelines"
+            )
+            .contains("page_token")
+        );
     }
 
     #[test]
     fn cursor_checks_the_project_list() {
         let settings = Settings::parse(r#"{"project_slugs":["gh/a/b","gh/a/c"]}"#).unwrap();
         let start = ProjectCursor::resume(None, &settings, "pipelines").unwrap();
-        assert_eq!(start, ProjectCursor { index: 0, page_token: None });
-        let saved = ProjectCursor { index: 1, page_token: Some("t".into()) }.to_state(&settings, "pipelines").unwrap();
+        assert_eq!(
+            start,
+            ProjectCursor {
+                index: 0,
+                page_token: None
+            }
+        );
+        let saved = ProjectCursor {
+            index: 1,
+            page_token: Some("t".into()),
+        }
+        .to_state(&settings, "pipelines")
+        .unwrap();
         let state = State::decode(&saved, "pipelines").unwrap();
         assert_eq!(
             ProjectCursor::resume(Some(&state), &settings, "pipelines").unwrap(),
-            ProjectCursor { index: 1, page_token: Some("t".into()) }
+            ProjectCursor {
+                index: 1,
+                page_token: Some("t".into())
+            }
         );
-        assert_eq!(ProjectCursor { index: 2, page_token: None }.to_state(&settings, "pipelines"), None);
+        assert_eq!(
+            ProjectCursor {
+                index: 2,
+                page_token: None
+            }
+            .to_state(&settings, "pipelines"),
+            None
+        );
 
         let changed = Settings::parse(r#"{"project_slugs":["gh/a/b"]}"#).unwrap();
         let e = ProjectCursor::resume(Some(&state), &changed, "pipelines").unwrap_err();
-        assert!(matches!(&e, ConnectorError::InvalidState(m) if m.starts_with("project_slugs changed")), "{e:?}");
+        assert!(
+            matches!(&e, ConnectorError::InvalidState(m) if m.starts_with("project_slugs changed")),
+            "{e:?}"
+        );
 
         let mut forged = state.clone();
         forged.slug_index = Some(5);
         let e = ProjectCursor::resume(Some(&forged), &settings, "pipelines").unwrap_err();
-        assert!(matches!(&e, ConnectorError::InvalidState(m) if m.contains("points at project 6")), "{e:?}");
+        assert!(
+            matches!(&e, ConnectorError::InvalidState(m) if m.contains("points at project 6")),
+            "{e:?}"
+        );
 
-        let bare = State { stream: "pipelines".into(), ..State::default() };
+        let bare = State {
+            stream: "pipelines".into(),
+            ..State::default()
+        };
         let e = ProjectCursor::resume(Some(&bare), &settings, "pipelines").unwrap_err();
         assert!(matches!(e, ConnectorError::InvalidState(_)));
     }

@@ -18,7 +18,8 @@ impl Fake {
         Fake::default()
     }
     fn on(mut self, url: &str, status: u16, body: &str) -> Self {
-        self.script.push_back((url.into(), Ok(resp(status, &[], body))));
+        self.script
+            .push_back((url.into(), Ok(resp(status, &[], body))));
         self
     }
     fn on_resp(mut self, url: &str, r: Result<HttpResponse, TransportError>) -> Self {
@@ -32,8 +33,17 @@ impl Fake {
 
 impl HttpClient for Fake {
     fn get(&mut self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, TransportError> {
-        self.sent.push((url.into(), headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()));
-        let (want, answer) = self.script.pop_front().unwrap_or_else(|| panic!("unexpected request {url}"));
+        self.sent.push((
+            url.into(),
+            headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ));
+        let (want, answer) = self
+            .script
+            .pop_front()
+            .unwrap_or_else(|| panic!("unexpected request {url}"));
         assert_eq!(url, want);
         answer
     }
@@ -42,7 +52,10 @@ impl HttpClient for Fake {
 fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
     HttpResponse {
         status,
-        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         body: body.as_bytes().to_vec(),
     }
 }
@@ -56,7 +69,11 @@ fn cred(base: Option<&str>) -> Vec<(String, String)> {
 }
 
 fn req(stream: &str, settings: &str, state: Option<&str>) -> FetchRequest {
-    FetchRequest { stream: stream.into(), settings: settings.into(), state: state.map(Into::into) }
+    FetchRequest {
+        stream: stream.into(),
+        settings: settings.into(),
+        state: state.map(Into::into),
+    }
 }
 
 fn assert_no_key(e: &ConnectorError) {
@@ -70,24 +87,45 @@ const ME: &str = r#"{"id":"u-1","login":"octo","name":"Octo Cat","avatar_url":nu
 fn validate_sends_the_right_request() {
     let mut fake = Fake::new().on("https://circleci.com/api/v2/me", 200, &format!(" {ME}\n"));
     let account = validate(&mut fake, &cred(None)).unwrap();
-    assert_eq!(account, Account { id: "u-1".into(), name: "octo".into(), details: ME.into() });
+    assert_eq!(
+        account,
+        Account {
+            id: "u-1".into(),
+            name: "octo".into(),
+            details: ME.into()
+        }
+    );
     let headers = &fake.sent[0].1;
     assert_eq!(
         headers,
         &vec![
             ("Circle-Token".to_string(), KEY.to_string()),
             ("Accept".into(), "application/json".into()),
-            ("User-Agent".into(), "ingest-connector-circleci/0.1.0".into()),
+            (
+                "User-Agent".into(),
+                "ingest-connector-circleci/0.1.0".into()
+            ),
         ]
     );
 }
 
 #[test]
 fn validate_names_and_shapes() {
-    let mut fake = Fake::new().on("http://[::1]:8080/ci/api/v2/me", 200, r#"{"id":"u-2","name":"Display"}"#);
+    let mut fake = Fake::new().on(
+        "http://[::1]:8080/ci/api/v2/me",
+        200,
+        r#"{"id":"u-2","name":"Display"}"#,
+    );
     let a = validate(&mut fake, &cred(Some("http://[::1]:8080/ci/"))).unwrap();
     assert_eq!((a.id.as_str(), a.name.as_str()), ("u-2", "Display"));
-    for body in [r#"{"login":"x"}"#, r#"{"id":5}"#, "[]", r#"{"id":"u"#, "", "Rate limited."] {
+    for body in [
+        r#"{"login":"x"}"#,
+        r#"{"id":5}"#,
+        "[]",
+        r#"{"id":"u"#,
+        "",
+        "Rate limited.",
+    ] {
         let mut fake = Fake::new().on("https://circleci.com/api/v2/me", 200, body);
         let e = validate(&mut fake, &cred(None)).unwrap_err();
         assert!(matches!(e, ConnectorError::BadResponse(_)), "{body}: {e:?}");
@@ -115,23 +153,61 @@ fn credential_is_checked_before_any_request() {
 fn every_error_status_maps_and_never_leaks_the_key() {
     let me = "https://circleci.com/api/v2/me";
     let cases: Vec<(Result<HttpResponse, TransportError>, &str)> = vec![
-        (Ok(resp(401, &[], r#"{"message":"Invalid token provided."}"#)), "unauthorized"),
-        (Ok(resp(403, &[], r#"{"message":"Forbidden"}"#)), "forbidden"),
-        (Ok(resp(404, &[], r#"{"message":"Not Found"}"#)), "not-found"),
-        (Ok(resp(429, &[("Retry-After", "3")], r#"{"message":"Rate limit exceeded."}"#)), "rate-limited"),
+        (
+            Ok(resp(401, &[], r#"{"message":"Invalid token provided."}"#)),
+            "unauthorized",
+        ),
+        (
+            Ok(resp(403, &[], r#"{"message":"Forbidden"}"#)),
+            "forbidden",
+        ),
+        (
+            Ok(resp(404, &[], r#"{"message":"Not Found"}"#)),
+            "not-found",
+        ),
+        (
+            Ok(resp(
+                429,
+                &[("Retry-After", "3")],
+                r#"{"message":"Rate limit exceeded."}"#,
+            )),
+            "rate-limited",
+        ),
         (Ok(resp(429, &[], "Rate limited.")), "rate-limited"),
         (Ok(resp(429, &[], "{}")), "rate-limited"),
-        (Ok(resp(500, &[], r#"{"message":"Internal server error."}"#)), "unavailable"),
+        (
+            Ok(resp(500, &[], r#"{"message":"Internal server error."}"#)),
+            "unavailable",
+        ),
         (Ok(resp(502, &[], "")), "unavailable"),
         (Ok(resp(400, &[], r#"{"message":"nope"}"#)), "bad-response"),
         (Ok(resp(418, &[], "")), "bad-response"),
         (Ok(resp(301, &[], "")), "bad-response"),
         // An upstream that echoes the token back: the message is redacted.
-        (Ok(resp(401, &[], &format!(r#"{{"message":"token {KEY} is invalid"}}"#))), "unauthorized"),
-        (Err(TransportError::Denied("HttpRequestDenied".into())), "denied"),
-        (Err(TransportError::Timeout("ConnectionTimeout".into())), "unavailable"),
-        (Err(TransportError::Connection("ConnectionRefused".into())), "unavailable"),
-        (Err(TransportError::Protocol("HttpProtocolError".into())), "unavailable"),
+        (
+            Ok(resp(
+                401,
+                &[],
+                &format!(r#"{{"message":"token {KEY} is invalid"}}"#),
+            )),
+            "unauthorized",
+        ),
+        (
+            Err(TransportError::Denied("HttpRequestDenied".into())),
+            "denied",
+        ),
+        (
+            Err(TransportError::Timeout("ConnectionTimeout".into())),
+            "unavailable",
+        ),
+        (
+            Err(TransportError::Connection("ConnectionRefused".into())),
+            "unavailable",
+        ),
+        (
+            Err(TransportError::Protocol("HttpProtocolError".into())),
+            "unavailable",
+        ),
         (Err(TransportError::TooLarge), "bad-response"),
         (Err(TransportError::Other("?".into())), "unavailable"),
     ];
@@ -145,7 +221,10 @@ fn every_error_status_maps_and_never_leaks_the_key() {
         assert_eq!(e.kind(), kind);
         assert_no_key(&e);
     }
-    let mut fake = Fake::new().on_resp(me, Ok(resp(401, &[], &format!(r#"{{"message":"token {KEY}"}}"#))));
+    let mut fake = Fake::new().on_resp(
+        me,
+        Ok(resp(401, &[], &format!(r#"{{"message":"token {KEY}"}}"#))),
+    );
     let e = validate(&mut fake, &cred(None)).unwrap_err();
     assert!(e.message().contains("token [redacted]"), "{e}");
 }
@@ -154,8 +233,21 @@ fn every_error_status_maps_and_never_leaks_the_key() {
 fn me_stream() {
     let mut fake = Fake::new().on("https://circleci.com/api/v2/me", 200, ME);
     let page = fetch(&mut fake, &cred(None), &req("me", "{}", None)).unwrap();
-    assert_eq!(page, Page { records: vec![ME.into()], state: None, notices: vec![] });
-    let e = fetch(&mut Fake::new(), &cred(None), &req("me", "{}", Some(r#"{"v":1,"stream":"me"}"#))).unwrap_err();
+    assert_eq!(
+        page,
+        Page {
+            records: vec![ME.into()],
+            state: None,
+            has_more: false,
+            notices: vec![]
+        }
+    );
+    let e = fetch(
+        &mut Fake::new(),
+        &cred(None),
+        &req("me", "{}", Some(r#"{"v":1,"stream":"me"}"#)),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), "invalid-state");
 }
 
@@ -166,19 +258,39 @@ fn projects_stream_reads_one_project_per_call() {
     let p2 = r#"{"slug":"circleci/o-1/p-1","id":"p2"}"#;
     let mut fake = Fake::new()
         .on("https://circleci.com/api/v2/project/gh/acme/api", 200, p1)
-        .on("https://circleci.com/api/v2/project/circleci/o-1/p-1", 200, p2);
+        .on(
+            "https://circleci.com/api/v2/project/circleci/o-1/p-1",
+            200,
+            p2,
+        );
     let first = fetch(&mut fake, &cred(None), &req("projects", settings, None)).unwrap();
     assert_eq!(first.records, vec![p1.to_string()]);
+    assert!(first.has_more);
     let state = first.state.expect("more to read");
-    assert!(state.starts_with(r#"{"v":1,"stream":"projects","slug_index":1,"slugs_fp":""#), "{state}");
-    let second = fetch(&mut fake, &cred(None), &req("projects", settings, Some(&state))).unwrap();
+    assert!(
+        state.starts_with(r#"{"v":1,"stream":"projects","slug_index":1,"slugs_fp":""#),
+        "{state}"
+    );
+    let second = fetch(
+        &mut fake,
+        &cred(None),
+        &req("projects", settings, Some(&state)),
+    )
+    .unwrap();
     assert_eq!(second.records, vec![p2.to_string()]);
     assert_eq!(second.state, None);
+    assert!(!second.has_more);
 
     let e = fetch(&mut Fake::new(), &cred(None), &req("projects", "{}", None)).unwrap_err();
-    assert!(matches!(&e, ConnectorError::InvalidSettings(m) if m.starts_with("project_slugs is required for now")));
+    assert!(
+        matches!(&e, ConnectorError::InvalidSettings(m) if m.starts_with("project_slugs is required for now"))
+    );
 
-    let mut fake = Fake::new().on("https://circleci.com/api/v2/project/gh/acme/api", 404, r#"{"message":"Project not found"}"#);
+    let mut fake = Fake::new().on(
+        "https://circleci.com/api/v2/project/gh/acme/api",
+        404,
+        r#"{"message":"Project not found"}"#,
+    );
     let e = fetch(&mut fake, &cred(None), &req("projects", settings, None)).unwrap_err();
     assert_eq!(
         e,
@@ -193,13 +305,18 @@ fn projects_stream_reads_one_project_per_call() {
 fn page_body(ids: &[&str], next: Option<&str>) -> String {
     let items: Vec<String> = ids
         .iter()
-        .map(|id| format!(r#"{{"id":"{id}","number":1,"state":"created","updated_at":null,"errors":[]}}"#))
+        .map(|id| {
+            format!(r#"{{"id":"{id}","number":1,"state":"created","updated_at":null,"errors":[]}}"#)
+        })
         .collect();
     let next = match next {
         Some(t) => format!("\"{t}\""),
         None => "null".into(),
     };
-    format!("{{\"items\": [{}], \"next_page_token\": {next}}}", items.join(",\n "))
+    format!(
+        "{{\"items\": [{}], \"next_page_token\": {next}}}",
+        items.join(",\n ")
+    )
 }
 
 #[test]
@@ -207,23 +324,48 @@ fn pipelines_stream_pages_through_every_project() {
     let settings = r#"{"project_slugs":["gh/acme/api","bb/acme/empty","github/acme/w%eb"],"start_date":"2024-01-01T00:00:00Z"}"#;
     let base = "https://ci.example.com/circleci/api/v2/project";
     let mut fake = Fake::new()
-        .on(&format!("{base}/gh/acme/api/pipeline"), 200, &page_body(&["a1", "a2"], Some("tok/1+=")))
-        .on(&format!("{base}/gh/acme/api/pipeline?page-token=tok%2F1%2B%3D"), 200, &page_body(&["a3"], None))
-        .on(&format!("{base}/bb/acme/empty/pipeline"), 200, r#"{"items":[],"next_page_token":null}"#)
-        .on(&format!("{base}/github/acme/w%25eb/pipeline"), 200, &page_body(&["c1"], None));
+        .on(
+            &format!("{base}/gh/acme/api/pipeline"),
+            200,
+            &page_body(&["a1", "a2"], Some("tok/1+=")),
+        )
+        .on(
+            &format!("{base}/gh/acme/api/pipeline?page-token=tok%2F1%2B%3D"),
+            200,
+            &page_body(&["a3"], None),
+        )
+        .on(
+            &format!("{base}/bb/acme/empty/pipeline"),
+            200,
+            r#"{"items":[],"next_page_token":null}"#,
+        )
+        .on(
+            &format!("{base}/github/acme/w%25eb/pipeline"),
+            200,
+            &page_body(&["c1"], None),
+        );
     let credential = cred(Some("https://ci.example.com/circleci/"));
     let mut state: Option<String> = None;
     let mut records = Vec::new();
     let mut calls = 0;
     loop {
-        let page = fetch(&mut fake, &credential, &req("pipelines", settings, state.as_deref())).unwrap();
+        let page = fetch(
+            &mut fake,
+            &credential,
+            &req("pipelines", settings, state.as_deref()),
+        )
+        .unwrap();
         calls += 1;
         for r in &page.records {
             let v: serde_json::Value = serde_json::from_str(r).unwrap();
-            assert!(v.get("updated_at").is_some_and(|u| u.is_null()), "null kept: {r}");
+            assert!(
+                v.get("updated_at").is_some_and(|u| u.is_null()),
+                "null kept: {r}"
+            );
             assert!(!r.contains('\n'));
             records.push(v["id"].as_str().unwrap().to_string());
         }
+        assert_eq!(page.has_more, page.state.is_some());
         if let Some(s) = &page.state {
             assert!(s.len() < 200, "state stays small: {s}");
             assert!(s.starts_with(r#"{"v":1,"stream":"pipelines""#));
@@ -255,23 +397,71 @@ fn pipelines_errors_keep_the_state_safe() {
     )
     .unwrap();
     let state = first.state.unwrap();
-    let mut fake = Fake::new().on(&format!("{url}?page-token=t"), 200, &page_body(&["a1"], Some("t")));
-    let e = fetch(&mut fake, &cred(None), &req("pipelines", settings, Some(&state))).unwrap_err();
-    assert!(matches!(&e, ConnectorError::BadResponse(m) if m.contains("same next_page_token")), "{e:?}");
+    let mut fake = Fake::new().on(
+        &format!("{url}?page-token=t"),
+        200,
+        &page_body(&["a1"], Some("t")),
+    );
+    let e = fetch(
+        &mut fake,
+        &cred(None),
+        &req("pipelines", settings, Some(&state)),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, ConnectorError::BadResponse(m) if m.contains("same next_page_token")),
+        "{e:?}"
+    );
     // A stale token's 404 says what to do.
-    let mut fake = Fake::new().on(&format!("{url}?page-token=t"), 404, r#"{"message":"Not Found"}"#);
-    let e = fetch(&mut fake, &cred(None), &req("pipelines", settings, Some(&state))).unwrap_err();
-    assert!(matches!(&e, ConnectorError::NotFound(m) if m.contains("page token in the state may have expired")), "{e:?}");
+    let mut fake = Fake::new().on(
+        &format!("{url}?page-token=t"),
+        404,
+        r#"{"message":"Not Found"}"#,
+    );
+    let e = fetch(
+        &mut fake,
+        &cred(None),
+        &req("pipelines", settings, Some(&state)),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, ConnectorError::NotFound(m) if m.contains("page token in the state may have expired")),
+        "{e:?}"
+    );
     // The state does not fit another project list or another stream.
-    let e = fetch(&mut Fake::new(), &cred(None), &req("pipelines", r#"{"project_slugs":["gh/acme/web"]}"#, Some(&state)))
-        .unwrap_err();
-    assert!(matches!(&e, ConnectorError::InvalidState(m) if m.starts_with("project_slugs changed")), "{e:?}");
-    let e = fetch(&mut Fake::new(), &cred(None), &req("projects", settings, Some(&state))).unwrap_err();
+    let e = fetch(
+        &mut Fake::new(),
+        &cred(None),
+        &req(
+            "pipelines",
+            r#"{"project_slugs":["gh/acme/web"]}"#,
+            Some(&state),
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, ConnectorError::InvalidState(m) if m.starts_with("project_slugs changed")),
+        "{e:?}"
+    );
+    let e = fetch(
+        &mut Fake::new(),
+        &cred(None),
+        &req("projects", settings, Some(&state)),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), "invalid-state");
-    let e = fetch(&mut Fake::new(), &cred(None), &req("pipelines", settings, Some("{\"v\":9}"))).unwrap_err();
+    let e = fetch(
+        &mut Fake::new(),
+        &cred(None),
+        &req("pipelines", settings, Some("{\"v\":9}")),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), "invalid-state");
     // Rate limits carry the hint.
-    let mut fake = Fake::new().on_resp(url, Ok(resp(429, &[("retry-after", "20")], "Rate limited.")));
+    let mut fake = Fake::new().on_resp(
+        url,
+        Ok(resp(429, &[("retry-after", "20")], "Rate limited.")),
+    );
     let e = fetch(&mut fake, &cred(None), &req("pipelines", settings, None)).unwrap_err();
     assert_eq!(
         e,
@@ -289,9 +479,16 @@ fn settings_and_streams_are_checked_before_any_request() {
     let e = fetch(&mut fake, &cred(None), &req("builds", "{}", None)).unwrap_err();
     assert_eq!(
         e,
-        ConnectorError::InvalidSettings("unknown stream `builds`; the valid streams are me, projects, pipelines".into())
+        ConnectorError::InvalidSettings(
+            "unknown stream `builds`; the valid streams are me, projects, pipelines".into()
+        )
     );
-    let e = fetch(&mut fake, &cred(None), &req("pipelines", r#"{"project_slugs":["gh/only-two"]}"#, None)).unwrap_err();
+    let e = fetch(
+        &mut fake,
+        &cred(None),
+        &req("pipelines", r#"{"project_slugs":["gh/only-two"]}"#, None),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), "invalid-settings");
     let e = fetch(&mut fake, &cred(None), &req("me", r#"{"slugs":[]}"#, None)).unwrap_err();
     assert_eq!(e.kind(), "invalid-settings");
@@ -310,7 +507,18 @@ fn catalog_lists_the_streams() {
     assert_eq!(p.parent.as_deref(), Some("projects"));
     assert_eq!(p.sync_modes, [SyncMode::FullRefresh]);
     let schema: serde_json::Value = serde_json::from_str(&p.json_schema).unwrap();
-    for field in ["id", "project_slug", "number", "state", "created_at", "updated_at", "errors", "trigger", "vcs", "trigger_parameters"] {
+    for field in [
+        "id",
+        "project_slug",
+        "number",
+        "state",
+        "created_at",
+        "updated_at",
+        "errors",
+        "trigger",
+        "vcs",
+        "trigger_parameters",
+    ] {
         assert!(schema["properties"].get(field).is_some(), "{field}");
     }
     assert_eq!(credential_schema().fields.len(), 2);

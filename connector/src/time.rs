@@ -29,7 +29,9 @@ fn digits(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u32, |n, &b| n.checked_mul(10)?.checked_add((b - b'0') as u32))
+    s.iter().try_fold(0u32, |n, &b| {
+        n.checked_mul(10)?.checked_add((b - b'0') as u32)
+    })
 }
 
 fn unix(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
@@ -52,7 +54,11 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         return None;
     }
     let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
-    let (h, mi, sec) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    let (h, mi, sec) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
     let mut rest = &b[19..];
     if let Some(frac) = rest.strip_prefix(b".") {
         let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
@@ -82,8 +88,9 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     let mut parts = s.split_ascii_whitespace();
     let _weekday = parts.next()?.strip_suffix(',')?;
     let d = digits(parts.next()?.as_bytes())?;
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let mon = parts.next()?;
     let mo = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(mon))? as u32 + 1;
     let y = digits(parts.next()?.as_bytes())?;
@@ -106,9 +113,18 @@ mod tests {
     fn rfc3339_forms() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2024-02-29T12:00:00Z"), Some(1_709_208_000));
-        assert_eq!(parse_rfc3339("2024-02-29T12:00:00.123Z"), Some(1_709_208_000));
-        assert_eq!(parse_rfc3339("2024-02-29T14:00:00+02:00"), Some(1_709_208_000));
-        assert_eq!(parse_rfc3339("2024-02-29t11:30:00-00:30"), Some(1_709_208_000));
+        assert_eq!(
+            parse_rfc3339("2024-02-29T12:00:00.123Z"),
+            Some(1_709_208_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T14:00:00+02:00"),
+            Some(1_709_208_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29t11:30:00-00:30"),
+            Some(1_709_208_000)
+        );
         for bad in [
             "2023-02-29T00:00:00Z",
             "2024-13-01T00:00:00Z",
@@ -127,7 +143,10 @@ mod tests {
 
     #[test]
     fn http_dates() {
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:10 GMT"), Some(10));
         assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 PST"), None);

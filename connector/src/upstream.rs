@@ -3,8 +3,8 @@
 //! Messages say what was being read and may quote CircleCI's own `message`
 //! (cleaned and cut to [`QUOTE_MAX`] characters), never headers or the key.
 
-use crate::error::{quote, ConnectorError, RetryHint, QUOTE_MAX};
-use crate::http::{HttpResponse, TransportError, MAX_BODY_BYTES};
+use crate::error::{ConnectorError, QUOTE_MAX, RetryHint, quote};
+use crate::http::{HttpResponse, MAX_BODY_BYTES, TransportError};
 
 /// Maps a non-2xx answer to an error; `Ok` for 2xx. `what` names what was
 /// being read, e.g. "project gh/acme/api".
@@ -25,7 +25,9 @@ pub fn check_status(resp: &HttpResponse, what: &str) -> Result<(), ConnectorErro
                  token (User Settings → Personal API Tokens); project tokens do not work with API v2"
             ))
         }
-        403 => ConnectorError::Forbidden(format!("the API key may not read {what} (HTTP 403){detail}")),
+        403 => ConnectorError::Forbidden(format!(
+            "the API key may not read {what} (HTTP 403){detail}"
+        )),
         404 => ConnectorError::NotFound(format!("{what} was not found (HTTP 404){detail}")),
         429 => ConnectorError::RateLimited(RetryHint {
             retry_after_ms: retry_after_ms(resp),
@@ -39,7 +41,9 @@ pub fn check_status(resp: &HttpResponse, what: &str) -> Result<(), ConnectorErro
             "CircleCI answered HTTP {status} (a redirect, which is not followed) while reading {what}; \
              check base_url"
         )),
-        _ => ConnectorError::BadResponse(format!("CircleCI answered HTTP {status} while reading {what}{detail}")),
+        _ => ConnectorError::BadResponse(format!(
+            "CircleCI answered HTTP {status} while reading {what}{detail}"
+        )),
     })
 }
 
@@ -81,7 +85,9 @@ pub fn retry_after_ms(resp: &HttpResponse) -> Option<u64> {
         }
     }
     for name in ["ratelimit-reset", "x-ratelimit-reset"] {
-        let Some(ms) = resp.header(name).and_then(|v| seconds_to_ms(v.trim())) else { continue };
+        let Some(ms) = resp.header(name).and_then(|v| seconds_to_ms(v.trim())) else {
+            continue;
+        };
         // Some servers send the reset moment as a Unix time rather than a delay.
         if ms >= 1_000_000_000_000 {
             if let Some(now) = date() {
@@ -97,35 +103,61 @@ pub fn retry_after_ms(resp: &HttpResponse) -> Option<u64> {
 /// `"12"` → 12000, `"1.5"` → 1500. `None` for anything else.
 fn seconds_to_ms(v: &str) -> Option<u64> {
     let (int, frac) = v.split_once('.').unwrap_or((v, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let secs: u64 = int.parse().ok().unwrap_or(u64::MAX);
-    let millis: u64 = frac.bytes().chain(*b"000").take(3).fold(0, |n, b| n * 10 + (b - b'0') as u64);
+    let millis: u64 = frac
+        .bytes()
+        .chain(*b"000")
+        .take(3)
+        .fold(0, |n, b| n * 10 + (b - b'0') as u64);
     Some(secs.saturating_mul(1000).saturating_add(millis))
 }
 
 /// Maps a transport failure. `authority` is the upstream's `host[:port]`.
 pub fn transport_error(err: TransportError, what: &str, authority: &str) -> ConnectorError {
     let d = |detail: String| {
-        if detail.is_empty() { String::new() } else { format!(" ({})", quote(&detail, QUOTE_MAX)) }
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", quote(&detail, QUOTE_MAX))
+        }
     };
-    let retry = |message: String| ConnectorError::Unavailable(RetryHint { retry_after_ms: None, message });
+    let retry = |message: String| {
+        ConnectorError::Unavailable(RetryHint {
+            retry_after_ms: None,
+            message,
+        })
+    };
     match err {
         TransportError::Denied(x) => ConnectorError::Denied(format!(
             "the host's policy does not allow requests to {authority} (needed to read {what}){}",
             d(x)
         )),
-        TransportError::Timeout(x) => retry(format!("the request to {authority} for {what} timed out{}", d(x))),
-        TransportError::Connection(x) => retry(format!("could not connect to {authority} to read {what}{}", d(x))),
-        TransportError::Protocol(x) => {
-            retry(format!("the HTTP exchange with {authority} for {what} failed{}", d(x)))
-        }
+        TransportError::Timeout(x) => retry(format!(
+            "the request to {authority} for {what} timed out{}",
+            d(x)
+        )),
+        TransportError::Connection(x) => retry(format!(
+            "could not connect to {authority} to read {what}{}",
+            d(x)
+        )),
+        TransportError::Protocol(x) => retry(format!(
+            "the HTTP exchange with {authority} for {what} failed{}",
+            d(x)
+        )),
         TransportError::TooLarge => ConnectorError::BadResponse(format!(
             "the answer for {what} is larger than {} MiB",
             MAX_BODY_BYTES >> 20
         )),
-        TransportError::Other(x) => retry(format!("the request to {authority} for {what} failed{}", d(x))),
+        TransportError::Other(x) => retry(format!(
+            "the request to {authority} for {what} failed{}",
+            d(x)
+        )),
     }
 }
 
@@ -136,7 +168,10 @@ mod tests {
     fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
         HttpResponse {
             status,
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             body: body.as_bytes().to_vec(),
         }
     }
@@ -145,7 +180,11 @@ mod tests {
     fn maps_each_status() {
         let what = "project gh/a/b";
         assert_eq!(check_status(&resp(200, &[], ""), what), Ok(()));
-        let e = check_status(&resp(401, &[], r#"{"message":"Invalid token provided."}"#), what).unwrap_err();
+        let e = check_status(
+            &resp(401, &[], r#"{"message":"Invalid token provided."}"#),
+            what,
+        )
+        .unwrap_err();
         assert_eq!(
             e,
             ConnectorError::Unauthorized(
@@ -154,11 +193,27 @@ mod tests {
                     .into()
             )
         );
-        let e = check_status(&resp(403, &[], r#"{"message":"Permission denied"}"#), what).unwrap_err();
-        assert_eq!(e, ConnectorError::Forbidden("the API key may not read project gh/a/b (HTTP 403): Permission denied".into()));
-        let e = check_status(&resp(404, &[], r#"{"message":"Project not found"}"#), what).unwrap_err();
-        assert_eq!(e, ConnectorError::NotFound("project gh/a/b was not found (HTTP 404): Project not found".into()));
-        let e = check_status(&resp(500, &[], r#"{"message":"Internal server error."}"#), what).unwrap_err();
+        let e =
+            check_status(&resp(403, &[], r#"{"message":"Permission denied"}"#), what).unwrap_err();
+        assert_eq!(
+            e,
+            ConnectorError::Forbidden(
+                "the API key may not read project gh/a/b (HTTP 403): Permission denied".into()
+            )
+        );
+        let e =
+            check_status(&resp(404, &[], r#"{"message":"Project not found"}"#), what).unwrap_err();
+        assert_eq!(
+            e,
+            ConnectorError::NotFound(
+                "project gh/a/b was not found (HTTP 404): Project not found".into()
+            )
+        );
+        let e = check_status(
+            &resp(500, &[], r#"{"message":"Internal server error."}"#),
+            what,
+        )
+        .unwrap_err();
         assert_eq!(
             e,
             ConnectorError::Unavailable(RetryHint {
@@ -166,25 +221,40 @@ mod tests {
                 message: "CircleCI answered HTTP 500 while reading project gh/a/b: Internal server error.".into()
             })
         );
-        let e = check_status(&resp(503, &[("Retry-After", "7")], "<html>down</html>"), what).unwrap_err();
+        let e = check_status(
+            &resp(503, &[("Retry-After", "7")], "<html>down</html>"),
+            what,
+        )
+        .unwrap_err();
         assert_eq!(
             e,
             ConnectorError::Unavailable(RetryHint {
                 retry_after_ms: Some(7000),
-                message: "CircleCI answered HTTP 503 while reading project gh/a/b: (an HTML page)".into()
+                message: "CircleCI answered HTTP 503 while reading project gh/a/b: (an HTML page)"
+                    .into()
             })
         );
         let e = check_status(&resp(400, &[], r#"{"message":"bad page-token"}"#), what).unwrap_err();
-        assert_eq!(e, ConnectorError::BadResponse("CircleCI answered HTTP 400 while reading project gh/a/b: bad page-token".into()));
+        assert_eq!(
+            e,
+            ConnectorError::BadResponse(
+                "CircleCI answered HTTP 400 while reading project gh/a/b: bad page-token".into()
+            )
+        );
         let e = check_status(&resp(302, &[("Location", "https://x")], ""), what).unwrap_err();
-        assert!(matches!(e, ConnectorError::BadResponse(m) if m.contains("redirect") && m.contains("base_url")));
+        assert!(
+            matches!(e, ConnectorError::BadResponse(m) if m.contains("redirect") && m.contains("base_url"))
+        );
     }
 
     #[test]
     fn maps_the_three_429_bodies() {
         let what = "the account (/me)";
         for (body, detail) in [
-            (r#"{"message":"Rate limit exceeded."}"#, ": Rate limit exceeded."),
+            (
+                r#"{"message":"Rate limit exceeded."}"#,
+                ": Rate limit exceeded.",
+            ),
             ("Rate limited.", ": Rate limited."),
             ("{}", ""),
             ("", ""),
@@ -195,16 +265,31 @@ mod tests {
                 e,
                 ConnectorError::RateLimited(RetryHint {
                     retry_after_ms: Some(30_000),
-                    message: format!("CircleCI rate limit reached while reading the account (/me) (HTTP 429){detail}"),
+                    message: format!(
+                        "CircleCI rate limit reached while reading the account (/me) (HTTP 429){detail}"
+                    ),
                 }),
                 "{body:?}"
             );
         }
         let e = check_status(&resp(429, &[], "Rate limited."), what).unwrap_err();
-        assert!(matches!(e, ConnectorError::RateLimited(RetryHint { retry_after_ms: None, .. })));
+        assert!(matches!(
+            e,
+            ConnectorError::RateLimited(RetryHint {
+                retry_after_ms: None,
+                ..
+            })
+        ));
         // Non-UTF-8 bodies never fail the mapping.
-        let r = HttpResponse { status: 429, headers: vec![], body: vec![0xff, 0xfe, b'{'] };
-        assert!(matches!(check_status(&r, what), Err(ConnectorError::RateLimited(_))));
+        let r = HttpResponse {
+            status: 429,
+            headers: vec![],
+            body: vec![0xff, 0xfe, b'{'],
+        };
+        assert!(matches!(
+            check_status(&r, what),
+            Err(ConnectorError::RateLimited(_))
+        ));
     }
 
     #[test]
@@ -214,23 +299,41 @@ mod tests {
         assert_eq!(ms(&[("RETRY-AFTER", " 0 ")]), Some(0));
         assert_eq!(ms(&[("Retry-After", "1.5")]), Some(1_500));
         assert_eq!(
-            ms(&[("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"), ("Date", "Sun, 06 Nov 1994 08:49:07 GMT")]),
+            ms(&[
+                ("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"),
+                ("Date", "Sun, 06 Nov 1994 08:49:07 GMT")
+            ]),
             Some(30_000)
         );
         assert_eq!(
-            ms(&[("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"), ("Date", "Sun, 06 Nov 1994 08:50:00 GMT")]),
+            ms(&[
+                ("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"),
+                ("Date", "Sun, 06 Nov 1994 08:50:00 GMT")
+            ]),
             Some(0)
         );
-        assert_eq!(ms(&[("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT")]), None);
-        assert_eq!(ms(&[("Retry-After", "soon"), ("RateLimit-Reset", "5")]), Some(5_000));
+        assert_eq!(
+            ms(&[("Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT")]),
+            None
+        );
+        assert_eq!(
+            ms(&[("Retry-After", "soon"), ("RateLimit-Reset", "5")]),
+            Some(5_000)
+        );
         assert_eq!(ms(&[("X-RateLimit-Reset", "9")]), Some(9_000));
         assert_eq!(
-            ms(&[("X-RateLimit-Reset", "1706659223"), ("Date", "Wed, 31 Jan 2024 00:00:00 GMT")]),
+            ms(&[
+                ("X-RateLimit-Reset", "1706659223"),
+                ("Date", "Wed, 31 Jan 2024 00:00:00 GMT")
+            ]),
             Some(23_000)
         );
         assert_eq!(ms(&[("X-RateLimit-Reset", "1784111800")]), None);
         assert_eq!(ms(&[("Retry-After", "-1")]), None);
-        assert_eq!(ms(&[("Retry-After", "99999999999999999999999")]), Some(u64::MAX));
+        assert_eq!(
+            ms(&[("Retry-After", "99999999999999999999999")]),
+            Some(u64::MAX)
+        );
         assert_eq!(ms(&[]), None);
     }
 
@@ -247,7 +350,11 @@ mod tests {
 
     #[test]
     fn maps_transport_errors() {
-        let e = transport_error(TransportError::Denied(String::new()), "the account (/me)", "circleci.com");
+        let e = transport_error(
+            TransportError::Denied(String::new()),
+            "the account (/me)",
+            "circleci.com",
+        );
         assert_eq!(
             e,
             ConnectorError::Denied(
@@ -261,9 +368,21 @@ mod tests {
             TransportError::Other("x".into()),
         ] {
             let e = transport_error(t, "w", "h:1");
-            assert!(matches!(e, ConnectorError::Unavailable(RetryHint { retry_after_ms: None, .. })), "{e:?}");
+            assert!(
+                matches!(
+                    e,
+                    ConnectorError::Unavailable(RetryHint {
+                        retry_after_ms: None,
+                        ..
+                    })
+                ),
+                "{e:?}"
+            );
         }
         let e = transport_error(TransportError::TooLarge, "w", "h");
-        assert_eq!(e, ConnectorError::BadResponse("the answer for w is larger than 32 MiB".into()));
+        assert_eq!(
+            e,
+            ConnectorError::BadResponse("the answer for w is larger than 32 MiB".into())
+        );
     }
 }

@@ -56,7 +56,9 @@ impl Url {
         } else if scheme.eq_ignore_ascii_case("https") {
             Scheme::Https
         } else if !scheme.is_empty()
-            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
         {
             return Err(UrlError::UnsupportedScheme);
         } else {
@@ -78,7 +80,13 @@ impl Url {
             Some((p, q)) => (p, Some(q.to_string())),
             None => (tail, None),
         };
-        Ok(Url { scheme, host, port, path: path.to_string(), query })
+        Ok(Url {
+            scheme,
+            host,
+            port,
+            path: path.to_string(),
+            query,
+        })
     }
 
     /// `host[:port]`, as sent in the request's authority.
@@ -91,7 +99,11 @@ impl Url {
 
     /// Path (at least `/`) plus `?query` when there is one.
     pub fn path_with_query(&self) -> String {
-        let path = if self.path.is_empty() { "/" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
         match &self.query {
             Some(q) => format!("{path}?{q}"),
             None => path.to_string(),
@@ -112,7 +124,9 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), UrlError> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (addr, after) = v6.split_once(']').ok_or(UrlError::BadHost)?;
         let ok = addr.contains(':')
-            && addr.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            && addr
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
         if !ok {
             return Err(UrlError::BadHost);
         }
@@ -136,7 +150,9 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), UrlError> {
         let ok = !name.is_empty()
             && name.split('.').all(|label| {
                 !label.is_empty()
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             });
         if !ok {
             return Err(UrlError::BadHost);
@@ -180,7 +196,10 @@ mod tests {
     #[test]
     fn parses_plain_and_ports_and_paths() {
         let u = Url::parse("https://CircleCI.com").unwrap();
-        assert_eq!((u.scheme, u.host.as_str(), u.port, u.path.as_str()), (Scheme::Https, "circleci.com", None, ""));
+        assert_eq!(
+            (u.scheme, u.host.as_str(), u.port, u.path.as_str()),
+            (Scheme::Https, "circleci.com", None, "")
+        );
         assert_eq!(u.path_with_query(), "/");
         let u = Url::parse("http://ci.example.com:8080/circleci/api/v2/me?a=b%20c").unwrap();
         assert_eq!(u.authority(), "ci.example.com:8080");
@@ -189,8 +208,14 @@ mod tests {
         assert_eq!(u.path_with_query(), "/circleci/api/v2/me?a=b%20c");
         assert_eq!(u.origin(), "http://ci.example.com:8080");
         let u = Url::parse("HTTP://127.0.0.1:1/").unwrap();
-        assert_eq!((u.scheme, u.authority().as_str(), u.path.as_str()), (Scheme::Http, "127.0.0.1:1", "/"));
-        assert_eq!(Url::parse("https://example.com./x").unwrap().host, "example.com.");
+        assert_eq!(
+            (u.scheme, u.authority().as_str(), u.path.as_str()),
+            (Scheme::Http, "127.0.0.1:1", "/")
+        );
+        assert_eq!(
+            Url::parse("https://example.com./x").unwrap().host,
+            "example.com."
+        );
     }
 
     #[test]
@@ -240,7 +265,10 @@ mod tests {
     #[test]
     fn percent_encoding_keeps_only_unreserved() {
         assert_eq!(percent_encode("aZ09-._~"), "aZ09-._~");
-        assert_eq!(percent_encode("a/b c?d&e=f%g+h#"), "a%2Fb%20c%3Fd%26e%3Df%25g%2Bh%23");
+        assert_eq!(
+            percent_encode("a/b c?d&e=f%g+h#"),
+            "a%2Fb%20c%3Fd%26e%3Df%25g%2Bh%23"
+        );
         assert_eq!(percent_encode("é"), "%C3%A9");
     }
 }

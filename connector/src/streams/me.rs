@@ -34,7 +34,11 @@ pub const STREAM: StreamDef = StreamDef {
     fetch,
 };
 
-fn fetch(api: &mut Api<'_>, _settings: &Settings, state: Option<State>) -> Result<Page, ConnectorError> {
+fn fetch(
+    api: &mut Api<'_>,
+    _settings: &Settings,
+    state: Option<State>,
+) -> Result<Page, ConnectorError> {
     if state.is_some() {
         return Err(ConnectorError::InvalidState(
             "the me stream is read in one call and never returns a state; pass no state".into(),
@@ -42,7 +46,7 @@ fn fetch(api: &mut Api<'_>, _settings: &Settings, state: Option<State>) -> Resul
     }
     let body = api.get("/me", &[], WHAT)?;
     let record = json::record(&body, WHAT)?;
-    Ok(Page { records: vec![record], state: None, notices: vec![] })
+    Ok(Page::full_refresh(vec![record], None))
 }
 
 /// Whose the key is: `id`, `login` (else `name`, else the id), and the
@@ -52,11 +56,17 @@ pub fn account(api: &mut Api<'_>) -> Result<Account, ConnectorError> {
     let fields = json::object(&body, WHAT)?;
     let id = json::string_field(&fields, "id")
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| ConnectorError::BadResponse(format!("the answer for {WHAT} has no string `id`")))?;
+        .ok_or_else(|| {
+            ConnectorError::BadResponse(format!("the answer for {WHAT} has no string `id`"))
+        })?;
     let name = ["login", "name"]
         .iter()
         .filter_map(|k| json::string_field(&fields, k))
         .find(|n| !n.is_empty())
         .unwrap_or_else(|| id.clone());
-    Ok(Account { id, name, details: json::record(&body, WHAT)? })
+    Ok(Account {
+        id,
+        name,
+        details: json::record(&body, WHAT)?,
+    })
 }

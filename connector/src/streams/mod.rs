@@ -52,7 +52,11 @@ pub fn find(name: &str) -> Option<&'static StreamDef> {
 
 /// The valid stream names, comma-separated, for messages.
 pub fn names() -> String {
-    CATALOG.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+    CATALOG
+        .iter()
+        .map(|s| s.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Appended to not-found errors for a configured project.
@@ -69,13 +73,24 @@ mod tests {
             let spec = def.spec();
             let schema: serde_json::Value = serde_json::from_str(&spec.json_schema)
                 .unwrap_or_else(|e| panic!("{}: schema is not JSON: {e}", def.name));
-            assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema", "{}", def.name);
+            assert_eq!(
+                schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
+                "{}",
+                def.name
+            );
             assert_eq!(schema["type"], "object", "{}", def.name);
             for key in def.primary_key.iter().chain(def.cursor_field.iter()) {
-                assert!(schema["properties"].get(*key).is_some(), "{}: {key} not in schema", def.name);
+                assert!(
+                    schema["properties"].get(*key).is_some(),
+                    "{}: {key} not in schema",
+                    def.name
+                );
             }
             if let Some(parent) = def.parent {
-                let p = CATALOG.iter().position(|s| s.name == parent).expect("parent exists");
+                let p = CATALOG
+                    .iter()
+                    .position(|s| s.name == parent)
+                    .expect("parent exists");
                 assert!(p < i, "{}: parent listed later", def.name);
             }
             assert!(!def.sync_modes.is_empty());

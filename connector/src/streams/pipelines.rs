@@ -1,13 +1,13 @@
 //! `pipelines`: every pipeline of each project in `project_slugs`
 //! (`GET /api/v2/project/{slug}/pipeline`), one page (one request) per call.
 
-use super::{StreamDef, PROJECT_404_HINT};
+use super::{PROJECT_404_HINT, StreamDef};
 use crate::api::Api;
 use crate::error::ConnectorError;
 use crate::json;
 use crate::model::{Page, SyncMode};
 use crate::settings::Settings;
-use crate::state::{ProjectCursor, State, MAX_TOKEN_LEN};
+use crate::state::{MAX_TOKEN_LEN, ProjectCursor, State};
 
 const NAME: &str = "pipelines";
 
@@ -92,7 +92,11 @@ updated_at is the cursor field for incremental sync.",
     fetch,
 };
 
-fn fetch(api: &mut Api<'_>, settings: &Settings, state: Option<State>) -> Result<Page, ConnectorError> {
+fn fetch(
+    api: &mut Api<'_>,
+    settings: &Settings,
+    state: Option<State>,
+) -> Result<Page, ConnectorError> {
     let mut cursor = ProjectCursor::resume(state.as_ref(), settings, NAME)?;
     let slug = &settings.project_slugs[cursor.index];
     let what = format!("pipelines of project {slug}");
@@ -126,5 +130,8 @@ fn fetch(api: &mut Api<'_>, settings: &Settings, state: Option<State>) -> Result
             cursor.page_token = None;
         }
     }
-    Ok(Page { records: page.items, state: cursor.to_state(settings, NAME), notices: vec![] })
+    Ok(Page::full_refresh(
+        page.items,
+        cursor.to_state(settings, NAME),
+    ))
 }

@@ -1,7 +1,7 @@
 //! `projects`: each project in `project_slugs` (`GET /api/v2/project/{slug}`),
 //! one project (one request) per call.
 
-use super::{StreamDef, PROJECT_404_HINT};
+use super::{PROJECT_404_HINT, StreamDef};
 use crate::api::Api;
 use crate::error::ConnectorError;
 use crate::json;
@@ -47,7 +47,11 @@ project's id, which survives renames and transfers, unlike the slug.",
     fetch,
 };
 
-fn fetch(api: &mut Api<'_>, settings: &Settings, state: Option<State>) -> Result<Page, ConnectorError> {
+fn fetch(
+    api: &mut Api<'_>,
+    settings: &Settings,
+    state: Option<State>,
+) -> Result<Page, ConnectorError> {
     let mut cursor = ProjectCursor::resume(state.as_ref(), settings, NAME)?;
     if cursor.page_token.is_some() {
         return Err(ConnectorError::InvalidState(
@@ -56,11 +60,16 @@ fn fetch(api: &mut Api<'_>, settings: &Settings, state: Option<State>) -> Result
     }
     let slug = &settings.project_slugs[cursor.index];
     let what = format!("project {slug}");
-    let body = api.get(&format!("/project/{}", slug.path()), &[], &what).map_err(|e| match e {
-        ConnectorError::NotFound(_) => e.with_hint(PROJECT_404_HINT),
-        e => e,
-    })?;
+    let body = api
+        .get(&format!("/project/{}", slug.path()), &[], &what)
+        .map_err(|e| match e {
+            ConnectorError::NotFound(_) => e.with_hint(PROJECT_404_HINT),
+            e => e,
+        })?;
     let record = json::record(&body, &what)?;
     cursor.index += 1;
-    Ok(Page { records: vec![record], state: cursor.to_state(settings, NAME), notices: vec![] })
+    Ok(Page::full_refresh(
+        vec![record],
+        cursor.to_state(settings, NAME),
+    ))
 }

@@ -2,14 +2,18 @@
 //! connector harness against it.
 //!
 //! Prints `listening on http://127.0.0.1:PORT` as its first stdout line (scripts wait for it), then one
-//! `token: <TOKEN>` line per accepted token, and serves until SIGINT or SIGTERM.
+//! `token: <TOKEN>` line per accepted token, one `project: <SLUG>` line per project of the
+//! first tenant, a blank line, and serves until SIGINT or SIGTERM.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use conformance::sim::config::{DEFAULT_PIPELINES_PER_PROJECT, DEFAULT_PROJECTS, DEFAULT_SEED, DEFAULT_TOKEN};
+use conformance::sim::config::{
+    DEFAULT_PIPELINES_PER_PROJECT, DEFAULT_PROJECTS, DEFAULT_SEED, DEFAULT_TOKEN,
+};
 use conformance::sim::{SimConfig, Simulator, TenantConfig};
 
 /// A deterministic CircleCI API v2 simulator (loopback only).
@@ -40,10 +44,14 @@ struct Args {
 fn loopback_ip(host: &str) -> Result<IpAddr> {
     let ip = match host {
         "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        other => other.parse().with_context(|| format!("--host {other:?} is not an IP address"))?,
+        other => other
+            .parse()
+            .with_context(|| format!("--host {other:?} is not an IP address"))?,
     };
     if !ip.is_loopback() {
-        bail!("refusing to bind {ip}: circleci-sim only listens on loopback (127.0.0.1, ::1 or localhost)");
+        bail!(
+            "refusing to bind {ip}: circleci-sim only listens on loopback (127.0.0.1, ::1 or localhost)"
+        );
     }
     Ok(ip)
 }
@@ -59,15 +67,31 @@ async fn wait_for_signal() -> Result<()> {
         }
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     Ok(())
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
-    let args = Args::parse();
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One readable line (with its causes) instead of anyhow's debug dump with a backtrace.
+            eprintln!("circleci-sim: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<()> {
     let ip = loopback_ip(&args.host)?;
-    let tokens = if args.tokens.is_empty() { vec![DEFAULT_TOKEN.to_owned()] } else { args.tokens };
+    let tokens = if args.tokens.is_empty() {
+        vec![DEFAULT_TOKEN.to_owned()]
+    } else {
+        args.tokens
+    };
     let config = SimConfig {
         seed: args.seed,
         tenants: tokens
@@ -88,6 +112,14 @@ async fn main() -> Result<()> {
         for token in &tokens {
             writeln!(out, "token: {token}")?;
         }
+        // The first tenant's projects, so a demo or an operator can name
+        // them in settings; a blank line ends the announcement.
+        if let Some(dataset) = tokens.first().and_then(|t| sim.dataset(t)) {
+            for project in &dataset.projects {
+                writeln!(out, "project: {}", project.slug)?;
+            }
+        }
+        writeln!(out)?;
         out.flush()?;
     }
 

@@ -47,7 +47,11 @@ pub fn presented(headers: &HeaderMap, query: &[(String, String)]) -> Presented {
 }
 
 fn non_empty(token: &str) -> Presented {
-    if token.is_empty() { Presented::Missing } else { Presented::Token(token.to_owned()) }
+    if token.is_empty() {
+        Presented::Missing
+    } else {
+        Presented::Token(token.to_owned())
+    }
 }
 
 #[cfg(test)]
@@ -67,16 +71,31 @@ mod tests {
     fn accepts_every_header_form() {
         let t = || Presented::Token("tok".into());
         assert_eq!(presented(&headers(&[("circle-token", "tok")]), &[]), t());
-        assert_eq!(presented(&headers(&[("authorization", "Bearer tok")]), &[]), t());
-        assert_eq!(presented(&headers(&[("authorization", "basic dG9rOg==")]), &[]), t());
+        assert_eq!(
+            presented(&headers(&[("authorization", "Bearer tok")]), &[]),
+            t()
+        );
+        assert_eq!(
+            presented(&headers(&[("authorization", "basic dG9rOg==")]), &[]),
+            t()
+        );
         assert_eq!(presented(&headers(&[]), &[]), Presented::Missing);
-        assert_eq!(presented(&headers(&[("circle-token", " ")]), &[]), Presented::Missing);
-        assert_eq!(presented(&headers(&[("authorization", "Token tok")]), &[]), Presented::Missing);
+        assert_eq!(
+            presented(&headers(&[("circle-token", " ")]), &[]),
+            Presented::Missing
+        );
+        assert_eq!(
+            presented(&headers(&[("authorization", "Token tok")]), &[]),
+            Presented::Missing
+        );
     }
 
     #[test]
     fn query_parameter_is_refused_even_with_a_header() {
         let query = [("circle-token".to_owned(), "tok".to_owned())];
-        assert_eq!(presented(&headers(&[("circle-token", "tok")]), &query), Presented::QueryParameter);
+        assert_eq!(
+            presented(&headers(&[("circle-token", "tok")]), &query),
+            Presented::QueryParameter
+        );
     }
 }

@@ -51,7 +51,9 @@ fn hex_value(b: u8) -> Option<u8> {
 /// Query parameters in order, decoded. A pair that fails to decode is kept with its raw text, so a
 /// garbled parameter the endpoint does not read can never fail a request.
 pub fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
-    let Some(query) = query else { return Vec::new() };
+    let Some(query) = query else {
+        return Vec::new();
+    };
     query
         .split('&')
         .filter(|pair| !pair.is_empty())
@@ -69,7 +71,10 @@ const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 pub fn base64url_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(URL_SAFE[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -110,7 +115,10 @@ mod tests {
 
     #[test]
     fn percent_decoding() {
-        assert_eq!(percent_decode("gh%2Facme%2fwidgets").as_deref(), Some("gh/acme/widgets"));
+        assert_eq!(
+            percent_decode("gh%2Facme%2fwidgets").as_deref(),
+            Some("gh/acme/widgets")
+        );
         assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"));
         assert_eq!(form_decode("a+b%20c").as_deref(), Some("a b c"));
         assert_eq!(percent_decode("bad%2"), None);

@@ -34,7 +34,11 @@ impl SimConfig {
     pub fn single(token: &str, projects: usize, pipelines_per_project: usize) -> Self {
         SimConfig {
             seed: DEFAULT_SEED,
-            tenants: vec![TenantConfig { token: token.to_owned(), projects, pipelines_per_project }],
+            tenants: vec![TenantConfig {
+                token: token.to_owned(),
+                projects,
+                pipelines_per_project,
+            }],
         }
     }
 }
@@ -42,6 +46,10 @@ impl SimConfig {
 impl Default for SimConfig {
     /// Seed 42, one tenant with [`DEFAULT_TOKEN`], 6 projects, 45 nominal pipelines per project.
     fn default() -> Self {
-        SimConfig::single(DEFAULT_TOKEN, DEFAULT_PROJECTS, DEFAULT_PIPELINES_PER_PROJECT)
+        SimConfig::single(
+            DEFAULT_TOKEN,
+            DEFAULT_PROJECTS,
+            DEFAULT_PIPELINES_PER_PROJECT,
+        )
     }
 }

@@ -49,36 +49,66 @@ impl Dataset {
 
         let (login, name) = PEOPLE[(rotation + tenant) % PEOPLE.len()];
         let login = uniquify(login, tenant, PEOPLE.len());
-        let user = Person { id: rng.uuid(), avatar_url: Some(avatar_url(&login)), login, name: name.to_owned() };
+        let user = Person {
+            id: rng.uuid(),
+            avatar_url: Some(avatar_url(&login)),
+            login,
+            name: name.to_owned(),
+        };
 
         // Teammates trigger most pipelines; one of them has no avatar (CircleCI answers null then).
         let mut people = vec![user.clone()];
-        let mut candidates: Vec<usize> = (0..PEOPLE.len()).filter(|&i| PEOPLE[i].0 != PEOPLE[(rotation + tenant) % PEOPLE.len()].0).collect();
+        let mut candidates: Vec<usize> = (0..PEOPLE.len())
+            .filter(|&i| PEOPLE[i].0 != PEOPLE[(rotation + tenant) % PEOPLE.len()].0)
+            .collect();
         for n in 0..4 {
-            let (login, name) = PEOPLE[candidates.remove(rng.below(candidates.len() as u64) as usize)];
+            let (login, name) =
+                PEOPLE[candidates.remove(rng.below(candidates.len() as u64) as usize)];
             let avatar = (n != 3).then(|| avatar_url(login));
-            people.push(Person { id: rng.uuid(), login: login.to_owned(), name: name.to_owned(), avatar_url: avatar });
+            people.push(Person {
+                id: rng.uuid(),
+                login: login.to_owned(),
+                name: name.to_owned(),
+                avatar_url: avatar,
+            });
         }
 
         let org_name = uniquify(ORGS[(rotation + tenant) % ORGS.len()], tenant, ORGS.len());
         let orgs = Orgs {
-            github: Org { name: org_name.clone(), id: rng.uuid() },
+            github: Org {
+                name: org_name.clone(),
+                id: rng.uuid(),
+            },
             // Bitbucket workspace ids are lowercase without dashes, so the name differs from the GitHub one.
-            bitbucket: Org { name: org_name.replace('-', ""), id: rng.uuid() },
-            circleci: Org { name: org_name, id: rng.uuid() },
+            bitbucket: Org {
+                name: org_name.replace('-', ""),
+                id: rng.uuid(),
+            },
+            circleci: Org {
+                name: org_name,
+                id: rng.uuid(),
+            },
         };
         let repo_rotation = rng.below(REPOS.len() as u64) as usize;
 
         let projects = (0..config.projects)
             .map(|index| {
-                let repo = uniquify(REPOS[(repo_rotation + index) % REPOS.len()], index, REPOS.len());
+                let repo = uniquify(
+                    REPOS[(repo_rotation + index) % REPOS.len()],
+                    index,
+                    REPOS.len(),
+                );
                 let count = pipeline_count(index, config.pipelines_per_project);
                 let mut rng = Rng::derive(seed, &[STREAM_PROJECT, tenant as u64, index as u64]);
                 generate_project(&mut rng, index, &orgs, &repo, &people, count)
             })
             .collect();
 
-        Dataset { user: user.to_me_json(), projects, tenant }
+        Dataset {
+            user: user.to_me_json(),
+            projects,
+            tenant,
+        }
     }
 
     /// The position of this tenant in the config (binds page tokens to their tenant).
@@ -115,7 +145,11 @@ pub fn pipeline_count(index: usize, n: usize) -> usize {
     if n == 0 {
         return 0;
     }
-    let whole_pages = if n >= PAGE_SIZE { (n / 2 / PAGE_SIZE).max(1) * PAGE_SIZE } else { n };
+    let whole_pages = if n >= PAGE_SIZE {
+        (n / 2 / PAGE_SIZE).max(1) * PAGE_SIZE
+    } else {
+        n
+    };
     match index % 6 {
         0 => n,
         1 => n - n / 9,
@@ -213,8 +247,13 @@ fn uniquify(base: &str, index: usize, list_len: usize) -> String {
 
 /// A GitHub-style avatar URL, stable per login so the same person looks the same everywhere.
 fn avatar_url(login: &str) -> String {
-    let hash = login.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-    format!("https://avatars.githubusercontent.com/u/{}?v=4", 1_000_000 + mix64(hash) % 90_000_000)
+    let hash = login.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!(
+        "https://avatars.githubusercontent.com/u/{}?v=4",
+        1_000_000 + mix64(hash) % 90_000_000
+    )
 }
 
 /// Everything about a project that its pipelines repeat.
@@ -228,7 +267,14 @@ struct ProjectContext<'a> {
     people: &'a [Person],
 }
 
-fn generate_project(rng: &mut Rng, index: usize, orgs: &Orgs, repo: &str, people: &[Person], count: usize) -> Project {
+fn generate_project(
+    rng: &mut Rng,
+    index: usize,
+    orgs: &Orgs,
+    repo: &str,
+    people: &[Person],
+    count: usize,
+) -> Project {
     let (vcs, provider) = project_kind(index);
     let id = rng.uuid();
     let default_branch = if rng.chance(25) { "master" } else { "main" };
@@ -239,11 +285,19 @@ fn generate_project(rng: &mut Rng, index: usize, orgs: &Orgs, repo: &str, people
     };
     let (key, organization_slug) = match vcs {
         VcsType::CircleCi => (
-            ProjectSlug { vcs, org: org.id.clone(), repo: id.clone() },
+            ProjectSlug {
+                vcs,
+                org: org.id.clone(),
+                repo: id.clone(),
+            },
             format!("circleci/{}", org.id),
         ),
         _ => (
-            ProjectSlug { vcs, org: org.name.clone(), repo: repo.to_owned() },
+            ProjectSlug {
+                vcs,
+                org: org.name.clone(),
+                repo: repo.to_owned(),
+            },
             format!("{}/{}", vcs.canonical(), org.name),
         ),
     };
@@ -275,15 +329,32 @@ fn generate_project(rng: &mut Rng, index: usize, orgs: &Orgs, repo: &str, people
     let newest_number = rng.range(1, 300) + count as u64;
     let mut pipelines = Vec::with_capacity(count);
     for k in 0..count {
-        pipelines.push(generate_pipeline(rng, &ctx, k, newest_number - k as u64, created));
+        pipelines.push(generate_pipeline(
+            rng,
+            &ctx,
+            k,
+            newest_number - k as u64,
+            created,
+        ));
         created -= rng.range(MINUTE as u64, 9 * HOUR as u64) as Millis;
     }
 
-    Project { slug: ctx.slug.clone(), json, pipelines, key }
+    Project {
+        slug: ctx.slug.clone(),
+        json,
+        pipelines,
+        key,
+    }
 }
 
 /// One pipeline; `k` is its position from the newest (0 = newest).
-fn generate_pipeline(rng: &mut Rng, ctx: &ProjectContext, k: usize, number: u64, created: Millis) -> Value {
+fn generate_pipeline(
+    rng: &mut Rng,
+    ctx: &ProjectContext,
+    k: usize,
+    number: u64,
+    created: Millis,
+) -> Value {
     let oauth = ctx.vcs != VcsType::CircleCi;
     let actor = rng.pick(ctx.people);
 
@@ -295,13 +366,25 @@ fn generate_pipeline(rng: &mut Rng, ctx: &ProjectContext, k: usize, number: u64,
         90..=93 => "explicit",
         _ => "scheduled_pipeline",
     };
+    let on_feature_branch = (55..=79).contains(&roll);
     let (branch, tag) = match roll {
-        55..=79 => (Some(*rng.pick(BRANCHES)), None),
-        80..=85 => (None, Some(format!("v{}.{}.{}", 1 + number / 100, number / 10 % 10, number % 10))),
+        _ if on_feature_branch => (Some(*rng.pick(BRANCHES)), None),
+        80..=85 => (
+            None,
+            Some(format!(
+                "v{}.{}.{}",
+                1 + number / 100,
+                number / 10 % 10,
+                number % 10
+            )),
+        ),
         _ => (Some(ctx.default_branch), None),
     };
-    let review = (roll >= 55 && roll <= 79 && rng.chance(60)).then(|| 10 + rng.below(900));
-    let fork_owner = review.filter(|_| rng.chance(20)).map(|_| rng.pick(ctx.people).login.clone());
+    // Most feature-branch pipelines belong to an open pull request.
+    let review = (on_feature_branch && rng.chance(60)).then(|| 10 + rng.below(900));
+    let fork_owner = review
+        .filter(|_| rng.chance(20))
+        .map(|_| rng.pick(ctx.people).login.clone());
 
     // Only the newest pipelines can still be settling; anything older has long since been created.
     let state = if k < 2 && rng.chance(30) {
@@ -370,10 +453,21 @@ fn generate_pipeline(rng: &mut Rng, ctx: &ProjectContext, k: usize, number: u64,
         "commit_message": subject,
     });
     let trigger_parameters = if oauth {
-        if trigger_type == "webhook" { json!({"git": git}) } else { json!({}) }
+        if trigger_type == "webhook" {
+            json!({"git": git})
+        } else {
+            json!({})
+        }
     } else {
         let (event_type, source) = match trigger_type {
-            "webhook" => ("push", if ctx.provider == Provider::GitLab { "gitlab" } else { "github_app" }),
+            "webhook" => (
+                "push",
+                if ctx.provider == Provider::GitLab {
+                    "gitlab"
+                } else {
+                    "github_app"
+                },
+            ),
             "scheduled_pipeline" => ("schedule", "schedule"),
             _ => ("api", "api"),
         };
@@ -421,7 +515,13 @@ mod tests {
         let counts: Vec<usize> = (0..6).map(|i| pipeline_count(i, 45)).collect();
         assert_eq!(counts, [45, 40, 20, 21, 1, 0]);
         let data = default_dataset();
-        assert_eq!(data.projects.iter().map(|p| p.pipelines.len()).collect::<Vec<_>>(), counts);
+        assert_eq!(
+            data.projects
+                .iter()
+                .map(|p| p.pipelines.len())
+                .collect::<Vec<_>>(),
+            counts
+        );
         assert_eq!(pipeline_count(2, 1000), 500);
         assert_eq!(pipeline_count(3, 1000), 501);
         assert!((0..6).all(|i| pipeline_count(i, 0) == 0));
@@ -437,7 +537,10 @@ mod tests {
             }
             for pipeline in &project.pipelines {
                 assert_eq!(pipeline["project_slug"], project.slug.as_str());
-                assert!(pipeline["vcs"].get("tag").is_some(), "tag is always present, possibly null");
+                assert!(
+                    pipeline["vcs"].get("tag").is_some(),
+                    "tag is always present, possibly null"
+                );
             }
         }
     }
@@ -445,23 +548,49 @@ mod tests {
     #[test]
     fn slugs_alternate_between_oauth_and_circleci_forms() {
         let data = default_dataset();
-        let prefixes: Vec<&str> = data.projects.iter().map(|p| p.slug.split('/').next().unwrap()).collect();
-        assert_eq!(prefixes, ["gh", "circleci", "bb", "circleci", "gh", "circleci"]);
+        let prefixes: Vec<&str> = data
+            .projects
+            .iter()
+            .map(|p| p.slug.split('/').next().unwrap())
+            .collect();
+        assert_eq!(
+            prefixes,
+            ["gh", "circleci", "bb", "circleci", "gh", "circleci"]
+        );
         for project in &data.projects {
-            assert_eq!(data.project(&project.slug).map(|p| &p.slug), Some(&project.slug));
+            assert_eq!(
+                data.project(&project.slug).map(|p| &p.slug),
+                Some(&project.slug)
+            );
         }
         let gh = &data.projects[0].slug;
         assert!(data.project(&gh.replacen("gh/", "github/", 1)).is_some());
         assert!(data.project(&gh.replace('/', "%2F")).is_some());
-        assert!(data.project(&data.projects[2].slug.replacen("bb/", "bitbucket/", 1)).is_some());
+        assert!(
+            data.project(&data.projects[2].slug.replacen("bb/", "bitbucket/", 1))
+                .is_some()
+        );
     }
 
     #[test]
     fn tenants_are_distinct() {
-        let tenant = |i| TenantConfig { token: format!("{DEFAULT_TOKEN}{i}"), projects: 6, pipelines_per_project: 5 };
-        let data: Vec<Dataset> = (0..15).map(|i| Dataset::generate(42, i, &tenant(i))).collect();
-        let mut logins: Vec<&str> = data.iter().map(|d| d.user["login"].as_str().unwrap()).collect();
-        let mut slugs: Vec<&str> = data.iter().flat_map(|d| &d.projects).map(|p| p.slug.as_str()).collect();
+        let tenant = |i| TenantConfig {
+            token: format!("{DEFAULT_TOKEN}{i}"),
+            projects: 6,
+            pipelines_per_project: 5,
+        };
+        let data: Vec<Dataset> = (0..15)
+            .map(|i| Dataset::generate(42, i, &tenant(i)))
+            .collect();
+        let mut logins: Vec<&str> = data
+            .iter()
+            .map(|d| d.user["login"].as_str().unwrap())
+            .collect();
+        let mut slugs: Vec<&str> = data
+            .iter()
+            .flat_map(|d| &d.projects)
+            .map(|p| p.slug.as_str())
+            .collect();
         let mut ids: Vec<String> = data.iter().flat_map(|d| d.all_pipeline_ids()).collect();
         for list in [&mut logins, &mut slugs] {
             let n = list.len();

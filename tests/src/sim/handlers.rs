@@ -48,7 +48,11 @@ pub fn handle(state: &SimState, request: Request<'_>) -> Reply {
             .with_header(ALLOW, HeaderValue::from_static("GET"));
     }
 
-    let ctx = Ctx { state, tenant, params: &params };
+    let ctx = Ctx {
+        state,
+        tenant,
+        params: &params,
+    };
     match route {
         Ok(Route::Me) => Reply::ok(&tenant.dataset.user),
         Ok(Route::Project(slug)) => match ctx.project(slug.as_ref()) {
@@ -59,7 +63,9 @@ pub fn handle(state: &SimState, request: Request<'_>) -> Reply {
             Some(project) => ctx.project_pipelines(project),
             None => project_not_found(),
         },
-        Err(RouteError::EmptySegment) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error."),
+        Err(RouteError::EmptySegment) => {
+            Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
+        }
         Err(RouteError::NotFound | RouteError::NotUnderApi) => not_found(),
     }
 }
@@ -74,7 +80,10 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// The first value of a query parameter.
     fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A project of this tenant; other tenants' projects are "not found", as without access on CircleCI.

@@ -27,14 +27,21 @@ pub struct PageTokens {
 
 impl PageTokens {
     pub fn new(seed: u64) -> Self {
-        PageTokens { secret: mix64(seed ^ 0x7061_6765_746f_6b6e) }
+        PageTokens {
+            secret: mix64(seed ^ 0x7061_6765_746f_6b6e),
+        }
     }
 
     /// The page of `items` that `token` points at (the first page without a token), as the JSON envelope.
     ///
     /// `listing` must name everything that defines the list (tenant, route, filters): a token is only
     /// accepted by the listing that issued it.
-    pub fn page<T: Serialize>(&self, listing: &str, items: &[T], token: Option<&str>) -> Result<Value, InvalidPageToken> {
+    pub fn page<T: Serialize>(
+        &self,
+        listing: &str,
+        items: &[T],
+        token: Option<&str>,
+    ) -> Result<Value, InvalidPageToken> {
         let start = match token {
             None => 0,
             Some(token) => self.open(listing, token)?,
@@ -110,11 +117,25 @@ mod tests {
         let items: Vec<usize> = (0..50).collect();
         let page = tokens.page("tenant 0 project a", &items, None).unwrap();
         let next = page["next_page_token"].as_str().unwrap();
-        assert!(tokens.page("tenant 0 project a", &items, Some(next)).is_ok());
-        assert_eq!(tokens.page("tenant 0 project b", &items, Some(next)), Err(InvalidPageToken));
-        assert_eq!(PageTokens::new(43).page("tenant 0 project a", &items, Some(next)), Err(InvalidPageToken));
+        assert!(
+            tokens
+                .page("tenant 0 project a", &items, Some(next))
+                .is_ok()
+        );
+        assert_eq!(
+            tokens.page("tenant 0 project b", &items, Some(next)),
+            Err(InvalidPageToken)
+        );
+        assert_eq!(
+            PageTokens::new(43).page("tenant 0 project a", &items, Some(next)),
+            Err(InvalidPageToken)
+        );
         for bad in ["", "20", "not base64!", "AAAAAAAAAAAAAAAAAAAAAA"] {
-            assert_eq!(tokens.page("tenant 0 project a", &items, Some(bad)), Err(InvalidPageToken), "{bad}");
+            assert_eq!(
+                tokens.page("tenant 0 project a", &items, Some(bad)),
+                Err(InvalidPageToken),
+                "{bad}"
+            );
         }
     }
 }

@@ -20,7 +20,12 @@ impl Reply {
     pub fn json(status: StatusCode, body: &Value) -> Reply {
         // Serialising a `Value` cannot fail (its map keys are always strings).
         let body = serde_json::to_vec(body).unwrap_or_default();
-        Reply { status, content_type: "application/json", headers: Vec::new(), body: Bytes::from(body) }
+        Reply {
+            status,
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: Bytes::from(body),
+        }
     }
 
     pub fn ok(body: &Value) -> Reply {

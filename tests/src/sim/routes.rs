@@ -34,7 +34,9 @@ pub enum RouteError {
 }
 
 pub fn route(raw_path: &str) -> Result<Route, RouteError> {
-    let rest = raw_path.strip_prefix(API_PREFIX).ok_or(RouteError::NotUnderApi)?;
+    let rest = raw_path
+        .strip_prefix(API_PREFIX)
+        .ok_or(RouteError::NotUnderApi)?;
     let rest = match rest {
         "" | "/" => return Err(RouteError::NotFound),
         rest => rest.strip_prefix('/').ok_or(RouteError::NotUnderApi)?,
@@ -61,10 +63,12 @@ pub fn route(raw_path: &str) -> Result<Route, RouteError> {
 
     match segments.as_slice() {
         ["me"] => Ok(Route::Me),
-        ["project", vcs, org, repo] => Ok(Route::Project(ProjectSlug::from_segments(vcs, org, repo))),
-        ["project", vcs, org, repo, "pipeline"] => {
-            Ok(Route::ProjectPipelines(ProjectSlug::from_segments(vcs, org, repo)))
+        ["project", vcs, org, repo] => {
+            Ok(Route::Project(ProjectSlug::from_segments(vcs, org, repo)))
         }
+        ["project", vcs, org, repo, "pipeline"] => Ok(Route::ProjectPipelines(
+            ProjectSlug::from_segments(vcs, org, repo),
+        )),
         _ => Err(RouteError::NotFound),
     }
 }
@@ -86,13 +90,20 @@ mod tests {
             "/api/v2/project/gh%2Facme%2Fwidgets",
             "/api/v2/project/gh%2facme/widgets",
         ] {
-            assert_eq!(route(path), Ok(Route::Project(slug("gh/acme/widgets"))), "{path}");
+            assert_eq!(
+                route(path),
+                Ok(Route::Project(slug("gh/acme/widgets"))),
+                "{path}"
+            );
         }
         assert_eq!(
             route("/api/v2/project/circleci%2Fo%2Fp/pipeline"),
             Ok(Route::ProjectPipelines(slug("circleci/o/p")))
         );
-        assert_eq!(route("/api/v2/project/gitlab/a/b"), Ok(Route::Project(None)));
+        assert_eq!(
+            route("/api/v2/project/gitlab/a/b"),
+            Ok(Route::Project(None))
+        );
         assert_eq!(route("/api/v2/project/gh%2F%2Fb"), Ok(Route::Project(None)));
     }
 
@@ -104,9 +115,18 @@ mod tests {
         assert_eq!(route("/api/v2/me/"), Err(RouteError::NotFound));
         assert_eq!(route("/api/v2/nope"), Err(RouteError::NotFound));
         assert_eq!(route("/api/v2/project/gh/acme"), Err(RouteError::NotFound));
-        assert_eq!(route("/api/v2/project/gh/a/b%zz"), Err(RouteError::NotFound));
-        assert_eq!(route("/api/v2/project//pipeline"), Err(RouteError::EmptySegment));
-        assert_eq!(route("/api/v2/pipeline//workflow"), Err(RouteError::EmptySegment));
+        assert_eq!(
+            route("/api/v2/project/gh/a/b%zz"),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(
+            route("/api/v2/project//pipeline"),
+            Err(RouteError::EmptySegment)
+        );
+        assert_eq!(
+            route("/api/v2/pipeline//workflow"),
+            Err(RouteError::EmptySegment)
+        );
         assert_eq!(route("/api/v2//me"), Err(RouteError::EmptySegment));
     }
 }

@@ -52,14 +52,23 @@ impl Simulator {
     /// no business being reachable from other machines.
     pub async fn start_on(config: SimConfig, addr: SocketAddr) -> Result<Simulator> {
         if !addr.ip().is_loopback() {
-            bail!("refusing to bind {addr}: the simulator only listens on loopback (127.0.0.1 or ::1)");
+            bail!(
+                "refusing to bind {addr}: the simulator only listens on loopback (127.0.0.1 or ::1)"
+            );
         }
         let state = Arc::new(SimState::new(&config)?);
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         let (stop, stopped) = watch::channel(false);
         let server = tokio::spawn(accept_loop(listener, Arc::clone(&state), stopped));
-        Ok(Simulator { addr, state, stop, server })
+        Ok(Simulator {
+            addr,
+            state,
+            stop,
+            server,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -92,7 +101,11 @@ impl Simulator {
     }
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<SimState>, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<SimState>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -115,7 +128,11 @@ async fn accept_loop(listener: TcpListener, state: Arc<SimState>, mut stopped: w
     }
 }
 
-async fn serve_connection(stream: TcpStream, state: Arc<SimState>, mut stopped: watch::Receiver<bool>) {
+async fn serve_connection(
+    stream: TcpStream,
+    state: Arc<SimState>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let service = service_fn(move |request: Request<Incoming>| {
         let state = Arc::clone(&state);
         async move { Ok::<_, Infallible>(serve(&state, &request)) }
@@ -139,7 +156,12 @@ fn serve(state: &SimState, request: &Request<Incoming>) -> Response<Full<Bytes>>
     let uri = request.uri();
     let reply = handlers::handle(
         state,
-        SimRequest { method: request.method(), path: uri.path(), query: uri.query(), headers: request.headers() },
+        SimRequest {
+            method: request.method(),
+            path: uri.path(),
+            query: uri.query(),
+            headers: request.headers(),
+        },
     );
     state.log.push(RecordedRequest {
         method: request.method().as_str().to_owned(),
@@ -148,7 +170,12 @@ fn serve(state: &SimState, request: &Request<Incoming>) -> Response<Full<Bytes>>
         headers: request
             .headers()
             .iter()
-            .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         status: reply.status.as_u16(),
     });

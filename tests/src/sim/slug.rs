@@ -53,7 +53,11 @@ impl ProjectSlug {
         if org.is_empty() || repo.is_empty() {
             return None;
         }
-        Some(ProjectSlug { vcs: VcsType::parse(vcs)?, org: org.to_owned(), repo: repo.to_owned() })
+        Some(ProjectSlug {
+            vcs: VcsType::parse(vcs)?,
+            org: org.to_owned(),
+            repo: repo.to_owned(),
+        })
     }
 
     /// From slug text as a user might write it: `gh/acme/widgets`, `github/acme/widgets`,
@@ -82,16 +86,34 @@ mod tests {
     #[test]
     fn aliases_and_escapes_name_the_same_project() {
         let canonical = ProjectSlug::parse("gh/acme/widgets").unwrap();
-        for form in ["github/acme/widgets", "gh%2Facme%2Fwidgets", "github%2facme/widgets"] {
-            assert_eq!(ProjectSlug::parse(form).as_ref(), Some(&canonical), "{form}");
+        for form in [
+            "github/acme/widgets",
+            "gh%2Facme%2Fwidgets",
+            "github%2facme/widgets",
+        ] {
+            assert_eq!(
+                ProjectSlug::parse(form).as_ref(),
+                Some(&canonical),
+                "{form}"
+            );
         }
-        assert_eq!(ProjectSlug::parse("bitbucket/a/b").unwrap().to_string(), "bb/a/b");
+        assert_eq!(
+            ProjectSlug::parse("bitbucket/a/b").unwrap().to_string(),
+            "bb/a/b"
+        );
         assert_eq!(canonical.to_string(), "gh/acme/widgets");
     }
 
     #[test]
     fn rejects_malformed_slugs() {
-        for bad in ["gh/acme", "gh/acme/widgets/x", "gitlab/a/b", "gh//b", "gh/a/", "gh%2"] {
+        for bad in [
+            "gh/acme",
+            "gh/acme/widgets/x",
+            "gitlab/a/b",
+            "gh//b",
+            "gh/a/",
+            "gh%2",
+        ] {
             assert_eq!(ProjectSlug::parse(bad), None, "{bad}");
         }
     }

@@ -63,7 +63,11 @@ impl SimState {
                 dataset: Arc::new(Dataset::generate(config.seed, index, tenant)),
             })
             .collect();
-        Ok(SimState { tenants, page_tokens: PageTokens::new(config.seed), log: RequestLog::default() })
+        Ok(SimState {
+            tenants,
+            page_tokens: PageTokens::new(config.seed),
+            log: RequestLog::default(),
+        })
     }
 
     pub fn tenant(&self, token: &str) -> Option<&Tenant> {

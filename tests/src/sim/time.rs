@@ -64,7 +64,10 @@ mod tests {
         assert_eq!(rfc3339_millis(ANCHOR), "2026-05-01T12:00:00.000Z");
         assert_eq!(rfc3339_millis(ANCHOR - 1), "2026-05-01T11:59:59.999Z");
         // 2024-02-29 exists (leap year), 1_709_164_800 s is its midnight.
-        assert_eq!(rfc3339_millis(1_709_164_800_000 + 3_723_004), "2024-02-29T01:02:03.004Z");
+        assert_eq!(
+            rfc3339_millis(1_709_164_800_000 + 3_723_004),
+            "2024-02-29T01:02:03.004Z"
+        );
     }
 
     #[test]

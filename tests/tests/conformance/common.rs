@@ -45,7 +45,7 @@ pub fn credential(sim: &Simulator, token: &str) -> Credential {
 }
 
 /// Records in memory, one page per entry.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct MemorySink {
     pub pages: Vec<Vec<String>>,
     pub begun_resuming: Vec<bool>,

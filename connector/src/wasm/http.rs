@@ -1,0 +1,152 @@
+//! [`HttpClient`] over wasi:http `outgoing-handler`. The host applies its
+//! own timeouts and destination policy, so no request options are set here.
+
+use crate::http::{HttpClient, HttpResponse, MAX_BODY_BYTES, TransportError};
+use crate::url::{Scheme as UrlScheme, Url};
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{ErrorCode, Fields, IncomingBody, Method, OutgoingRequest, Scheme};
+use wasip2::io::streams::StreamError;
+
+/// Bytes asked for per read; the stream may return fewer.
+const CHUNK: u64 = 64 * 1024;
+
+pub struct WasiHttp;
+
+impl HttpClient for WasiHttp {
+    fn get(&mut self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, TransportError> {
+        let url = Url::parse(url)
+            .map_err(|e| TransportError::Other(format!("invalid request URL ({e:?})")))?;
+        let list: Vec<(String, Vec<u8>)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect();
+        // The error names the problem, never a header value (one is the key).
+        let fields = Fields::from_list(&list)
+            .map_err(|e| TransportError::Other(format!("a request header was refused ({e:?})")))?;
+        let request = OutgoingRequest::new(fields);
+        let scheme = match url.scheme {
+            UrlScheme::Http => Scheme::Http,
+            UrlScheme::Https => Scheme::Https,
+        };
+        let refused = |what: &str| TransportError::Other(format!("the request {what} was refused"));
+        request
+            .set_method(&Method::Get)
+            .map_err(|()| refused("method"))?;
+        request
+            .set_scheme(Some(&scheme))
+            .map_err(|()| refused("scheme"))?;
+        request
+            .set_authority(Some(&url.authority()))
+            .map_err(|()| refused("authority"))?;
+        request
+            .set_path_with_query(Some(&url.path_with_query()))
+            .map_err(|()| refused("path"))?;
+
+        // Errors can come from `handle` itself or, for instance a policy
+        // denial, only later from the future.
+        let future = outgoing_handler::handle(request, None).map_err(map_code)?;
+        let response = loop {
+            match future.get() {
+                Some(Ok(Ok(response))) => break response,
+                Some(Ok(Err(code))) => return Err(map_code(code)),
+                Some(Err(())) => {
+                    return Err(TransportError::Other(
+                        "the response was already taken".into(),
+                    ));
+                }
+                None => future.subscribe().block(),
+            }
+        };
+        let status = response.status();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        let declared = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(TransportError::TooLarge);
+        }
+        let body = response
+            .consume()
+            .map_err(|()| TransportError::Other("the body was already taken".into()))?;
+        let bytes = read_body(&body)?;
+        // Trailers are not used; finishing just releases the body.
+        drop(IncomingBody::finish(body));
+        Ok(HttpResponse {
+            status,
+            headers,
+            body: bytes,
+        })
+    }
+}
+
+/// Reads the whole body, at most [`MAX_BODY_BYTES`].
+fn read_body(body: &IncomingBody) -> Result<Vec<u8>, TransportError> {
+    let stream = body
+        .stream()
+        .map_err(|()| TransportError::Other("the body stream was already taken".into()))?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(CHUNK) {
+            Ok(chunk) => {
+                if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(TransportError::TooLarge);
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Err(StreamError::Closed) => return Ok(bytes),
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(match wasip2::http::types::http_error_code(&e) {
+                    Some(code) => map_code(code),
+                    None => TransportError::Protocol(format!(
+                        "reading the body failed ({})",
+                        e.to_debug_string()
+                    )),
+                });
+            }
+        }
+    }
+}
+
+fn map_code(code: ErrorCode) -> TransportError {
+    use ErrorCode as E;
+    let detail = format!("{code:?}");
+    match code {
+        // The host's own refusal needs no detail; the guest's message says it all.
+        E::HttpRequestDenied => TransportError::Denied(String::new()),
+        E::DestinationIpProhibited => {
+            TransportError::Denied("the destination IP address is prohibited".into())
+        }
+        E::DnsTimeout
+        | E::ConnectionTimeout
+        | E::ConnectionReadTimeout
+        | E::ConnectionWriteTimeout
+        | E::HttpResponseTimeout => TransportError::Timeout(detail),
+        E::DnsError(_)
+        | E::DestinationNotFound
+        | E::DestinationUnavailable
+        | E::DestinationIpUnroutable
+        | E::ConnectionRefused
+        | E::ConnectionTerminated
+        | E::ConnectionLimitReached
+        | E::TlsProtocolError
+        | E::TlsCertificateError
+        | E::TlsAlertReceived(_) => TransportError::Connection(detail),
+        E::HttpResponseBodySize(_) => TransportError::TooLarge,
+        E::HttpProtocolError
+        | E::HttpResponseIncomplete
+        | E::HttpResponseHeaderSectionSize(_)
+        | E::HttpResponseHeaderSize(_)
+        | E::HttpResponseTrailerSectionSize(_)
+        | E::HttpResponseTrailerSize(_)
+        | E::HttpResponseTransferCoding(_)
+        | E::HttpResponseContentCoding(_)
+        | E::HttpUpgradeFailed => TransportError::Protocol(detail),
+        _ => TransportError::Other(detail),
+    }
+}
