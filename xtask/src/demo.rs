@@ -110,8 +110,25 @@ fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
     for (stream, count) in summary {
         println!("  {stream:<10} {count} records");
     }
-    println!("  every request carried the API key in the Circle-Token header; the key never left this machine");
+    let stats = simulator_stats(&allow)?;
+    println!(
+        "  the simulator served {} requests, {} of them with a Circle-Token header; answers by status: {}",
+        stats["requests"], stats["with_circle_token"], stats["statuses"]
+    );
     Ok(())
+}
+
+/// The simulator's own report on what it served (`GET /_sim/stats`), read
+/// with a minimal HTTP/1.0 request so the demo needs no HTTP client crate.
+fn simulator_stats(addr: &str) -> Result<Value> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr)?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    write!(conn, "GET /_sim/stats HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    conn.read_to_string(&mut response)?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).context("no HTTP body")?;
+    Ok(serde_json::from_str(body)?)
 }
 
 fn start_simulator(bin: &Path) -> Result<Simulator> {

@@ -154,6 +154,11 @@ async fn serve_connection(
 /// Answers one request and records it. The request body is never read: every endpoint is a GET.
 fn serve(state: &SimState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     let uri = request.uri();
+    if uri.path() == STATS_PATH {
+        // The simulator's own report, outside /api/v2 and not recorded, so
+        // a demo run as separate processes can show what was served.
+        return into_response(Reply::ok(&stats(&state.log.snapshot())));
+    }
     let reply = handlers::handle(
         state,
         SimRequest {
@@ -180,6 +185,23 @@ fn serve(state: &SimState, request: &Request<Incoming>) -> Response<Full<Bytes>>
         status: reply.status.as_u16(),
     });
     into_response(reply)
+}
+
+/// Where the simulator reports on the requests it served (not a CircleCI path).
+pub const STATS_PATH: &str = "/_sim/stats";
+
+/// How many requests were served, how many carried a `Circle-Token`, and the
+/// status codes answered.
+fn stats(requests: &[RecordedRequest]) -> serde_json::Value {
+    let mut statuses = std::collections::BTreeMap::<String, u64>::new();
+    for r in requests {
+        *statuses.entry(r.status.to_string()).or_default() += 1;
+    }
+    serde_json::json!({
+        "requests": requests.len(),
+        "with_circle_token": requests.iter().filter(|r| r.header("circle-token").is_some()).count(),
+        "statuses": statuses,
+    })
 }
 
 fn into_response(reply: Reply) -> Response<Full<Bytes>> {
