@@ -19,6 +19,7 @@ pub mod error;
 pub mod loader;
 pub mod outbound;
 pub mod policy;
+pub mod progress;
 pub mod sync;
 
 pub use connector::{Connector, ConnectorInstance};

@@ -14,9 +14,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use host_harness::bindings::{CredentialSpec, FieldKind, StreamSpec, SyncMode};
 use host_harness::cache::CompileCache;
-use host_harness::checkpoint::StateFile;
+use host_harness::checkpoint::{Checkpointer, StateFile};
+use host_harness::progress::TerminalProgress;
 use host_harness::credential::{Credential, Redactor};
-use host_harness::sync::{self, FileSink, RecordSink, SyncOptions, WriterSink};
+use host_harness::sync::{self, FileSink, Observer, Quiet, RecordSink, SyncOptions, WriterSink};
 use host_harness::{AllowList, ConnectorInstance, HarnessError, HostConfig, Loader, OutboundPolicy, Timeouts};
 use serde_json::{Value, json};
 
@@ -70,12 +71,14 @@ enum Command {
         /// The connector's settings, a JSON object.
         #[arg(long, value_name = "FILE")]
         settings: Option<PathBuf>,
-        #[arg(long, value_name = "NAME")]
+        /// A stream, a comma-separated list, or `all`; synced parents first.
+        #[arg(long, value_name = "NAME[,NAME…]|all")]
         stream: String,
-        /// Resume from, and checkpoint to, this file.
+        /// Resume from, and checkpoint to, this file (one file for every stream).
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
-        /// Write records here instead of stdout.
+        /// Write records to this file instead of stdout; with several
+        /// streams, a directory that gets one `<stream>.jsonl` per stream.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Give up after this many pages.
@@ -113,7 +116,7 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
         Some(path) => loader.load_file(path)?,
         None => loader.load(connector_artifacts::CIRCLECI_CONNECTOR)?,
     };
-    let mut instance = connector.instantiate(policy).await?;
+    let mut instance = connector.instantiate(policy.clone()).await?;
     match cli.command {
         Command::Schema => {
             let schema = instance.credential_schema().await?;
@@ -135,27 +138,47 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
             let credential = Credential::from_file(&credential)?;
             let redactor = redactor(&mut instance, &credential).await?;
             let settings = read_settings(settings.as_deref())?;
-            let state_file = state.map(StateFile::new);
-            let mut sink: Box<dyn RecordSink> = match &out {
-                Some(path) => Box::new(FileSink::new(path)),
-                None => Box::new(WriterSink(std::io::stdout().lock())),
+            let requested: Vec<String> = stream.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            let streams = sync::plan(&instance.streams().await?, &requested)?;
+            let single = streams.len() == 1 && !requested.iter().any(|r| r == "all");
+            let mut sink_for = sinks(out.as_deref(), single)?;
+            let mut checkpoints = match state {
+                Some(path) => Checkpointer::open(StateFile::new(path))?,
+                None => Checkpointer::in_memory(),
             };
             let options = SyncOptions { max_pages };
-            let report = sync::run(&mut instance, &credential, &stream, &settings, state_file.as_ref(), sink.as_mut(), &options)
-                .await
-                .map_err(|e| redactor.redact_error(e))?;
-            for notice in &report.notices {
-                eprintln!("notice: {}", redactor.redact(notice));
+            let terminal = std::io::stderr().is_terminal();
+            let mut progress = TerminalProgress::new(std::io::stderr(), redactor.clone());
+            let mut quiet = Quiet;
+            let observer: &mut dyn Observer = if terminal { &mut progress } else { &mut quiet };
+            let outcomes = sync::run_streams(
+                &connector, &policy, &credential, &streams, &settings, &mut checkpoints, sink_for.as_mut(), &options, observer,
+            )
+            .await;
+            if terminal {
+                progress.summary();
             }
-            if std::io::stderr().is_terminal() {
-                let log = instance.outbound_log();
-                eprintln!(
-                    "{stream}: {} records in {} pages, {} requests{}",
-                    report.records,
-                    report.pages,
-                    log.sent,
-                    if report.resumed { " (resumed)" } else { "" }
-                );
+            let mut first_error = None;
+            for (stream, outcome) in outcomes {
+                match outcome {
+                    Ok(report) if !terminal => {
+                        // Skipped items are worth a line even in a log.
+                        for notice in &report.notices {
+                            eprintln!("notice: {stream}: {}", redactor.redact(notice));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let e = redactor.redact_error(e);
+                        if streams.len() > 1 {
+                            eprintln!("error: {stream}: {e}");
+                        }
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = first_error {
+                return Err(e);
             }
         }
     }
@@ -190,6 +213,25 @@ fn policy(cli: &Cli) -> Result<OutboundPolicy, HarnessError> {
 async fn redactor(instance: &mut ConnectorInstance, credential: &Credential) -> Result<Redactor, HarnessError> {
     let schema = instance.credential_schema().await?;
     Ok(credential.redactor(&schema))
+}
+
+/// Where each stream's records go: stdout or `--out FILE` for a single
+/// stream, `--out DIR/<stream>.jsonl` for several (or when FILE is a directory).
+fn sinks(out: Option<&Path>, single: bool) -> Result<Box<dyn FnMut(&str) -> Box<dyn RecordSink>>, HarnessError> {
+    match out {
+        None if single => Ok(Box::new(|_: &str| Box::new(WriterSink(std::io::stdout())) as Box<dyn RecordSink>)),
+        None => Err(HarnessError::Usage("--out DIR is required to sync several streams".into())),
+        Some(path) if single && !path.is_dir() => {
+            let path = path.to_path_buf();
+            Ok(Box::new(move |_: &str| Box::new(FileSink::new(&path)) as Box<dyn RecordSink>))
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| HarnessError::Io(format!("cannot create {}: {e}", dir.display())))?;
+            let dir = dir.to_path_buf();
+            Ok(Box::new(move |stream: &str| Box::new(FileSink::new(dir.join(format!("{stream}.jsonl")))) as Box<dyn RecordSink>))
+        }
+    }
 }
 
 fn read_settings(path: Option<&Path>) -> Result<String, HarnessError> {

@@ -9,9 +9,12 @@
 
 use std::io::Write;
 
-use crate::bindings::FetchRequest;
-use crate::checkpoint::{Checkpoint, StateFile};
-use crate::connector::ConnectorInstance;
+use std::sync::Arc;
+
+use crate::bindings::{FetchRequest, StreamSpec};
+use crate::checkpoint::{Checkpoint, Checkpointer};
+use crate::connector::{Connector, ConnectorInstance};
+use crate::policy::OutboundPolicy;
 use crate::credential::Credential;
 use crate::error::HarnessError;
 
@@ -98,31 +101,45 @@ impl Default for SyncOptions {
     }
 }
 
-/// What a finished sync did.
+/// What a stream's sync did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncReport {
     pub pages: u64,
     pub records: u64,
+    /// Upstream requests the connector made (that the policy let through).
+    pub requests: u64,
+    /// Bytes of records written.
+    pub bytes: u64,
     /// Whether it continued an interrupted sync.
     pub resumed: bool,
     /// Notices the connector attached to pages (skipped items and why).
     pub notices: Vec<String>,
 }
 
+/// Told about a sync as it goes (a progress display, a log).
+pub trait Observer {
+    fn stream_started(&mut self, _stream: &str) {}
+    fn page(&mut self, _stream: &str, _so_far: &SyncReport) {}
+    fn stream_finished(&mut self, _stream: &str, _result: Result<&SyncReport, &HarnessError>) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {}
+
 /// Syncs one stream to completion, checkpointing after every page.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     instance: &mut ConnectorInstance,
     credential: &Credential,
     stream: &str,
     settings: &str,
-    state_file: Option<&StateFile>,
+    checkpoints: &mut Checkpointer,
     sink: &mut dyn RecordSink,
     options: &SyncOptions,
+    observer: &mut dyn Observer,
 ) -> Result<SyncReport, HarnessError> {
-    let saved = match state_file {
-        Some(file) => file.load(stream)?,
-        None => None,
-    };
+    let saved = checkpoints.get(stream).cloned();
     // An unfinished sync resumes from its state; a finished one's state is
     // where the next sync starts (an incremental watermark, or nothing).
     let resumed = saved.as_ref().is_some_and(|c| c.has_more);
@@ -130,11 +147,12 @@ pub async fn run(
     let io = |what: &str, e: std::io::Error| HarnessError::Io(format!("{what}: {e}"));
     sink.begin(resumed).map_err(|e| io("cannot open output", e))?;
 
+    let sent_before = instance.outbound_log().sent;
     let mut report = SyncReport { resumed, ..SyncReport::default() };
     loop {
         if report.pages >= options.max_pages {
             return Err(HarnessError::Trap(format!(
-                "the connector returned {} pages without finishing (limit --max-pages)",
+                "the connector returned {} pages of {stream} without finishing (limit --max-pages)",
                 report.pages
             )));
         }
@@ -151,17 +169,91 @@ pub async fn run(
             .collect::<Result<Vec<_>, _>>()?;
         sink.write_page(&records).map_err(|e| io("cannot write records", e))?;
         sink.commit().map_err(|e| io("cannot write records", e))?;
-        if let Some(file) = state_file {
-            file.save(&Checkpoint::new(stream, page.state.clone(), page.has_more))?;
-        }
+        checkpoints.record(stream, Checkpoint { state: page.state.clone(), has_more: page.has_more })?;
         report.pages += 1;
         report.records += records.len() as u64;
+        report.bytes += records.iter().map(|r| r.len() as u64 + 1).sum::<u64>();
+        report.requests = instance.outbound_log().sent - sent_before;
         report.notices.extend(page.notices);
+        observer.page(stream, &report);
         state = page.state;
         if !page.has_more {
             return Ok(report);
         }
     }
+}
+
+/// Syncs several streams one after the other, each in a fresh instance (a
+/// trap in one never poisons the next), all checkpointed into one state.
+/// A stream that fails does not stop the others: every stream's outcome is
+/// returned, in order.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_streams(
+    connector: &Connector,
+    policy: &Arc<OutboundPolicy>,
+    credential: &Credential,
+    streams: &[String],
+    settings: &str,
+    checkpoints: &mut Checkpointer,
+    sink_for: &mut dyn FnMut(&str) -> Box<dyn RecordSink>,
+    options: &SyncOptions,
+    observer: &mut dyn Observer,
+) -> Vec<(String, Result<SyncReport, HarnessError>)> {
+    let mut outcomes = Vec::with_capacity(streams.len());
+    for stream in streams {
+        observer.stream_started(stream);
+        let result = async {
+            let mut instance = connector.instantiate(policy.clone()).await?;
+            let mut sink = sink_for(stream);
+            run(&mut instance, credential, stream, settings, checkpoints, sink.as_mut(), options, observer).await
+        }
+        .await;
+        observer.stream_finished(stream, result.as_ref());
+        outcomes.push((stream.clone(), result));
+    }
+    outcomes
+}
+
+/// The streams to sync, parents before children: `all` (every stream of the
+/// catalog) or a list of names, each checked against the catalog.
+pub fn plan(catalog: &[StreamSpec], requested: &[String]) -> Result<Vec<String>, HarnessError> {
+    let known: Vec<&str> = catalog.iter().map(|s| s.name.as_str()).collect();
+    let wanted: Vec<&str> = if requested.iter().any(|r| r == "all") {
+        known.clone()
+    } else {
+        for name in requested {
+            if !known.contains(&name.as_str()) {
+                return Err(HarnessError::Usage(format!(
+                    "unknown stream {name:?}; the streams are: all, {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        requested.iter().map(String::as_str).collect()
+    };
+    // Depth in the parent chain orders parents first; the catalog's order
+    // breaks ties, so the plan is stable.
+    let depth = |name: &str| {
+        let mut depth = 0;
+        let mut current = name;
+        while let Some(parent) = catalog.iter().find(|s| s.name == current).and_then(|s| s.parent.as_deref()) {
+            depth += 1;
+            current = parent;
+            if depth > catalog.len() {
+                break; // a cycle in a hostile catalog; the order no longer matters
+            }
+        }
+        depth
+    };
+    let mut plan: Vec<(usize, usize, &str)> = Vec::new();
+    for name in wanted {
+        if !plan.iter().any(|(_, _, n)| *n == name) {
+            let position = known.iter().position(|k| *k == name).unwrap_or(usize::MAX);
+            plan.push((depth(name), position, name));
+        }
+    }
+    plan.sort();
+    Ok(plan.into_iter().map(|(_, _, n)| n.to_string()).collect())
 }
 
 /// Checks that a record is one JSON object and makes it one line: a guest's
@@ -181,4 +273,40 @@ fn normalize_record(record: String) -> Result<String, HarnessError> {
         return Err(bad("not a JSON object"));
     }
     Ok(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, parent: Option<&str>) -> StreamSpec {
+        StreamSpec {
+            name: name.into(),
+            description: String::new(),
+            json_schema: "{}".into(),
+            primary_key: vec!["id".into()],
+            cursor_field: None,
+            parent: parent.map(Into::into),
+            sync_modes: vec![],
+        }
+    }
+
+    #[test]
+    fn plans_parents_first() {
+        let catalog = [spec("jobs", Some("workflows")), spec("me", None), spec("workflows", Some("pipelines")), spec("pipelines", None)];
+        let all = plan(&catalog, &["all".into()]).unwrap();
+        assert_eq!(all, ["me", "pipelines", "workflows", "jobs"]);
+        let some = plan(&catalog, &["jobs".into(), "pipelines".into(), "jobs".into()]).unwrap();
+        assert_eq!(some, ["pipelines", "jobs"]);
+        assert!(matches!(plan(&catalog, &["nope".into()]), Err(HarnessError::Usage(_))));
+    }
+
+    #[test]
+    fn records_must_be_json_objects_on_one_line() {
+        assert_eq!(normalize_record("{\"a\":1}".into()).unwrap(), "{\"a\":1}");
+        assert_eq!(normalize_record("{\n \"a\": 1\n}".into()).unwrap(), "{\"a\":1}");
+        assert!(normalize_record("[1]".into()).is_err());
+        assert!(normalize_record("{\"a\":".into()).is_err());
+        assert!(normalize_record("{} {}".into()).is_err());
+    }
 }

@@ -158,8 +158,8 @@ async fn fetch_writes_json_lines_and_a_state_file() {
     assert_eq!(sorted.len(), ids.len(), "no duplicates");
 
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert_eq!(saved["stream"], "pipelines");
-    assert_eq!(saved["has_more"], false);
+    assert_eq!(saved["format"], "ingest-connector-state");
+    assert_eq!(saved["streams"]["pipelines"]["has_more"], false);
 
     // A finished full-refresh sync starts over on the next run: same output.
     let out = env.harness(&args).await;
@@ -191,5 +191,30 @@ async fn schema_and_streams_print_json() {
     for name in ["me", "projects", "pipelines"] {
         assert!(names.contains(&name), "{names:?}");
     }
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_streams_go_to_one_file_each_with_one_state_file() {
+    let env = Env::new(3, 25).await;
+    let cred = env.credential(TOKEN);
+    let slugs: Vec<String> = env.sim.dataset(TOKEN).unwrap().projects.iter().map(|p| p.slug.clone()).collect();
+    let settings = env.file("settings.json", json!({"project_slugs": slugs}).to_string().as_bytes());
+    let out_dir = env.dir.join("out");
+    let state = env.dir.join("sync.state.json");
+    let out = env
+        .harness(&["fetch", "--credential", p(&cred), "--settings", p(&settings), "--stream", "pipelines,projects", "--state", p(&state), "--out", p(&out_dir)])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "quiet when stderr is not a terminal: {}", stderr(&out));
+    let count = |stream: &str| std::fs::read_to_string(out_dir.join(format!("{stream}.jsonl"))).unwrap().lines().count();
+    assert_eq!(count("projects"), 3);
+    assert_eq!(count("pipelines"), env.sim.dataset(TOKEN).unwrap().all_pipeline_ids().len());
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let streams: Vec<&String> = saved["streams"].as_object().unwrap().keys().collect();
+    assert_eq!(streams, ["pipelines", "projects"]);
+
+    assert_error(&env.harness(&["fetch", "--credential", p(&cred), "--stream", "pipelines,nope", "--out", p(&out_dir)]).await, 2, "usage");
+    assert_error(&env.harness(&["fetch", "--credential", p(&cred), "--stream", "all"]).await, 2, "usage");
     env.finish().await;
 }

@@ -5,7 +5,8 @@ use std::sync::{Arc, OnceLock};
 
 use conformance::sim::{SimConfig, Simulator};
 use host_harness::credential::Credential;
-use host_harness::sync::{self, RecordSink, SyncOptions, SyncReport};
+use host_harness::checkpoint::Checkpointer;
+use host_harness::sync::{self, Quiet, RecordSink, SyncOptions, SyncReport};
 use host_harness::{AllowList, Connector, ConnectorInstance, HarnessError, HostConfig, Loader, OutboundPolicy};
 
 pub const TOKEN: &str = "CCIPAT_conformance_0123456789abcdef";
@@ -88,9 +89,10 @@ pub async fn sync_all(
         credential,
         stream,
         &settings.to_string(),
-        None,
+        &mut Checkpointer::in_memory(),
         &mut sink,
         &SyncOptions::default(),
+        &mut Quiet,
     )
     .await?;
     Ok((report, sink))

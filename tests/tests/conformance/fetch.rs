@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use host_harness::HarnessError;
 use host_harness::bindings::ConnectorError;
-use host_harness::checkpoint::StateFile;
-use host_harness::sync::{self, SyncOptions};
+use host_harness::checkpoint::{Checkpointer, StateFile};
+use host_harness::sync::{self, Quiet, SyncOptions};
 use serde_json::json;
 
 use crate::common::{MemorySink, TOKEN, all_slugs, credential, instance, simulator, sync_all};
@@ -101,22 +101,24 @@ async fn an_interrupted_sync_resumes_from_its_state_file() {
     let settings = json!({"project_slugs": slugs}).to_string();
     let cred = credential(&sim, TOKEN);
     let dir = tempdir();
-    let state = StateFile::new(dir.join("pipelines.state.json"));
+    let state = StateFile::new(dir.join("sync.state.json"));
 
     // The first run stops after three pages, as a crash would.
     let mut first = MemorySink::default();
     let mut inst = instance(&sim).await;
-    let err = sync::run(&mut inst, &cred, "pipelines", &settings, Some(&state), &mut first, &SyncOptions { max_pages: 3 })
+    let mut checkpoints = Checkpointer::open(state.clone()).unwrap();
+    let err = sync::run(&mut inst, &cred, "pipelines", &settings, &mut checkpoints, &mut first, &SyncOptions { max_pages: 3 }, &mut Quiet)
         .await
         .unwrap_err();
     assert!(matches!(err, HarnessError::Trap(_)), "{err:?}");
     assert_eq!(first.pages.len(), 3);
-    assert!(state.load("pipelines").unwrap().unwrap().has_more);
+    assert!(state.load().unwrap().get("pipelines").unwrap().has_more);
 
     // A new process (a new instance) picks up where the state file says.
     let mut second = MemorySink::default();
     let mut inst = instance(&sim).await;
-    let report = sync::run(&mut inst, &cred, "pipelines", &settings, Some(&state), &mut second, &SyncOptions::default())
+    let mut checkpoints = Checkpointer::open(state.clone()).unwrap();
+    let report = sync::run(&mut inst, &cred, "pipelines", &settings, &mut checkpoints, &mut second, &SyncOptions::default(), &mut Quiet)
         .await
         .unwrap();
     assert!(report.resumed);
@@ -128,7 +130,7 @@ async fn an_interrupted_sync_resumes_from_its_state_file() {
     let expected = sim.dataset(TOKEN).unwrap().all_pipeline_ids();
     assert_eq!(all.len(), expected.len(), "nothing lost, nothing repeated");
     assert!(expected.iter().all(|id| counts.get(id) == Some(&1)));
-    let done = state.load("pipelines").unwrap().unwrap();
+    let done = state.load().unwrap().get("pipelines").cloned().unwrap();
     assert!(!done.has_more);
     assert_eq!(done.state, None, "pipelines keep no state between syncs yet");
     std::fs::remove_dir_all(dir).unwrap();

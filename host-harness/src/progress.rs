@@ -1,0 +1,127 @@
+//! The progress display a person sees on a terminal: one live line per
+//! stream (records, pages, requests, rate), then a summary table.
+//!
+//! It is only used when stderr is a terminal; piped or logged runs stay
+//! quiet. Notices and errors pass through the redactor first, since they may
+//! quote upstream text.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::credential::Redactor;
+use crate::error::HarnessError;
+use crate::sync::{Observer, SyncReport};
+
+/// Redraws at most this often, so a fast sync is not slowed by the terminal.
+const REDRAW_EVERY: Duration = Duration::from_millis(100);
+
+/// Live progress on a terminal.
+pub struct TerminalProgress<W: Write> {
+    out: W,
+    redactor: Redactor,
+    started: Instant,
+    stream_started: Instant,
+    last_draw: Option<Instant>,
+    finished: Vec<Row>,
+}
+
+struct Row {
+    stream: String,
+    outcome: Result<SyncReport, String>,
+    elapsed: Duration,
+}
+
+impl<W: Write> TerminalProgress<W> {
+    pub fn new(out: W, redactor: Redactor) -> Self {
+        let now = Instant::now();
+        TerminalProgress {
+            out,
+            redactor,
+            started: now,
+            stream_started: now,
+            last_draw: None,
+            finished: Vec::new(),
+        }
+    }
+
+    fn line(&self, stream: &str, report: &SyncReport, elapsed: Duration) -> String {
+        let secs = elapsed.as_secs_f64().max(1e-3);
+        format!(
+            "{stream:<30} {:>9} records {:>7} pages {:>7} requests {:>9.0} rec/s",
+            report.records,
+            report.pages,
+            report.requests,
+            report.records as f64 / secs
+        )
+    }
+
+    /// The summary table, once every stream is done.
+    pub fn summary(&mut self) {
+        let total = self.started.elapsed();
+        let _ = writeln!(self.out, "\n{:<30} {:>9} {:>7} {:>9} {:>8}  result", "stream", "records", "pages", "requests", "seconds");
+        let (mut records, mut requests) = (0, 0);
+        for row in &self.finished {
+            let (r, p, q, result) = match &row.outcome {
+                Ok(rep) => (rep.records, rep.pages, rep.requests, "ok".to_string()),
+                Err(e) => (0, 0, 0, e.clone()),
+            };
+            records += r;
+            requests += q;
+            let _ = writeln!(
+                self.out,
+                "{:<30} {r:>9} {p:>7} {q:>9} {:>8.2}  {result}",
+                row.stream,
+                row.elapsed.as_secs_f64()
+            );
+        }
+        let _ = writeln!(
+            self.out,
+            "{:<30} {records:>9} {:>7} {requests:>9} {:>8.2}",
+            "total",
+            "",
+            total.as_secs_f64()
+        );
+    }
+}
+
+impl<W: Write> Observer for TerminalProgress<W> {
+    fn stream_started(&mut self, stream: &str) {
+        self.stream_started = Instant::now();
+        self.last_draw = None;
+        let _ = write!(self.out, "\r\x1b[2K{stream}: starting…");
+        let _ = self.out.flush();
+    }
+
+    fn page(&mut self, stream: &str, so_far: &SyncReport) {
+        let now = Instant::now();
+        if self.last_draw.is_some_and(|t| now - t < REDRAW_EVERY) {
+            return;
+        }
+        self.last_draw = Some(now);
+        let line = self.line(stream, so_far, self.stream_started.elapsed());
+        let _ = write!(self.out, "\r\x1b[2K{line}");
+        let _ = self.out.flush();
+    }
+
+    fn stream_finished(&mut self, stream: &str, result: Result<&SyncReport, &HarnessError>) {
+        let elapsed = self.stream_started.elapsed();
+        match result {
+            Ok(report) => {
+                let line = self.line(stream, report, elapsed);
+                let _ = writeln!(self.out, "\r\x1b[2K{line}");
+                for notice in &report.notices {
+                    let _ = writeln!(self.out, "  notice: {}", self.redactor.redact(notice));
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(self.out, "\r\x1b[2K{stream:<30} failed: {}", self.redactor.redact(&e.to_string()));
+            }
+        }
+        let _ = self.out.flush();
+        self.finished.push(Row {
+            stream: stream.to_string(),
+            outcome: result.cloned().map_err(|e| self.redactor.redact(&e.to_string())),
+            elapsed,
+        });
+    }
+}
