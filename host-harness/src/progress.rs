@@ -58,18 +58,22 @@ impl<W: Write> TerminalProgress<W> {
     /// The summary table, once every stream is done.
     pub fn summary(&mut self) {
         let total = self.started.elapsed();
-        let _ = writeln!(self.out, "\n{:<30} {:>9} {:>7} {:>9} {:>8}  result", "stream", "records", "pages", "requests", "seconds");
+        let _ = writeln!(
+            self.out,
+            "\n{:<30} {:>9} {:>7} {:>9} {:>8} {:>11}  result",
+            "stream", "records", "pages", "requests", "seconds", "state bytes"
+        );
         let (mut records, mut requests) = (0, 0);
         for row in &self.finished {
-            let (r, p, q, result) = match &row.outcome {
-                Ok(rep) => (rep.records, rep.pages, rep.requests, "ok".to_string()),
-                Err(e) => (0, 0, 0, e.clone()),
+            let (r, p, q, st, result) = match &row.outcome {
+                Ok(rep) => (rep.records, rep.pages, rep.requests, rep.max_state_bytes, "ok".to_string()),
+                Err(e) => (0, 0, 0, 0, e.clone()),
             };
             records += r;
             requests += q;
             let _ = writeln!(
                 self.out,
-                "{:<30} {r:>9} {p:>7} {q:>9} {:>8.2}  {result}",
+                "{:<30} {r:>9} {p:>7} {q:>9} {:>8.2} {st:>11}  {result}",
                 row.stream,
                 row.elapsed.as_secs_f64()
             );

@@ -110,6 +110,9 @@ pub struct SyncReport {
     pub requests: u64,
     /// Bytes of records written.
     pub bytes: u64,
+    /// The largest state the connector returned, in bytes: it must stay
+    /// small however much data there is.
+    pub max_state_bytes: u64,
     /// Whether it continued an interrupted sync.
     pub resumed: bool,
     /// Notices the connector attached to pages (skipped items and why).
@@ -173,6 +176,7 @@ pub async fn run(
         report.pages += 1;
         report.records += records.len() as u64;
         report.bytes += records.iter().map(|r| r.len() as u64 + 1).sum::<u64>();
+        report.max_state_bytes = report.max_state_bytes.max(page.state.as_ref().map_or(0, |s| s.len() as u64));
         report.requests = instance.outbound_log().sent - sent_before;
         report.notices.extend(page.notices);
         observer.page(stream, &report);
