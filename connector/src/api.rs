@@ -4,6 +4,7 @@
 use crate::credential::Credential;
 use crate::error::ConnectorError;
 use crate::http::{HttpClient, USER_AGENT};
+use crate::time::{NANOS, Ts};
 use crate::upstream::{check_status, transport_error};
 use crate::url::percent_encode;
 
@@ -39,6 +40,17 @@ impl<'a> Api<'a> {
         query: &[(&str, &str)],
         what: &str,
     ) -> Result<Vec<u8>, ConnectorError> {
+        self.get_dated(path, query, what).map(|(body, _)| body)
+    }
+
+    /// Like [`Api::get`], plus the moment the answer was sent by the
+    /// upstream's clock (its `Date` header), when it says.
+    pub fn get_dated(
+        &mut self,
+        path: &str,
+        query: &[(&str, &str)],
+        what: &str,
+    ) -> Result<(Vec<u8>, Option<Ts>), ConnectorError> {
         let url = self.url(path, query);
         let headers = [
             ("Circle-Token", self.credential.api_key()),
@@ -50,6 +62,10 @@ impl<'a> Api<'a> {
             .get(&url, &headers)
             .map_err(|e| transport_error(e, what, self.credential.authority()))?;
         check_status(&resp, what)?;
-        Ok(resp.body)
+        let date = resp
+            .header("date")
+            .and_then(crate::time::parse_http_date)
+            .and_then(|secs| secs.checked_mul(NANOS));
+        Ok((resp.body, date))
     }
 }

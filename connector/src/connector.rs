@@ -46,11 +46,20 @@ pub fn fetch(
         ))
     })?;
     let settings = Settings::parse(&request.settings)?;
+    let fp = settings.fingerprint();
     let state = request
         .state
         .as_deref()
-        .map(|s| State::decode(s, def.name))
+        .map(|s| State::decode(s, def.name, &fp))
         .transpose()?;
     let mut api = Api::new(client, &cred);
-    (def.fetch)(&mut api, &settings, state).map_err(|e| e.redact(cred.api_key()))
+    let key = cred.api_key();
+    let mut page = (def.fetch)(&mut api, &settings, state).map_err(|e| e.redact(key))?;
+    // Notices may quote upstream messages; same last line of defence as errors.
+    for notice in &mut page.notices {
+        if notice.contains(key) {
+            *notice = notice.replace(key, "[redacted]");
+        }
+    }
+    Ok(page)
 }

@@ -6,6 +6,10 @@
 //! unknown fields, `null`s, key order and large numbers survive unchanged.
 //! A body that is not the expected shape is a `bad-response`, never an
 //! empty or last page.
+//!
+//! The keys the connector adds to a record ([`with_keys`]) are appended to
+//! that raw text, before its closing brace, and only when the object lacks
+//! them: the rest of the object is never re-serialised.
 
 use crate::error::ConnectorError;
 use serde_json::value::RawValue;
@@ -37,6 +41,74 @@ pub fn minify(raw: &str) -> String {
     }
     out
 }
+
+/// [`minify`] at compile time, for text the component ships (the
+/// schemas): `N` must be [`minified_len`] of `raw`.
+pub const fn minify_const<const N: usize>(raw: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    let (b, mut i, mut n) = (raw.as_bytes(), 0, 0);
+    let (mut in_string, mut escaped) = (false, false);
+    while i < b.len() {
+        let c = b[i];
+        i += 1;
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+        } else if c == b'"' {
+            in_string = true;
+        } else if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        }
+        out[n] = c;
+        n += 1;
+    }
+    out
+}
+
+/// The length of [`minify`]'s result, at compile time.
+pub const fn minified_len(raw: &str) -> usize {
+    let (b, mut i, mut n) = (raw.as_bytes(), 0, 0);
+    let (mut in_string, mut escaped) = (false, false);
+    while i < b.len() {
+        let c = b[i];
+        i += 1;
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+        } else if c == b'"' {
+            in_string = true;
+        } else if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+            continue;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// A JSON literal minified at compile time (so the component stores no
+/// indentation), as a `&'static str`.
+macro_rules! minified {
+    ($raw:expr) => {{
+        const RAW: &str = $raw;
+        const LEN: usize = $crate::json::minified_len(RAW);
+        const BYTES: [u8; LEN] = $crate::json::minify_const::<LEN>(RAW);
+        match ::core::str::from_utf8(&BYTES) {
+            Ok(text) => text,
+            Err(_) => panic!("minified JSON is not UTF-8"),
+        }
+    }};
+}
+pub(crate) use minified;
 
 fn text<'a>(body: &'a [u8], what: &str) -> Result<&'a str, ConnectorError> {
     std::str::from_utf8(body).map_err(|_| bad(format!("the answer for {what} is not UTF-8 text")))
@@ -77,6 +149,82 @@ pub fn string_field(fields: &BTreeMap<String, &RawValue>, name: &str) -> Option<
     fields
         .get(name)
         .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+}
+
+/// The top-level fields of one record (a compact JSON object from
+/// [`list_page`], [`record`] or [`array`]), each as raw JSON.
+pub type Fields<'a> = BTreeMap<String, &'a RawValue>;
+
+/// Splits a record into its fields. `what` names the list, for messages.
+pub fn fields<'a>(item: &'a str, what: &str) -> Result<Fields<'a>, ConnectorError> {
+    serde_json::from_str(item).map_err(|_| {
+        bad(format!(
+            "an item in the answer for {what} is not a JSON object"
+        ))
+    })
+}
+
+/// A non-negative integer field (e.g. a job number), if present as one.
+pub fn u64_field(fields: &Fields<'_>, name: &str) -> Option<u64> {
+    fields.get(name).and_then(|raw| raw.get().parse().ok())
+}
+
+/// The raw JSON text of a field, if present.
+pub fn raw_field<'a>(fields: &Fields<'a>, name: &str) -> Option<&'a str> {
+    fields.get(name).map(|raw| raw.get())
+}
+
+/// A JSON string literal (quoted and escaped).
+pub fn string(s: &str) -> String {
+    serde_json::to_string(s).expect("a str always serialises")
+}
+
+/// `record` (compact object text, `fields` its fields) with each of `keys`
+/// (name, JSON value text) appended at the end, in order, unless the object
+/// already has that key. Nothing else of the text changes.
+pub fn with_keys(record: &str, fields: &Fields<'_>, keys: &[(&str, String)]) -> String {
+    let mut out = record.trim_end().to_string();
+    let Some(last) = out.pop() else {
+        return out;
+    };
+    debug_assert_eq!(last, '}');
+    let mut empty = fields.is_empty();
+    for (name, value) in keys {
+        if fields.contains_key(*name) {
+            continue;
+        }
+        if !empty {
+            out.push(',');
+        }
+        empty = false;
+        out.push_str(&string(name));
+        out.push(':');
+        out.push_str(value);
+    }
+    out.push('}');
+    out
+}
+
+/// A body that must be a bare JSON array of objects (`/me/collaborations`),
+/// as compact records.
+pub fn array(body: &[u8], what: &str) -> Result<Vec<String>, ConnectorError> {
+    let text = text(body, what)?;
+    let raw: &RawValue = serde_json::from_str(text).map_err(|e| not_json(what, e))?;
+    let items: Vec<&RawValue> = serde_json::from_str(raw.get())
+        .map_err(|_| bad(format!("the answer for {what} is not a JSON list")))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            if raw.get().starts_with('{') {
+                Ok(minify(raw.get()))
+            } else {
+                Err(bad(format!(
+                    "item {i} in the answer for {what} is not a JSON object"
+                )))
+            }
+        })
+        .collect()
 }
 
 /// One page of a paged list: `{"items": [...], "next_page_token": "…" | null}`.
@@ -137,12 +285,57 @@ mod tests {
     }
 
     #[test]
+    fn minifies_at_compile_time() {
+        const INPUT: &str = "{ \"a b\" : [1, 2],\n\t\"c\": \"x \\\" y\\\\\" , \"é\":null }";
+        const TEXT: &str = minified!(INPUT);
+        assert_eq!(TEXT, minify(INPUT));
+        assert_eq!(TEXT, r#"{"a b":[1,2],"c":"x \" y\\","é":null}"#);
+    }
+
+    #[test]
     fn records_are_kept_verbatim() {
         let body = br#" {"z": 1, "a": null, "big": 123456789012345678901234567890, "f": 1.0, "u": "\u00e9"} "#;
         assert_eq!(
             record(body, "w").unwrap(),
             r#"{"z":1,"a":null,"big":123456789012345678901234567890,"f":1.0,"u":"\u00e9"}"#
         );
+    }
+
+    #[test]
+    fn keys_are_appended_only_when_absent() {
+        let rec = r#"{"z":1,"big":123456789012345678901234567890,"project_slug":null,"n":1.0}"#;
+        let f = fields(rec, "w").unwrap();
+        assert_eq!(u64_field(&f, "z"), Some(1));
+        assert_eq!(u64_field(&f, "n"), None);
+        assert_eq!(raw_field(&f, "big"), Some("123456789012345678901234567890"));
+        let out = with_keys(
+            rec,
+            &f,
+            &[
+                ("project_slug", string("gh/a/b")),
+                ("job_id", string("j\"1")),
+                ("test_index", "7".into()),
+            ],
+        );
+        assert_eq!(
+            out,
+            r#"{"z":1,"big":123456789012345678901234567890,"project_slug":null,"n":1.0,"job_id":"j\"1","test_index":7}"#
+        );
+        let f = fields("{}", "w").unwrap();
+        assert_eq!(with_keys("{}", &f, &[("a", "1".into())]), r#"{"a":1}"#);
+        assert!(fields("[1]", "w").is_err());
+    }
+
+    #[test]
+    fn bare_arrays_parse() {
+        assert_eq!(
+            array(br#" [ {"id": "1", "x" : null} , {} ] "#, "w").unwrap(),
+            vec![r#"{"id":"1","x":null}"#.to_string(), "{}".to_string()]
+        );
+        assert_eq!(array(b"[]", "w").unwrap(), Vec::<String>::new());
+        assert!(array(br#"{"items":[]}"#, "w").is_err());
+        assert!(array(b"[1]", "w").is_err());
+        assert!(array(b"[{", "w").is_err());
     }
 
     #[test]

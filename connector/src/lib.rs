@@ -4,7 +4,9 @@
 //! natively: credential parsing ([`credential`]), URL handling ([`url`]),
 //! project slugs ([`slug`]), settings ([`settings`]), the checkpoint format
 //! ([`state`]), HTTP answer mapping ([`upstream`]), JSON handling ([`json`]),
-//! the request builder ([`api`]) and the stream catalog ([`streams`]). The
+//! the request builder ([`api`]), the traversal engine that walks every
+//! fan-out with bounded work per call, discovers projects and keeps the
+//! incremental cursor ([`engine`]) and the stream catalog ([`streams`]). The
 //! network is reached only through the [`http::HttpClient`] trait, so tests use
 //! a scripted fake and a benchmark can plug in a real client.
 //!
@@ -14,6 +16,7 @@
 pub mod api;
 pub mod connector;
 pub mod credential;
+pub mod engine;
 pub mod error;
 pub mod http;
 pub mod json;

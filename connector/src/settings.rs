@@ -1,7 +1,7 @@
 //! The `settings` JSON object of a fetch request.
 //!
-//! Every key is optional when parsing; each stream states what it needs
-//! (e.g. [`Settings::require_slugs`]). Unknown keys are errors so a typo
+//! Every key is optional. Without `project_slugs` the projects are
+//! discovered (see [`crate::engine`]). Unknown keys are errors so a typo
 //! never silently reads the wrong thing.
 
 use crate::error::{ConnectorError, quote};
@@ -13,11 +13,15 @@ pub const VALID_KEYS: &str = "project_slugs, org_slug, start_date";
 /// Parsed settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
-    /// Projects to read, in the order given (duplicates rejected).
+    /// Projects to read, in the order given (duplicates rejected). Empty
+    /// (absent, `null` or `[]`): the projects are discovered.
     pub project_slugs: Vec<ProjectSlug>,
-    /// An organization slug such as `gh/acme` (reserved for streams that list by org).
+    /// An organization slug such as `gh/acme`: the organisation whose
+    /// projects are discovered and whose contexts are read. Absent: every
+    /// organisation of `/me/collaborations`.
     pub org_slug: Option<String>,
-    /// Earliest date of interest, as Unix seconds (reserved for incremental streams).
+    /// Earliest date of interest, as Unix seconds: pipelines created before
+    /// it are not read (nor scanned by project discovery).
     pub start_date: Option<i64>,
 }
 
@@ -76,29 +80,35 @@ impl Settings {
         Ok(settings)
     }
 
-    /// The configured projects, or an error saying they are needed.
-    pub fn require_slugs(&self, stream: &str) -> Result<&[ProjectSlug], ConnectorError> {
-        if self.project_slugs.is_empty() {
-            return Err(invalid(format!(
-                "project_slugs is required for now: the {stream} stream reads the projects listed there \
-                 (CircleCI API v2 cannot list all projects), e.g. {{\"project_slugs\": [\"gh/my-org/my-repo\"]}}"
-            )));
-        }
-        Ok(&self.project_slugs)
-    }
-
-    /// A short fingerprint of the project list, stored in states so that a
-    /// state is not applied to a different list. FNV-1a 64 of the canonical
-    /// slugs: not cryptographic, it only has to notice edits.
-    pub fn slugs_fingerprint(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    /// A short fingerprint of everything in the settings that shapes a
+    /// sync (the project list, `org_slug`, `start_date`), stored in states so
+    /// that a state is never applied under other settings. FNV-1a 64 of a
+    /// canonical text: not cryptographic, it only has to notice edits.
+    /// Writing a slug another way (`github/…`, `%2F`) keeps the fingerprint.
+    pub fn fingerprint(&self) -> String {
+        let mut text = String::from("slugs");
         for slug in &self.project_slugs {
-            for b in slug.canonical().bytes().chain([b'\n']) {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
+            text.push('\n');
+            text.push_str(&slug.canonical());
+        }
+        text.push_str("\norg\n");
+        text.push_str(self.org_slug.as_deref().unwrap_or(""));
+        text.push_str("\nstart\n");
+        if let Some(t) = self.start_date {
+            text.push_str(&t.to_string());
+        }
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
         format!("{h:016x}")
+    }
+
+    /// `start_date` as a [`crate::time::Ts`].
+    pub fn start_ts(&self) -> Option<crate::time::Ts> {
+        self.start_date
+            .map(|s| s.saturating_mul(crate::time::NANOS))
     }
 }
 
@@ -191,14 +201,21 @@ mod tests {
     }
 
     #[test]
-    fn requires_slugs_and_fingerprints_them() {
-        let m = Settings::default().require_slugs("pipelines").unwrap_err();
-        assert!(m.message().starts_with("project_slugs is required for now"));
-        let a = Settings::parse(r#"{"project_slugs":["gh/a/b","gh/a/c"]}"#).unwrap();
-        let b = Settings::parse(r#"{"project_slugs":["github/a/b","gh%2Fa%2Fc"]}"#).unwrap();
-        let c = Settings::parse(r#"{"project_slugs":["gh/a/c","gh/a/b"]}"#).unwrap();
-        assert_eq!(a.slugs_fingerprint(), b.slugs_fingerprint());
-        assert_ne!(a.slugs_fingerprint(), c.slugs_fingerprint());
-        assert_eq!(a.slugs_fingerprint().len(), 16);
+    fn fingerprints_what_shapes_a_sync() {
+        let fp = |t: &str| Settings::parse(t).unwrap().fingerprint();
+        let a = fp(r#"{"project_slugs":["gh/a/b","gh/a/c"]}"#);
+        assert_eq!(a, fp(r#"{"project_slugs":["github/a/b","gh%2Fa%2Fc"]}"#));
+        assert_ne!(a, fp(r#"{"project_slugs":["gh/a/c","gh/a/b"]}"#));
+        assert_ne!(
+            a,
+            fp(r#"{"project_slugs":["gh/a/b","gh/a/c"],"org_slug":"gh/a"}"#)
+        );
+        assert_ne!(
+            a,
+            fp(r#"{"project_slugs":["gh/a/b","gh/a/c"],"start_date":"2024-01-01T00:00:00Z"}"#)
+        );
+        assert_eq!(fp("{}"), fp(r#"{"project_slugs":[]}"#));
+        assert_ne!(fp("{}"), fp(r#"{"org_slug":"gh/a"}"#));
+        assert_eq!(a.len(), 16);
     }
 }

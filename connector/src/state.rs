@@ -1,70 +1,267 @@
 //! The checkpoint (state) format, owned by this connector.
 //!
-//! A state is a compact JSON object, versioned and tagged with its stream:
-//! `{"v":1,"stream":"pipelines","slug_index":2,"slugs_fp":"…","page_token":"…"}`.
-//! It says where to resume, never what was read, so it stays small however
-//! much data there is. Anything this code did not write (bad JSON, another
-//! version, another stream, unknown fields, a changed project list) is
-//! rejected as `invalid-state` rather than silently restarting.
+//! A state is a compact JSON object, versioned, tagged with its stream and
+//! with the fingerprint of the settings it was written under:
+//!
+//! ```text
+//! {"v":1,"stream":"jobs","fp":"3f9c0d1e2a4b5c6d","run":{…},"cursor":{…}}
+//! ```
+//!
+//! - `run` ([`Run`]) is where an unfinished sync stands: the roots (projects
+//!   or organisations) when they were discovered, the index of the root being
+//!   read, and a stack of [`Frame`]s, one per listing being read (pipelines
+//!   page → workflows page → jobs page → …), each with the token of the next
+//!   page and the ids of the current page's items still to visit. Its size
+//!   is bounded by the depth of the fan-out times the page size, plus the
+//!   number of projects; never by the amount of data.
+//! - `cursor` ([`Cursor`]) is what the next sync of an incremental stream
+//!   starts from: per project, `hwm` and `lwm`; plus `as_of`. Its size is
+//!   bounded by the number of projects.
+//!
+//! A state with `run` means "this sync has more to read"; a state with only
+//! `cursor` is the end of an incremental sync. Anything this code did not
+//! write (bad JSON, another version, another stream, other settings, unknown
+//! fields, timestamps that do not parse) is rejected as `invalid-state`
+//! rather than silently restarting.
 
 use crate::error::{ConnectorError, quote};
-use crate::settings::Settings;
+use crate::time::{Ts, format_ts, parse_ts};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The format version written and accepted.
 pub const VERSION: u64 = 1;
 /// Longest page token kept; CircleCI's are well under 1 KiB. Keeps the
 /// state bounded even if the upstream misbehaves.
 pub const MAX_TOKEN_LEN: usize = 4096;
+/// Longest id kept in a frame (CircleCI's are 36-character UUIDs; insights
+/// workflow names are short). Keeps the state bounded.
+pub const MAX_ID_LEN: usize = 512;
 
-/// A decoded state. Fields a stream does not use are `None`.
+/// A decoded state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
+    pub v: u64,
     pub stream: String,
-    /// Index into `project_slugs` of the project to read next.
-    pub slug_index: Option<usize>,
-    /// Fingerprint of `project_slugs` when the state was written.
-    pub slugs_fp: Option<String>,
-    /// CircleCI's `next_page_token` for that project.
-    pub page_token: Option<String>,
+    /// [`crate::settings::Settings::fingerprint`] when the state was written.
+    pub fp: String,
+    pub run: Option<Run>,
+    pub cursor: Option<Cursor>,
 }
 
-/// A JSON string literal (quoted and escaped).
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).expect("a str always serialises")
+/// Where an unfinished sync stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Run {
+    /// Project discovery, while it is under way.
+    pub disc: Option<Discovery>,
+    /// The roots of this sync (canonical project slugs, or organisation
+    /// slugs) when they do not come from the settings. Absent while they are
+    /// still being found, and when the settings name them.
+    pub roots: Option<Vec<String>>,
+    /// Index of the root being read.
+    pub i: usize,
+    /// The stack of listings being read, outermost first.
+    pub f: Vec<Frame>,
+    /// Incremental streams: the latest timestamp seen so far in this sync.
+    pub seen: Option<Ts>,
+    /// Incremental streams: the earliest moment at which something read in
+    /// this sync was still running (see [`crate::engine`]).
+    pub floor: Option<Ts>,
+    /// Incremental streams: the current project's newest pipeline so far.
+    pub hwm: Option<Ts>,
+    /// Incremental streams: the current project's oldest pipeline found
+    /// unfinished so far.
+    pub lwm: Option<Ts>,
+}
+
+/// Project discovery under way: which organisation is being scanned, where,
+/// and the projects found so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// The organisations to scan; absent until `/me/collaborations` is read.
+    pub orgs: Option<Vec<String>>,
+    /// Index of the organisation being scanned.
+    pub o: usize,
+    /// Token of its next page of pipelines.
+    pub t: Option<String>,
+    /// Pages of its pipelines read so far.
+    pub n: u64,
+    /// Canonical slugs of the projects found, in order of first appearance.
+    pub found: Vec<String>,
+}
+
+/// One listing being read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frame {
+    /// Token of the listing's next page; absent after its last page (or
+    /// once incremental sync decided to stop it).
+    pub t: Option<String>,
+    /// The current page's items still to visit; the first is the one whose
+    /// children are being read.
+    pub ids: Vec<Item>,
+    /// Items of the listing read so far (test_index counts from it).
+    pub n: u64,
+}
+
+/// An item to visit: its id plus what its children need to know.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Item {
+    /// Pipeline, workflow, job or context id; insights workflow name.
+    pub id: String,
+    /// A pipeline's `created_at` (its project's `lwm` may become it).
+    pub at: Option<Ts>,
+    /// A job's number.
+    pub n: Option<u64>,
+    /// A workflow's news: 0 unchanged since the last sync, 1 changed, 2 new.
+    pub e: u8,
+}
+
+/// Where the next sync of an incremental stream starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// Changes stamped after this are new to the next sync.
+    pub as_of: Option<Ts>,
+    /// Per project, by canonical slug.
+    pub projects: BTreeMap<String, Marks>,
+}
+
+/// One project's watermarks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// `created_at` of the newest pipeline seen.
+    pub hwm: Option<Ts>,
+    /// `created_at` of the oldest pipeline still unfinished at the last sync.
+    pub lwm: Option<Ts>,
+}
+
+impl Frame {
+    fn encode(&self) -> String {
+        let mut w = Obj::new();
+        w.opt_str("t", &self.t);
+        w.list("ids", &self.ids, Item::encode);
+        w.nonzero("n", self.n);
+        w.end()
+    }
+
+    fn from_json(v: &Value) -> Field<Frame> {
+        let m = fields(v, "run.f", &["t", "ids", "n"])?;
+        Ok(Frame {
+            t: get_str(m, "t")?,
+            ids: get_list(m, "ids", Item::from_json)?,
+            n: get_u64(m, "n")?.unwrap_or(0),
+        })
+    }
+}
+
+impl Item {
+    fn encode(&self) -> String {
+        let mut w = Obj::new();
+        w.str("id", &self.id);
+        w.opt_ts("at", self.at);
+        if let Some(n) = self.n {
+            w.num("n", n);
+        }
+        w.nonzero("e", self.e.into());
+        w.end()
+    }
+
+    fn from_json(v: &Value) -> Field<Item> {
+        let m = fields(v, "run.f.ids", &["id", "at", "n", "e"])?;
+        Ok(Item {
+            id: get_str(m, "id")?.ok_or("id")?,
+            at: get_ts(m, "at")?,
+            n: get_u64(m, "n")?,
+            e: u8::try_from(get_u64(m, "e")?.unwrap_or(0)).map_err(|_| "e")?,
+        })
+    }
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let mut w = Obj::new();
+        w.opt_ts("as_of", self.as_of);
+        if !self.projects.is_empty() {
+            let mut p = Obj::new();
+            for (slug, marks) in &self.projects {
+                let mut m = Obj::new();
+                m.opt_ts("hwm", marks.hwm);
+                m.opt_ts("lwm", marks.lwm);
+                p.raw(slug, m.end());
+            }
+            w.raw("projects", p.end());
+        }
+        w.end()
+    }
+
+    fn from_json(v: &Value) -> Field<Cursor> {
+        let m = fields(v, "cursor", &["as_of", "projects"])?;
+        let mut projects = BTreeMap::new();
+        if let Some(p) = m.get("projects") {
+            let Value::Object(p) = p else {
+                return Err("cursor.projects".into());
+            };
+            for (slug, marks) in p {
+                let mm = fields(marks, "cursor.projects", &["hwm", "lwm"])?;
+                projects.insert(
+                    slug.clone(),
+                    Marks {
+                        hwm: get_ts(mm, "hwm")?,
+                        lwm: get_ts(mm, "lwm")?,
+                    },
+                );
+            }
+        }
+        Ok(Cursor {
+            as_of: get_ts(m, "as_of")?,
+            projects,
+        })
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> ConnectorError {
     ConnectorError::InvalidState(msg.into())
 }
 
+const START_OVER: &str = "pass no state to read the stream from the start";
+
 impl State {
-    /// Compact JSON with a stable key order.
-    pub fn encode(&self) -> String {
-        let mut out = format!("{{\"v\":{VERSION},\"stream\":{}", json_string(&self.stream));
-        if let Some(i) = self.slug_index {
-            out.push_str(&format!(",\"slug_index\":{i}"));
+    /// A new state of `stream` under settings fingerprinted `fp`.
+    pub fn new(stream: &str, fp: String) -> State {
+        State {
+            v: VERSION,
+            stream: stream.to_string(),
+            fp,
+            run: None,
+            cursor: None,
         }
-        if let Some(fp) = &self.slugs_fp {
-            out.push_str(&format!(",\"slugs_fp\":{}", json_string(fp)));
-        }
-        if let Some(t) = &self.page_token {
-            out.push_str(&format!(",\"page_token\":{}", json_string(t)));
-        }
-        out.push('}');
-        out
     }
 
-    /// Decodes a state given for `stream`.
-    pub fn decode(text: &str, stream: &str) -> Result<State, ConnectorError> {
-        let not_ours = || {
+    /// Compact JSON with a stable key order; absent, empty and zero fields
+    /// are left out.
+    pub fn encode(&self) -> String {
+        let mut w = Obj::new();
+        w.num("v", self.v);
+        w.str("stream", &self.stream);
+        w.str("fp", &self.fp);
+        if let Some(run) = &self.run {
+            w.raw("run", run.encode());
+        }
+        if let Some(cursor) = &self.cursor {
+            w.raw("cursor", cursor.encode());
+        }
+        w.end()
+    }
+
+    /// Decodes a state given for `stream` under settings fingerprinted `fp`.
+    pub fn decode(text: &str, stream: &str, fp: &str) -> Result<State, ConnectorError> {
+        let not_ours = |why: String| {
             invalid(format!(
                 "the state is not one this connector wrote (expected a JSON object like \
-                 {{\"v\":{VERSION},\"stream\":\"{stream}\",…}}); pass no state to read the stream from the start"
+                 {{\"v\":{VERSION},\"stream\":\"{stream}\",…}}{why}); {START_OVER}"
             ))
         };
         let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
-            return Err(not_ours());
+            return Err(not_ours(String::new()));
         };
         match map.get("v") {
             Some(v) if v.as_u64() == Some(VERSION) => {}
@@ -74,14 +271,13 @@ impl State {
                     .as_u64()
                     .map_or_else(|| "other than 1".to_string(), |n| n.to_string());
                 return Err(invalid(format!(
-                    "state version {n} is not supported (this connector reads version {VERSION}); \
-                     pass no state to read the stream from the start"
+                    "state version {n} is not supported (this connector reads version {VERSION}); {START_OVER}"
                 )));
             }
-            _ => return Err(not_ours()),
+            _ => return Err(not_ours(String::new())),
         }
         let Some(Value::String(owner)) = map.get("stream") else {
-            return Err(not_ours());
+            return Err(not_ours(String::new()));
         };
         if owner != stream {
             return Err(invalid(format!(
@@ -89,103 +285,247 @@ impl State {
                 quote(owner, 64)
             )));
         }
-        let mut state = State {
-            stream: stream.to_string(),
-            ..State::default()
-        };
-        for (key, value) in &map {
-            let bad = || {
-                invalid(format!(
-                    "state field `{}` has an invalid value",
-                    quote(key, 64)
-                ))
-            };
-            match key.as_str() {
-                "v" | "stream" => {}
-                "slug_index" => {
-                    let i = value
-                        .as_u64()
-                        .and_then(|i| usize::try_from(i).ok())
-                        .ok_or_else(bad)?;
-                    state.slug_index = Some(i);
-                }
-                "slugs_fp" => state.slugs_fp = Some(value.as_str().ok_or_else(bad)?.to_string()),
-                "page_token" => {
-                    let t = value
-                        .as_str()
-                        .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN);
-                    state.page_token = Some(t.ok_or_else(bad)?.to_string());
-                }
-                other => {
-                    return Err(invalid(format!(
-                        "state field `{}` is not one this connector writes",
-                        quote(other, 64)
-                    )));
-                }
-            }
+        let state = State::from_json(&map)
+            .map_err(|field| not_ours(format!("; its field `{field}` is not one it writes")))?;
+        if state.fp != fp {
+            return Err(invalid(format!(
+                "the settings (project_slugs, org_slug or start_date) changed since this state was saved; \
+                 {START_OVER} under the new settings"
+            )));
+        }
+        if state.run.is_none() && state.cursor.is_none() {
+            return Err(not_ours(": it has neither `run` nor `cursor`".into()));
+        }
+        if let Some(run) = &state.run {
+            run.check()?;
         }
         Ok(state)
     }
 }
 
-/// Position in a walk over `project_slugs`: which project, which page.
-/// Shared by every stream that reads project by project.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectCursor {
-    pub index: usize,
-    pub page_token: Option<String>,
+/// Writes a JSON object, field by field.
+struct Obj(String);
+
+impl Obj {
+    fn new() -> Obj {
+        Obj(String::from("{"))
+    }
+    fn key(&mut self, k: &str) {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        self.0.push_str(&crate::json::string(k));
+        self.0.push(':');
+    }
+    fn raw(&mut self, k: &str, v: String) {
+        self.key(k);
+        self.0.push_str(&v);
+    }
+    fn str(&mut self, k: &str, v: &str) {
+        self.raw(k, crate::json::string(v));
+    }
+    fn num(&mut self, k: &str, v: u64) {
+        self.raw(k, v.to_string());
+    }
+    fn opt_str(&mut self, k: &str, v: &Option<String>) {
+        if let Some(v) = v {
+            self.str(k, v);
+        }
+    }
+    fn opt_ts(&mut self, k: &str, v: Option<Ts>) {
+        if let Some(v) = v {
+            self.str(k, &format_ts(v));
+        }
+    }
+    fn nonzero(&mut self, k: &str, v: u64) {
+        if v != 0 {
+            self.num(k, v);
+        }
+    }
+    fn list<T>(&mut self, k: &str, items: &[T], f: impl Fn(&T) -> String) {
+        if !items.is_empty() {
+            let items: Vec<String> = items.iter().map(f).collect();
+            self.raw(k, format!("[{}]", items.join(",")));
+        }
+    }
+    fn end(mut self) -> String {
+        self.0.push('}');
+        self.0
+    }
 }
 
-impl ProjectCursor {
-    /// Where to resume: the start when there is no state, else the state's
-    /// position after checking it still fits the settings.
-    pub fn resume(
-        state: Option<&State>,
-        settings: &Settings,
-        stream: &str,
-    ) -> Result<Self, ConnectorError> {
-        let slugs = settings.require_slugs(stream)?;
-        let Some(state) = state else {
-            return Ok(ProjectCursor {
-                index: 0,
-                page_token: None,
-            });
-        };
-        let (Some(index), Some(fp)) = (state.slug_index, state.slugs_fp.as_deref()) else {
-            return Err(invalid(format!(
-                "the state for the {stream} stream lacks slug_index or slugs_fp; pass no state to start over"
-            )));
-        };
-        if fp != settings.slugs_fingerprint() {
-            return Err(invalid(format!(
-                "project_slugs changed since this state was saved; pass no state to read the {stream} \
-                 stream from the start with the new list"
-            )));
+/// Reads a JSON object written by [`Obj`]; every error is the name of the
+/// field that is not as written.
+type Map = serde_json::Map<String, Value>;
+type Field<T> = Result<T, String>;
+
+fn fields<'a>(v: &'a Value, name: &str, known: &[&str]) -> Field<&'a Map> {
+    let Value::Object(map) = v else {
+        return Err(name.to_string());
+    };
+    only(map, name, known)?;
+    Ok(map)
+}
+
+/// Every key of `map` is one of `known`.
+fn only(map: &Map, name: &str, known: &[&str]) -> Field<()> {
+    match map.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(format!("{name}.{}", quote(k, 64))),
+        None => Ok(()),
+    }
+}
+
+fn get_str(map: &Map, k: &str) -> Field<Option<String>> {
+    match map.get(k) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(k.to_string()),
+    }
+}
+
+fn get_ts(map: &Map, k: &str) -> Field<Option<Ts>> {
+    get_str(map, k)?
+        .map(|s| parse_ts(&s).ok_or_else(|| k.to_string()))
+        .transpose()
+}
+
+fn get_u64(map: &Map, k: &str) -> Field<Option<u64>> {
+    match map.get(k) {
+        None => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| k.to_string()),
+    }
+}
+
+fn get_list<T>(map: &Map, k: &str, f: impl Fn(&Value) -> Field<T>) -> Field<Vec<T>> {
+    match map.get(k) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => items.iter().map(f).collect(),
+        Some(_) => Err(k.to_string()),
+    }
+}
+
+/// A JSON list of strings (empty lists included).
+fn string_list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|s| crate::json::string(s)).collect();
+    format!("[{}]", items.join(","))
+}
+
+fn strings(v: &Value) -> Field<String> {
+    v.as_str().map(str::to_string).ok_or_else(String::new)
+}
+
+impl State {
+    fn from_json(map: &Map) -> Field<State> {
+        only(map, "state", &["v", "stream", "fp", "run", "cursor"])?;
+        Ok(State {
+            v: VERSION,
+            stream: get_str(map, "stream")?.unwrap_or_default(),
+            fp: get_str(map, "fp")?.ok_or("fp")?,
+            run: map.get("run").map(Run::from_json).transpose()?,
+            cursor: map.get("cursor").map(Cursor::from_json).transpose()?,
+        })
+    }
+}
+
+impl Run {
+    fn encode(&self) -> String {
+        let mut w = Obj::new();
+        if let Some(d) = &self.disc {
+            let mut o = Obj::new();
+            if let Some(orgs) = &d.orgs {
+                o.raw("orgs", string_list(orgs));
+            }
+            o.nonzero("o", d.o as u64);
+            o.opt_str("t", &d.t);
+            o.nonzero("n", d.n);
+            o.list("found", &d.found, |s| crate::json::string(s));
+            w.raw("disc", o.end());
         }
-        if index >= slugs.len() {
-            return Err(invalid(format!(
-                "the state points at project {} but project_slugs lists {}; pass no state to start over",
-                index + 1,
-                slugs.len()
-            )));
+        if let Some(roots) = &self.roots {
+            w.raw("roots", string_list(roots));
         }
-        Ok(ProjectCursor {
-            index,
-            page_token: state.page_token.clone(),
+        w.nonzero("i", self.i as u64);
+        w.list("f", &self.f, Frame::encode);
+        w.opt_ts("seen", self.seen);
+        w.opt_ts("floor", self.floor);
+        w.opt_ts("hwm", self.hwm);
+        w.opt_ts("lwm", self.lwm);
+        w.end()
+    }
+
+    fn from_json(v: &Value) -> Field<Run> {
+        let map = fields(
+            v,
+            "run",
+            &["disc", "roots", "i", "f", "seen", "floor", "hwm", "lwm"],
+        )?;
+        let disc = match map.get("disc") {
+            None => None,
+            Some(d) => {
+                let m = fields(d, "run.disc", &["orgs", "o", "t", "n", "found"])?;
+                Some(Discovery {
+                    orgs: m
+                        .get("orgs")
+                        .map(|_| get_list(m, "orgs", strings))
+                        .transpose()?,
+                    o: get_u64(m, "o")?.unwrap_or(0) as usize,
+                    t: get_str(m, "t")?,
+                    n: get_u64(m, "n")?.unwrap_or(0),
+                    found: get_list(m, "found", strings)?,
+                })
+            }
+        };
+        Ok(Run {
+            disc,
+            roots: map
+                .get("roots")
+                .map(|_| get_list(map, "roots", strings))
+                .transpose()?,
+            i: get_u64(map, "i")?.unwrap_or(0) as usize,
+            f: get_list(map, "f", Frame::from_json)?,
+            seen: get_ts(map, "seen")?,
+            floor: get_ts(map, "floor")?,
+            hwm: get_ts(map, "hwm")?,
+            lwm: get_ts(map, "lwm")?,
         })
     }
 
-    /// The state to return after reading: `None` once past the last project.
-    pub fn to_state(&self, settings: &Settings, stream: &str) -> Option<String> {
-        (self.index < settings.project_slugs.len()).then(|| {
-            State {
-                stream: stream.to_string(),
-                slug_index: Some(self.index),
-                slugs_fp: Some(settings.slugs_fingerprint()),
-                page_token: self.page_token.clone(),
+    /// Bounds every field so that a forged state cannot make a call do
+    /// unbounded work or keep unbounded data.
+    fn check(&self) -> Result<(), ConnectorError> {
+        let bad =
+            |what: &str| invalid(format!("the state's {what} is out of bounds; {START_OVER}"));
+        let token_ok = |t: &Option<String>| {
+            t.as_ref()
+                .is_none_or(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
+        };
+        let id_ok = |id: &String| !id.is_empty() && id.len() <= MAX_ID_LEN;
+        for frame in &self.f {
+            if !token_ok(&frame.t) {
+                return Err(bad("page token"));
             }
-            .encode()
-        })
+            if frame.ids.len() > 1000 || !frame.ids.iter().all(|it| id_ok(&it.id) && it.e <= 2) {
+                return Err(bad("list of items to visit"));
+            }
+        }
+        // Every frame under the top one is visiting its first item.
+        if self.f.iter().rev().skip(1).any(|f| f.ids.is_empty()) {
+            return Err(bad("stack of listings"));
+        }
+        if let Some(d) = &self.disc {
+            if !token_ok(&d.t) || d.found.iter().any(|s| !id_ok(s)) {
+                return Err(bad("project discovery"));
+            }
+            if self.roots.is_some() || !self.f.is_empty() || self.i != 0 {
+                return Err(bad("project discovery"));
+            }
+        }
+        if let Some(roots) = &self.roots
+            && (roots.iter().any(|s| !id_ok(s)) || self.i > roots.len())
+        {
+            return Err(bad("list of projects or organisations"));
+        }
+        Ok(())
     }
 }
 
@@ -193,8 +533,10 @@ impl ProjectCursor {
 mod tests {
     use super::*;
 
+    const FP: &str = "0123456789abcdef";
+
     fn err(text: &str, stream: &str) -> String {
-        match State::decode(text, stream) {
+        match State::decode(text, stream, FP) {
             Err(ConnectorError::InvalidState(m)) => m,
             other => panic!("expected invalid-state for {text}, got {other:?}"),
         }
@@ -202,24 +544,59 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let s = State {
-            stream: "pipelines".into(),
-            slug_index: Some(2),
-            slugs_fp: Some("0123456789abcdef".into()),
-            page_token: Some("tok\"en/+=".into()),
-        };
+        let ts = parse_ts("2026-05-01T12:00:00.120Z").unwrap();
+        let mut s = State::new("jobs", FP.into());
+        s.run = Some(Run {
+            i: 1,
+            f: vec![
+                Frame {
+                    t: Some("tok\"en/+=".into()),
+                    ids: vec![Item {
+                        id: "p1".into(),
+                        at: Some(ts),
+                        ..Item::default()
+                    }],
+                    n: 20,
+                },
+                Frame {
+                    t: None,
+                    ids: vec![Item {
+                        id: "w1".into(),
+                        e: 2,
+                        ..Item::default()
+                    }],
+                    n: 0,
+                },
+                Frame {
+                    t: None,
+                    ids: vec![Item {
+                        id: "j1".into(),
+                        n: Some(42),
+                        ..Item::default()
+                    }],
+                    n: 0,
+                },
+            ],
+            seen: Some(ts),
+            ..Run::default()
+        });
+        s.cursor = Some(Cursor {
+            as_of: Some(ts),
+            projects: [(
+                "gh/a/b".to_string(),
+                Marks {
+                    hwm: Some(ts),
+                    lwm: None,
+                },
+            )]
+            .into(),
+        });
         let text = s.encode();
         assert_eq!(
             text,
-            r#"{"v":1,"stream":"pipelines","slug_index":2,"slugs_fp":"0123456789abcdef","page_token":"tok\"en/+="}"#
+            r#"{"v":1,"stream":"jobs","fp":"0123456789abcdef","run":{"i":1,"f":[{"t":"tok\"en/+=","ids":[{"id":"p1","at":"2026-05-01T12:00:00.120Z"}],"n":20},{"ids":[{"id":"w1","e":2}]},{"ids":[{"id":"j1","n":42}]}],"seen":"2026-05-01T12:00:00.120Z"},"cursor":{"as_of":"2026-05-01T12:00:00.120Z","projects":{"gh/a/b":{"hwm":"2026-05-01T12:00:00.120Z"}}}}"#
         );
-        assert_eq!(State::decode(&text, "pipelines").unwrap(), s);
-        let bare = State {
-            stream: "projects".into(),
-            ..State::default()
-        };
-        assert_eq!(bare.encode(), r#"{"v":1,"stream":"projects"}"#);
-        assert_eq!(State::decode(&bare.encode(), "projects").unwrap(), bare);
+        assert_eq!(State::decode(&text, "jobs", FP).unwrap(), s);
     }
 
     #[test]
@@ -232,10 +609,16 @@ mod tests {
             r#"{"stream":"pipelines"}"#,
             r#"{"v":"1","stream":"pipelines"}"#,
             r#"{"v":1}"#,
+            r#"{"v":1,"stream":"pipelines","fp":"0123456789abcdef"}"#,
+            r#"{"v":1,"stream":"pipelines","fp":"0123456789abcdef","run":{},"x":1}"#,
+            r#"{"v":1,"stream":"pipelines","fp":"0123456789abcdef","run":{"f":[{"q":1}]}}"#,
+            r#"{"v":1,"stream":"pipelines","slug_index":0,"slugs_fp":"0123456789abcdef"}"#,
+            r#"{"v":1,"stream":"pipelines","fp":"0123456789abcdef","cursor":{"as_of":"yesterday"}}"#,
         ] {
             assert!(
                 err(text, "pipelines").starts_with("the state is not one this connector wrote"),
-                "{text}"
+                "{text}: {}",
+                err(text, "pipelines")
             );
         }
         assert!(
@@ -243,83 +626,29 @@ mod tests {
                 .starts_with("state version 2 is not supported")
         );
         assert_eq!(
-            err(r#"{"v":1,"stream":"projects","slug_index":0}"#, "pipelines"),
-            "the state belongs to the stream `projects`, not `pipelines`; pass the state saved for this stream"
-        );
-        assert_eq!(
-            err(r#"{"v":1,"stream":"pipelines","cursor":"x"}"#, "pipelines"),
-            "state field `cursor` is not one this connector writes"
-        );
-        assert_eq!(
             err(
-                r#"{"v":1,"stream":"pipelines","slug_index":-1}"#,
+                r#"{"v":1,"stream":"projects","fp":"x","run":{}}"#,
                 "pipelines"
             ),
-            "state field `slug_index` has an invalid value"
+            "the state belongs to the stream `projects`, not `pipelines`; pass the state saved for this stream"
         );
         assert!(
             err(
-                r#"{"v":1,"stream":"pipelines","page_token":""}"#,
+                r#"{"v":1,"stream":"pipelines","fp":"fedcba9876543210","run":{}}"#,
                 "pipelines"
             )
-            .contains("page_token")
+            .starts_with("the settings (project_slugs, org_slug or start_date) changed")
         );
-    }
-
-    #[test]
-    fn cursor_checks_the_project_list() {
-        let settings = Settings::parse(r#"{"project_slugs":["gh/a/b","gh/a/c"]}"#).unwrap();
-        let start = ProjectCursor::resume(None, &settings, "pipelines").unwrap();
-        assert_eq!(
-            start,
-            ProjectCursor {
-                index: 0,
-                page_token: None
-            }
-        );
-        let saved = ProjectCursor {
-            index: 1,
-            page_token: Some("t".into()),
+        for run in [
+            r#"{"f":[{"t":""}]}"#,
+            r#"{"f":[{"ids":[{"id":""}]}]}"#,
+            r#"{"f":[{"ids":[{"id":"a","e":3}]}]}"#,
+            r#"{"f":[{"t":"x"},{"t":"y"}]}"#,
+            r#"{"roots":["a"],"i":2}"#,
+            r#"{"disc":{},"roots":[]}"#,
+        ] {
+            let text = format!(r#"{{"v":1,"stream":"pipelines","fp":"{FP}","run":{run}}}"#);
+            assert!(err(&text, "pipelines").contains("out of bounds"), "{run}");
         }
-        .to_state(&settings, "pipelines")
-        .unwrap();
-        let state = State::decode(&saved, "pipelines").unwrap();
-        assert_eq!(
-            ProjectCursor::resume(Some(&state), &settings, "pipelines").unwrap(),
-            ProjectCursor {
-                index: 1,
-                page_token: Some("t".into())
-            }
-        );
-        assert_eq!(
-            ProjectCursor {
-                index: 2,
-                page_token: None
-            }
-            .to_state(&settings, "pipelines"),
-            None
-        );
-
-        let changed = Settings::parse(r#"{"project_slugs":["gh/a/b"]}"#).unwrap();
-        let e = ProjectCursor::resume(Some(&state), &changed, "pipelines").unwrap_err();
-        assert!(
-            matches!(&e, ConnectorError::InvalidState(m) if m.starts_with("project_slugs changed")),
-            "{e:?}"
-        );
-
-        let mut forged = state.clone();
-        forged.slug_index = Some(5);
-        let e = ProjectCursor::resume(Some(&forged), &settings, "pipelines").unwrap_err();
-        assert!(
-            matches!(&e, ConnectorError::InvalidState(m) if m.contains("points at project 6")),
-            "{e:?}"
-        );
-
-        let bare = State {
-            stream: "pipelines".into(),
-            ..State::default()
-        };
-        let e = ProjectCursor::resume(Some(&bare), &settings, "pipelines").unwrap_err();
-        assert!(matches!(e, ConnectorError::InvalidState(_)));
     }
 }

@@ -1,8 +1,18 @@
 //! Date-time parsing without a clock: RFC 3339 (settings, records) and the
-//! HTTP-date of `Retry-After` / `Date` headers, both to Unix seconds.
+//! HTTP-date of `Retry-After` / `Date` headers, to Unix seconds, plus
+//! [`Ts`], the nanosecond instants incremental sync compares.
 //!
 //! The guest has no clock import on purpose, so durations are only ever
-//! computed between two dates the upstream sent.
+//! computed between two dates the upstream sent. Timestamps are always
+//! compared after parsing, never as text: CircleCI writes them with and
+//! without milliseconds (`…:05Z` and `…:05.120Z` differ as text).
+
+/// An instant, in nanoseconds since 1970-01-01T00:00:00Z. Covers the years
+/// 1678 to 2261, far more than CI data needs; other dates do not parse.
+pub type Ts = i64;
+
+/// Nanoseconds per second.
+pub const NANOS: i64 = 1_000_000_000;
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
 /// `days_from_civil`).
@@ -46,6 +56,52 @@ fn unix(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
 /// Parses an RFC 3339 date-time (`2024-01-31T12:00:00Z`,
 /// `2024-01-31T12:00:00.123+02:00`, …) to Unix seconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    parse_rfc3339_parts(s).map(|(secs, _)| secs)
+}
+
+/// Parses an RFC 3339 date-time to a [`Ts`], keeping the fraction (digits
+/// past the ninth are dropped).
+pub fn parse_ts(s: &str) -> Option<Ts> {
+    let (secs, nanos) = parse_rfc3339_parts(s)?;
+    secs.checked_mul(NANOS)?.checked_add(nanos as i64)
+}
+
+/// Writes a [`Ts`] as RFC 3339 in UTC: `2024-01-31T12:00:00Z`, with a
+/// `.123` (or nine-digit) fraction when it has one. [`parse_ts`] reads it back.
+pub fn format_ts(ts: Ts) -> String {
+    let (secs, nanos) = (ts.div_euclid(NANOS), ts.rem_euclid(NANOS));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let mut out = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    );
+    if nanos % 1_000_000 == 0 && nanos != 0 {
+        out.push_str(&format!(".{:03}", nanos / 1_000_000));
+    } else if nanos != 0 {
+        out.push_str(&format!(".{nanos:09}"));
+    }
+    out.push('Z');
+    out
+}
+
+/// The inverse of [`days_from_civil`].
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Unix seconds and the nanoseconds of the fraction.
+fn parse_rfc3339_parts(s: &str) -> Option<(i64, u32)> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
         return None;
@@ -60,11 +116,17 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         digits(&b[17..19])?,
     );
     let mut rest = &b[19..];
+    let mut nanos = 0u32;
     if let Some(frac) = rest.strip_prefix(b".") {
         let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
         if n == 0 {
             return None;
         }
+        nanos = frac[..n]
+            .iter()
+            .chain(b"000000000")
+            .take(9)
+            .fold(0, |acc, c| acc * 10 + (c - b'0') as u32);
         rest = &frac[n..];
     }
     let offset = match rest {
@@ -79,7 +141,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    Some(unix(y as i64, mo, d, h, mi, sec)? - offset)
+    Some((unix(y as i64, mo, d, h, mi, sec)? - offset, nanos))
 }
 
 /// Parses an IMF-fixdate HTTP-date (`Sun, 06 Nov 1994 08:49:37 GMT`) to
@@ -139,6 +201,31 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn precise_instants() {
+        let a = parse_ts("2024-02-29T12:00:00Z").unwrap();
+        let b = parse_ts("2024-02-29T12:00:00.120Z").unwrap();
+        let c = parse_ts("2024-02-29T14:00:00.12+02:00").unwrap();
+        assert_eq!(a, 1_709_208_000 * NANOS);
+        assert_eq!(b - a, 120_000_000);
+        assert_eq!(b, c);
+        assert!(parse_ts("2024-02-29T12:00:00.9Z").unwrap() > b);
+        assert_eq!(
+            parse_ts("2024-02-29T12:00:00.123456789123Z").unwrap() - a,
+            123_456_789
+        );
+        for text in [
+            "2024-02-29T12:00:00Z",
+            "2024-02-29T12:00:00.120Z",
+            "1969-12-31T23:59:59.000000001Z",
+            "2000-03-01T00:00:00Z",
+            "2261-12-31T23:59:59.999Z",
+        ] {
+            assert_eq!(format_ts(parse_ts(text).unwrap()), text);
+        }
+        assert_eq!(parse_ts("9999-01-01T00:00:00Z"), None);
     }
 
     #[test]

@@ -161,7 +161,14 @@ async fn fetch_writes_json_lines_and_a_state_file() {
     assert_eq!(saved["format"], "ingest-connector-state");
     assert_eq!(saved["streams"]["pipelines"]["has_more"], false);
 
-    // A finished full-refresh sync starts over on the next run: same output.
+    // Pipelines sync incrementally: the next run starts from the saved
+    // cursor, finds nothing new, and its output holds just that.
+    assert!(saved["streams"]["pipelines"]["state"].as_str().unwrap().contains("cursor"));
+    let out = env.harness(&args).await;
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap().lines().count(), 0);
+    // Without the state file it is a full sync again.
+    std::fs::remove_file(&state).unwrap();
     let out = env.harness(&args).await;
     assert!(out.status.success());
     assert_eq!(std::fs::read_to_string(&out_file).unwrap().lines().count(), expected.len());

@@ -14,7 +14,9 @@ const WHAT: &str = "the account (/me)";
 pub const STREAM: StreamDef = StreamDef {
     name: "me",
     description: "The CircleCI user the API key belongs to (GET /api/v2/me). One record, read in one call.",
-    json_schema: r#"{
+    notes: &[],
+    json_schema: crate::json::minified!(
+        r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "CircleCI user",
         "type": "object",
@@ -26,7 +28,8 @@ pub const STREAM: StreamDef = StreamDef {
             "avatar_url": {"type": ["string", "null"]}
         },
         "additionalProperties": true
-    }"#,
+    }"#
+    ),
     primary_key: &["id"],
     cursor_field: None,
     parent: None,

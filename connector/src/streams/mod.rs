@@ -1,6 +1,12 @@
 //! The stream catalog. Each stream is one module exporting a [`StreamDef`]
 //! (its spec, record schema and fetch function); adding a stream means
 //! adding a module and one line to [`CATALOG`].
+//!
+//! Streams that fan out are [`crate::engine::Tree`]s: [`tree`] is the CI
+//! tree (projects → pipelines → workflows → jobs → details, tests,
+//! artifacts) shared by six streams; `projects`, `contexts`,
+//! `context_environment_variables`, `insights_workflows` and
+//! `insights_workflow_runs` define their own small trees.
 
 use crate::api::Api;
 use crate::error::ConnectorError;
@@ -8,9 +14,20 @@ use crate::model::{Page, StreamSpec, SyncMode};
 use crate::settings::Settings;
 use crate::state::State;
 
+pub mod artifacts;
+pub mod collaborations;
+pub mod context_environment_variables;
+pub mod contexts;
+pub mod insights_workflow_runs;
+pub mod insights_workflows;
+pub mod job_details;
+pub mod jobs;
 pub mod me;
 pub mod pipelines;
 pub mod projects;
+pub mod tests;
+pub mod tree;
+pub mod workflows;
 
 /// Reads one bounded piece of a stream: at most a few requests.
 pub type FetchFn = fn(&mut Api<'_>, &Settings, Option<State>) -> Result<Page, ConnectorError>;
@@ -19,7 +36,9 @@ pub type FetchFn = fn(&mut Api<'_>, &Settings, Option<State>) -> Result<Page, Co
 pub struct StreamDef {
     pub name: &'static str,
     pub description: &'static str,
-    /// JSON Schema 2020-12 of one record.
+    /// Shared paragraphs appended to the description.
+    pub notes: &'static [&'static str],
+    /// JSON Schema 2020-12 of one record, compact (see [`crate::json::minified`]).
     pub json_schema: &'static str,
     pub primary_key: &'static [&'static str],
     pub cursor_field: Option<&'static str>,
@@ -32,8 +51,11 @@ impl StreamDef {
     pub fn spec(&self) -> StreamSpec {
         StreamSpec {
             name: self.name.into(),
-            description: self.description.into(),
-            json_schema: crate::json::minify(self.json_schema),
+            description: self
+                .notes
+                .iter()
+                .fold(self.description.to_string(), |d, note| d + " " + note),
+            json_schema: self.json_schema.into(),
             primary_key: self.primary_key.iter().map(|k| k.to_string()).collect(),
             cursor_field: self.cursor_field.map(Into::into),
             parent: self.parent.map(Into::into),
@@ -43,7 +65,41 @@ impl StreamDef {
 }
 
 /// All streams, parents before children.
-pub const CATALOG: &[&StreamDef] = &[&me::STREAM, &projects::STREAM, &pipelines::STREAM];
+pub const CATALOG: &[&StreamDef] = &[
+    &me::STREAM,
+    &collaborations::STREAM,
+    &projects::STREAM,
+    &pipelines::STREAM,
+    &workflows::STREAM,
+    &jobs::STREAM,
+    &job_details::STREAM,
+    &artifacts::STREAM,
+    &tests::STREAM,
+    &contexts::STREAM,
+    &context_environment_variables::STREAM,
+    &insights_workflows::STREAM,
+    &insights_workflow_runs::STREAM,
+];
+
+/// Full refresh only.
+pub(crate) const FULL: &[SyncMode] = &[SyncMode::FullRefresh];
+/// Full refresh, and incremental with the cursor of the final state.
+pub(crate) const FULL_AND_INCREMENTAL: &[SyncMode] =
+    &[SyncMode::FullRefresh, SyncMode::Incremental];
+
+/// What the project-rooted streams' descriptions end with: where projects
+/// come from. Stored once, appended by [`StreamDef::spec`].
+pub(crate) const PROJECTS_NOTE: &str = "Projects: those in the project_slugs setting (gh/org/repo, \
+bb/org/repo, github/…, bitbucket/…, circleci/<org-id>/<project-id>; a / may be written %2F); without it \
+they are discovered: the organisations are org_slug, else every organisation of /me/collaborations, each \
+scanned through GET /pipeline?org-slug={org} (pipelines of the projects the user follows, newest first) back \
+to start_date, else over its newest 1,000 pipelines; the distinct project_slugs seen are the projects. A \
+project with no pipeline in that window is not discovered: name it in project_slugs to be exhaustive.";
+
+/// What the incremental streams' descriptions end with.
+pub(crate) const INCREMENTAL_NOTE: &str = "Incremental: the final state's cursor holds, per project, the \
+newest pipeline seen (hwm) and the oldest one still unfinished (lwm), plus as_of; a sync given it reads \
+each project's pipelines back to min(lwm, hwm) only, and emits only what is new or changed since.";
 
 /// The stream of that name.
 pub fn find(name: &str) -> Option<&'static StreamDef> {
@@ -59,12 +115,8 @@ pub fn names() -> String {
         .join(", ")
 }
 
-/// Appended to not-found errors for a configured project.
-pub(crate) const PROJECT_404_HINT: &str = "; check the slug, and that the API key is a personal API token \
-(project tokens get 404 from API v2)";
-
 #[cfg(test)]
-mod tests {
+mod catalog_tests {
     use super::*;
 
     #[test]
@@ -94,10 +146,16 @@ mod tests {
                 assert!(p < i, "{}: parent listed later", def.name);
             }
             assert!(!def.sync_modes.is_empty());
+            assert_eq!(schema["additionalProperties"], true, "{}", def.name);
+            assert_eq!(def.json_schema, crate::json::minify(def.json_schema));
             assert!(!spec.description.is_empty());
             assert!(CATALOG.iter().filter(|s| s.name == def.name).count() == 1);
         }
-        assert_eq!(names(), "me, projects, pipelines");
+        assert_eq!(
+            names(),
+            "me, collaborations, projects, pipelines, workflows, jobs, job_details, artifacts, tests, \
+             contexts, context_environment_variables, insights_workflows, insights_workflow_runs"
+        );
         assert!(find("pipelines").is_some() && find("nope").is_none());
     }
 }

@@ -1,22 +1,27 @@
-//! `pipelines`: every pipeline of each project in `project_slugs`
-//! (`GET /api/v2/project/{slug}/pipeline`), one page (one request) per call.
+//! `pipelines`: every pipeline of each project
+//! (`GET /api/v2/project/{slug}/pipeline`), newest first; the first level of
+//! the CI tree ([`super::tree`]). Incremental.
 
-use super::{PROJECT_404_HINT, StreamDef};
+use super::tree::{CiTree, Target};
+use super::{FULL_AND_INCREMENTAL, INCREMENTAL_NOTE, PROJECTS_NOTE, StreamDef};
 use crate::api::Api;
 use crate::error::ConnectorError;
-use crate::json;
-use crate::model::{Page, SyncMode};
+use crate::model::Page;
 use crate::settings::Settings;
-use crate::state::{MAX_TOKEN_LEN, ProjectCursor, State};
+use crate::state::State;
 
 const NAME: &str = "pipelines";
 
 pub const STREAM: StreamDef = StreamDef {
     name: NAME,
-    description: "Every pipeline of each project in the project_slugs setting \
-(GET /api/v2/project/{slug}/pipeline), newest first, one page of about 20 per call. Full refresh for now; \
-updated_at is the cursor field for incremental sync.",
-    json_schema: r#"{
+    description: "Every pipeline of each project (GET /api/v2/project/{slug}/pipeline), newest first, a few pages per \
+call; records are CircleCI's pipeline objects as returned. Cursor: updated_at. A later sync emits a \
+pipeline when it was created after the project's hwm or updated after as_of; it also stops reading a \
+project's pipelines at the oldest one that was unfinished (state setup-pending, setup or pending) at the \
+last sync.",
+    notes: &[PROJECTS_NOTE, INCREMENTAL_NOTE],
+    json_schema: crate::json::minified!(
+        r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "CircleCI pipeline",
         "type": "object",
@@ -84,11 +89,12 @@ updated_at is the cursor field for incremental sync.",
             }
         },
         "additionalProperties": true
-    }"#,
+    }"#
+    ),
     primary_key: &["id"],
     cursor_field: Some("updated_at"),
     parent: Some("projects"),
-    sync_modes: &[SyncMode::FullRefresh],
+    sync_modes: FULL_AND_INCREMENTAL,
     fetch,
 };
 
@@ -97,41 +103,5 @@ fn fetch(
     settings: &Settings,
     state: Option<State>,
 ) -> Result<Page, ConnectorError> {
-    let mut cursor = ProjectCursor::resume(state.as_ref(), settings, NAME)?;
-    let slug = &settings.project_slugs[cursor.index];
-    let what = format!("pipelines of project {slug}");
-    let query: &[(&str, &str)] = match &cursor.page_token {
-        Some(token) => &[("page-token", token.as_str())],
-        None => &[],
-    };
-    let body = api.get(&format!("/project/{}/pipeline", slug.path()), query, &what).map_err(|e| match e {
-        // CircleCI sometimes forgets a page token mid-scan and answers 404.
-        ConnectorError::NotFound(_) if cursor.page_token.is_some() => e.with_hint(
-            "; the page token in the state may have expired: pass no state to read the stream from the start",
-        ),
-        ConnectorError::NotFound(_) => e.with_hint(PROJECT_404_HINT),
-        e => e,
-    })?;
-    let page = json::list_page(&body, &what)?;
-    match page.next_page_token {
-        Some(next) if Some(&next) == cursor.page_token.as_ref() => {
-            return Err(ConnectorError::BadResponse(format!(
-                "CircleCI sent the same next_page_token again for {what}; stopping rather than looping"
-            )));
-        }
-        Some(next) if next.len() > MAX_TOKEN_LEN => {
-            return Err(ConnectorError::BadResponse(format!(
-                "the next_page_token for {what} is longer than {MAX_TOKEN_LEN} bytes"
-            )));
-        }
-        Some(next) => cursor.page_token = Some(next),
-        None => {
-            cursor.index += 1;
-            cursor.page_token = None;
-        }
-    }
-    Ok(Page::full_refresh(
-        page.items,
-        cursor.to_state(settings, NAME),
-    ))
+    crate::engine::fetch(api, settings, state, NAME, &CiTree(Target::Pipelines))
 }

@@ -1,22 +1,24 @@
-//! `projects`: each project in `project_slugs` (`GET /api/v2/project/{slug}`),
-//! one project (one request) per call.
+//! `projects`: each project (`GET /api/v2/project/{slug}`), from
+//! `project_slugs` or discovered.
 
-use super::{PROJECT_404_HINT, StreamDef};
+use super::{FULL, PROJECTS_NOTE, StreamDef};
 use crate::api::Api;
+use crate::engine::{At, Cx, On404, PROJECT_404_HINT, Req, Root, Tree};
 use crate::error::ConnectorError;
-use crate::json;
-use crate::model::{Page, SyncMode};
+use crate::model::Page;
 use crate::settings::Settings;
-use crate::state::{ProjectCursor, State};
+use crate::state::{Item, State};
 
 const NAME: &str = "projects";
 
 pub const STREAM: StreamDef = StreamDef {
     name: NAME,
-    description: "The projects listed in the project_slugs setting (GET /api/v2/project/{slug}), one record \
-each. CircleCI API v2 has no endpoint that lists all projects, so they come from the settings. Keyed by the \
-project's id, which survives renames and transfers, unlike the slug.",
-    json_schema: r#"{
+    description: "Each project (GET /api/v2/project/{slug}), one record each, as returned. CircleCI API v2 has no \
+endpoint that lists all projects. Keyed by the project's id, which survives renames and transfers, unlike \
+the slug.",
+    notes: &[PROJECTS_NOTE],
+    json_schema: crate::json::minified!(
+        r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "CircleCI project",
         "type": "object",
@@ -39,37 +41,48 @@ project's id, which survives renames and transfers, unlike the slug.",
             }
         },
         "additionalProperties": true
-    }"#,
+    }"#
+    ),
     primary_key: &["id"],
     cursor_field: None,
     parent: None,
-    sync_modes: &[SyncMode::FullRefresh],
+    sync_modes: FULL,
     fetch,
 };
+
+/// One object per project.
+struct Projects;
+
+impl Tree for Projects {
+    fn projects(&self) -> bool {
+        true
+    }
+
+    fn depth(&self) -> usize {
+        1
+    }
+
+    fn request(&self, _level: usize, root: &Root, _heads: &[Item]) -> Req {
+        Req {
+            object: true,
+            on_404: On404::Hint(PROJECT_404_HINT),
+            ..Req::list(
+                format!("/project/{}", root.path),
+                format!("project {}", root.name),
+            )
+        }
+    }
+
+    fn page(&self, _at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {
+        cx.records.extend_from_slice(items);
+        Ok(())
+    }
+}
 
 fn fetch(
     api: &mut Api<'_>,
     settings: &Settings,
     state: Option<State>,
 ) -> Result<Page, ConnectorError> {
-    let mut cursor = ProjectCursor::resume(state.as_ref(), settings, NAME)?;
-    if cursor.page_token.is_some() {
-        return Err(ConnectorError::InvalidState(
-            "the projects stream does not use page_token; pass no state to start over".into(),
-        ));
-    }
-    let slug = &settings.project_slugs[cursor.index];
-    let what = format!("project {slug}");
-    let body = api
-        .get(&format!("/project/{}", slug.path()), &[], &what)
-        .map_err(|e| match e {
-            ConnectorError::NotFound(_) => e.with_hint(PROJECT_404_HINT),
-            e => e,
-        })?;
-    let record = json::record(&body, &what)?;
-    cursor.index += 1;
-    Ok(Page::full_refresh(
-        vec![record],
-        cursor.to_state(settings, NAME),
-    ))
+    crate::engine::fetch(api, settings, state, NAME, &Projects)
 }

@@ -4,6 +4,9 @@
 //! Prints `listening on http://127.0.0.1:PORT` as its first stdout line (scripts wait for it), then one
 //! `token: <TOKEN>` line per accepted token, one `project: <SLUG>` line per project of the
 //! first tenant, a blank line, and serves until SIGINT or SIGTERM.
+//!
+//! The data moves on one epoch per `POST /_sim/advance` (answered with `{"epoch": N}`), or every
+//! `--advance-every` seconds: new pipelines appear and running work ends, as on a live CircleCI.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -14,7 +17,7 @@ use clap::Parser;
 use conformance::sim::config::{
     DEFAULT_PIPELINES_PER_PROJECT, DEFAULT_PROJECTS, DEFAULT_SEED, DEFAULT_TOKEN,
 };
-use conformance::sim::{SimConfig, Simulator, TenantConfig};
+use conformance::sim::{Count, SimConfig, Simulator, TenantConfig};
 
 /// A deterministic CircleCI API v2 simulator (loopback only).
 #[derive(Debug, Parser)]
@@ -39,6 +42,40 @@ struct Args {
     /// built-in token.
     #[arg(long = "token", value_name = "TOKEN")]
     tokens: Vec<String>,
+    /// Workflows per pipeline, `N` or `MIN-MAX`.
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_count, default_value = "1-3")]
+    workflows: Count,
+    /// Build jobs per workflow (besides an approval job), `N` or `MIN-MAX`.
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_count, default_value = "2-6")]
+    jobs: Count,
+    /// Percentage of workflows with an approval job.
+    #[arg(long, value_name = "PERCENT", default_value_t = 12)]
+    approval_percent: u8,
+    /// Test results of a test-running job, `N` or `MIN-MAX`.
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_count, default_value = "0-40")]
+    tests: Count,
+    /// Artifacts of a job that ran, `N` or `MIN-MAX`.
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_count, default_value = "0-5")]
+    artifacts: Count,
+    /// Contexts per organisation, `N` or `MIN-MAX`.
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_count, default_value = "3-6")]
+    contexts: Count,
+    /// Environment variables per context, `N` or `MIN-MAX`.
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_count, default_value = "0-8")]
+    env_vars: Count,
+    /// How many of each project's newest pipelines may still be running at epoch 0.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    live_pipelines: usize,
+    /// New pipelines per project at each advance, `N` or `MIN-MAX`.
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_count, default_value = "0-2")]
+    new_pipelines: Count,
+    /// Advance to the next epoch every this many seconds (never by default).
+    #[arg(long, value_name = "SECS")]
+    advance_every: Option<u64>,
+}
+
+fn parse_count(text: &str) -> Result<Count, String> {
+    Count::parse(text).ok_or_else(|| format!("{text:?} is not N or MIN-MAX with MIN <= MAX"))
 }
 
 fn loopback_ip(host: &str) -> Result<IpAddr> {
@@ -97,9 +134,16 @@ async fn run(args: Args) -> Result<()> {
         tenants: tokens
             .iter()
             .map(|token| TenantConfig {
-                token: token.clone(),
-                projects: args.projects,
-                pipelines_per_project: args.pipelines,
+                workflows_per_pipeline: args.workflows,
+                jobs_per_workflow: args.jobs,
+                approval_percent: args.approval_percent,
+                tests_per_job: args.tests,
+                artifacts_per_job: args.artifacts,
+                contexts_per_org: args.contexts,
+                env_vars_per_context: args.env_vars,
+                live_pipelines: args.live_pipelines,
+                new_pipelines_per_epoch: args.new_pipelines,
+                ..TenantConfig::new(token, args.projects, args.pipelines)
             })
             .collect(),
     };
@@ -123,7 +167,21 @@ async fn run(args: Args) -> Result<()> {
         out.flush()?;
     }
 
-    wait_for_signal().await?;
+    let signal = wait_for_signal();
+    let mut signal = std::pin::pin!(signal);
+    match args.advance_every.filter(|&s| s > 0) {
+        Some(secs) => {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(secs));
+            every.tick().await; // the first tick is immediate
+            loop {
+                tokio::select! {
+                    result = &mut signal => { result?; break; }
+                    _ = every.tick() => { sim.advance(); }
+                }
+            }
+        }
+        None => signal.await?,
+    }
     sim.shutdown().await;
     Ok(())
 }

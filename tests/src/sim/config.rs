@@ -1,14 +1,46 @@
-//! What a simulator instance serves: the seed and one entry per tenant (API token).
+//! What a simulator instance serves: the seed and one entry per tenant (API token), with the volume of
+//! every kind of record.
 
 /// The token of the default tenant. Shaped like a CircleCI personal token (`CCIPAT_…`), and obviously fake.
 pub const DEFAULT_TOKEN: &str = "CCIPAT_sim_1a2b3c4d5e6f7a8b9c0d";
 /// Projects of the default tenant.
 pub const DEFAULT_PROJECTS: usize = 6;
 /// The configured pipeline count per project of the default tenant (actual counts vary around it, see
-/// [`crate::sim::dataset::pipeline_count`]).
+/// [`crate::sim::timeline::pipeline_count`]).
 pub const DEFAULT_PIPELINES_PER_PROJECT: usize = 45;
 /// The default seed.
 pub const DEFAULT_SEED: u64 = 42;
+
+/// An inclusive range of counts; each record draws its count uniformly from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    pub min: usize,
+    pub max: usize,
+}
+
+impl Count {
+    pub const fn new(min: usize, max: usize) -> Count {
+        Count { min, max }
+    }
+
+    /// Parses `N` or `MIN-MAX` (the binary's flag syntax).
+    pub fn parse(text: &str) -> Option<Count> {
+        let (min, max) = match text.split_once('-') {
+            Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
+            None => {
+                let n = text.trim().parse().ok()?;
+                (n, n)
+            }
+        };
+        (min <= max).then_some(Count { min, max })
+    }
+}
+
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.min, self.max)
+    }
+}
 
 /// Everything a simulator serves. The same config always gives byte-identical responses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,25 +52,126 @@ pub struct SimConfig {
 }
 
 /// One tenant: the token that authenticates it and the size of its dataset.
+///
+/// Pipelines are materialised compactly (a few dozen bytes each); everything below them (workflows,
+/// jobs, job details, tests, artifacts, insights) is generated on demand from the seed, so the deep
+/// volumes cost time per request, never memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantConfig {
     pub token: String,
     pub projects: usize,
-    /// Nominal pipelines per project; the actual counts vary per project so that paging edge cases
-    /// (exactly one page, one more than a page, a single item, none) always exist.
+    /// Nominal pipelines per project at epoch 0; the actual counts of the first six projects vary so
+    /// that paging edge cases (exactly one page, one more than a page, a single item, none) always
+    /// exist, see [`crate::sim::timeline::pipeline_count`].
     pub pipelines_per_project: usize,
+    /// Workflows per pipeline (errored and still-settling pipelines have none). At most 16.
+    pub workflows_per_pipeline: Count,
+    /// Build jobs per workflow, not counting an approval job. At least 1, at most 12.
+    pub jobs_per_workflow: Count,
+    /// Percentage of workflows that hold an approval job (type `approval`, no job number).
+    pub approval_percent: u8,
+    /// Tests of a test-running build job, once it is terminal (other jobs mostly report none).
+    pub tests_per_job: Count,
+    /// Artifacts of a build job that ran, once it is terminal.
+    pub artifacts_per_job: Count,
+    /// Contexts per organisation (the user's personal account gets at most one).
+    pub contexts_per_org: Count,
+    /// Environment variables per context.
+    pub env_vars_per_context: Count,
+    /// How many of each project's newest pipelines may still have non-terminal work at epoch 0
+    /// (the "live window"); older pipelines are all terminal and never change.
+    pub live_pipelines: usize,
+    /// New pipelines a project with pipelines gets at each [`crate::sim::Simulator::advance`].
+    pub new_pipelines_per_epoch: Count,
+}
+
+impl TenantConfig {
+    /// A tenant with default deep volumes.
+    pub fn new(token: &str, projects: usize, pipelines_per_project: usize) -> TenantConfig {
+        TenantConfig {
+            token: token.to_owned(),
+            projects,
+            pipelines_per_project,
+            workflows_per_pipeline: Count::new(1, 3),
+            jobs_per_workflow: Count::new(2, 6),
+            approval_percent: 12,
+            tests_per_job: Count::new(0, 40),
+            artifacts_per_job: Count::new(0, 5),
+            contexts_per_org: Count::new(3, 6),
+            env_vars_per_context: Count::new(0, 8),
+            live_pipelines: 3,
+            new_pipelines_per_epoch: Count::new(0, 2),
+        }
+    }
+
+    /// Why this tenant's volumes cannot be served, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        let ranges = [
+            ("workflows_per_pipeline", self.workflows_per_pipeline, 16),
+            ("jobs_per_workflow", self.jobs_per_workflow, 12),
+            ("tests_per_job", self.tests_per_job, 5_000),
+            ("artifacts_per_job", self.artifacts_per_job, 1_000),
+            ("contexts_per_org", self.contexts_per_org, 1_000),
+            ("env_vars_per_context", self.env_vars_per_context, 1_000),
+            ("new_pipelines_per_epoch", self.new_pipelines_per_epoch, 50),
+        ];
+        for (name, count, limit) in ranges {
+            if count.min > count.max || count.max > limit {
+                return Some(format!("{name} must be MIN-MAX with MIN <= MAX <= {limit}"));
+            }
+        }
+        if self.jobs_per_workflow.min == 0 {
+            return Some("jobs_per_workflow must be at least 1".into());
+        }
+        if self.approval_percent > 100 {
+            return Some("approval_percent must be at most 100".into());
+        }
+        if self.live_pipelines > 20 {
+            return Some("live_pipelines must be at most 20".into());
+        }
+        None
+    }
+}
+
+impl TenantConfig {
+    /// The same config with every volume clamped into what [`TenantConfig::problem`] accepts, so a
+    /// dataset built directly (without the server's validation) can never misbehave.
+    pub fn sanitized(&self) -> TenantConfig {
+        let clamp = |c: Count, lo: usize, hi: usize| {
+            let max = c.max.clamp(lo, hi);
+            Count::new(c.min.clamp(lo, max), max)
+        };
+        TenantConfig {
+            workflows_per_pipeline: clamp(self.workflows_per_pipeline, 0, 16),
+            jobs_per_workflow: clamp(self.jobs_per_workflow, 1, 12),
+            approval_percent: self.approval_percent.min(100),
+            tests_per_job: clamp(self.tests_per_job, 0, 5_000),
+            artifacts_per_job: clamp(self.artifacts_per_job, 0, 1_000),
+            contexts_per_org: clamp(self.contexts_per_org, 0, 1_000),
+            env_vars_per_context: clamp(self.env_vars_per_context, 0, 1_000),
+            live_pipelines: self.live_pipelines.min(20),
+            new_pipelines_per_epoch: clamp(self.new_pipelines_per_epoch, 0, 50),
+            ..self.clone()
+        }
+    }
+}
+
+impl Default for TenantConfig {
+    fn default() -> Self {
+        TenantConfig::new(
+            DEFAULT_TOKEN,
+            DEFAULT_PROJECTS,
+            DEFAULT_PIPELINES_PER_PROJECT,
+        )
+    }
 }
 
 impl SimConfig {
-    /// One tenant with the default seed.
+    /// One tenant with the default seed and default deep volumes.
     pub fn single(token: &str, projects: usize, pipelines_per_project: usize) -> Self {
         SimConfig {
             seed: DEFAULT_SEED,
-            tenants: vec![TenantConfig {
-                token: token.to_owned(),
-                projects,
-                pipelines_per_project,
-            }],
+            tenants: vec![TenantConfig::new(token, projects, pipelines_per_project)],
         }
     }
 }
@@ -51,5 +184,27 @@ impl Default for SimConfig {
             DEFAULT_PROJECTS,
             DEFAULT_PIPELINES_PER_PROJECT,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_parse_and_validate() {
+        assert_eq!(Count::parse("2-6"), Some(Count::new(2, 6)));
+        assert_eq!(Count::parse("3"), Some(Count::new(3, 3)));
+        assert_eq!(Count::parse("6-2"), None);
+        assert_eq!(Count::parse("x"), None);
+        assert_eq!(TenantConfig::default().problem(), None);
+        let bad = TenantConfig {
+            jobs_per_workflow: Count::new(0, 3),
+            new_pipelines_per_epoch: Count::new(90, 80),
+            ..TenantConfig::default()
+        };
+        assert!(bad.problem().is_some());
+        assert_eq!(bad.sanitized().problem(), None);
+        assert_eq!(TenantConfig::default().sanitized(), TenantConfig::default());
     }
 }

@@ -2,19 +2,40 @@
 //!
 //! It honours the facts in `/work/shared/circleci-api-v2.md`: `Circle-Token` auth (and its accepted
 //! alternatives), `{"message": …}` errors, opaque page tokens with 20 newest-first items a page, every
-//! project slug form, realistic record shapes with their nulls, and the known 404/500 traps. Each token
-//! is a tenant with its own generated [`Dataset`]; the same [`SimConfig`] always gives byte-identical
-//! responses. Every request is recorded so tests can check what a connector actually sent.
+//! project slug form, realistic record shapes with their nulls, and the known 404/500 traps (approval
+//! jobs have no job details, empty path segments fail). Each token is a tenant with its own generated
+//! data; the same [`SimConfig`] always gives byte-identical responses. Every request is recorded so tests
+//! can check what a connector actually sent.
 //!
-//! Layout: [`config`] (what to serve) → [`dataset`] (generate it) → [`server`] (HTTP, [`Simulator`]) →
-//! [`handlers`] (one reply per request, using [`routes`], [`auth`], [`paging`]) → [`record`] (the log).
+//! Data has an epoch: [`Simulator::advance`] moves every tenant on (new pipelines, running work ends),
+//! and [`Dataset`] snapshots say exactly what a full or incremental sync must return
+//! ([`Dataset::expected`], [`Dataset::changed_keys`]). Time is simulated: epoch `e`'s "now" is
+//! 2026-05-01T12:00Z plus `e` hours, sent as every answer's `Date` header, and nothing is stamped in the
+//! two minutes before it ([`time::QUIET`]). Only pipelines are kept in memory (a few dozen bytes each);
+//! workflows, jobs, tests, artifacts and insights are regenerated on demand from the seed, and their
+//! ids encode where they live ([`ids`]), so a tenant with 100,000 pipelines starts in milliseconds.
+//!
+//! Layout: [`config`] (what to serve) → [`world`] (the unchanging part of a tenant: people, orgs,
+//! projects, [`contexts`]) → [`timeline`] (which pipelines exist at an epoch) → [`pipeline`],
+//! [`plan`] (a workflow's whole life) → [`observe`] (a plan at an instant: workflows and jobs),
+//! [`details`] (job details, tests, artifacts), [`insights`] → [`dataset`] (a snapshot) and
+//! [`expected`] (the right answers) → [`server`] (HTTP, [`Simulator`]) → [`handlers`] (one reply per
+//! request, using [`routes`], [`auth`], [`paging`], [`ids`]) → [`record`] (the log).
 
 pub mod auth;
 pub mod codec;
 pub mod config;
+pub mod contexts;
 pub mod dataset;
+pub mod details;
+pub mod expected;
 pub mod handlers;
+pub mod ids;
+pub mod insights;
+pub mod observe;
 pub mod paging;
+pub mod pipeline;
+pub mod plan;
 pub mod record;
 pub mod reply;
 pub mod rng;
@@ -23,13 +44,22 @@ pub mod server;
 pub mod slug;
 pub mod state;
 pub mod time;
+pub mod timeline;
 pub mod words;
+pub mod world;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_api;
+#[cfg(test)]
+mod tests_big;
+#[cfg(test)]
+mod tests_epochs;
 
-pub use config::{DEFAULT_TOKEN, SimConfig, TenantConfig};
-pub use dataset::{Dataset, Project};
+pub use config::{Count, DEFAULT_TOKEN, SimConfig, TenantConfig};
+pub use dataset::{Dataset, Pipelines, Project};
+pub use expected::{INCREMENTAL_STREAMS, STREAMS, primary_key_columns};
 pub use paging::PAGE_SIZE;
 pub use record::RecordedRequest;
 pub use server::Simulator;

@@ -15,6 +15,21 @@ use super::rng::mix64;
 /// Items per page; CircleCI has no page-size parameter.
 pub const PAGE_SIZE: usize = 20;
 
+/// One page in CircleCI's envelope. Serialised straight to the response body, so items that are typed
+/// structs (pipelines) never become a `Value` on the hot path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: Option<String>,
+}
+
+impl<T: Serialize> Page<T> {
+    /// The envelope as a JSON value.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 /// A page token that does not belong to this listing (malformed, forged, or from another listing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidPageToken;
@@ -42,14 +57,63 @@ impl PageTokens {
         items: &[T],
         token: Option<&str>,
     ) -> Result<Value, InvalidPageToken> {
+        self.page_forward(listing, items.len(), token, |i| json!(items[i]))
+            .map(|page| page.to_value())
+    }
+
+    /// A page of a list that only ever grows at its end, in stored order: tokens hold the offset of the
+    /// next page. Only the page's items are rendered.
+    pub fn page_forward<T>(
+        &self,
+        listing: &str,
+        len: usize,
+        token: Option<&str>,
+        render: impl FnMut(usize) -> T,
+    ) -> Result<Page<T>, InvalidPageToken> {
         let start = match token {
             None => 0,
             Some(token) => self.open(listing, token)?,
         };
-        let start = start.min(items.len());
-        let end = (start + PAGE_SIZE).min(items.len());
-        let next = (end < items.len()).then(|| self.seal(listing, end));
-        Ok(json!({"items": &items[start..end], "next_page_token": next}))
+        let start = start.min(len);
+        let end = (start + PAGE_SIZE).min(len);
+        let items: Vec<T> = (start..end).map(render).collect();
+        let next = (end < len).then(|| self.seal(listing, end));
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
+    }
+
+    /// A page of a list stored oldest first and served newest first, keeping only the items `keep`
+    /// accepts. Tokens hold a position counted from the oldest end, so a walk in progress neither
+    /// repeats nor skips items when newer ones are added meanwhile (as with CircleCI's cursors).
+    pub fn page_newest_first<T>(
+        &self,
+        listing: &str,
+        len: usize,
+        token: Option<&str>,
+        keep: impl Fn(usize) -> bool,
+        mut render: impl FnMut(usize) -> T,
+    ) -> Result<Page<T>, InvalidPageToken> {
+        let bound = match token {
+            None => len,
+            Some(token) => self.open(listing, token)?.min(len),
+        };
+        let mut items = Vec::with_capacity(PAGE_SIZE);
+        let mut position = bound;
+        while position > 0 && items.len() < PAGE_SIZE {
+            position -= 1;
+            if keep(position) {
+                items.push(render(position));
+            }
+        }
+        // A next page only if something is left to show, so a walk never ends on an empty page.
+        let more = (0..position).rev().any(&keep);
+        let next = more.then(|| self.seal(listing, position));
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
     }
 
     fn mac(&self, listing: &str, offset: u64) -> u64 {
@@ -108,6 +172,43 @@ mod tests {
                 }
             }
             assert_eq!(seen, items, "len {len}");
+        }
+    }
+
+    #[test]
+    fn newest_first_walks_survive_appends() {
+        let tokens = PageTokens::new(42);
+        let walk = |len: usize, appended: usize, keep: &dyn Fn(usize) -> bool| {
+            let mut seen = Vec::new();
+            let mut token: Option<String> = None;
+            let mut current = len;
+            loop {
+                let page = tokens
+                    .page_newest_first("l", current, token.as_deref(), keep, |i| i)
+                    .unwrap()
+                    .to_value();
+                let got: Vec<usize> = serde_json::from_value(page["items"].clone()).unwrap();
+                assert!(got.len() <= PAGE_SIZE);
+                seen.extend(got);
+                // Newer items arrive after the first page: the walk must not see them or repeat.
+                current = len + appended;
+                match page["next_page_token"].as_str() {
+                    Some(next) => token = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+            seen
+        };
+        for len in [0, 1, 20, 21, 45] {
+            let all: Vec<usize> = (0..len).rev().collect();
+            assert_eq!(walk(len, 0, &|_| true), all);
+            assert_eq!(walk(len, 7, &|_| true), all);
+            let even: Vec<usize> = (0..len).rev().filter(|i| i % 2 == 0).collect();
+            assert_eq!(walk(len, 3, &|i| i % 2 == 0), even);
+            assert_eq!(
+                walk(len, 0, &|i| i == 0),
+                if len > 0 { vec![0] } else { vec![] }
+            );
         }
     }
 

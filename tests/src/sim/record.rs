@@ -1,6 +1,8 @@
 //! The request log: every request the simulator served, in order, so tests can assert on exactly what a
 //! connector sent (paths as received, headers, how many pages it read).
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 /// One served request.
@@ -31,11 +33,24 @@ impl RecordedRequest {
 #[derive(Debug, Default)]
 pub struct RequestLog {
     entries: Mutex<Vec<RecordedRequest>>,
+    /// Requests recorded since the start or the last clear, readable without taking the lock.
+    count: AtomicU64,
+}
+
+/// A summary of the log, computed without copying it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogStats {
+    pub requests: usize,
+    pub with_circle_token: usize,
+    /// Status code → how many responses had it.
+    pub statuses: BTreeMap<u16, u64>,
 }
 
 impl RequestLog {
     pub fn push(&self, request: RecordedRequest) {
-        self.lock().push(request);
+        let mut entries = self.lock();
+        entries.push(request);
+        self.count.store(entries.len() as u64, Ordering::Release);
     }
 
     pub fn snapshot(&self) -> Vec<RecordedRequest> {
@@ -43,7 +58,30 @@ impl RequestLog {
     }
 
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut entries = self.lock();
+        entries.clear();
+        self.count.store(0, Ordering::Release);
+    }
+
+    /// How many requests are recorded; cheap, for tests that make very many.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    pub fn stats(&self) -> LogStats {
+        let entries = self.lock();
+        let mut statuses = BTreeMap::new();
+        for r in entries.iter() {
+            *statuses.entry(r.status).or_default() += 1;
+        }
+        LogStats {
+            requests: entries.len(),
+            with_circle_token: entries
+                .iter()
+                .filter(|r| r.header("circle-token").is_some())
+                .count(),
+            statuses,
+        }
     }
 
     /// A panic elsewhere while holding the lock cannot leave a `Vec` half-pushed, so the log stays usable.

@@ -32,6 +32,20 @@ impl Reply {
         Reply::json(StatusCode::OK, body)
     }
 
+    /// A 200 with any serialisable body, written straight to bytes (no intermediate `Value`).
+    pub fn ok_serialize<T: serde::Serialize>(body: &T) -> Reply {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => Reply {
+                status: StatusCode::OK,
+                content_type: "application/json",
+                headers: Vec::new(),
+                body: Bytes::from(bytes),
+            },
+            // Only possible for a map with non-string keys, which no body here has.
+            Err(_) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error."),
+        }
+    }
+
     /// CircleCI's error shape: `{"message": "…"}`.
     pub fn error(status: StatusCode, message: &str) -> Reply {
         Reply::json(status, &json!({ "message": message }))

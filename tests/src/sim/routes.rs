@@ -20,6 +20,32 @@ pub enum Route {
     Project(Option<ProjectSlug>),
     /// `GET /project/{slug}/pipeline`
     ProjectPipelines(Option<ProjectSlug>),
+    /// `GET /me/collaborations`
+    Collaborations,
+    /// `GET /pipeline` (pipelines of an organisation's followed projects)
+    Pipelines,
+    /// `GET /pipeline/{id}`
+    Pipeline(String),
+    /// `GET /pipeline/{id}/workflow`
+    PipelineWorkflows(String),
+    /// `GET /workflow/{id}`
+    Workflow(String),
+    /// `GET /workflow/{id}/job`
+    WorkflowJobs(String),
+    /// `GET /project/{slug}/job/{number}`
+    JobDetails(Option<ProjectSlug>, String),
+    /// `GET /project/{slug}/{number}/artifacts`
+    Artifacts(Option<ProjectSlug>, String),
+    /// `GET /project/{slug}/{number}/tests`
+    Tests(Option<ProjectSlug>, String),
+    /// `GET /context`
+    Contexts,
+    /// `GET /context/{id}/environment-variable`
+    ContextVariables(String),
+    /// `GET /insights/{slug}/workflows`
+    InsightsWorkflows(Option<ProjectSlug>),
+    /// `GET /insights/{slug}/workflows/{name}`
+    InsightsRuns(Option<ProjectSlug>, String),
 }
 
 /// Why a path has no endpoint.
@@ -61,14 +87,37 @@ pub fn route(raw_path: &str) -> Result<Route, RouteError> {
     }
     let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
 
+    let slug = ProjectSlug::from_segments;
+    let owned = |s: &str| s.to_owned();
     match segments.as_slice() {
         ["me"] => Ok(Route::Me),
-        ["project", vcs, org, repo] => {
-            Ok(Route::Project(ProjectSlug::from_segments(vcs, org, repo)))
+        ["me", "collaborations"] => Ok(Route::Collaborations),
+        ["project", vcs, org, repo] => Ok(Route::Project(slug(vcs, org, repo))),
+        ["project", vcs, org, repo, "pipeline"] => {
+            Ok(Route::ProjectPipelines(slug(vcs, org, repo)))
         }
-        ["project", vcs, org, repo, "pipeline"] => Ok(Route::ProjectPipelines(
-            ProjectSlug::from_segments(vcs, org, repo),
-        )),
+        ["project", vcs, org, repo, "job", number] => {
+            Ok(Route::JobDetails(slug(vcs, org, repo), owned(number)))
+        }
+        ["project", vcs, org, repo, number, "artifacts"] => {
+            Ok(Route::Artifacts(slug(vcs, org, repo), owned(number)))
+        }
+        ["project", vcs, org, repo, number, "tests"] => {
+            Ok(Route::Tests(slug(vcs, org, repo), owned(number)))
+        }
+        ["pipeline"] => Ok(Route::Pipelines),
+        ["pipeline", id] => Ok(Route::Pipeline(owned(id))),
+        ["pipeline", id, "workflow"] => Ok(Route::PipelineWorkflows(owned(id))),
+        ["workflow", id] => Ok(Route::Workflow(owned(id))),
+        ["workflow", id, "job"] => Ok(Route::WorkflowJobs(owned(id))),
+        ["context"] => Ok(Route::Contexts),
+        ["context", id, "environment-variable"] => Ok(Route::ContextVariables(owned(id))),
+        ["insights", vcs, org, repo, "workflows"] => {
+            Ok(Route::InsightsWorkflows(slug(vcs, org, repo)))
+        }
+        ["insights", vcs, org, repo, "workflows", name] => {
+            Ok(Route::InsightsRuns(slug(vcs, org, repo), owned(name)))
+        }
         _ => Err(RouteError::NotFound),
     }
 }
@@ -105,6 +154,65 @@ mod tests {
             Ok(Route::Project(None))
         );
         assert_eq!(route("/api/v2/project/gh%2F%2Fb"), Ok(Route::Project(None)));
+    }
+
+    #[test]
+    fn routes_every_endpoint() {
+        let id = "5034460f-c7c4-4c43-9457-de07e2029e7b";
+        let gh = || slug("gh/acme/widgets");
+        let cases = [
+            ("/api/v2/me/collaborations", Route::Collaborations),
+            ("/api/v2/pipeline", Route::Pipelines),
+            (
+                &format!("/api/v2/pipeline/{id}") as &str,
+                Route::Pipeline(id.into()),
+            ),
+            (
+                &format!("/api/v2/pipeline/{id}/workflow"),
+                Route::PipelineWorkflows(id.into()),
+            ),
+            (
+                &format!("/api/v2/workflow/{id}"),
+                Route::Workflow(id.into()),
+            ),
+            (
+                &format!("/api/v2/workflow/{id}/job"),
+                Route::WorkflowJobs(id.into()),
+            ),
+            (
+                "/api/v2/project/gh/acme/widgets/job/42",
+                Route::JobDetails(gh(), "42".into()),
+            ),
+            (
+                "/api/v2/project/gh%2Facme%2Fwidgets/42/artifacts",
+                Route::Artifacts(gh(), "42".into()),
+            ),
+            (
+                "/api/v2/project/github/acme/widgets/42/tests",
+                Route::Tests(gh(), "42".into()),
+            ),
+            ("/api/v2/context", Route::Contexts),
+            (
+                &format!("/api/v2/context/{id}/environment-variable"),
+                Route::ContextVariables(id.into()),
+            ),
+            (
+                "/api/v2/insights/gh/acme/widgets/workflows",
+                Route::InsightsWorkflows(gh()),
+            ),
+            (
+                "/api/v2/insights/gh/acme/widgets/workflows/build-and-test",
+                Route::InsightsRuns(gh(), "build-and-test".into()),
+            ),
+        ];
+        for (path, want) in cases {
+            assert_eq!(route(path), Ok(want), "{path}");
+        }
+        assert_eq!(
+            route("/api/v2/workflow//job"),
+            Err(RouteError::EmptySegment)
+        );
+        assert_eq!(route("/api/v2/context/x/y"), Err(RouteError::NotFound));
     }
 
     #[test]

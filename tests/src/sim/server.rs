@@ -80,14 +80,33 @@ impl Simulator {
         format!("http://{}", self.addr)
     }
 
-    /// The data served to `token`, if it is a configured tenant token.
+    /// The data served to `token` now (the current epoch's snapshot), if it is a configured tenant
+    /// token. The snapshot stays valid after [`Simulator::advance`]: keep it to compare epochs.
     pub fn dataset(&self, token: &str) -> Option<Arc<Dataset>> {
-        self.state.tenant(token).map(|t| Arc::clone(&t.dataset))
+        self.state.current(token)
+    }
+
+    /// Moves every tenant to the next epoch and returns it: new pipelines appear at the head of some
+    /// projects and the work that was still running, queued or on hold ends (see
+    /// [`crate::sim::timeline`] and [`crate::sim::plan`]). Deterministic: the same config and the same
+    /// number of advances always serve the same bytes.
+    pub fn advance(&self) -> u64 {
+        self.state.advance()
+    }
+
+    /// The epoch currently served (0 until the first [`Simulator::advance`]).
+    pub fn epoch(&self) -> u64 {
+        self.state.epoch()
     }
 
     /// Every request served so far, in the order responses were produced.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.log.snapshot()
+    }
+
+    /// How many requests [`Simulator::requests`] would return, without copying the log.
+    pub fn request_count(&self) -> u64 {
+        self.state.log.count()
     }
 
     pub fn clear_requests(&self) {
@@ -157,7 +176,17 @@ fn serve(state: &SimState, request: &Request<Incoming>) -> Response<Full<Bytes>>
     if uri.path() == STATS_PATH {
         // The simulator's own report, outside /api/v2 and not recorded, so
         // a demo run as separate processes can show what was served.
-        return into_response(Reply::ok(&stats(&state.log.snapshot())));
+        return into_response(Reply::ok(&stats(state)));
+    }
+    if uri.path() == ADVANCE_PATH {
+        // Lets a demo run as separate processes move the data on; not recorded either.
+        let reply = if request.method() == http::Method::POST {
+            Reply::ok(&serde_json::json!({"epoch": state.advance()}))
+        } else {
+            Reply::error(http::StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+                .with_header(http::header::ALLOW, HeaderValue::from_static("POST"))
+        };
+        return into_response(reply);
     }
     let reply = handlers::handle(
         state,
@@ -189,18 +218,23 @@ fn serve(state: &SimState, request: &Request<Incoming>) -> Response<Full<Bytes>>
 
 /// Where the simulator reports on the requests it served (not a CircleCI path).
 pub const STATS_PATH: &str = "/_sim/stats";
+/// `POST` here advances every tenant to the next epoch (not a CircleCI path).
+pub const ADVANCE_PATH: &str = "/_sim/advance";
 
-/// How many requests were served, how many carried a `Circle-Token`, and the
-/// status codes answered.
-fn stats(requests: &[RecordedRequest]) -> serde_json::Value {
-    let mut statuses = std::collections::BTreeMap::<String, u64>::new();
-    for r in requests {
-        *statuses.entry(r.status.to_string()).or_default() += 1;
-    }
+/// How many requests were served, how many carried a `Circle-Token`, the
+/// status codes answered, and the epoch served.
+fn stats(state: &SimState) -> serde_json::Value {
+    let stats = state.log.stats();
+    let statuses: std::collections::BTreeMap<String, u64> = stats
+        .statuses
+        .iter()
+        .map(|(status, n)| (status.to_string(), *n))
+        .collect();
     serde_json::json!({
-        "requests": requests.len(),
-        "with_circle_token": requests.iter().filter(|r| r.header("circle-token").is_some()).count(),
+        "requests": stats.requests,
+        "with_circle_token": stats.with_circle_token,
         "statuses": statuses,
+        "epoch": state.epoch(),
     })
 }
 

@@ -1,27 +1,37 @@
-//! The shared state behind a running simulator: one dataset per tenant token, the page-token key and
-//! the request log.
+//! The shared state behind a running simulator: each tenant's current snapshot, the epoch, the
+//! page-token key and the request log.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use anyhow::{Result, bail};
 
 use super::config::SimConfig;
-use super::dataset::{Dataset, pipeline_count};
+use super::dataset::Dataset;
+use super::ids::{MAX_ORDINAL, MAX_TENANTS};
 use super::paging::PageTokens;
 use super::record::RequestLog;
+use super::world::pipeline_count;
 
-/// A tenant as the server sees it: a token and the data that token can read.
+/// A tenant as the server sees it: a token and the snapshot of its data currently served.
 #[derive(Debug)]
 pub struct Tenant {
     pub token: String,
-    pub dataset: Arc<Dataset>,
+    current: RwLock<Arc<Dataset>>,
 }
 
-/// Upper bound on generated pipelines across all tenants: datasets live in memory (a few KiB per
-/// pipeline), so a typo in a count must fail fast instead of exhausting the machine.
-pub const MAX_PIPELINES: usize = 500_000;
-/// Upper bound on projects per tenant, for the same reason.
+impl Tenant {
+    pub fn dataset(&self) -> Arc<Dataset> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Upper bound on pipelines at epoch 0 across all tenants. Pipelines cost a few dozen bytes each
+/// (everything below them is generated on demand), so this is about start-up time, not memory: a typo in
+/// a count must fail fast instead of stalling the start.
+pub const MAX_PIPELINES: usize = 5_000_000;
+/// Upper bound on projects per tenant (ids carry the project index).
 pub const MAX_PROJECTS: usize = 10_000;
 
 #[derive(Debug)]
@@ -29,18 +39,31 @@ pub struct SimState {
     pub tenants: Vec<Tenant>,
     pub page_tokens: PageTokens,
     pub log: RequestLog,
+    /// The epoch all tenants are at (read lock-free on every request).
+    epoch: AtomicU64,
+    /// Serialises advances.
+    advancing: Mutex<()>,
 }
 
 impl SimState {
-    /// Generates every tenant's dataset up front, so serving never computes data and stays fast.
+    /// Generates every tenant's epoch-0 snapshot up front (pipelines only; the rest is lazy).
     pub fn new(config: &SimConfig) -> Result<SimState> {
         let mut seen = HashSet::new();
+        if config.tenants.len() > MAX_TENANTS {
+            bail!("at most {MAX_TENANTS} tenants are supported");
+        }
         for tenant in &config.tenants {
             if tenant.token.trim().is_empty() || tenant.token.trim() != tenant.token {
                 bail!("tenant tokens must be non-empty and without surrounding whitespace");
             }
             if tenant.projects > MAX_PROJECTS {
                 bail!("a tenant may have at most {MAX_PROJECTS} projects");
+            }
+            if tenant.pipelines_per_project >= MAX_ORDINAL / 2 {
+                bail!("a project may have at most {} pipelines", MAX_ORDINAL / 2);
+            }
+            if let Some(problem) = tenant.problem() {
+                bail!("tenant {:?}: {problem}", tenant.token);
             }
             if !seen.insert(tenant.token.as_str()) {
                 bail!("two tenants share the same token; each tenant needs its own");
@@ -60,17 +83,45 @@ impl SimState {
             .enumerate()
             .map(|(index, tenant)| Tenant {
                 token: tenant.token.clone(),
-                dataset: Arc::new(Dataset::generate(config.seed, index, tenant)),
+                current: RwLock::new(Arc::new(Dataset::generate(config.seed, index, tenant))),
             })
             .collect();
         Ok(SimState {
             tenants,
             page_tokens: PageTokens::new(config.seed),
             log: RequestLog::default(),
+            epoch: AtomicU64::new(0),
+            advancing: Mutex::new(()),
         })
     }
 
     pub fn tenant(&self, token: &str) -> Option<&Tenant> {
         self.tenants.iter().find(|t| t.token == token)
+    }
+
+    /// The snapshot currently served to `token`.
+    pub fn current(&self, token: &str) -> Option<Arc<Dataset>> {
+        self.tenant(token).map(Tenant::dataset)
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Moves every tenant to the next epoch and returns it. Requests in flight finish on the snapshot
+    /// they started with; later ones see the new epoch.
+    pub fn advance(&self) -> u64 {
+        let _advancing = self
+            .advancing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for tenant in &self.tenants {
+            let next = Arc::new(tenant.dataset().advanced());
+            *tenant
+                .current
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = next;
+        }
+        self.epoch.fetch_add(1, Ordering::AcqRel) + 1
     }
 }

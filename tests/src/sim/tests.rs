@@ -12,36 +12,36 @@ use super::{DEFAULT_TOKEN, PAGE_SIZE, SimConfig, Simulator, TenantConfig};
 
 /// One parsed HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct HttpResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(super) struct HttpResponse {
+    pub(super) status: u16,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
 }
 
 impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text()))
     }
 
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
 /// (method, target, headers) of one request to send.
-type RawRequest<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+pub(super) type RawRequest<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
 
 /// Sends `requests` on one connection, the last with `Connection: close`,
 /// and parses every response.
-async fn exchange(addr: SocketAddr, requests: &[RawRequest<'_>]) -> Vec<HttpResponse> {
+pub(super) async fn exchange(addr: SocketAddr, requests: &[RawRequest<'_>]) -> Vec<HttpResponse> {
     let mut wire = String::new();
     for (i, (method, target, headers)) in requests.iter().enumerate() {
         wire += &format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\n");
@@ -94,23 +94,27 @@ async fn exchange(addr: SocketAddr, requests: &[RawRequest<'_>]) -> Vec<HttpResp
     responses
 }
 
-async fn get_with(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> HttpResponse {
+pub(super) async fn get_with(
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
     exchange(addr, &[("GET", target, headers)]).await.remove(0)
 }
 
 /// A GET with the default tenant's token.
-async fn get(addr: SocketAddr, target: &str) -> HttpResponse {
+pub(super) async fn get(addr: SocketAddr, target: &str) -> HttpResponse {
     get_with(addr, target, &[("Circle-Token", DEFAULT_TOKEN)]).await
 }
 
-fn assert_error(response: &HttpResponse, status: u16, message: &str) {
+pub(super) fn assert_error(response: &HttpResponse, status: u16, message: &str) {
     assert_eq!(response.status, status, "{}", response.text());
     assert_eq!(response.header("content-type"), Some("application/json"));
     assert_eq!(response.json(), json!({ "message": message }));
 }
 
 /// Reads every page of a listing; returns the items and the number of requests it took.
-async fn walk(addr: SocketAddr, target: &str) -> (Vec<Value>, usize) {
+pub(super) async fn walk(addr: SocketAddr, target: &str) -> (Vec<Value>, usize) {
     let separator = if target.contains('?') { '&' } else { '?' };
     let mut items = Vec::new();
     let mut token: Option<String> = None;
@@ -141,7 +145,7 @@ async fn walk(addr: SocketAddr, target: &str) -> (Vec<Value>, usize) {
     unreachable!()
 }
 
-fn escape_query(value: &str) -> String {
+pub(super) fn escape_query(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
@@ -565,16 +569,8 @@ async fn tenants_see_only_their_own_data() {
     let config = SimConfig {
         seed: 42,
         tenants: vec![
-            TenantConfig {
-                token: "CCIPAT_tenant_a".into(),
-                projects: 3,
-                pipelines_per_project: 5,
-            },
-            TenantConfig {
-                token: "CCIPAT_tenant_b".into(),
-                projects: 3,
-                pipelines_per_project: 5,
-            },
+            TenantConfig::new("CCIPAT_tenant_a", 3, 5),
+            TenantConfig::new("CCIPAT_tenant_b", 3, 5),
         ],
     };
     let sim = Simulator::start(config).await.unwrap();
@@ -605,14 +601,7 @@ async fn tenants_see_only_their_own_data() {
     assert!(
         Simulator::start(SimConfig {
             seed: 1,
-            tenants: vec![
-                TenantConfig {
-                    token: "x".into(),
-                    projects: 1,
-                    pipelines_per_project: 1
-                };
-                2
-            ]
+            tenants: vec![TenantConfig::new("x", 1, 1); 2]
         })
         .await
         .is_err()

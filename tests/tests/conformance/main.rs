@@ -5,9 +5,11 @@
 //! One test binary with a module per capability (the layout of wasmtime's
 //! `tests/all`), so wasmtime is linked once.
 
+mod catalog;
 mod common;
 mod component;
 mod fetch;
+mod incremental;
 mod sandbox;
 mod schema;
 mod validate;

@@ -1,8 +1,13 @@
 //! End-to-end tests of the contract functions against a scripted fake
-//! HTTP client: URLs, headers, paging, states and error mapping.
+//! HTTP client: URLs, headers, paging, states and error mapping. The
+//! traversal, discovery and incremental tests against a stateful fake
+//! CircleCI are in [`traversal`].
 
 use crate::*;
 use std::collections::VecDeque;
+
+mod fake;
+mod traversal;
 
 const KEY: &str = "CCIPAT_Qx7s3cr3t_9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e";
 
@@ -252,7 +257,7 @@ fn me_stream() {
 }
 
 #[test]
-fn projects_stream_reads_one_project_per_call() {
+fn projects_stream_reads_each_project() {
     let settings = r#"{"project_slugs":["gh/acme/api","circleci%2Fo-1%2Fp-1"]}"#;
     let p1 = r#"{"slug":"gh/acme/api","id":"p1","name":"api","vcs_info":{"vcs_url":null}}"#;
     let p2 = r#"{"slug":"circleci/o-1/p-1","id":"p2"}"#;
@@ -263,28 +268,11 @@ fn projects_stream_reads_one_project_per_call() {
             200,
             p2,
         );
-    let first = fetch(&mut fake, &cred(None), &req("projects", settings, None)).unwrap();
-    assert_eq!(first.records, vec![p1.to_string()]);
-    assert!(first.has_more);
-    let state = first.state.expect("more to read");
-    assert!(
-        state.starts_with(r#"{"v":1,"stream":"projects","slug_index":1,"slugs_fp":""#),
-        "{state}"
-    );
-    let second = fetch(
-        &mut fake,
-        &cred(None),
-        &req("projects", settings, Some(&state)),
-    )
-    .unwrap();
-    assert_eq!(second.records, vec![p2.to_string()]);
-    assert_eq!(second.state, None);
-    assert!(!second.has_more);
-
-    let e = fetch(&mut Fake::new(), &cred(None), &req("projects", "{}", None)).unwrap_err();
-    assert!(
-        matches!(&e, ConnectorError::InvalidSettings(m) if m.starts_with("project_slugs is required for now"))
-    );
+    let page = fetch(&mut fake, &cred(None), &req("projects", settings, None)).unwrap();
+    assert_eq!(page.records, vec![p1.to_string(), p2.to_string()]);
+    assert_eq!(page.state, None);
+    assert!(!page.has_more);
+    assert!(fake.script.is_empty());
 
     let mut fake = Fake::new().on(
         "https://circleci.com/api/v2/project/gh/acme/api",
@@ -306,7 +294,9 @@ fn page_body(ids: &[&str], next: Option<&str>) -> String {
     let items: Vec<String> = ids
         .iter()
         .map(|id| {
-            format!(r#"{{"id":"{id}","number":1,"state":"created","updated_at":null,"errors":[]}}"#)
+            format!(
+                r#"{{"id":"{id}","number":1,"state":"created","created_at":"2024-01-31T00:00:00Z","updated_at":null,"errors":[]}}"#
+            )
         })
         .collect();
     let next = match next {
@@ -345,39 +335,31 @@ fn pipelines_stream_pages_through_every_project() {
             &page_body(&["c1"], None),
         );
     let credential = cred(Some("https://ci.example.com/circleci/"));
-    let mut state: Option<String> = None;
+    let page = fetch(&mut fake, &credential, &req("pipelines", settings, None)).unwrap();
     let mut records = Vec::new();
-    let mut calls = 0;
-    loop {
-        let page = fetch(
-            &mut fake,
-            &credential,
-            &req("pipelines", settings, state.as_deref()),
-        )
-        .unwrap();
-        calls += 1;
-        for r in &page.records {
-            let v: serde_json::Value = serde_json::from_str(r).unwrap();
-            assert!(
-                v.get("updated_at").is_some_and(|u| u.is_null()),
-                "null kept: {r}"
-            );
-            assert!(!r.contains('\n'));
-            records.push(v["id"].as_str().unwrap().to_string());
-        }
-        assert_eq!(page.has_more, page.state.is_some());
-        if let Some(s) = &page.state {
-            assert!(s.len() < 200, "state stays small: {s}");
-            assert!(s.starts_with(r#"{"v":1,"stream":"pipelines""#));
-        }
-        state = page.state;
-        if state.is_none() {
-            break;
-        }
-        assert!(calls < 10);
+    for r in &page.records {
+        let v: serde_json::Value = serde_json::from_str(r).unwrap();
+        assert!(
+            v.get("updated_at").is_some_and(|u| u.is_null()),
+            "null kept: {r}"
+        );
+        assert!(!r.contains('\n'));
+        records.push(v["id"].as_str().unwrap().to_string());
     }
     assert_eq!(records, ["a1", "a2", "a3", "c1"]);
-    assert_eq!(calls, 4);
+    assert!(!page.has_more);
+    // An incremental stream ends with its cursor: one entry per project.
+    let state = page.state.unwrap();
+    assert!(
+        state.starts_with(r#"{"v":1,"stream":"pipelines","fp":""#),
+        "{state}"
+    );
+    assert!(
+        state.ends_with(
+            r#""cursor":{"as_of":"2024-01-31T00:00:00Z","projects":{"bb/acme/empty":{},"gh/acme/api":{"hwm":"2024-01-31T00:00:00Z"},"gh/acme/w%eb":{"hwm":"2024-01-31T00:00:00Z"}}}}"#
+        ),
+        "{state}"
+    );
     assert!(fake.script.is_empty());
 }
 
@@ -389,13 +371,24 @@ fn pipelines_errors_keep_the_state_safe() {
     let mut fake = Fake::new().on(url, 200, r#"{"items":[{"id":"a1"}],"next_page"#);
     let e = fetch(&mut fake, &cred(None), &req("pipelines", settings, None)).unwrap_err();
     assert_eq!(e.kind(), "bad-response");
-    // A token repeated forever is caught.
-    let first = fetch(
-        &mut Fake::new().on(url, 200, &page_body(&["a1"], Some("t"))),
-        &cred(None),
-        &req("pipelines", settings, None),
-    )
-    .unwrap();
+    // A token repeated forever is caught: the first call keeps what it read
+    // and points at the request that failed; the retry surfaces the error.
+    let mut fake = Fake::new().on(url, 200, &page_body(&["a1"], Some("t"))).on(
+        &format!("{url}?page-token=t"),
+        200,
+        &page_body(&["a1"], Some("t")),
+    );
+    let first = fetch(&mut fake, &cred(None), &req("pipelines", settings, None)).unwrap();
+    assert_eq!(first.records.len(), 1);
+    assert!(first.has_more);
+    assert!(
+        first.notices[0].starts_with(
+            "stopped after 1 request(s) because the next one failed (bad-response: CircleCI sent the same \
+             next_page_token again"
+        ),
+        "{:?}",
+        first.notices
+    );
     let state = first.state.unwrap();
     let mut fake = Fake::new().on(
         &format!("{url}?page-token=t"),
@@ -428,21 +421,46 @@ fn pipelines_errors_keep_the_state_safe() {
         matches!(&e, ConnectorError::NotFound(m) if m.contains("page token in the state may have expired")),
         "{e:?}"
     );
-    // The state does not fit another project list or another stream.
-    let e = fetch(
-        &mut Fake::new(),
+    // The state does not fit other settings or another stream.
+    for other in [
+        r#"{"project_slugs":["gh/acme/web"]}"#,
+        r#"{"project_slugs":["gh/acme/api","gh/acme/web"],"start_date":"2024-01-01T00:00:00Z"}"#,
+        r#"{"project_slugs":["gh/acme/api","gh/acme/web"],"org_slug":"gh/acme"}"#,
+    ] {
+        let e = fetch(
+            &mut Fake::new(),
+            &cred(None),
+            &req("pipelines", other, Some(&state)),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, ConnectorError::InvalidState(m) if m.starts_with("the settings (project_slugs, org_slug or start_date) changed")),
+            "{e:?}"
+        );
+    }
+    // The same settings written another way still fit.
+    let mut fake = Fake::new()
+        .on(
+            "https://circleci.com/api/v2/project/github/acme/api/pipeline?page-token=t",
+            200,
+            &page_body(&[], None),
+        )
+        .on(
+            "https://circleci.com/api/v2/project/gh/acme/web/pipeline",
+            200,
+            &page_body(&[], None),
+        );
+    let page = fetch(
+        &mut fake,
         &cred(None),
         &req(
             "pipelines",
-            r#"{"project_slugs":["gh/acme/web"]}"#,
+            r#"{"project_slugs":["github/acme/api","gh%2Facme%2Fweb"]}"#,
             Some(&state),
         ),
     )
-    .unwrap_err();
-    assert!(
-        matches!(&e, ConnectorError::InvalidState(m) if m.starts_with("project_slugs changed")),
-        "{e:?}"
-    );
+    .unwrap();
+    assert!(!page.has_more && fake.script.is_empty());
     let e = fetch(
         &mut Fake::new(),
         &cred(None),
@@ -480,7 +498,10 @@ fn settings_and_streams_are_checked_before_any_request() {
     assert_eq!(
         e,
         ConnectorError::InvalidSettings(
-            "unknown stream `builds`; the valid streams are me, projects, pipelines".into()
+            "unknown stream `builds`; the valid streams are me, collaborations, projects, pipelines, workflows, \
+             jobs, job_details, artifacts, tests, contexts, context_environment_variables, insights_workflows, \
+             insights_workflow_runs"
+                .into()
         )
     );
     let e = fetch(
@@ -498,14 +519,101 @@ fn settings_and_streams_are_checked_before_any_request() {
 
 #[test]
 fn catalog_lists_the_streams() {
+    use SyncMode::{FullRefresh as F, Incremental as I};
     let specs = streams();
-    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["me", "projects", "pipelines"]);
-    let p = &specs[2];
-    assert_eq!(p.primary_key, ["id"]);
-    assert_eq!(p.cursor_field.as_deref(), Some("updated_at"));
-    assert_eq!(p.parent.as_deref(), Some("projects"));
-    assert_eq!(p.sync_modes, [SyncMode::FullRefresh]);
+    type Row<'a> = (
+        &'a str,
+        Vec<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Vec<SyncMode>,
+    );
+    let table: Vec<Row> = specs
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.primary_key.iter().map(String::as_str).collect(),
+                s.cursor_field.as_deref(),
+                s.parent.as_deref(),
+                s.sync_modes.clone(),
+            )
+        })
+        .collect();
+    // The table of docs/streams.md.
+    assert_eq!(
+        table,
+        vec![
+            ("me", vec!["id"], None, None, vec![F]),
+            ("collaborations", vec!["id"], None, None, vec![F]),
+            ("projects", vec!["id"], None, None, vec![F]),
+            (
+                "pipelines",
+                vec!["id"],
+                Some("updated_at"),
+                Some("projects"),
+                vec![F, I]
+            ),
+            (
+                "workflows",
+                vec!["id"],
+                Some("stopped_at"),
+                Some("pipelines"),
+                vec![F, I]
+            ),
+            (
+                "jobs",
+                vec!["id"],
+                Some("stopped_at"),
+                Some("workflows"),
+                vec![F, I]
+            ),
+            (
+                "job_details",
+                vec!["project_slug", "number"],
+                Some("stopped_at"),
+                Some("jobs"),
+                vec![F, I]
+            ),
+            (
+                "artifacts",
+                vec!["project_slug", "job_number", "node_index", "path"],
+                None,
+                Some("jobs"),
+                vec![F, I]
+            ),
+            (
+                "tests",
+                vec!["project_slug", "job_number", "test_index"],
+                None,
+                Some("jobs"),
+                vec![F, I]
+            ),
+            ("contexts", vec!["id"], None, None, vec![F]),
+            (
+                "context_environment_variables",
+                vec!["context_id", "variable"],
+                None,
+                Some("contexts"),
+                vec![F]
+            ),
+            (
+                "insights_workflows",
+                vec!["project_slug", "name"],
+                None,
+                Some("projects"),
+                vec![F]
+            ),
+            (
+                "insights_workflow_runs",
+                vec!["id"],
+                None,
+                Some("insights_workflows"),
+                vec![F]
+            ),
+        ]
+    );
+    let p = &specs[3];
     let schema: serde_json::Value = serde_json::from_str(&p.json_schema).unwrap();
     for field in [
         "id",
@@ -520,6 +628,48 @@ fn catalog_lists_the_streams() {
         "trigger_parameters",
     ] {
         assert!(schema["properties"].get(field).is_some(), "{field}");
+    }
+    // Project-rooted streams say how projects are found.
+    for s in &specs {
+        let rooted = s.parent.is_some() && !s.name.starts_with("context") || s.name == "projects";
+        assert_eq!(
+            s.description.contains("discovered"),
+            rooted,
+            "{}: {}",
+            s.name,
+            s.description
+        );
+    }
+    // Every key the connector adds is in its stream's schema.
+    for (stream, keys) in [
+        ("jobs", &["workflow_id", "pipeline_id", "project_slug"][..]),
+        (
+            "job_details",
+            &["project_slug", "job_id", "workflow_id", "pipeline_id"],
+        ),
+        ("artifacts", &["project_slug", "job_number", "job_id"]),
+        (
+            "tests",
+            &["project_slug", "job_number", "job_id", "test_index"],
+        ),
+        ("contexts", &["owner_slug"]),
+        ("context_environment_variables", &["context_id"]),
+        ("insights_workflows", &["project_slug"]),
+        ("insights_workflow_runs", &["project_slug", "workflow_name"]),
+    ] {
+        let spec = specs.iter().find(|s| s.name == stream).unwrap();
+        let schema: serde_json::Value = serde_json::from_str(&spec.json_schema).unwrap();
+        for key in keys {
+            assert!(
+                schema["properties"].get(*key).is_some()
+                    && schema["required"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|k| k == *key),
+                "{stream}: {key}"
+            );
+        }
     }
     assert_eq!(credential_schema().fields.len(), 2);
 }

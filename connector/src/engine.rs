@@ -1,0 +1,818 @@
+//! The traversal engine: every stream that fans out (projects → pipelines →
+//! workflows → jobs → details/tests/artifacts; organisations → contexts →
+//! environment variables; projects → insights workflows → runs) is a
+//! [`Tree`] walked by [`fetch`], one bounded piece per call.
+//!
+//! # The walk
+//!
+//! A sync reads its *roots* (projects or organisations) in order. Under the
+//! root being read, the state holds a stack of [`Frame`]s: one per listing
+//! being read, outermost first, each with the token of the listing's next
+//! page and the items of its current page still to visit (the first one is
+//! the item whose own listing is the next frame). A step is one of:
+//!
+//! - the top frame has items: read the first page of the first item's
+//!   listing, push it as a frame (or, for a single object such as job
+//!   details, just handle it and drop the item);
+//! - the top frame has no items but a token: read that next page in place;
+//! - the top frame has neither: pop it and drop the item it belonged to
+//!   (the root, when the stack empties).
+//!
+//! Only the first two make a request. The state is changed only after a
+//! request succeeded *and* its answer was fully handled, so a state always
+//! points at the next request to make: when one fails after the call already
+//! made progress, the call returns what it has with that state, and the
+//! next call retries the failed request first (surfacing its error if it
+//! fails again). The state holds at most one page of ids per level, so it is
+//! bounded by the depth of the fan-out times the page size, plus the roots.
+//!
+//! # Bounded work
+//!
+//! A call makes at most [`MAX_REQUESTS`] requests and starts no request once
+//! it holds [`RECORD_SOFT_LIMIT`] records, so it returns at most about 500.
+//!
+//! # Roots and project discovery
+//!
+//! Project-rooted trees read `project_slugs`; without it the projects are
+//! discovered: the organisations are `org_slug`, else every `slug` of
+//! `/me/collaborations`; each is scanned through `/pipeline?org-slug=…`
+//! (newest first) until `start_date`, else for [`DISCOVERY_PAGES`] pages,
+//! and the distinct `project_slug`s seen, in order of first appearance, are
+//! the projects (projects of the cursor with unfinished pipelines are added
+//! after them). Organisation-rooted trees read `org_slug`, else every
+//! collaboration. Discovered roots live in the state until the sync ends.
+//!
+//! # Incremental sync
+//!
+//! Incremental trees (see `streams::tree`) keep, while a sync runs, the
+//! latest timestamp seen (`seen`), the current project's newest pipeline
+//! (`hwm`) and oldest unfinished one (`lwm`), and `floor`: the earliest
+//! moment known to be no later than the reading of any record found
+//! unfinished. For an answer that shows something unfinished, that moment
+//! is the later of `seen` (which includes the answer: nothing in it is
+//! stamped after it was sent) and the answer's `Date` header minus
+//! [`CLOCK_MARGIN`]. At the end, `as_of = max(previous as_of, min(seen,
+//! floor))`: a change to something read unfinished happens after it was
+//! read, so it is stamped after `as_of` and the next sync sees it, even when
+//! it happened while this sync was still running.
+
+use crate::api::Api;
+use crate::error::ConnectorError;
+use crate::json;
+use crate::model::Page;
+use crate::settings::Settings;
+use crate::slug::ProjectSlug;
+use crate::state::{Cursor, Discovery, Frame, Item, MAX_ID_LEN, MAX_TOKEN_LEN, Marks, Run, State};
+use crate::time::{NANOS, Ts};
+use crate::url::percent_encode;
+
+/// Most requests one call makes.
+pub const MAX_REQUESTS: usize = 8;
+/// No request is started once a call holds this many records; with pages of
+/// about 20 items a call returns at most about 500.
+pub const RECORD_SOFT_LIMIT: usize = 450;
+/// Pages of an organisation's pipelines that discovery scans when no
+/// `start_date` is set (20 a page: its newest 1,000 pipelines).
+pub const DISCOVERY_PAGES: u64 = 50;
+/// Allowance for the upstream's clocks disagreeing, taken off a `Date`
+/// header before it bounds `as_of`.
+pub const CLOCK_MARGIN: Ts = 60 * NANOS;
+/// Most discovered projects listed by name in a notice.
+const NOTICE_NAMES: usize = 20;
+
+/// Appended to not-found errors for a project's first listing.
+pub const PROJECT_404_HINT: &str = "; check the slug, and that the API key is a personal API token \
+(project tokens get 404 from API v2)";
+const STALE_TOKEN_HINT: &str = "; the page token in the state may have expired: pass no state to read the stream from the start";
+
+/// A project or an organisation the walk starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    /// Canonical project slug (`gh/acme/api`), or the organisation slug.
+    /// Keys the cursor; the `project_slug` / `owner_slug` added to records.
+    pub key: String,
+    /// The project slug's escaped URL path, as written in the settings.
+    pub path: String,
+    /// How messages name it.
+    pub name: String,
+}
+
+impl Root {
+    fn project(slug: &ProjectSlug) -> Root {
+        Root {
+            key: slug.canonical(),
+            path: slug.path(),
+            name: slug.to_string(),
+        }
+    }
+
+    fn org(org: &str) -> Root {
+        Root {
+            key: org.to_string(),
+            path: percent_encode(org),
+            name: org.to_string(),
+        }
+    }
+}
+
+/// What a 404 on a listing's first page means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum On404 {
+    /// An error, as is.
+    Fail,
+    /// An error, with this advice appended.
+    Hint(&'static str),
+    /// The item is gone: skip it, with this notice.
+    Skip(String),
+}
+
+/// One request of a tree.
+#[derive(Debug, Clone)]
+pub struct Req {
+    /// Under `/api/v2`, already escaped.
+    pub path: String,
+    /// Query parameters (the engine adds `page-token`).
+    pub query: Vec<(&'static str, String)>,
+    /// What is read, for messages ("jobs of workflow …").
+    pub what: String,
+    /// A single object rather than a paged list.
+    pub object: bool,
+    pub on_404: On404,
+}
+
+impl Req {
+    pub fn list(path: String, what: String) -> Req {
+        Req {
+            path,
+            query: Vec::new(),
+            what,
+            object: false,
+            on_404: On404::Fail,
+        }
+    }
+}
+
+/// A project's marks from the last sync, when it was synced before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Last {
+    pub hwm: Ts,
+    pub lwm: Option<Ts>,
+    /// The last sync's `as_of`.
+    pub as_of: Ts,
+}
+
+impl Last {
+    /// Pipelines created before this were finished at the last sync.
+    pub fn window_start(&self) -> Ts {
+        self.lwm.map_or(self.hwm, |l| l.min(self.hwm))
+    }
+}
+
+/// What a tree's page handler reads and writes. Everything it writes is
+/// applied only if the whole answer is handled without error.
+pub struct Cx<'a> {
+    pub settings: &'a Settings,
+    /// The root's marks from the last sync (incremental trees; `None` on a
+    /// first sync and for a project the last sync did not read).
+    pub last: Option<Last>,
+    /// Records to emit.
+    pub records: Vec<String>,
+    /// Items to visit (the current page's, in order).
+    pub children: Vec<Item>,
+    /// Stop the listing after this page.
+    pub stop: bool,
+    /// Approval jobs not asked for details, tests or artifacts.
+    pub approvals: usize,
+    pub notices: Vec<String>,
+    seen: Option<Ts>,
+    hwm: Option<Ts>,
+    lwm: Option<Ts>,
+    unfinished: bool,
+}
+
+impl Cx<'_> {
+    /// Notes a timestamp seen (for `as_of`).
+    pub fn see(&mut self, ts: Option<Ts>) {
+        self.seen = self.seen.max(ts);
+    }
+
+    /// Notes a pipeline of the current project (for `hwm`).
+    pub fn pipeline(&mut self, created: Ts) {
+        self.hwm = self.hwm.max(Some(created));
+    }
+
+    /// Notes that something of the pipeline created at `pipeline_at` is not
+    /// finished (for `lwm` and `floor`).
+    pub fn unfinished(&mut self, pipeline_at: Option<Ts>) {
+        self.unfinished = true;
+        if let Some(at) = pipeline_at {
+            self.lwm = Some(self.lwm.map_or(at, |l| l.min(at)));
+        }
+    }
+}
+
+/// Where an answer comes from.
+pub struct At<'a> {
+    /// The listing's level (1 = the root's own listing).
+    pub level: usize,
+    pub root: &'a Root,
+    /// The items being visited at the levels above.
+    pub heads: &'a [Item],
+    /// Items of the listing before this answer's.
+    pub offset: u64,
+    /// What was read, for messages.
+    pub what: &'a str,
+}
+
+/// A stream that walks roots and listings.
+pub trait Tree {
+    /// Whether the roots are projects (else organisations).
+    fn projects(&self) -> bool;
+    /// Number of listing levels under a root (1 = the root's own listing).
+    fn depth(&self) -> usize;
+    /// Whether the stream keeps a cursor between syncs.
+    fn incremental(&self) -> bool {
+        false
+    }
+    /// The request for the listing at `level` (1-based) under `root`, for
+    /// the items being visited at the levels above (`heads`).
+    fn request(&self, level: usize, root: &Root, heads: &[Item]) -> Req;
+    /// Handles one answer: its items (one, for an object).
+    fn page(&self, at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError>;
+}
+
+/// One bounded step of `tree`'s stream `stream`.
+pub fn fetch(
+    api: &mut Api<'_>,
+    settings: &Settings,
+    state: Option<State>,
+    stream: &str,
+    tree: &dyn Tree,
+) -> Result<Page, ConnectorError> {
+    let invalid = |m: String| ConnectorError::InvalidState(m);
+    let (run, cursor) = match state {
+        None => (Run::default(), None),
+        Some(State {
+            run: Some(run),
+            cursor,
+            ..
+        }) => (run, cursor),
+        Some(State {
+            run: None,
+            cursor: Some(c),
+            ..
+        }) if tree.incremental() => (Run::default(), Some(c)),
+        Some(_) => {
+            return Err(invalid(format!(
+                "the {stream} stream keeps nothing between syncs; pass no state to start a sync"
+            )));
+        }
+    };
+    if cursor.is_some() && !tree.incremental() {
+        return Err(invalid(format!(
+            "the {stream} stream has no cursor; pass no state to start over"
+        )));
+    }
+    let depth = tree.depth();
+    if run.f.len() > depth || run.f.get(depth - 1).is_some_and(|f| !f.ids.is_empty()) {
+        return Err(invalid(format!(
+            "the state's stack of listings does not fit the {stream} stream; pass no state to start over"
+        )));
+    }
+    let mut w = Walker {
+        api,
+        settings,
+        tree,
+        run,
+        cursor,
+        roots: None,
+        records: Vec::new(),
+        notices: Vec::new(),
+        approvals: 0,
+        sent: 0,
+        ok: 0,
+    };
+    let finished = loop {
+        match w.step() {
+            Ok(Step::More) => {}
+            Ok(Step::Budget) => break false,
+            Ok(Step::Done) => break true,
+            Err(e) if w.ok == 0 => return Err(e),
+            Err(e) => {
+                w.notices.push(format!(
+                    "stopped after {} request(s) because the next one failed ({}: {}); \
+                     the next call retries it",
+                    w.ok,
+                    e.kind(),
+                    e.message()
+                ));
+                break false;
+            }
+        }
+    };
+    if w.approvals > 0 {
+        w.notices.push(format!(
+            "skipped {} approval job(s): approval jobs have no job number, and CircleCI answers 404 \
+             for their details, tests and artifacts",
+            w.approvals
+        ));
+    }
+    let fp = settings.fingerprint();
+    let state = if !finished {
+        let mut s = State::new(stream, fp);
+        s.run = Some(w.run);
+        s.cursor = w.cursor;
+        Some(s.encode())
+    } else if tree.incremental() {
+        let mut cursor = w.cursor.unwrap_or_default();
+        if let Some(seen) = w.run.seen {
+            let bound = w.run.floor.map_or(seen, |f| f.min(seen));
+            cursor.as_of = Some(cursor.as_of.map_or(bound, |old| old.max(bound)));
+        }
+        let mut s = State::new(stream, fp);
+        s.cursor = Some(cursor);
+        Some(s.encode())
+    } else {
+        None
+    };
+    Ok(Page {
+        records: w.records,
+        state,
+        has_more: !finished,
+        notices: w.notices,
+    })
+}
+
+enum Step {
+    /// Go on.
+    More,
+    /// The call's budget is spent.
+    Budget,
+    /// The sync is over.
+    Done,
+}
+
+struct Walker<'a, 'b> {
+    api: &'a mut Api<'b>,
+    settings: &'a Settings,
+    tree: &'a dyn Tree,
+    run: Run,
+    cursor: Option<Cursor>,
+    roots: Option<Vec<Root>>,
+    records: Vec<String>,
+    notices: Vec<String>,
+    approvals: usize,
+    /// Requests sent by this call.
+    sent: usize,
+    /// Requests that succeeded (or were skipped as gone): progress.
+    ok: usize,
+}
+
+impl Walker<'_, '_> {
+    fn budget_spent(&self) -> bool {
+        self.sent >= MAX_REQUESTS || self.records.len() >= RECORD_SOFT_LIMIT
+    }
+
+    /// `GET` with the `Date` of the answer, counting the request.
+    fn get(
+        &mut self,
+        path: &str,
+        query: &[(&str, String)],
+        what: &str,
+    ) -> Result<(Vec<u8>, Option<Ts>), ConnectorError> {
+        self.sent += 1;
+        let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.api.get_dated(path, &query, what)
+    }
+
+    fn step(&mut self) -> Result<Step, ConnectorError> {
+        if self.roots.is_none() {
+            match self.resolve_roots()? {
+                Some(roots) => self.roots = Some(roots),
+                None => return self.discover(),
+            }
+        }
+        loop {
+            let d = self.run.f.len();
+            if d == 0 {
+                let count = self.roots.as_ref().map_or(0, Vec::len);
+                if self.run.i >= count {
+                    return Ok(Step::Done);
+                }
+                return self.read(1, None);
+            }
+            if self.run.i >= self.roots.as_ref().map_or(0, Vec::len) {
+                return Err(ConnectorError::InvalidState(
+                    "the state points past the last project or organisation; pass no state to start over"
+                        .into(),
+                ));
+            }
+            let top = &self.run.f[d - 1];
+            if !top.ids.is_empty() {
+                return self.read(d + 1, None);
+            }
+            if let Some(t) = top.t.clone() {
+                return self.read(d, Some(t));
+            }
+            self.run.f.pop();
+            self.item_done(d - 1);
+        }
+    }
+
+    /// The item being visited at `level` (the root at 0) is done.
+    fn item_done(&mut self, level: usize) {
+        if level > 0 {
+            self.run.f[level - 1].ids.remove(0);
+            return;
+        }
+        if self.tree.incremental() {
+            let key = self.roots.as_ref().expect("roots are resolved")[self.run.i]
+                .key
+                .clone();
+            let cursor = self.cursor.get_or_insert_with(Cursor::default);
+            let old = cursor.projects.get(&key).and_then(|m| m.hwm);
+            let marks = Marks {
+                hwm: self.run.hwm.take().max(old),
+                lwm: self.run.lwm.take(),
+            };
+            cursor.projects.insert(key, marks);
+        }
+        self.run.i += 1;
+    }
+
+    /// Reads the listing at `level`: its first page (`token` none) or the
+    /// page `token` of the top frame's listing.
+    fn read(&mut self, level: usize, token: Option<String>) -> Result<Step, ConnectorError> {
+        if self.budget_spent() {
+            return Ok(Step::Budget);
+        }
+        let roots = self.roots.as_ref().expect("roots are resolved");
+        let root = roots[self.run.i].clone();
+        let heads: Vec<Item> = self.run.f[..level - 1]
+            .iter()
+            .map(|f| f.ids[0].clone())
+            .collect();
+        let req = self.tree.request(level, &root, &heads);
+        if req.object && token.is_some() {
+            return Err(ConnectorError::InvalidState(
+                "the state holds a page token for a single object; pass no state to start over"
+                    .into(),
+            ));
+        }
+        let mut query = req.query.clone();
+        if let Some(t) = &token {
+            query.push(("page-token", t.clone()));
+        }
+        let (body, date) = match self.get(&req.path, &query, &req.what) {
+            Ok(answer) => answer,
+            Err(e @ ConnectorError::NotFound(_)) => {
+                if token.is_some() {
+                    return Err(e.with_hint(STALE_TOKEN_HINT));
+                }
+                return match req.on_404 {
+                    On404::Fail => Err(e),
+                    On404::Hint(hint) => Err(e.with_hint(hint)),
+                    On404::Skip(notice) => {
+                        self.ok += 1;
+                        self.notices.push(notice);
+                        self.item_done(level - 1);
+                        Ok(Step::More)
+                    }
+                };
+            }
+            Err(e) => return Err(e),
+        };
+        let (items, next) = if req.object {
+            (vec![json::record(&body, &req.what)?], None)
+        } else {
+            let page = json::list_page(&body, &req.what)?;
+            if page.next_page_token.is_some() && page.next_page_token == token {
+                return Err(ConnectorError::BadResponse(format!(
+                    "CircleCI sent the same next_page_token again for {}; stopping rather than looping",
+                    req.what
+                )));
+            }
+            if page
+                .next_page_token
+                .as_ref()
+                .is_some_and(|t| t.len() > MAX_TOKEN_LEN)
+            {
+                return Err(ConnectorError::BadResponse(format!(
+                    "the next_page_token for {} is longer than {MAX_TOKEN_LEN} bytes",
+                    req.what
+                )));
+            }
+            (page.items, page.next_page_token)
+        };
+        let offset = match token {
+            Some(_) => self.run.f[level - 1].n,
+            None => 0,
+        };
+        let last = self.last(&root);
+        let mut cx = Cx {
+            settings: self.settings,
+            last,
+            records: Vec::new(),
+            children: Vec::new(),
+            stop: false,
+            approvals: 0,
+            notices: Vec::new(),
+            seen: self.run.seen,
+            hwm: self.run.hwm,
+            lwm: self.run.lwm,
+            unfinished: false,
+        };
+        let at = At {
+            level,
+            root: &root,
+            heads: &heads,
+            offset,
+            what: &req.what,
+        };
+        self.tree.page(&at, &items, &mut cx)?;
+        if cx
+            .children
+            .iter()
+            .any(|it| it.id.is_empty() || it.id.len() > MAX_ID_LEN)
+        {
+            return Err(ConnectorError::BadResponse(format!(
+                "an item in the answer for {} has an empty or overlong id",
+                req.what
+            )));
+        }
+
+        // The answer is handled: apply it.
+        self.ok += 1;
+        self.records.append(&mut cx.records);
+        self.notices.append(&mut cx.notices);
+        self.approvals += cx.approvals;
+        self.run.seen = cx.seen;
+        self.run.hwm = cx.hwm;
+        self.run.lwm = cx.lwm;
+        if cx.unfinished {
+            let read_at = cx.seen.max(date.map(|d| d - CLOCK_MARGIN)).unwrap_or(0);
+            self.run.floor = Some(self.run.floor.map_or(read_at, |f| f.min(read_at)));
+        }
+        let next = if cx.stop { None } else { next };
+        let children = if level < self.tree.depth() {
+            cx.children
+        } else {
+            Vec::new()
+        };
+        let count = items.len() as u64;
+        if req.object {
+            self.item_done(level - 1);
+        } else if token.is_some() {
+            let frame = &mut self.run.f[level - 1];
+            frame.t = next;
+            frame.ids = children;
+            frame.n += count;
+        } else {
+            self.run.f.push(Frame {
+                t: next,
+                ids: children,
+                n: count,
+            });
+        }
+        Ok(Step::More)
+    }
+
+    /// The root's marks from the last sync, if it has them.
+    fn last(&self, root: &Root) -> Option<Last> {
+        if !self.tree.incremental() {
+            return None;
+        }
+        let cursor = self.cursor.as_ref()?;
+        let marks = cursor.projects.get(&root.key)?;
+        Some(Last {
+            hwm: marks.hwm?,
+            lwm: marks.lwm,
+            as_of: cursor.as_of?,
+        })
+    }
+
+    /// The roots, when known without (more) requests.
+    fn resolve_roots(&self) -> Result<Option<Vec<Root>>, ConnectorError> {
+        let s = self.settings;
+        if self.tree.projects() {
+            if !s.project_slugs.is_empty() {
+                return Ok(Some(s.project_slugs.iter().map(Root::project).collect()));
+            }
+            let Some(stored) = &self.run.roots else {
+                return Ok(None);
+            };
+            let roots = stored
+                .iter()
+                .map(|text| {
+                    ProjectSlug::parse(text).map(|s| Root::project(&s)).map_err(|_| {
+                        ConnectorError::InvalidState(
+                            "the state lists a project that is not a project slug; pass no state to start over"
+                                .into(),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(roots))
+        } else if let Some(org) = &s.org_slug {
+            Ok(Some(vec![Root::org(org)]))
+        } else {
+            Ok(self
+                .run
+                .roots
+                .as_ref()
+                .map(|orgs| orgs.iter().map(|o| Root::org(o)).collect()))
+        }
+    }
+
+    /// One step of finding the roots: reading `/me/collaborations`, or one
+    /// page of an organisation's pipelines, or concluding.
+    fn discover(&mut self) -> Result<Step, ConnectorError> {
+        if !self.tree.projects() {
+            // Organisation roots: the collaborations.
+            if self.budget_spent() {
+                return Ok(Step::Budget);
+            }
+            let orgs = self.collaborations()?;
+            self.ok += 1;
+            if orgs.is_empty() {
+                self.notices.push(
+                    "no organisation to read: org_slug is not set and /me/collaborations is empty"
+                        .into(),
+                );
+            }
+            self.run.roots = Some(orgs);
+            return Ok(Step::More);
+        }
+        let mut disc = self.run.disc.take().unwrap_or_else(|| Discovery {
+            orgs: self.settings.org_slug.clone().map(|o| vec![o]),
+            ..Discovery::default()
+        });
+        let result = self.discover_step(&mut disc);
+        if result.is_err() || self.run.roots.is_none() {
+            self.run.disc = Some(disc);
+        }
+        result
+    }
+
+    fn discover_step(&mut self, disc: &mut Discovery) -> Result<Step, ConnectorError> {
+        let Some(orgs) = disc.orgs.clone() else {
+            if self.budget_spent() {
+                return Ok(Step::Budget);
+            }
+            let orgs = self.collaborations()?;
+            self.ok += 1;
+            disc.orgs = Some(orgs);
+            return Ok(Step::More);
+        };
+        if let Some(org) = orgs.get(disc.o) {
+            if self.budget_spent() {
+                return Ok(Step::Budget);
+            }
+            let what = format!("pipelines of organisation {org} (project discovery)");
+            let mut query = vec![("org-slug", org.clone())];
+            if let Some(t) = &disc.t {
+                query.push(("page-token", t.clone()));
+            }
+            let (body, _) = self.get("/pipeline", &query, &what).map_err(|e| match e {
+                ConnectorError::NotFound(_) if disc.t.is_some() => e.with_hint(STALE_TOKEN_HINT),
+                e => e,
+            })?;
+            let page = json::list_page(&body, &what)?;
+            let mut found = disc.found.clone();
+            let mut notices = Vec::new();
+            let mut stop = false;
+            for item in &page.items {
+                let f = json::fields(item, &what)?;
+                let created =
+                    json::string_field(&f, "created_at").and_then(|t| crate::time::parse_ts(&t));
+                if let (Some(start), Some(created)) = (self.settings.start_ts(), created)
+                    && created < start
+                {
+                    stop = true;
+                    break;
+                }
+                let Some(text) = json::string_field(&f, "project_slug") else {
+                    continue;
+                };
+                match ProjectSlug::parse(&text) {
+                    Ok(slug) if slug.canonical().len() <= MAX_ID_LEN => {
+                        let key = slug.canonical();
+                        if !found.contains(&key) {
+                            found.push(key);
+                        }
+                    }
+                    _ => {
+                        let n = format!(
+                            "project discovery skipped `{}`: not a project slug this connector reads",
+                            crate::error::quote(&text, 100)
+                        );
+                        if !notices.contains(&n) && !self.notices.contains(&n) {
+                            notices.push(n);
+                        }
+                    }
+                }
+            }
+            self.ok += 1;
+            self.notices.append(&mut notices);
+            disc.found = found;
+            disc.n += 1;
+            let more_pages = self.settings.start_date.is_some() || disc.n < DISCOVERY_PAGES;
+            match page.next_page_token {
+                Some(next) if !stop && more_pages && Some(&next) != disc.t.as_ref() => {
+                    if next.len() > MAX_TOKEN_LEN {
+                        return Err(ConnectorError::BadResponse(format!(
+                            "the next_page_token for {what} is longer than {MAX_TOKEN_LEN} bytes"
+                        )));
+                    }
+                    disc.t = Some(next);
+                }
+                _ => {
+                    disc.o += 1;
+                    disc.t = None;
+                    disc.n = 0;
+                }
+            }
+            return Ok(Step::More);
+        }
+        // Every organisation scanned: the projects are known.
+        let mut roots = std::mem::take(&mut disc.found);
+        let found = roots.len();
+        if let Some(cursor) = &self.cursor {
+            for (key, marks) in &cursor.projects {
+                if marks.lwm.is_some() && !roots.contains(key) {
+                    roots.push(key.clone());
+                }
+            }
+        }
+        let mut names = roots
+            .iter()
+            .take(NOTICE_NAMES)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if roots.len() > NOTICE_NAMES {
+            names.push_str(&format!(" and {} more", roots.len() - NOTICE_NAMES));
+        }
+        let scanned = orgs.join(", ");
+        let window = match self.settings.start_date {
+            Some(_) => "the pipelines created since start_date".to_string(),
+            None => format!("the newest {} pipelines", DISCOVERY_PAGES * 20),
+        };
+        self.notices.push(if roots.is_empty() {
+            format!(
+                "project discovery found no project in {window} of {}: name the projects in project_slugs",
+                if scanned.is_empty() { "any organisation (/me/collaborations is empty)" } else { &scanned }
+            )
+        } else {
+            let extra = roots.len() - found;
+            let kept = if extra > 0 {
+                format!(", plus {extra} with pipelines unfinished at the last sync")
+            } else {
+                String::new()
+            };
+            format!("project discovery found {found} project(s) in {window} of {scanned}{kept}: {names}")
+        });
+        self.run.roots = Some(roots);
+        Ok(Step::More)
+    }
+
+    /// The organisation slugs of `/me/collaborations`, in order, once each.
+    fn collaborations(&mut self) -> Result<Vec<String>, ConnectorError> {
+        let what = "your organisations (/me/collaborations)";
+        let (body, _) = self.get("/me/collaborations", &[], what)?;
+        let mut orgs: Vec<String> = Vec::new();
+        for item in json::array(&body, what)? {
+            let f = json::fields(&item, what)?;
+            if let Some(slug) = json::string_field(&f, "slug")
+                && !slug.is_empty()
+                && slug.len() <= MAX_ID_LEN
+                && !orgs.contains(&slug)
+            {
+                orgs.push(slug);
+            }
+        }
+        Ok(orgs)
+    }
+}
+
+/// A path segment from an id CircleCI sent: escaped, and never `.`/`..`
+/// (callers take ids from [`id`], which refuses those).
+pub fn seg(id: &str) -> String {
+    percent_encode(id)
+}
+
+/// A field usable as an id in a later request: a non-empty string, not `.`
+/// or `..`, at most [`MAX_ID_LEN`] bytes.
+pub fn id(fields: &json::Fields<'_>, name: &str, what: &str) -> Result<String, ConnectorError> {
+    match json::string_field(fields, name) {
+        Some(id) if !id.is_empty() && id != "." && id != ".." && id.len() <= MAX_ID_LEN => Ok(id),
+        _ => Err(ConnectorError::BadResponse(format!(
+            "an item in the answer for {what} has no usable `{name}`"
+        ))),
+    }
+}
+
+/// A timestamp field, parsed (absent, null or unparsable: `None`).
+pub fn ts(fields: &json::Fields<'_>, name: &str) -> Option<Ts> {
+    json::string_field(fields, name).and_then(|t| crate::time::parse_ts(&t))
+}

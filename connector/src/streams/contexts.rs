@@ -1,0 +1,109 @@
+//! `contexts`: the contexts of each organisation
+//! (`GET /api/v2/context?owner-slug={org}&owner-type=organization`).
+
+use super::{FULL, StreamDef};
+use crate::api::Api;
+use crate::engine::{At, Cx, Req, Root, Tree, id, seg};
+use crate::error::ConnectorError;
+use crate::json::{self, string};
+use crate::model::Page;
+use crate::settings::Settings;
+use crate::state::{Item, State};
+
+const NAME: &str = "contexts";
+
+pub const STREAM: StreamDef = StreamDef {
+    name: NAME,
+    description: "The contexts of each organisation (GET /api/v2/context?owner-slug={org}&owner-type=organization), \
+every page; records are CircleCI's context objects as returned plus owner_slug, the organisation's slug \
+(added only when absent). Organisations: org_slug if set, else every organisation of /me/collaborations.",
+    notes: &[],
+    json_schema: crate::json::minified!(
+        r#"{
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "CircleCI context",
+        "type": "object",
+        "required": ["id", "owner_slug"],
+        "properties": {
+            "id": {"type": "string", "description": "The context's UUID."},
+            "name": {"type": ["string", "null"]},
+            "created_at": {"type": ["string", "null"], "format": "date-time"},
+            "owner_slug": {"type": "string", "description": "Added: the organisation's slug (e.g. gh/acme)."}
+        },
+        "additionalProperties": true
+    }"#
+    ),
+    primary_key: &["id"],
+    cursor_field: None,
+    parent: None,
+    sync_modes: FULL,
+    fetch,
+};
+
+/// Organisations → contexts, and (`vars`) → their environment variables.
+pub(crate) struct Contexts {
+    pub vars: bool,
+}
+
+impl Tree for Contexts {
+    fn projects(&self) -> bool {
+        false
+    }
+
+    fn depth(&self) -> usize {
+        1 + usize::from(self.vars)
+    }
+
+    fn request(&self, level: usize, root: &Root, heads: &[Item]) -> Req {
+        if level == 1 {
+            let mut req = Req::list(
+                "/context".into(),
+                format!("contexts of organisation {}", root.name),
+            );
+            req.query = vec![
+                ("owner-slug", root.key.clone()),
+                ("owner-type", "organization".into()),
+            ];
+            return req;
+        }
+        let c = &heads[0].id;
+        Req::list(
+            format!("/context/{}/environment-variable", seg(c)),
+            format!("environment variables of context {c}"),
+        )
+    }
+
+    fn page(&self, at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {
+        let &At {
+            level,
+            root,
+            heads,
+            what,
+            ..
+        } = at;
+        for item in items {
+            let f = json::fields(item, what)?;
+            if level == 2 {
+                let key = [("context_id", string(&heads[0].id))];
+                cx.records.push(json::with_keys(item, &f, &key));
+            } else if self.vars {
+                cx.children.push(Item {
+                    id: id(&f, "id", what)?,
+                    ..Item::default()
+                });
+            } else {
+                let key = [("owner_slug", string(&root.key))];
+                cx.records.push(json::with_keys(item, &f, &key));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fetch(
+    api: &mut Api<'_>,
+    settings: &Settings,
+    state: Option<State>,
+) -> Result<Page, ConnectorError> {
+    crate::engine::fetch(api, settings, state, NAME, &Contexts { vars: false })
+}

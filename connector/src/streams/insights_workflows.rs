@@ -1,0 +1,140 @@
+//! `insights_workflows`: the workflow summary metrics of each project
+//! (`GET /api/v2/insights/{slug}/workflows?all-branches=true`).
+
+use super::{FULL, PROJECTS_NOTE, StreamDef};
+use crate::api::Api;
+use crate::engine::{At, Cx, On404, PROJECT_404_HINT, Req, Root, Tree, id, seg};
+use crate::error::ConnectorError;
+use crate::json::{self, string};
+use crate::model::Page;
+use crate::settings::Settings;
+use crate::state::{Item, State};
+
+const NAME: &str = "insights_workflows";
+
+pub const STREAM: StreamDef = StreamDef {
+    name: NAME,
+    description: "Summary metrics of each workflow of each project over CircleCI's reporting window, all branches \
+(GET /api/v2/insights/{slug}/workflows?all-branches=true), every page; records are as returned plus \
+project_slug (added only when absent).",
+    notes: &[PROJECTS_NOTE],
+    json_schema: crate::json::minified!(
+        r#"{
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "CircleCI insights: workflow summary",
+        "type": "object",
+        "required": ["name", "project_slug"],
+        "properties": {
+            "name": {"type": "string", "description": "The workflow's name."},
+            "project_id": {"type": ["string", "null"]},
+            "window_start": {"type": ["string", "null"], "format": "date-time"},
+            "window_end": {"type": ["string", "null"], "format": "date-time"},
+            "metrics": {
+                "type": ["object", "null"],
+                "properties": {
+                    "success_rate": {"type": ["number", "null"]},
+                    "total_runs": {"type": ["integer", "null"]},
+                    "failed_runs": {"type": ["integer", "null"]},
+                    "successful_runs": {"type": ["integer", "null"]},
+                    "throughput": {"type": ["number", "null"]},
+                    "mttr": {"type": ["integer", "null"]},
+                    "total_credits_used": {"type": ["integer", "null"]},
+                    "duration_metrics": {
+                        "type": ["object", "null"],
+                        "properties": {
+                            "min": {"type": ["integer", "null"]},
+                            "max": {"type": ["integer", "null"]},
+                            "median": {"type": ["integer", "null"]},
+                            "mean": {"type": ["integer", "null"]},
+                            "p95": {"type": ["integer", "null"]},
+                            "standard_deviation": {"type": ["number", "null"]}
+                        },
+                        "additionalProperties": true
+                    }
+                },
+                "additionalProperties": true
+            },
+            "project_slug": {"type": "string", "description": "Added: the project's canonical slug (gh/…, bb/…, circleci/…)."}
+        },
+        "additionalProperties": true
+    }"#
+    ),
+    primary_key: &["project_slug", "name"],
+    cursor_field: None,
+    parent: Some("projects"),
+    sync_modes: FULL,
+    fetch,
+};
+
+/// Projects → insights workflows, and (`runs`) → their runs.
+pub(crate) struct Insights {
+    pub runs: bool,
+}
+
+impl Tree for Insights {
+    fn projects(&self) -> bool {
+        true
+    }
+
+    fn depth(&self) -> usize {
+        1 + usize::from(self.runs)
+    }
+
+    fn request(&self, level: usize, root: &Root, heads: &[Item]) -> Req {
+        let mut req = if level == 1 {
+            Req {
+                on_404: On404::Hint(PROJECT_404_HINT),
+                ..Req::list(
+                    format!("/insights/{}/workflows", root.path),
+                    format!("insights workflows of project {}", root.name),
+                )
+            }
+        } else {
+            let name = &heads[0].id;
+            Req::list(
+                format!("/insights/{}/workflows/{}", root.path, seg(name)),
+                format!("insights runs of workflow {name} of project {}", root.name),
+            )
+        };
+        req.query = vec![("all-branches", "true".into())];
+        req
+    }
+
+    fn page(&self, at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {
+        let &At {
+            level,
+            root,
+            heads,
+            what,
+            ..
+        } = at;
+        let slug = string(&root.key);
+        for item in items {
+            let f = json::fields(item, what)?;
+            if level == 2 {
+                let keys = [
+                    ("project_slug", slug.clone()),
+                    ("workflow_name", string(&heads[0].id)),
+                ];
+                cx.records.push(json::with_keys(item, &f, &keys));
+            } else if self.runs {
+                cx.children.push(Item {
+                    id: id(&f, "name", what)?,
+                    ..Item::default()
+                });
+            } else {
+                cx.records
+                    .push(json::with_keys(item, &f, &[("project_slug", slug.clone())]));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fetch(
+    api: &mut Api<'_>,
+    settings: &Settings,
+    state: Option<State>,
+) -> Result<Page, ConnectorError> {
+    crate::engine::fetch(api, settings, state, NAME, &Insights { runs: false })
+}

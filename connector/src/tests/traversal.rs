@@ -1,0 +1,958 @@
+//! Traversal, discovery, bounded work, failures and incremental sync,
+//! against the stateful [`FakeCi`].
+
+use super::fake::{BASE, FakeCi, t};
+use super::{KEY, cred, req};
+use crate::time::Ts;
+use crate::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+const APPROVAL_WHY: &str = "approval job(s): approval jobs have no job number, and CircleCI answers 404 \
+for their details, tests and artifacts";
+
+/// What a whole sync (calls until `has_more` is false) returned.
+#[derive(Debug, Default)]
+struct Sync {
+    records: Vec<String>,
+    notices: Vec<String>,
+    calls: usize,
+    requests: usize,
+    max_state: usize,
+    max_state_text: String,
+    state: Option<String>,
+}
+
+impl Sync {
+    /// Approval jobs skipped, summed over the calls' notices.
+    fn approvals(&self) -> usize {
+        self.notices
+            .iter()
+            .filter_map(|n| {
+                let rest = n.strip_prefix("skipped ")?;
+                let (count, why) = rest.split_once(' ')?;
+                (why == APPROVAL_WHY).then(|| count.parse::<usize>().unwrap())
+            })
+            .sum()
+    }
+
+    fn values(&self) -> Vec<Value> {
+        self.records
+            .iter()
+            .map(|r| serde_json::from_str(r).unwrap())
+            .collect()
+    }
+
+    /// A field of every record, as text.
+    fn field(&self, name: &str) -> Vec<String> {
+        self.values()
+            .iter()
+            .map(|v| match &v[name] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect()
+    }
+}
+
+/// Runs one sync of `stream`, checking the per-call bounds.
+fn sync(fake: &mut FakeCi, stream: &str, settings: &str, state: Option<String>) -> Sync {
+    let mut out = Sync::default();
+    let mut state = state;
+    let start = fake.log.len();
+    loop {
+        let before = fake.log.len();
+        let page = fetch(
+            &mut *fake,
+            &cred(None),
+            &req(stream, settings, state.as_deref()),
+        )
+        .unwrap_or_else(|e| panic!("{stream} call {}: {e}", out.calls + 1));
+        out.calls += 1;
+        assert!(fake.log.len() - before <= 8, "at most 8 requests a call");
+        assert!(page.records.len() <= 500, "at most ~500 records a call");
+        assert!(
+            page.has_more || page.records.len() + (fake.log.len() - before) > 0 || out.calls == 1,
+            "a call without progress"
+        );
+        out.records.extend(page.records);
+        out.notices.extend(page.notices);
+        if let Some(s) = &page.state
+            && s.len() > out.max_state
+        {
+            out.max_state = s.len();
+            out.max_state_text = s.clone();
+        }
+        state = page.state;
+        if !page.has_more {
+            break;
+        }
+        assert!(out.calls < 100_000, "runaway sync");
+    }
+    out.requests = fake.log.len() - start;
+    out.state = state;
+    out
+}
+
+fn slugs(list: &[&str]) -> String {
+    format!(
+        r#"{{"project_slugs":[{}]}}"#,
+        list.iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+fn unique(values: Vec<String>) -> usize {
+    values.into_iter().collect::<BTreeSet<_>>().len()
+}
+
+// ---------------------------------------------------------------------------
+// Full traversal, bounded work, bounded state
+// ---------------------------------------------------------------------------
+
+/// Two projects of 1,500 pipelines each (150 pages of pipelines), each
+/// pipeline with a workflow of two build jobs and an approval, each build
+/// job with 25 tests (two pages): every record once, bounded calls, and a
+/// state that stays small however far the sync is.
+#[test]
+fn full_traversal_of_a_large_upstream_keeps_the_state_small() {
+    let mut fake = FakeCi::new();
+    let a = fake.add_project("gh/acme/api");
+    let b = fake.add_project(
+        "circleci/8e3c1f3a-0b1d-4d3c-9f43-7f0c1b2a3d4e/5b7a0c2d-1e2f-4a3b-8c9d-0e1f2a3b4c5d",
+    );
+    for i in 0..1500 {
+        fake.push_finished(a, t(i * 10), 25);
+        fake.push_finished(b, t(i * 10 + 5), 25);
+    }
+    let settings = slugs(&[
+        "github/acme/api",
+        "circleci%2F8e3c1f3a-0b1d-4d3c-9f43-7f0c1b2a3d4e%2F5b7a0c2d-1e2f-4a3b-8c9d-0e1f2a3b4c5d",
+    ]);
+
+    let s = sync(&mut fake, "tests", &settings, None);
+    assert_eq!(s.records.len(), 3000 * 2 * 25);
+    let keys: Vec<String> = s
+        .values()
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {} {}",
+                v["project_slug"], v["job_number"], v["test_index"]
+            )
+        })
+        .collect();
+    assert_eq!(unique(keys), s.records.len(), "no record twice");
+    // 150 pipeline pages + 3000 workflow lists + 3000 job lists + 6000 jobs × 2 test pages.
+    assert_eq!(s.requests, 150 + 3000 + 3000 + 12_000);
+    assert!(s.calls >= s.requests / 8);
+    assert_eq!(s.approvals(), 3000);
+    // The final state is the cursor: one entry per project.
+    let last = s.state.clone().unwrap();
+    assert!(last.len() < 400, "{last}");
+    println!(
+        "tests over 3,000 pipelines: {} calls, {} requests, largest state {} bytes: {}",
+        s.calls, s.requests, s.max_state, s.max_state_text
+    );
+    assert!(s.max_state < 3_000, "largest state {} bytes", s.max_state);
+
+    let s = sync(&mut fake, "job_details", &settings, None);
+    assert_eq!(s.records.len(), 6000);
+    assert_eq!(unique(s.field("job_id")), 6000);
+    println!(
+        "job_details over 3,000 pipelines: {} calls, largest state {} bytes",
+        s.calls, s.max_state
+    );
+    assert!(s.max_state < 3_000, "largest state {} bytes", s.max_state);
+
+    let s = sync(&mut fake, "pipelines", &settings, None);
+    assert_eq!(s.records.len(), 3000);
+    assert_eq!(s.calls, 19, "8 pages a call");
+    assert!(s.max_state < 1_000, "{}", s.max_state_text);
+}
+
+/// Every stream reads every page of every listing, adds its keys at the end
+/// of the object (only when absent), and keeps the API's text.
+#[test]
+fn every_stream_reads_every_page_and_adds_its_keys() {
+    let mut fake = FakeCi::new();
+    let a = fake.add_project("gh/acme/api");
+    for i in 0..45 {
+        fake.push_finished(a, t(i * 10), 1);
+    }
+    // A workflow with 45 jobs (three pages), one of them with 45 tests and
+    // 21 artifacts.
+    let mut jobs = Vec::new();
+    for k in 0..45 {
+        let mut j = fake.job("success", Some(t(1000 + k)), Some(t(1001 + k)));
+        if k == 7 {
+            j.tests = 45;
+            j.artifacts = 21;
+        }
+        jobs.push(j);
+    }
+    let wide = fake.workflow("success", t(1000), Some(t(1050)), jobs);
+    let big = fake.push_pipeline(a, "created", t(1000), vec![wide]);
+    let settings = slugs(&["gh/acme/api"]);
+
+    let s = sync(&mut fake, "pipelines", &settings, None);
+    assert_eq!(s.records.len(), 46);
+    // Exactly as served: big numbers, nulls and key order survive.
+    assert!(s.records[0].starts_with(&format!(
+        r#"{{"id":"{big}","errors":[],"project_slug":"gh/acme/api","updated_at":"#
+    )));
+    assert!(s.records[0].contains(r#""git":{"big":123456789012345678901234567890}"#));
+
+    let s = sync(&mut fake, "workflows", &settings, None);
+    assert_eq!(s.records.len(), 46);
+
+    let s = sync(&mut fake, "jobs", &settings, None);
+    assert_eq!(s.records.len(), 45 + 45 * 3);
+    assert_eq!(unique(s.field("id")), s.records.len());
+    let first = &s.records[0];
+    assert!(
+        first.ends_with(&format!(
+            r#""type":"build","stopped_at":"2026-05-01T16:41:00Z","workflow_id":"{}","pipeline_id":"{big}"}}"#,
+            s.values()[0]["workflow_id"].as_str().unwrap()
+        )),
+        "keys appended, project_slug not added twice: {first}"
+    );
+    assert_eq!(first.matches("project_slug").count(), 1);
+
+    let s = sync(&mut fake, "job_details", &settings, None);
+    assert_eq!(s.records.len(), 45 + 45 * 2);
+    let v = &s.values()[0];
+    assert_eq!(v["project_slug"], "gh/acme/api");
+    assert!(v["job_id"].is_string() && v["workflow_id"].is_string());
+    assert_eq!(v["pipeline_id"], big.as_str());
+    assert!(s.records[0].ends_with(&format!(r#""organization":{{"name":"acme"}},"project_slug":"gh/acme/api","job_id":{},"workflow_id":{},"pipeline_id":"{big}"}}"#, v["job_id"], v["workflow_id"])));
+    assert_eq!(s.approvals(), 45);
+    assert!(
+        s.notices
+            .iter()
+            .all(|n| n.starts_with("skipped ") && n.ends_with(APPROVAL_WHY)),
+        "{:?}",
+        s.notices
+    );
+
+    let s = sync(&mut fake, "tests", &settings, None);
+    assert_eq!(s.records.len(), 45 + 45 * 2);
+    let of_big: Vec<Value> = s
+        .values()
+        .into_iter()
+        .filter(|v| v["job_number"] == 91 + 7)
+        .collect();
+    let idx: Vec<u64> = of_big
+        .iter()
+        .map(|v| v["test_index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        idx,
+        (0..45).collect::<Vec<_>>(),
+        "test_index counts across pages"
+    );
+    assert_eq!(of_big[44]["name"], "test_44");
+
+    let s = sync(&mut fake, "artifacts", &settings, None);
+    assert_eq!(s.records.len(), 21 + 45 * 2);
+    let v = &s.values()[0];
+    assert_eq!(
+        (v["project_slug"].as_str(), v["job_number"].as_u64()),
+        (Some("gh/acme/api"), Some(98))
+    );
+    assert!(s.records[0].ends_with(&format!(
+        r#","project_slug":"gh/acme/api","job_number":98,"job_id":{}}}"#,
+        v["job_id"]
+    )));
+}
+
+#[test]
+fn contexts_and_their_variables() {
+    let mut fake = FakeCi::new();
+    fake.add_project("gh/acme/api");
+    fake.add_project("circleci/0b1d/5b7a");
+    for i in 0..25 {
+        fake.contexts.push(super::fake::Context {
+            id: format!("ctx-{i:02}"),
+            org: "gh/acme".into(),
+            vars: (0..3).map(|k| format!("VAR_{k}")).collect(),
+        });
+    }
+    fake.contexts.push(super::fake::Context {
+        id: "ctx-c".into(),
+        org: "circleci/0b1d".into(),
+        vars: vec!["TOKEN".into()],
+    });
+
+    // No org_slug: every organisation of /me/collaborations.
+    let s = sync(&mut fake, "contexts", "{}", None);
+    assert_eq!(s.records.len(), 26);
+    assert_eq!(fake.log[0], format!("{BASE}/me/collaborations"));
+    assert_eq!(
+        fake.log[1],
+        format!("{BASE}/context?owner-slug=gh%2Facme&owner-type=organization")
+    );
+    assert!(s.records[0].ends_with(r#","owner_slug":"gh/acme"}"#));
+    assert_eq!(s.values()[25]["owner_slug"], "circleci/0b1d");
+
+    let s = sync(
+        &mut fake,
+        "context_environment_variables",
+        r#"{"org_slug":"gh/acme"}"#,
+        None,
+    );
+    assert_eq!(s.records.len(), 75);
+    // context_id is in the API object: not added again.
+    assert!(
+        s.records
+            .iter()
+            .all(|r| r.matches("context_id").count() == 1)
+    );
+    assert!(
+        !fake
+            .log
+            .iter()
+            .rev()
+            .take(27)
+            .any(|u| u.contains("collaborations"))
+    );
+}
+
+#[test]
+fn insights_workflows_and_runs() {
+    let mut fake = FakeCi::new();
+    let a = fake.add_project("bb/acme/site");
+    for i in 0..25 {
+        fake.push_finished(a, t(i), 0);
+    }
+    let mut wf = fake.workflow("success", t(100), Some(t(101)), vec![]);
+    wf.name = "nightly deploy+prod".into();
+    fake.push_pipeline(a, "created", t(100), vec![wf]);
+    let settings = slugs(&["bitbucket/acme/site"]);
+
+    let s = sync(&mut fake, "insights_workflows", &settings, None);
+    assert_eq!(s.field("name"), ["nightly deploy+prod", "build-and-test"]);
+    assert!(
+        s.records
+            .iter()
+            .all(|r| r.ends_with(r#","project_slug":"bb/acme/site"}"#))
+    );
+    assert_eq!(
+        fake.log[0],
+        format!("{BASE}/insights/bitbucket/acme/site/workflows?all-branches=true")
+    );
+
+    let s = sync(&mut fake, "insights_workflow_runs", &settings, None);
+    assert_eq!(s.records.len(), 26);
+    assert!(fake.log.iter().any(|u| u
+        == &format!("{BASE}/insights/bitbucket/acme/site/workflows/nightly%20deploy%2Bprod?all-branches=true")));
+    let v = &s.values()[0];
+    assert_eq!(
+        (v["project_slug"].as_str(), v["workflow_name"].as_str()),
+        (Some("bb/acme/site"), Some("nightly deploy+prod"))
+    );
+    assert_eq!(unique(s.field("id")), 26);
+}
+
+#[test]
+fn collaborations_stream() {
+    let mut fake = FakeCi::new();
+    fake.add_project("gh/acme/api");
+    fake.add_project("bb/team/site");
+    let page = fetch(&mut fake, &cred(None), &req("collaborations", "{}", None)).unwrap();
+    assert_eq!(
+        page.records,
+        [
+            r#"{"id":"org-0","vcs-type":"github","name":"acme","avatar_url":null,"slug":"gh/acme"}"#,
+            r#"{"id":"org-1","vcs-type":"github","name":"team","avatar_url":null,"slug":"bb/team"}"#,
+        ]
+    );
+    assert!(!page.has_more && page.state.is_none());
+}
+
+// ---------------------------------------------------------------------------
+// Quirks
+// ---------------------------------------------------------------------------
+
+#[test]
+fn approval_jobs_deleted_workflows_and_gone_details_are_skipped() {
+    let mut fake = FakeCi::new();
+    let a = fake.add_project("gh/acme/api");
+    for i in 0..4 {
+        fake.push_finished(a, t(i * 10), 1);
+    }
+    // The second-newest pipeline's workflow was deleted after it was listed;
+    // in the newest, the second build job's details are gone.
+    let deleted = fake.projects[a].pipelines[1].workflows[0].id.clone();
+    fake.projects[a].pipelines[1].workflows[0].deleted = true;
+    fake.projects[a].pipelines[0].workflows[0].jobs[2].details_gone = true;
+    let gone = fake.projects[a].pipelines[0].workflows[0].jobs[2]
+        .number
+        .unwrap();
+    let settings = slugs(&["gh/acme/api"]);
+
+    let s = sync(&mut fake, "job_details", &settings, None);
+    assert_eq!(s.records.len(), 3 * 2 - 1);
+    assert_eq!(
+        s.notices[..2],
+        [
+            format!(
+                "skipped the details of job {gone} of project gh/acme/api: CircleCI answered 404"
+            ),
+            format!(
+                "skipped workflow {deleted} of project gh/acme/api: its job list answered 404 (the workflow \
+                 was deleted after it was listed)"
+            ),
+        ]
+    );
+    assert_eq!(s.approvals(), 3);
+    assert_eq!(s.notices.len(), 2 + s.calls);
+    // Approval jobs are never asked for anything.
+    assert!(
+        !fake
+            .log
+            .iter()
+            .any(|u| u.ends_with("/job/0") || u.contains("approval"))
+    );
+
+    // The jobs stream lists approval jobs like any other.
+    let s = sync(&mut fake, "jobs", &settings, None);
+    assert_eq!(s.records.len(), 9);
+    assert_eq!(
+        s.values()
+            .iter()
+            .filter(|v| v["type"] == "approval")
+            .count(),
+        3
+    );
+
+    // Other errors propagate (from the retry, once the call made progress).
+    fake.fail("/pipeline/", 403, 2);
+    let first = fetch(&mut fake, &cred(None), &req("jobs", &settings, None)).unwrap();
+    assert!(first.records.is_empty() && first.has_more);
+    let e = fetch(
+        &mut fake,
+        &cred(None),
+        &req("jobs", &settings, first.state.as_deref()),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), "forbidden");
+}
+
+#[test]
+fn a_failure_after_progress_returns_what_was_read_and_is_retried_first() {
+    let mut fake = FakeCi::new();
+    let a = fake.add_project("gh/acme/api");
+    for i in 0..30 {
+        fake.push_finished(a, t(i * 10), 0);
+    }
+    let settings = slugs(&["gh/acme/api"]);
+    let baseline = sync(&mut fake, "jobs", &settings, None);
+
+    // The jobs of the third pipeline fail once: the first call returns the
+    // first two pipelines' jobs; the next call retries that request first.
+    let third = fake.projects[a].pipelines[2].workflows[0].id.clone();
+    fake.fail(&format!("/workflow/{third}/job"), 500, 1);
+    fake.log.clear();
+    let first = fetch(&mut fake, &cred(None), &req("jobs", &settings, None)).unwrap();
+    assert_eq!(first.records.len(), 6);
+    assert!(first.has_more);
+    assert_eq!(
+        first.notices,
+        [format!(
+            "stopped after 6 request(s) because the next one failed (unavailable: CircleCI answered HTTP \
+             500 while reading jobs of workflow {third} of project gh/acme/api: Internal server error.); \
+             the next call retries it"
+        )]
+    );
+    let failed = fake.log.last().unwrap().clone();
+    fake.log.clear();
+    let rest = sync(&mut fake, "jobs", &settings, first.state.clone());
+    assert_eq!(fake.log[0], failed, "the failed request comes first");
+    let mut all = first.records.clone();
+    all.extend(rest.records);
+    assert_eq!(all, baseline.records, "nothing repeated, nothing skipped");
+
+    // Failing again: the retry surfaces the error.
+    fake.fail(&format!("/workflow/{third}/job"), 500, 2);
+    let first = fetch(&mut fake, &cred(None), &req("jobs", &settings, None)).unwrap();
+    let e = fetch(
+        &mut fake,
+        &cred(None),
+        &req("jobs", &settings, first.state.as_deref()),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), "unavailable");
+    assert!(!e.message().contains(KEY));
+
+    // A failure with no progress is the call's error.
+    fake.fail("/project/gh/acme/api/pipeline", 429, 1);
+    let e = fetch(&mut fake, &cred(None), &req("jobs", &settings, None)).unwrap_err();
+    assert_eq!(e.kind(), "rate-limited");
+}
+
+#[test]
+fn states_must_fit_the_stream_and_the_settings() {
+    let mut fake = FakeCi::new();
+    let a = fake.add_project("gh/acme/api");
+    for i in 0..30 {
+        fake.push_finished(a, t(i * 10), 0);
+    }
+    let settings = slugs(&["gh/acme/api"]);
+    let mid = fetch(&mut fake, &cred(None), &req("jobs", &settings, None))
+        .unwrap()
+        .state
+        .unwrap();
+    let done = sync(&mut fake, "jobs", &settings, None).state.unwrap();
+    for (stream, settings, state, why) in [
+        (
+            "workflows",
+            settings.as_str(),
+            mid.as_str(),
+            "belongs to the stream `jobs`",
+        ),
+        (
+            "jobs",
+            r#"{"project_slugs":["gh/acme/web"]}"#,
+            mid.as_str(),
+            "settings",
+        ),
+        ("jobs", "{}", done.as_str(), "settings"),
+        (
+            "jobs",
+            r#"{"project_slugs":["gh/acme/api"],"start_date":"2026-01-01T00:00:00Z"}"#,
+            done.as_str(),
+            "settings",
+        ),
+    ] {
+        let e = fetch(&mut fake, &cred(None), &req(stream, settings, Some(state))).unwrap_err();
+        assert_eq!(e.kind(), "invalid-state", "{e}");
+        assert!(e.message().contains(why), "{e}");
+    }
+    // A forged stack deeper than the stream's tree.
+    let forged = mid.replace("\"run\":{", "\"run\":{\"f\":[{\"ids\":[{\"id\":\"a\"}]},{\"ids\":[{\"id\":\"b\"}]},{\"ids\":[{\"id\":\"c\"}]},{\"t\":\"x\"}],\"x\":{");
+    let e = fetch(
+        &mut fake,
+        &cred(None),
+        &req("jobs", &settings, Some(&forged)),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), "invalid-state");
+    let mut run: Value = serde_json::from_str(&mid).unwrap();
+    run["run"]["f"] = serde_json::json!([{"ids":[{"id":"a"}]},{"ids":[{"id":"b"}]},{"ids":[{"id":"c"}]},{"t":"x"}]);
+    let e = fetch(
+        &mut fake,
+        &cred(None),
+        &req("jobs", &settings, Some(&run.to_string())),
+    )
+    .unwrap_err();
+    assert!(e.message().contains("does not fit the jobs stream"), "{e}");
+    // Forged positions are refused, never a trap.
+    for run in [r#"{"i":1,"f":[{"t":"x"}]}"#, r#"{"i":5}"#] {
+        let mut forged: Value = serde_json::from_str(&mid).unwrap();
+        forged["run"] = serde_json::from_str(run).unwrap();
+        let forged = forged.to_string();
+        match fetch(
+            &mut fake,
+            &cred(None),
+            &req("jobs", &settings, Some(&forged)),
+        ) {
+            Err(e) => assert_eq!(e.kind(), "invalid-state", "{run}: {e}"),
+            // Past the end with nothing on the stack: the sync is over.
+            Ok(page) => assert!(!page.has_more && page.records.is_empty(), "{run}"),
+        }
+    }
+    let mut forged: Value = serde_json::from_str(&mid.replace("\"jobs\"", "\"projects\"")).unwrap();
+    forged["run"] = serde_json::json!({"f": [{"t": "x"}]});
+    let forged = forged.to_string();
+    let e = fetch(
+        &mut fake,
+        &cred(None),
+        &req("projects", &settings, Some(&forged)),
+    )
+    .unwrap_err();
+    assert!(e.message().contains("single object"), "{e}");
+    // A full-refresh stream keeps nothing between syncs.
+    let e = fetch(
+        &mut fake,
+        &cred(None),
+        &req(
+            "projects",
+            &settings,
+            Some(&done.replace("\"jobs\"", "\"projects\"")),
+        ),
+    )
+    .unwrap_err();
+    assert!(e.message().contains("keeps nothing between syncs"), "{e}");
+}
+
+// ---------------------------------------------------------------------------
+// Project discovery
+// ---------------------------------------------------------------------------
+
+fn discovery_fake() -> FakeCi {
+    let mut fake = FakeCi::new();
+    let api = fake.add_project("gh/acme/api");
+    let web = fake.add_project("gh/acme/web:v2");
+    let std = fake.add_project("circleci/8e3c1f3a/5b7a0c2d");
+    let site = fake.add_project("bb/team/site");
+    for i in 0..30 {
+        fake.push_finished(api, t(i * 10), 0);
+    }
+    fake.push_finished(web, t(5), 0);
+    fake.push_finished(std, t(7), 0);
+    fake.push_finished(site, t(9), 0);
+    fake
+}
+
+#[test]
+fn projects_are_discovered_from_collaborations() {
+    let mut fake = discovery_fake();
+    let s = sync(&mut fake, "projects", "{}", None);
+    assert_eq!(
+        s.field("slug"),
+        [
+            "gh/acme/api",
+            "gh/acme/web:v2",
+            "circleci/8e3c1f3a/5b7a0c2d",
+            "bb/team/site"
+        ]
+    );
+    assert_eq!(
+        fake.log[..6],
+        [
+            format!("{BASE}/me/collaborations"),
+            format!("{BASE}/pipeline?org-slug=gh%2Facme"),
+            format!("{BASE}/pipeline?org-slug=gh%2Facme&page-token=opaque%3A20"),
+            format!("{BASE}/pipeline?org-slug=circleci%2F8e3c1f3a"),
+            format!("{BASE}/pipeline?org-slug=bb%2Fteam"),
+            format!("{BASE}/project/gh/acme/api"),
+        ]
+    );
+    assert!(
+        fake.log
+            .contains(&format!("{BASE}/project/gh/acme/web%3Av2"))
+    );
+    assert_eq!(
+        s.notices,
+        [
+            "project discovery found 4 project(s) in the newest 1000 pipelines of gh/acme, \
+             circleci/8e3c1f3a, bb/team: gh/acme/api, gh/acme/web:v2, circleci/8e3c1f3a/5b7a0c2d, bb/team/site"
+        ]
+    );
+
+    // org_slug narrows discovery to one organisation, without /me/collaborations.
+    fake.log.clear();
+    let s = sync(&mut fake, "pipelines", r#"{"org_slug":"bb/team"}"#, None);
+    assert_eq!(s.records.len(), 1);
+    assert_eq!(
+        fake.log,
+        [
+            format!("{BASE}/pipeline?org-slug=bb%2Fteam"),
+            format!("{BASE}/project/bb/team/site/pipeline")
+        ]
+    );
+    // The cursor is keyed by the discovered project's canonical slug.
+    assert!(
+        s.state
+            .unwrap()
+            .contains(r#""projects":{"bb/team/site":{"hwm":"#)
+    );
+
+    // Nothing to discover.
+    let mut empty = FakeCi::new();
+    let s = sync(&mut empty, "jobs", "{}", None);
+    assert!(s.records.is_empty());
+    assert_eq!(
+        s.notices,
+        [
+            "project discovery found no project in the newest 1000 pipelines of any organisation \
+          (/me/collaborations is empty): name the projects in project_slugs"
+        ]
+    );
+}
+
+#[test]
+fn discovery_scans_50_pages_or_back_to_start_date() {
+    let mut fake = FakeCi::new();
+    let old = fake.add_project("gh/acme/old");
+    let busy = fake.add_project("gh/acme/busy");
+    for i in 0..5 {
+        fake.push_finished(old, t(i), 0);
+    }
+    for i in 0..1100 {
+        fake.push_finished(busy, t(100 + i), 0);
+    }
+    // The newest 1,000 pipelines are all the busy project's.
+    let s = sync(&mut fake, "projects", "{}", None);
+    assert_eq!(s.field("slug"), ["gh/acme/busy"]);
+    assert_eq!(fake.count("/pipeline?org-slug"), 50);
+    // Discovery spans calls: its progress is in the state, and stays small.
+    assert!(s.calls >= 7);
+    assert!(s.max_state < 400, "{}", s.max_state_text);
+
+    // With start_date the scan goes back to it, however far.
+    fake.log.clear();
+    let s = sync(
+        &mut fake,
+        "projects",
+        r#"{"start_date":"2026-05-01T00:02:00Z"}"#,
+        None,
+    );
+    assert_eq!(s.field("slug"), ["gh/acme/busy", "gh/acme/old"]);
+    assert_eq!(fake.count("/pipeline?org-slug"), 56);
+}
+
+// ---------------------------------------------------------------------------
+// Incremental sync
+// ---------------------------------------------------------------------------
+
+/// A project with 25 finished pipelines, one unfinished (a running workflow
+/// with a finished job, a running job, an approval on hold and a blocked
+/// job), then 3 more finished pipelines. Returns the fake and the ids of the
+/// unfinished workflow's jobs.
+fn incremental_fake() -> (FakeCi, usize, Vec<String>) {
+    let mut fake = FakeCi::new();
+    let a = fake.add_project("gh/acme/api");
+    for i in 0..25 {
+        fake.push_finished(a, t(i * 10), 2);
+    }
+    let mut done = fake.job("success", Some(t(251)), Some(t(252)));
+    done.tests = 2;
+    let mut running = fake.job("running", Some(t(253)), None);
+    running.tests = 2;
+    let hold = fake.approval("on_hold");
+    let mut blocked = fake.job("blocked", None, None);
+    blocked.tests = 2;
+    let ids = vec![
+        done.id.clone(),
+        running.id.clone(),
+        hold.id.clone(),
+        blocked.id.clone(),
+    ];
+    let wf = fake.workflow("on_hold", t(250), None, vec![done, running, hold, blocked]);
+    fake.push_pipeline(a, "created", t(250), vec![wf]);
+    for i in 26..29 {
+        fake.push_finished(a, t(i * 10), 2);
+    }
+    (fake, a, ids)
+}
+
+/// What happens upstream between the two syncs: the unfinished workflow
+/// ends (its running job stops, the approval is approved, the blocked job
+/// runs), and a new pipeline is created.
+fn change(fake: &mut FakeCi, a: usize) -> String {
+    let wf = &mut fake.projects[a].pipelines[3].workflows[0];
+    wf.status = "success".into();
+    wf.stopped = Some(t(390));
+    wf.jobs[1].status = "success".into();
+    wf.jobs[1].stopped = Some(t(385));
+    wf.jobs[2].status = "success".into();
+    wf.jobs[3].status = "success".into();
+    wf.jobs[3].started = Some(t(386));
+    wf.jobs[3].stopped = Some(t(389));
+    fake.push_finished(a, t(395), 2)
+}
+
+fn cursor_of(state: &str) -> Value {
+    serde_json::from_str::<Value>(state).unwrap()["cursor"].clone()
+}
+
+#[test]
+fn incremental_jobs_emit_exactly_what_is_new_or_changed() {
+    for date in [Some(t(100_000)), None] {
+        let (mut fake, a, ids) = incremental_fake();
+        fake.date = date;
+        let settings = slugs(&["gh/acme/api"]);
+        let first = sync(&mut fake, "jobs", &settings, None);
+        assert_eq!(first.records.len(), 28 * 3 + 4);
+        let state = first.state.unwrap();
+        assert!(!state.contains("\"run\""));
+        assert_eq!(
+            cursor_of(&state),
+            serde_json::json!({
+                "as_of": "2026-05-01T04:44:00Z",
+                "projects": {"gh/acme/api": {"hwm": "2026-05-01T04:40:00Z", "lwm": "2026-05-01T04:10:00Z"}}
+            }),
+            "{date:?}"
+        );
+
+        let new_pipeline = change(&mut fake, a);
+        fake.log.clear();
+        let second = sync(&mut fake, "jobs", &settings, Some(state));
+        let new_wf = fake.projects[a].pipelines[0].workflows[0].id.clone();
+        let mut got = second.field("id");
+        got.sort();
+        let mut want: Vec<String> = fake.projects[a].pipelines[0].workflows[0]
+            .jobs
+            .iter()
+            .map(|j| j.id.clone())
+            .chain(ids[1..].iter().cloned())
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "the new pipeline's jobs and the changed ones");
+        assert!(
+            second
+                .values()
+                .iter()
+                .any(|v| v["workflow_id"] == new_wf.as_str()
+                    && v["pipeline_id"] == new_pipeline.as_str())
+        );
+        // One page of pipelines (the window ends at the unfinished one), the
+        // workflows of the five pipelines in it, and the jobs of the two
+        // workflows that are new or changed.
+        assert_eq!(second.requests, 1 + 5 + 2, "{:#?}", fake.log);
+        assert_eq!(second.calls, 1);
+        let state = second.state.unwrap();
+        assert_eq!(
+            cursor_of(&state),
+            serde_json::json!({
+                "as_of": "2026-05-01T06:39:00Z",
+                "projects": {"gh/acme/api": {"hwm": "2026-05-01T06:35:00Z"}}
+            })
+        );
+
+        // Nothing changed: nothing emitted, two requests.
+        fake.log.clear();
+        let third = sync(&mut fake, "jobs", &settings, Some(state));
+        assert!(third.records.is_empty());
+        assert_eq!(
+            fake.log,
+            [
+                format!("{BASE}/project/gh/acme/api/pipeline"),
+                format!("{BASE}/pipeline/{new_pipeline}/workflow"),
+            ]
+        );
+    }
+}
+
+#[test]
+fn incremental_leaves_follow_the_jobs() {
+    let settings = slugs(&["gh/acme/api"]);
+    for (stream, first_count, second_count, approvals) in [
+        // Details of every non-approval job; then of the emitted ones.
+        ("job_details", 28 * 2 + 3, 2 + 2, 2),
+        // Tests (2 per job) of every non-approval job; then of the emitted
+        // finished ones (the new pipeline's two, the running and the blocked
+        // job that ended).
+        ("tests", (28 * 2 + 3) * 2, (2 + 2) * 2, 2),
+    ] {
+        let (mut fake, a, _) = incremental_fake();
+        let first = sync(&mut fake, stream, &settings, None);
+        assert_eq!(first.records.len(), first_count, "{stream}");
+        change(&mut fake, a);
+        let second = sync(&mut fake, stream, &settings, first.state);
+        assert_eq!(second.records.len(), second_count, "{stream}");
+        assert_eq!(
+            second.approvals(),
+            approvals,
+            "{stream}: {:?}",
+            second.notices
+        );
+    }
+
+    // Tests and artifacts of a job still running are read once it ends.
+    let (mut fake, a, ids) = incremental_fake();
+    let first = sync(&mut fake, "artifacts", &settings, None);
+    let wf = &mut fake.projects[a].pipelines[3].workflows[0];
+    wf.jobs[3].status = "running".into();
+    wf.jobs[3].started = Some(t(300));
+    fake.projects[a].pipelines[3].workflows[0].jobs[3].artifacts = 1;
+    let second = sync(&mut fake, "artifacts", &settings, first.state);
+    assert!(second.records.is_empty(), "{:?}", second.records);
+    let wf = &mut fake.projects[a].pipelines[3].workflows[0];
+    wf.jobs[3].status = "success".into();
+    wf.jobs[3].stopped = Some(t(310));
+    let third = sync(&mut fake, "artifacts", &settings, second.state);
+    assert_eq!(third.field("job_id"), [ids[3].clone()]);
+}
+
+#[test]
+fn incremental_workflows_and_pipelines() {
+    let settings = slugs(&["gh/acme/api"]);
+    let (mut fake, a, _) = incremental_fake();
+    let first = sync(&mut fake, "workflows", &settings, None);
+    assert_eq!(first.records.len(), 29);
+    let changed = fake.projects[a].pipelines[3].workflows[0].id.clone();
+    change(&mut fake, a);
+    let new = fake.projects[a].pipelines[0].workflows[0].id.clone();
+    let second = sync(&mut fake, "workflows", &settings, first.state);
+    assert_eq!(second.field("id"), [new, changed]);
+
+    // Pipelines: the window ends at the oldest pipeline whose own state was
+    // unfinished; a pipeline is emitted when new or updated since.
+    let (mut fake, a, _) = incremental_fake();
+    fake.projects[a].pipelines[1].state = "setup".into();
+    let first = sync(&mut fake, "pipelines", &settings, None);
+    assert_eq!(first.records.len(), 29);
+    assert_eq!(
+        cursor_of(first.state.as_ref().unwrap())["projects"]["gh/acme/api"]["lwm"],
+        "2026-05-01T04:30:00Z"
+    );
+    let p = &mut fake.projects[a].pipelines[1];
+    p.state = "created".into();
+    p.updated = t(400);
+    let set_up = p.id.clone();
+    let new = change(&mut fake, a);
+    fake.log.clear();
+    let second = sync(&mut fake, "pipelines", &settings, first.state);
+    assert_eq!(second.field("id"), [new, set_up]);
+    assert_eq!(fake.log.len(), 1);
+}
+
+#[test]
+fn start_date_bounds_every_sync() {
+    let (mut fake, a, _) = incremental_fake();
+    let settings = r#"{"project_slugs":["gh/acme/api"],"start_date":"2026-05-01T04:00:00Z"}"#;
+    let first = sync(&mut fake, "workflows", settings, None);
+    // Pipelines created at 04:00 (t(240)) and later.
+    assert_eq!(first.records.len(), 5);
+    change(&mut fake, a);
+    let second = sync(&mut fake, "workflows", settings, first.state);
+    assert_eq!(second.records.len(), 2);
+}
+
+/// The rule that makes incremental sync sound while the upstream changes
+/// under a long sync: a workflow read while running, that ends while the
+/// sync goes on to read newer data elsewhere, is emitted by the next sync.
+/// (Taking `as_of` as simply the latest timestamp seen would lose it.)
+#[test]
+fn a_change_during_a_sync_is_not_lost() {
+    for date in [true, false] {
+        let mut fake = FakeCi::new();
+        let a = fake.add_project("gh/acme/api");
+        let b = fake.add_project("gh/acme/web");
+        for i in 0..10 {
+            fake.push_finished(a, t(i), 0);
+        }
+        let running = fake.job("running", Some(t(21)), None);
+        let wf = fake.workflow("running", t(20), None, vec![running]);
+        fake.push_pipeline(a, "created", t(20), vec![wf]);
+        for i in 0..60 {
+            fake.push_finished(b, t(i), 0);
+        }
+        fake.date = date.then(|| t(30));
+        let settings = slugs(&["gh/acme/api", "gh/acme/web"]);
+
+        // The first call reads project a (the running workflow) and part of b.
+        let first = fetch(&mut fake, &cred(None), &req("workflows", &settings, None)).unwrap();
+        assert!(first.has_more);
+        // Meanwhile the workflow ends, and project b gets a newer pipeline.
+        let wf = &mut fake.projects[a].pipelines[0].workflows[0];
+        wf.status = "success".into();
+        wf.stopped = Some(t(40));
+        let ended = wf.id.clone();
+        fake.date = date.then(|| t(50));
+        fake.push_finished(b, t(45), 0);
+        let rest = sync(&mut fake, "workflows", &settings, first.state);
+        let state = rest.state.unwrap();
+        let as_of: Ts =
+            crate::time::parse_ts(cursor_of(&state)["as_of"].as_str().unwrap()).unwrap();
+        assert!(as_of < t(40), "as_of {}", crate::time::format_ts(as_of));
+
+        let next = sync(&mut fake, "workflows", &settings, Some(state));
+        assert!(next.field("id").contains(&ended), "date header: {date}");
+    }
+}

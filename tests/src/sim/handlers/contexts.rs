@@ -1,0 +1,43 @@
+//! `/context?owner-slug=…|owner-id=…` and `/context/{id}/environment-variable`.
+
+use http::StatusCode;
+
+use super::{Ctx, bad_request, not_found};
+use crate::sim::reply::Reply;
+
+impl Ctx<'_> {
+    /// `GET /context`: an organisation's contexts, newest first. Cloud organisations only: an
+    /// `owner-type` other than `organization` names no owner here.
+    pub(super) fn contexts(&self) -> Reply {
+        let world = &self.data.world;
+        let org = match (self.param("owner-id"), self.param("owner-slug")) {
+            (Some(id), _) => world.org_by_id(id),
+            (None, Some(slug)) => world.org_by_slug(slug),
+            (None, None) => return bad_request("Must specify either owner-id or owner-slug."),
+        };
+        let owner_type = self.param("owner-type").unwrap_or("organization");
+        let Some(org) = org.filter(|_| owner_type == "organization") else {
+            return not_found();
+        };
+        let contexts: Vec<usize> = (0..world.contexts.len())
+            .filter(|&i| world.contexts[i].org == org)
+            .collect();
+        let listing = self.listing("contexts", format_args!("org={org}"));
+        self.forward(&listing, contexts.len(), |i| {
+            world.contexts[contexts[i]].json()
+        })
+    }
+
+    /// `GET /context/{id}/environment-variable`: names and dates only, never values.
+    pub(super) fn context_variables(&self, id: &str) -> Reply {
+        let world = &self.data.world;
+        let Some(c) = world.context_index(id) else {
+            return Reply::error(StatusCode::NOT_FOUND, "Context not found.");
+        };
+        let context = &world.contexts[c];
+        let listing = self.listing("context-variables", format_args!("context={id}"));
+        self.forward(&listing, context.variables.len(), |i| {
+            context.variable_json(&context.variables[i])
+        })
+    }
+}
