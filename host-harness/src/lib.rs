@@ -17,6 +17,7 @@ pub mod connector;
 pub mod credential;
 pub mod error;
 pub mod loader;
+pub mod notices;
 pub mod outbound;
 pub mod policy;
 pub mod progress;

@@ -163,8 +163,8 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
                 match outcome {
                     Ok(report) if !terminal => {
                         // Skipped items are worth a line even in a log.
-                        for notice in &report.notices {
-                            eprintln!("notice: {stream}: {}", redactor.redact(notice));
+                        for kind in report.notices.kinds() {
+                            eprintln!("notice: {stream}: {}", redactor.redact(&kind.to_string()));
                         }
                     }
                     Ok(_) => {}

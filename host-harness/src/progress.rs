@@ -113,8 +113,11 @@ impl<W: Write> Observer for TerminalProgress<W> {
             Ok(report) => {
                 let line = self.line(stream, report, elapsed);
                 let _ = writeln!(self.out, "\r\x1b[2K{line}");
-                for notice in &report.notices {
-                    let _ = writeln!(self.out, "  notice: {}", self.redactor.redact(notice));
+                for kind in report.notices.kinds() {
+                    let _ = writeln!(self.out, "  notice: {}", self.redactor.redact(&kind.to_string()));
+                }
+                if report.notices.overflow > 0 {
+                    let _ = writeln!(self.out, "  notice: {} more of other kinds", report.notices.overflow);
                 }
             }
             Err(e) => {

@@ -17,6 +17,7 @@ use crate::connector::{Connector, ConnectorInstance};
 use crate::policy::OutboundPolicy;
 use crate::credential::Credential;
 use crate::error::HarnessError;
+use crate::notices::Notices;
 
 /// Where a sync's records go.
 pub trait RecordSink {
@@ -115,8 +116,9 @@ pub struct SyncReport {
     pub max_state_bytes: u64,
     /// Whether it continued an interrupted sync.
     pub resumed: bool,
-    /// Notices the connector attached to pages (skipped items and why).
-    pub notices: Vec<String>,
+    /// Notices the connector attached to pages (skipped items and why),
+    /// grouped and counted.
+    pub notices: Notices,
 }
 
 /// Told about a sync as it goes (a progress display, a log).
@@ -178,7 +180,9 @@ pub async fn run(
         report.bytes += records.iter().map(|r| r.len() as u64 + 1).sum::<u64>();
         report.max_state_bytes = report.max_state_bytes.max(page.state.as_ref().map_or(0, |s| s.len() as u64));
         report.requests = instance.outbound_log().sent - sent_before;
-        report.notices.extend(page.notices);
+        for notice in page.notices {
+            report.notices.add(notice);
+        }
         observer.page(stream, &report);
         state = page.state;
         if !page.has_more {

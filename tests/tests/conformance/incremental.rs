@@ -4,15 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use conformance::sim::Dataset;
+use conformance::sim::{Dataset, INCREMENTAL_STREAMS as INCREMENTAL, STREAMS};
 use host_harness::checkpoint::Checkpointer;
 use host_harness::sync::{self, Quiet, SyncOptions};
 use serde_json::{Value, json};
 
-use crate::catalog::STREAMS;
 use crate::common::{MemorySink, TOKEN, all_slugs, connector, credential, policy_for, simulator};
-
-const INCREMENTAL: [&str; 6] = ["pipelines", "workflows", "jobs", "job_details", "artifacts", "tests"];
 
 async fn sync_every_stream(
     sim: &conformance::sim::Simulator,
