@@ -4,7 +4,8 @@
 //! It builds the harness and the simulator, starts the simulator on a free
 //! loopback port, writes a good and a bad credential into a private temporary
 //! directory, and runs the real `connector-harness` binary the way an
-//! operator would: schema, validate twice, fetch projects and pipelines.
+//! operator would: schema, validate twice, a full sync of every stream, then
+//! (after the simulated CircleCI moved on) an incremental sync.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -87,28 +88,44 @@ fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
     }
 
     let settings = write_private(work, "settings.json", &json!({"project_slugs": sim.projects}))?;
-    let mut summary = Vec::new();
-    for stream in ["projects", "pipelines"] {
-        step(&format!("connector-harness fetch --stream {stream}"));
-        let out_file = work.join(format!("{stream}.jsonl"));
-        let state = work.join(format!("{stream}.state.json"));
+    let streams: Value = serde_json::from_slice(&output_of(&mut harness_cmd(&["streams"]))?)?;
+    let catalog: Vec<String> =
+        streams.as_array().into_iter().flatten().filter_map(|s| s["name"].as_str().map(String::from)).collect();
+    let state = work.join("sync.state.json");
+    let out_dir = work.join("out");
+    let fetch_all = |what: &str| -> Result<Vec<(String, usize)>> {
+        step(&format!("connector-harness fetch --stream all ({what})"));
         run(&mut harness_cmd(&[
-            "fetch", "--credential", path(&good), "--settings", path(&settings), "--stream", stream,
-            "--state", path(&state), "--out", path(&out_file),
+            "fetch", "--credential", path(&good), "--settings", path(&settings), "--stream", "all",
+            "--state", path(&state), "--out", path(&out_dir),
         ]))?;
-        let records = std::fs::read_to_string(&out_file)?;
-        let count = records.lines().count();
-        if let Some(first) = records.lines().next() {
-            let v: Value = serde_json::from_str(first)?;
-            let keys: Vec<&str> = v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
-            println!("  first record's fields: {}", keys.join(", "));
+        let mut counts = Vec::new();
+        for entry in std::fs::read_dir(&out_dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().trim_end_matches(".jsonl").to_string();
+            counts.push((name, std::fs::read_to_string(entry.path())?.lines().count()));
         }
-        summary.push((stream, count));
+        // In the catalog's order (parents first), as `streams` lists them.
+        counts.sort_by_key(|(name, _)| catalog.iter().position(|s| s == name));
+        Ok(counts)
+    };
+    let first = fetch_all("first sync: everything")?;
+    if let Some(line) = std::fs::read_to_string(out_dir.join("jobs.jsonl"))?.lines().next() {
+        let job: Value = serde_json::from_str(line)?;
+        println!(
+            "  a job record carries its parents: workflow_id={} pipeline_id={} project_slug={}",
+            job["workflow_id"], job["pipeline_id"], job["project_slug"]
+        );
     }
+    // The upstream moves on: new pipelines, running work finishing.
+    simulator_post(&allow, "/_sim/advance")?;
+    let second = fetch_all("second sync, after CircleCI moved on: only what is new or changed")?;
 
     step("summary");
-    for (stream, count) in summary {
-        println!("  {stream:<10} {count} records");
+    println!("  {:<30} {:>12} {:>12}   (full-refresh streams read everything again)", "stream", "first sync", "second sync");
+    for (stream, count) in &first {
+        let again = second.iter().find(|(s, _)| s == stream).map_or(0, |(_, n)| *n);
+        println!("  {stream:<30} {count:>12} {again:>12}");
     }
     let stats = simulator_stats(&allow)?;
     println!(
@@ -118,13 +135,23 @@ fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The simulator's own report on what it served (`GET /_sim/stats`), read
-/// with a minimal HTTP/1.0 request so the demo needs no HTTP client crate.
+/// The simulator's own report on what it served (`GET /_sim/stats`).
 fn simulator_stats(addr: &str) -> Result<Value> {
+    simulator_call(addr, "GET", "/_sim/stats")
+}
+
+/// Asks the simulator to do something (`POST /_sim/advance`).
+fn simulator_post(addr: &str, path: &str) -> Result<Value> {
+    simulator_call(addr, "POST", path)
+}
+
+/// One request to the simulator's own endpoints, as minimal HTTP/1.0 so
+/// the demo needs no HTTP client crate.
+fn simulator_call(addr: &str, method: &str, path: &str) -> Result<Value> {
     use std::io::{Read, Write};
     let mut conn = std::net::TcpStream::connect(addr)?;
     conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-    write!(conn, "GET /_sim/stats HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    write!(conn, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n")?;
     let mut response = String::new();
     conn.read_to_string(&mut response)?;
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b).context("no HTTP body")?;
