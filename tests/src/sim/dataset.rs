@@ -4,7 +4,8 @@
 //! A [`Dataset`] is a cheap snapshot (the tenant's unchanging [`World`] plus the epoch's [`Timeline`]);
 //! the JSON of pipelines, workflows, jobs and everything below is rendered on demand, so even a config
 //! with 100,000 pipelines and millions of jobs fits in a few megabytes. [`Project::pipelines`] still
-//! looks like a `Vec<Value>`: it renders the project's pipelines on first use and keeps them.
+//! looks like a `Vec<Value>`: it renders the project's pipelines on first use and keeps them. A snapshot
+//! also carries the workflows deleted after listing ([`super::deleted`]), which later epochs inherit.
 
 use std::fmt;
 use std::ops::Deref;
@@ -13,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 
 use super::config::TenantConfig;
+use super::deleted::DeletedWorkflows;
 use super::ids::{Kind, Locator};
 use super::insights::{Run, runs};
 use super::pipeline::{PipelineOut, pipeline_id, pipeline_json, pipeline_out};
@@ -35,6 +37,8 @@ pub struct Dataset {
     pub projects: Vec<Project>,
     pub(crate) world: Arc<World>,
     pub(crate) timeline: Arc<Timeline>,
+    /// Workflows still listed but no longer readable ([`super::deleted`]).
+    pub(crate) deleted: DeletedWorkflows,
     caches: Arc<Caches>,
 }
 
@@ -145,6 +149,7 @@ impl fmt::Debug for Dataset {
             .field("epoch", &self.timeline.epoch)
             .field("projects", &self.projects.len())
             .field("pipelines", &self.timeline.pipeline_total())
+            .field("deleted_workflows", &self.deleted.len())
             .finish()
     }
 }
@@ -154,16 +159,17 @@ impl Dataset {
     pub fn generate(seed: u64, tenant: usize, config: &TenantConfig) -> Dataset {
         let world = Arc::new(World::generate(seed, tenant, config));
         let timeline = Arc::new(Timeline::base(&world));
-        Dataset::snapshot(world, timeline)
+        Dataset::snapshot(world, timeline, DeletedWorkflows::default())
     }
 
-    /// The same tenant one epoch later (see [`super::Simulator::advance`]).
+    /// The same tenant one epoch later (see [`super::Simulator::advance`]). Deleted workflows stay
+    /// deleted: pipelines never vanish, and neither does a deletion.
     pub fn advanced(&self) -> Dataset {
         let timeline = Arc::new(self.timeline.next(&self.world));
-        Dataset::snapshot(Arc::clone(&self.world), timeline)
+        Dataset::snapshot(Arc::clone(&self.world), timeline, Arc::clone(&self.deleted))
     }
 
-    fn snapshot(world: Arc<World>, timeline: Arc<Timeline>) -> Dataset {
+    fn snapshot(world: Arc<World>, timeline: Arc<Timeline>, deleted: DeletedWorkflows) -> Dataset {
         let projects = world
             .projects
             .iter()
@@ -189,6 +195,7 @@ impl Dataset {
             projects,
             world,
             timeline,
+            deleted,
             caches: Arc::new(caches),
         }
     }

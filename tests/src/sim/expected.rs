@@ -3,7 +3,9 @@
 //!
 //! Records are the API objects exactly as served plus the keys the connector adds (only when the API
 //! object lacks them). Project-rooted streams cover all the tenant's projects; `contexts` covers every
-//! organisation of `/me/collaborations`.
+//! organisation of `/me/collaborations`. A workflow deleted after listing ([`super::deleted`]) stays in
+//! `workflows`, but `jobs`, `job_details`, `tests` and `artifacts` leave out its jobs: a connector only
+//! reaches them through its job listing, which answers 404.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -74,7 +76,7 @@ struct JobVisit<'a> {
 impl Dataset {
     /// Every record a full sync of `stream` must return, in the order a sync reads them (projects in
     /// order, newest first within a listing). Panics on an unknown stream name. Renders everything:
-    /// meant for small configs.
+    /// meant for small configs. Deleted workflows count as listed, their jobs as unreachable.
     pub fn expected(&self, stream: &str) -> Vec<Value> {
         let _ = primary_key_columns(stream);
         let world = &self.world;
@@ -241,6 +243,10 @@ impl Dataset {
                             slot += s.slots();
                         }
                         for &(wf, s, first) in shapes.iter().rev() {
+                            // Still listed, but its job listing answers 404.
+                            if stream != "workflows" && self.workflow_deleted(p, ordinal, wf) {
+                                continue;
+                            }
                             match stream {
                                 "workflows" => out.push(workflow_id(world, p, ordinal, wf)),
                                 "jobs" => out.extend(
@@ -331,9 +337,13 @@ impl Dataset {
         }
     }
 
-    /// Every job, in listing order.
+    /// Every job a sync can reach, in listing order: not those of a deleted workflow, whose job listing
+    /// answers 404.
     fn each_job(&self, mut f: impl FnMut(JobVisit<'_>)) {
         self.each_plan(|p, ordinal, plan| {
+            if self.workflow_deleted(p, ordinal, plan.index) {
+                return;
+            }
             for j in 0..plan.jobs.len() {
                 f(JobVisit {
                     p,

@@ -3,9 +3,10 @@
 //! It honours the facts in `/work/shared/circleci-api-v2.md`: `Circle-Token` auth (and its accepted
 //! alternatives), `{"message": …}` errors, opaque page tokens with 20 newest-first items a page, every
 //! project slug form, realistic record shapes with their nulls, and the known 404/500 traps (approval
-//! jobs have no job details, empty path segments fail). Each token is a tenant with its own generated
-//! data; the same [`SimConfig`] always gives byte-identical responses. Every request is recorded so tests
-//! can check what a connector actually sent.
+//! jobs have no job details, empty path segments fail, and on request a workflow deleted after it was
+//! listed answers 404: [`Simulator::delete_workflow_after_listing`]). Each token is a tenant with its own
+//! generated data; the same [`SimConfig`] always gives byte-identical responses. Every request is
+//! recorded so tests can check what a connector actually sent.
 //!
 //! Data has an epoch: [`Simulator::advance`] moves every tenant on (new pipelines, running work ends),
 //! and [`Dataset`] snapshots say exactly what a full or incremental sync must return
@@ -18,15 +19,17 @@
 //! Layout: [`config`] (what to serve) → [`world`] (the unchanging part of a tenant: people, orgs,
 //! projects, [`contexts`]) → [`timeline`] (which pipelines exist at an epoch) → [`pipeline`],
 //! [`plan`] (a workflow's whole life) → [`observe`] (a plan at an instant: workflows and jobs),
-//! [`details`] (job details, tests, artifacts), [`insights`] → [`dataset`] (a snapshot) and
-//! [`expected`] (the right answers) → [`server`] (HTTP, [`Simulator`]) → [`handlers`] (one reply per
-//! request, using [`routes`], [`auth`], [`paging`], [`ids`]) → [`record`] (the log).
+//! [`details`] (job details, tests, artifacts), [`insights`] → [`dataset`] (a snapshot, with its
+//! [`deleted`] workflows: listed but unreadable) and [`expected`] (the right answers) → [`server`]
+//! (HTTP, [`Simulator`]) → [`handlers`] (one reply per request, using [`routes`], [`auth`], [`paging`],
+//! [`ids`]) → [`record`] (the log).
 
 pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod contexts;
 pub mod dataset;
+pub mod deleted;
 pub mod details;
 pub mod expected;
 pub mod handlers;
@@ -54,6 +57,8 @@ mod tests;
 mod tests_api;
 #[cfg(test)]
 mod tests_big;
+#[cfg(test)]
+mod tests_deleted;
 #[cfg(test)]
 mod tests_epochs;
 

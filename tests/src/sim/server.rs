@@ -94,6 +94,19 @@ impl Simulator {
         self.state.advance()
     }
 
+    /// Makes the workflow `workflow_id` vanish between being listed and being read, as happens on
+    /// CircleCI: it stays in its pipeline's workflow listing, while `/workflow/{id}` and every page of
+    /// `/workflow/{id}/job` answer 404 `{"message": "Not Found"}`. Its jobs' details, tests and
+    /// artifacts are still served by job number, but the right answers leave them out since a connector
+    /// only finds those numbers in the job listing ([`crate::sim::deleted`] has the rules). Applies to
+    /// the tenant the id belongs to, from now on and in every later epoch: [`Simulator::dataset`] called
+    /// after this reflects it, snapshots taken before do not. Returns `false` and changes nothing when
+    /// the id names no workflow of any tenant at the current epoch. [`Dataset::some_workflow_ids`]
+    /// picks victims deterministically.
+    pub fn delete_workflow_after_listing(&self, workflow_id: &str) -> bool {
+        self.state.delete_workflow(workflow_id)
+    }
+
     /// The epoch currently served (0 until the first [`Simulator::advance`]).
     pub fn epoch(&self) -> u64 {
         self.state.epoch()

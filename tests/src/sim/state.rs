@@ -1,5 +1,6 @@
 //! The shared state behind a running simulator: each tenant's current snapshot, the epoch, the
-//! page-token key and the request log.
+//! page-token key and the request log. Snapshots are never changed in place: an advance or a deletion
+//! swaps in a new one, so a request always sees one consistent snapshot.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,11 @@ impl Tenant {
     pub fn dataset(&self) -> Arc<Dataset> {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
+
+    /// Serves `next` from now on; only under [`SimState`]'s `changing` lock.
+    fn replace(&self, next: Dataset) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+    }
 }
 
 /// Upper bound on pipelines at epoch 0 across all tenants. Pipelines cost a few dozen bytes each
@@ -41,8 +47,8 @@ pub struct SimState {
     pub log: RequestLog,
     /// The epoch all tenants are at (read lock-free on every request).
     epoch: AtomicU64,
-    /// Serialises advances.
-    advancing: Mutex<()>,
+    /// Serialises the swaps of snapshots (advances, deletions), so none is lost to a concurrent one.
+    changing: Mutex<()>,
 }
 
 impl SimState {
@@ -91,7 +97,7 @@ impl SimState {
             page_tokens: PageTokens::new(config.seed),
             log: RequestLog::default(),
             epoch: AtomicU64::new(0),
-            advancing: Mutex::new(()),
+            changing: Mutex::new(()),
         })
     }
 
@@ -111,17 +117,25 @@ impl SimState {
     /// Moves every tenant to the next epoch and returns it. Requests in flight finish on the snapshot
     /// they started with; later ones see the new epoch.
     pub fn advance(&self) -> u64 {
-        let _advancing = self
-            .advancing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
         for tenant in &self.tenants {
-            let next = Arc::new(tenant.dataset().advanced());
-            *tenant
-                .current
-                .write()
-                .unwrap_or_else(PoisonError::into_inner) = next;
+            tenant.replace(tenant.dataset().advanced());
         }
         self.epoch.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Deletes the workflow `workflow_id` names after listing ([`crate::sim::deleted`]) in the tenant
+    /// it belongs to, from the current snapshot on. `false` (nothing changes) when it names no workflow
+    /// of any tenant at the current epoch.
+    pub fn delete_workflow(&self, workflow_id: &str) -> bool {
+        let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
+        // Ids carry their tenant, so at most one tenant recognises it.
+        for tenant in &self.tenants {
+            if let Some(next) = tenant.dataset().with_workflow_deleted(workflow_id) {
+                tenant.replace(next);
+                return true;
+            }
+        }
+        false
     }
 }

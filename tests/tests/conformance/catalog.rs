@@ -120,3 +120,28 @@ async fn projects_are_discovered_without_slugs() {
     assert_eq!(sink.records().len(), dataset.all_pipeline_ids().len());
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workflow_deleted_after_listing_is_skipped_with_a_notice() {
+    let sim = simulator(6, 14).await;
+    let victims = sim.dataset(TOKEN).unwrap().some_workflow_ids(3);
+    assert_eq!(victims.len(), 3);
+    for id in &victims {
+        assert!(sim.delete_workflow_after_listing(id));
+    }
+    let dataset = sim.dataset(TOKEN).unwrap();
+    let cred = credential(&sim, TOKEN);
+    let settings = json!({"project_slugs": all_slugs(&sim)});
+    let mut inst = instance(&sim).await;
+    for stream in ["workflows", "jobs", "job_details", "tests", "artifacts"] {
+        let (report, sink) = sync_all(&mut inst, &cred, stream, &settings).await.unwrap_or_else(|e| panic!("{stream}: {e}"));
+        let got: BTreeSet<String> = by_key(stream, sink.records()).into_keys().collect();
+        let want: BTreeSet<String> = dataset.expected_keys(stream).into_iter().collect();
+        assert_eq!(got, want, "{stream}: everything but what only the deleted workflows' job lists reach");
+        if stream != "workflows" {
+            let deleted: Vec<&str> = report.notices.examples().filter(|n| n.contains("deleted")).collect();
+            assert!(!deleted.is_empty(), "{stream}: a notice says a deleted workflow was skipped: {:?}", report.notices);
+        }
+    }
+    sim.shutdown().await;
+}

@@ -5,6 +5,7 @@
 //! One test binary with a module per capability (the layout of wasmtime's
 //! `tests/all`), so wasmtime is linked once.
 
+mod big;
 mod catalog;
 mod common;
 mod component;

@@ -3,8 +3,8 @@
 //! The order of checks follows CircleCI: paths outside `/api/v2` are unknown to the API (404 before
 //! auth), then the token is checked (401), then the method (405), then the route (500 for an empty
 //! segment, 404 for no endpoint), then the endpoint's own lookups ("Project not found", "Not Found",
-//! "Context not found.", bad page token). Every failure is an error reply; nothing here panics on
-//! client input.
+//! "Context not found.", bad page token); a workflow deleted after listing is "Not Found" too. Every
+//! failure is an error reply; nothing here panics on client input.
 //!
 //! Each request is served from the tenant's snapshot current when it arrived, so a page is always
 //! consistent even while [`crate::sim::Simulator::advance`] runs.

@@ -83,9 +83,9 @@ impl Ctx<'_> {
         })
     }
 
-    /// `GET /workflow/{id}`
+    /// `GET /workflow/{id}`; "Not Found" for a workflow deleted after listing.
     pub(super) fn workflow(&self, id: &str) -> Reply {
-        let Some(at) = self.data.locate(id, Kind::Workflow) else {
+        let Some(at) = self.data.locate_readable_workflow(id) else {
             return not_found();
         };
         let (p, ordinal) = (at.project as usize, at.ordinal);
@@ -99,9 +99,10 @@ impl Ctx<'_> {
         ))
     }
 
-    /// `GET /workflow/{id}/job`, in workflow order.
+    /// `GET /workflow/{id}/job`, in workflow order; "Not Found" on every page for a workflow deleted
+    /// after listing (checked before the page token, so any token gets the 404).
     pub(super) fn workflow_jobs(&self, id: &str) -> Reply {
-        let Some(at) = self.data.locate(id, Kind::Workflow) else {
+        let Some(at) = self.data.locate_readable_workflow(id) else {
             return not_found();
         };
         let (p, ordinal) = (at.project as usize, at.ordinal);
