@@ -54,7 +54,9 @@ pub fn fetch(
         .transpose()?;
     let mut api = Api::new(client, &cred);
     let key = cred.api_key();
-    let mut page = (def.fetch)(&mut api, &settings, state).map_err(|e| e.redact(key))?;
+    let mut page = def
+        .fetch(&mut api, &settings, state)
+        .map_err(|e| e.redact(key))?;
     // Notices may quote upstream messages; same last line of defence as errors.
     for notice in &mut page.notices {
         if notice.contains(key) {

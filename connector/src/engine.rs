@@ -209,6 +209,32 @@ impl Cx<'_> {
             self.lwm = Some(self.lwm.map_or(at, |l| l.min(at)));
         }
     }
+
+    /// Handles an answer of a plain listing: at the tree's last level
+    /// (`leaf`) each item is emitted with `keys` added (see
+    /// [`json::with_keys`]); above it, each is visited next, as the id in
+    /// its field `id_field`.
+    pub fn emit_or_visit(
+        &mut self,
+        at: &At<'_>,
+        items: &[String],
+        leaf: bool,
+        keys: &[(&str, String)],
+        id_field: &str,
+    ) -> Result<(), ConnectorError> {
+        for item in items {
+            let f = json::fields(item, at.what)?;
+            if leaf {
+                self.records.push(json::with_keys(item, &f, keys));
+            } else {
+                self.children.push(Item {
+                    id: id(&f, id_field, at.what)?,
+                    ..Item::default()
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where an answer comes from.

@@ -37,6 +37,19 @@ impl HttpResponse {
     }
 }
 
+/// A response from literals, for tests.
+#[cfg(test)]
+pub(crate) fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
 /// Why no HTTP response was obtained. The strings are diagnostic details
 /// from the transport (never request headers).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,80 +19,78 @@ fn bad(msg: String) -> ConnectorError {
     ConnectorError::BadResponse(msg)
 }
 
+/// Where a scan of JSON text is: inside a string or not, and whether the
+/// previous byte was an escaping `\`. The one state machine behind
+/// [`minify`] and its compile-time twin.
+#[derive(Clone, Copy)]
+struct Scan {
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Scan {
+    const START: Scan = Scan {
+        in_string: false,
+        escaped: false,
+    };
+
+    /// Takes the next byte; whether it is kept (not whitespace outside a
+    /// string). Multi-byte UTF-8 sequences hold no ASCII byte, so a byte
+    /// scan keeps exactly what a `char` scan would.
+    const fn keeps(&mut self, c: u8) -> bool {
+        if self.in_string {
+            if self.escaped {
+                self.escaped = false;
+            } else if c == b'\\' {
+                self.escaped = true;
+            } else if c == b'"' {
+                self.in_string = false;
+            }
+        } else if c == b'"' {
+            self.in_string = true;
+        } else if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+            return false;
+        }
+        true
+    }
+}
+
 /// Removes whitespace outside strings from valid JSON text.
 pub fn minify(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in raw.chars() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
+    let mut scan = Scan::START;
+    let mut kept = Vec::with_capacity(raw.len());
+    kept.extend(raw.bytes().filter(|&c| scan.keeps(c)));
+    String::from_utf8(kept).expect("only ASCII whitespace is removed")
+}
+
+/// [`minify`] at compile time: the length of its result, and the result
+/// written to `out` when given.
+const fn minify_bytes(raw: &str, mut out: Option<&mut [u8]>) -> usize {
+    let (b, mut i, mut n) = (raw.as_bytes(), 0, 0);
+    let mut scan = Scan::START;
+    while i < b.len() {
+        if scan.keeps(b[i]) {
+            if let Some(out) = &mut out {
+                out[n] = b[i];
             }
-        } else if c == '"' {
-            in_string = true;
-        } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
-            continue;
+            n += 1;
         }
-        out.push(c);
+        i += 1;
     }
-    out
+    n
 }
 
 /// [`minify`] at compile time, for text the component ships (the
 /// schemas): `N` must be [`minified_len`] of `raw`.
 pub const fn minify_const<const N: usize>(raw: &str) -> [u8; N] {
     let mut out = [0u8; N];
-    let (b, mut i, mut n) = (raw.as_bytes(), 0, 0);
-    let (mut in_string, mut escaped) = (false, false);
-    while i < b.len() {
-        let c = b[i];
-        i += 1;
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if c == b'\\' {
-                escaped = true;
-            } else if c == b'"' {
-                in_string = false;
-            }
-        } else if c == b'"' {
-            in_string = true;
-        } else if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
-            continue;
-        }
-        out[n] = c;
-        n += 1;
-    }
+    minify_bytes(raw, Some(&mut out));
     out
 }
 
 /// The length of [`minify`]'s result, at compile time.
 pub const fn minified_len(raw: &str) -> usize {
-    let (b, mut i, mut n) = (raw.as_bytes(), 0, 0);
-    let (mut in_string, mut escaped) = (false, false);
-    while i < b.len() {
-        let c = b[i];
-        i += 1;
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if c == b'\\' {
-                escaped = true;
-            } else if c == b'"' {
-                in_string = false;
-            }
-        } else if c == b'"' {
-            in_string = true;
-        } else if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
-            continue;
-        }
-        n += 1;
-    }
-    n
+    minify_bytes(raw, None)
 }
 
 /// A JSON literal minified at compile time (so the component stores no
@@ -121,27 +119,49 @@ fn not_json(what: &str, e: serde_json::Error) -> ConnectorError {
     ))
 }
 
+/// A body that must be valid JSON (UTF-8 text), as raw JSON.
+fn json_body<'a>(body: &'a [u8], what: &str) -> Result<&'a RawValue, ConnectorError> {
+    serde_json::from_str(text(body, what)?).map_err(|e| not_json(what, e))
+}
+
+/// A body that must be one JSON object, as raw JSON.
+fn object_body<'a>(body: &'a [u8], what: &str) -> Result<&'a RawValue, ConnectorError> {
+    let raw = json_body(body, what)?;
+    if !raw.get().starts_with('{') {
+        return Err(bad(format!("the answer for {what} is not a JSON object")));
+    }
+    Ok(raw)
+}
+
+/// The items of a list in the answer for `what`, which must all be JSON
+/// objects, as compact records.
+fn records(items: &[&RawValue], what: &str) -> Result<Vec<String>, ConnectorError> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            if raw.get().starts_with('{') {
+                Ok(minify(raw.get()))
+            } else {
+                Err(bad(format!(
+                    "item {i} in the answer for {what} is not a JSON object"
+                )))
+            }
+        })
+        .collect()
+}
+
 /// The fields of a JSON object body, each as raw JSON.
 pub fn object<'a>(
     body: &'a [u8],
     what: &str,
 ) -> Result<BTreeMap<String, &'a RawValue>, ConnectorError> {
-    let text = text(body, what)?;
-    let raw: &RawValue = serde_json::from_str(text).map_err(|e| not_json(what, e))?;
-    if !raw.get().starts_with('{') {
-        return Err(bad(format!("the answer for {what} is not a JSON object")));
-    }
-    serde_json::from_str(raw.get()).map_err(|e| not_json(what, e))
+    serde_json::from_str(object_body(body, what)?.get()).map_err(|e| not_json(what, e))
 }
 
 /// A body that must be one JSON object, as a compact record.
 pub fn record(body: &[u8], what: &str) -> Result<String, ConnectorError> {
-    let text = text(body, what)?;
-    let raw: &RawValue = serde_json::from_str(text).map_err(|e| not_json(what, e))?;
-    if !raw.get().starts_with('{') {
-        return Err(bad(format!("the answer for {what} is not a JSON object")));
-    }
-    Ok(minify(raw.get()))
+    Ok(minify(object_body(body, what)?.get()))
 }
 
 /// A string field of an object, if present and a string.
@@ -208,23 +228,9 @@ pub fn with_keys(record: &str, fields: &Fields<'_>, keys: &[(&str, String)]) -> 
 /// A body that must be a bare JSON array of objects (`/me/collaborations`),
 /// as compact records.
 pub fn array(body: &[u8], what: &str) -> Result<Vec<String>, ConnectorError> {
-    let text = text(body, what)?;
-    let raw: &RawValue = serde_json::from_str(text).map_err(|e| not_json(what, e))?;
-    let items: Vec<&RawValue> = serde_json::from_str(raw.get())
+    let items: Vec<&RawValue> = serde_json::from_str(json_body(body, what)?.get())
         .map_err(|_| bad(format!("the answer for {what} is not a JSON list")))?;
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            if raw.get().starts_with('{') {
-                Ok(minify(raw.get()))
-            } else {
-                Err(bad(format!(
-                    "item {i} in the answer for {what} is not a JSON object"
-                )))
-            }
-        })
-        .collect()
+    records(&items, what)
 }
 
 /// One page of a paged list: `{"items": [...], "next_page_token": "…" | null}`.
@@ -245,19 +251,7 @@ pub fn list_page(body: &[u8], what: &str) -> Result<ListPage, ConnectorError> {
         .ok_or_else(|| bad(format!("the answer for {what} has no `items` list")))?;
     let items: Vec<&RawValue> = serde_json::from_str(items.get())
         .map_err(|_| bad(format!("`items` in the answer for {what} is not a list")))?;
-    let items = items
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            if raw.get().starts_with('{') {
-                Ok(minify(raw.get()))
-            } else {
-                Err(bad(format!(
-                    "item {i} in the answer for {what} is not a JSON object"
-                )))
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = records(&items, what)?;
     let token = fields
         .get("next_page_token")
         .ok_or_else(|| bad(format!("the answer for {what} has no `next_page_token`")))?;

@@ -164,17 +164,7 @@ pub fn transport_error(err: TransportError, what: &str, authority: &str) -> Conn
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
-        HttpResponse {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
-    }
+    use crate::http::resp;
 
     #[test]
     fn maps_each_status() {

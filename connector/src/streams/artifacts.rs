@@ -3,23 +3,15 @@
 //! ([`super::tree`]). Incremental.
 
 use super::tree::{CiTree, Target};
-use super::{FULL_AND_INCREMENTAL, INCREMENTAL_NOTE, PROJECTS_NOTE, StreamDef};
-use crate::api::Api;
-use crate::error::ConnectorError;
-use crate::model::Page;
-use crate::settings::Settings;
-use crate::state::State;
-
-const NAME: &str = "artifacts";
+use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
-    name: NAME,
+    name: "artifacts",
     description: "The artifacts of every job (GET /api/v2/project/{slug}/{number}/artifacts), every page; records are \
 CircleCI's artifact objects as returned plus project_slug, job_number and job_id (each added only when \
 absent). The url points at another host and is not fetched. Approval jobs are never requested: the page's \
 notices say how many were skipped. A later sync reads the artifacts of every job the jobs stream would emit \
 that is finished (a running job's artifacts are read once it ends).",
-    notes: &[PROJECTS_NOTE, INCREMENTAL_NOTE],
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -40,14 +32,5 @@ that is finished (a running job's artifacts are read once it ends).",
     primary_key: &["project_slug", "job_number", "node_index", "path"],
     cursor_field: None,
     parent: Some("jobs"),
-    sync_modes: FULL_AND_INCREMENTAL,
-    fetch,
+    read: Read::Tree(&CiTree(Target::Artifacts)),
 };
-
-fn fetch(
-    api: &mut Api<'_>,
-    settings: &Settings,
-    state: Option<State>,
-) -> Result<Page, ConnectorError> {
-    crate::engine::fetch(api, settings, state, NAME, &CiTree(Target::Artifacts))
-}

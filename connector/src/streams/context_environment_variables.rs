@@ -3,22 +3,14 @@
 //! CircleCI never returns values.
 
 use super::contexts::Contexts;
-use super::{FULL, StreamDef};
-use crate::api::Api;
-use crate::error::ConnectorError;
-use crate::model::Page;
-use crate::settings::Settings;
-use crate::state::State;
-
-const NAME: &str = "context_environment_variables";
+use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
-    name: NAME,
+    name: "context_environment_variables",
     description: "The environment variables of every context of each organisation \
 (GET /api/v2/context/{id}/environment-variable), every page: names and dates only, CircleCI never returns \
 values. Records are as returned plus context_id when absent. Organisations: org_slug if set, else every \
 organisation of /me/collaborations.",
-    notes: &[],
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -37,14 +29,5 @@ organisation of /me/collaborations.",
     primary_key: &["context_id", "variable"],
     cursor_field: None,
     parent: Some("contexts"),
-    sync_modes: FULL,
-    fetch,
+    read: Read::Tree(&Contexts { vars: true }),
 };
-
-fn fetch(
-    api: &mut Api<'_>,
-    settings: &Settings,
-    state: Option<State>,
-) -> Result<Page, ConnectorError> {
-    crate::engine::fetch(api, settings, state, NAME, &Contexts { vars: true })
-}

@@ -1,23 +1,17 @@
 //! `contexts`: the contexts of each organisation
 //! (`GET /api/v2/context?owner-slug={org}&owner-type=organization`).
 
-use super::{FULL, StreamDef};
-use crate::api::Api;
-use crate::engine::{At, Cx, Req, Root, Tree, id, seg};
+use super::{Read, StreamDef};
+use crate::engine::{At, Cx, Req, Root, Tree, seg};
 use crate::error::ConnectorError;
-use crate::json::{self, string};
-use crate::model::Page;
-use crate::settings::Settings;
-use crate::state::{Item, State};
-
-const NAME: &str = "contexts";
+use crate::json::string;
+use crate::state::Item;
 
 pub const STREAM: StreamDef = StreamDef {
-    name: NAME,
+    name: "contexts",
     description: "The contexts of each organisation (GET /api/v2/context?owner-slug={org}&owner-type=organization), \
 every page; records are CircleCI's context objects as returned plus owner_slug, the organisation's slug \
 (added only when absent). Organisations: org_slug if set, else every organisation of /me/collaborations.",
-    notes: &[],
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -36,8 +30,7 @@ every page; records are CircleCI's context objects as returned plus owner_slug, 
     primary_key: &["id"],
     cursor_field: None,
     parent: None,
-    sync_modes: FULL,
-    fetch,
+    read: Read::Tree(&Contexts { vars: false }),
 };
 
 /// Organisations → contexts, and (`vars`) → their environment variables.
@@ -74,36 +67,11 @@ impl Tree for Contexts {
     }
 
     fn page(&self, at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {
-        let &At {
-            level,
-            root,
-            heads,
-            what,
-            ..
-        } = at;
-        for item in items {
-            let f = json::fields(item, what)?;
-            if level == 2 {
-                let key = [("context_id", string(&heads[0].id))];
-                cx.records.push(json::with_keys(item, &f, &key));
-            } else if self.vars {
-                cx.children.push(Item {
-                    id: id(&f, "id", what)?,
-                    ..Item::default()
-                });
-            } else {
-                let key = [("owner_slug", string(&root.key))];
-                cx.records.push(json::with_keys(item, &f, &key));
-            }
-        }
-        Ok(())
+        let key = if at.level == 2 {
+            ("context_id", string(&at.heads[0].id))
+        } else {
+            ("owner_slug", string(&at.root.key))
+        };
+        cx.emit_or_visit(at, items, at.level == self.depth(), &[key], "id")
     }
-}
-
-fn fetch(
-    api: &mut Api<'_>,
-    settings: &Settings,
-    state: Option<State>,
-) -> Result<Page, ConnectorError> {
-    crate::engine::fetch(api, settings, state, NAME, &Contexts { vars: false })
 }

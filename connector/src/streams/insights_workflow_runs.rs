@@ -2,21 +2,13 @@
 //! (`GET /api/v2/insights/{slug}/workflows/{name}?all-branches=true`).
 
 use super::insights_workflows::Insights;
-use super::{FULL, PROJECTS_NOTE, StreamDef};
-use crate::api::Api;
-use crate::error::ConnectorError;
-use crate::model::Page;
-use crate::settings::Settings;
-use crate::state::State;
-
-const NAME: &str = "insights_workflow_runs";
+use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
-    name: NAME,
+    name: "insights_workflow_runs",
     description: "The recent runs (CircleCI keeps 90 days) of each workflow of the insights_workflows stream, all \
 branches (GET /api/v2/insights/{slug}/workflows/{name}?all-branches=true), every page; records are as \
 returned plus project_slug and workflow_name (each added only when absent).",
-    notes: &[PROJECTS_NOTE],
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -41,14 +33,5 @@ returned plus project_slug and workflow_name (each added only when absent).",
     primary_key: &["id"],
     cursor_field: None,
     parent: Some("insights_workflows"),
-    sync_modes: FULL,
-    fetch,
+    read: Read::Tree(&Insights { runs: true }),
 };
-
-fn fetch(
-    api: &mut Api<'_>,
-    settings: &Settings,
-    state: Option<State>,
-) -> Result<Page, ConnectorError> {
-    crate::engine::fetch(api, settings, state, NAME, &Insights { runs: true })
-}

@@ -1,23 +1,17 @@
 //! `insights_workflows`: the workflow summary metrics of each project
 //! (`GET /api/v2/insights/{slug}/workflows?all-branches=true`).
 
-use super::{FULL, PROJECTS_NOTE, StreamDef};
-use crate::api::Api;
-use crate::engine::{At, Cx, On404, PROJECT_404_HINT, Req, Root, Tree, id, seg};
+use super::{Read, StreamDef};
+use crate::engine::{At, Cx, On404, PROJECT_404_HINT, Req, Root, Tree, seg};
 use crate::error::ConnectorError;
-use crate::json::{self, string};
-use crate::model::Page;
-use crate::settings::Settings;
-use crate::state::{Item, State};
-
-const NAME: &str = "insights_workflows";
+use crate::json::string;
+use crate::state::Item;
 
 pub const STREAM: StreamDef = StreamDef {
-    name: NAME,
+    name: "insights_workflows",
     description: "Summary metrics of each workflow of each project over CircleCI's reporting window, all branches \
 (GET /api/v2/insights/{slug}/workflows?all-branches=true), every page; records are as returned plus \
 project_slug (added only when absent).",
-    notes: &[PROJECTS_NOTE],
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -62,8 +56,7 @@ project_slug (added only when absent).",
     primary_key: &["project_slug", "name"],
     cursor_field: None,
     parent: Some("projects"),
-    sync_modes: FULL,
-    fetch,
+    read: Read::Tree(&Insights { runs: false }),
 };
 
 /// Projects → insights workflows, and (`runs`) → their runs.
@@ -101,40 +94,10 @@ impl Tree for Insights {
     }
 
     fn page(&self, at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {
-        let &At {
-            level,
-            root,
-            heads,
-            what,
-            ..
-        } = at;
-        let slug = string(&root.key);
-        for item in items {
-            let f = json::fields(item, what)?;
-            if level == 2 {
-                let keys = [
-                    ("project_slug", slug.clone()),
-                    ("workflow_name", string(&heads[0].id)),
-                ];
-                cx.records.push(json::with_keys(item, &f, &keys));
-            } else if self.runs {
-                cx.children.push(Item {
-                    id: id(&f, "name", what)?,
-                    ..Item::default()
-                });
-            } else {
-                cx.records
-                    .push(json::with_keys(item, &f, &[("project_slug", slug.clone())]));
-            }
+        let mut keys = vec![("project_slug", string(&at.root.key))];
+        if at.level == 2 {
+            keys.push(("workflow_name", string(&at.heads[0].id)));
         }
-        Ok(())
+        cx.emit_or_visit(at, items, at.level == self.depth(), &keys, "name")
     }
-}
-
-fn fetch(
-    api: &mut Api<'_>,
-    settings: &Settings,
-    state: Option<State>,
-) -> Result<Page, ConnectorError> {
-    crate::engine::fetch(api, settings, state, NAME, &Insights { runs: false })
 }

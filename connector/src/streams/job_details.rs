@@ -3,23 +3,15 @@
 //! ([`super::tree`]). Incremental.
 
 use super::tree::{CiTree, Target};
-use super::{FULL_AND_INCREMENTAL, INCREMENTAL_NOTE, PROJECTS_NOTE, StreamDef};
-use crate::api::Api;
-use crate::error::ConnectorError;
-use crate::model::Page;
-use crate::settings::Settings;
-use crate::state::State;
-
-const NAME: &str = "job_details";
+use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
-    name: NAME,
+    name: "job_details",
     description: "The details of every job (GET /api/v2/project/{slug}/job/{number}), one request per job; records \
 are CircleCI's job-details objects as returned plus project_slug, job_id, workflow_id and pipeline_id \
 (each added only when absent). Approval jobs are never requested (they have no number and answer 404): the \
 page's notices say how many were skipped. A job whose details answer 404 is skipped with a notice. Cursor: \
 stopped_at. A later sync reads the details of every job the jobs stream would emit.",
-    notes: &[PROJECTS_NOTE, INCREMENTAL_NOTE],
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -105,14 +97,5 @@ stopped_at. A later sync reads the details of every job the jobs stream would em
     primary_key: &["project_slug", "number"],
     cursor_field: Some("stopped_at"),
     parent: Some("jobs"),
-    sync_modes: FULL_AND_INCREMENTAL,
-    fetch,
+    read: Read::Tree(&CiTree(Target::JobDetails)),
 };
-
-fn fetch(
-    api: &mut Api<'_>,
-    settings: &Settings,
-    state: Option<State>,
-) -> Result<Page, ConnectorError> {
-    crate::engine::fetch(api, settings, state, NAME, &CiTree(Target::JobDetails))
-}

@@ -2,24 +2,16 @@
 //! the third level of the CI tree ([`super::tree`]). Incremental.
 
 use super::tree::{CiTree, Target};
-use super::{FULL_AND_INCREMENTAL, INCREMENTAL_NOTE, PROJECTS_NOTE, StreamDef};
-use crate::api::Api;
-use crate::error::ConnectorError;
-use crate::model::Page;
-use crate::settings::Settings;
-use crate::state::State;
-
-const NAME: &str = "jobs";
+use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
-    name: NAME,
+    name: "jobs",
     description: "The jobs of every workflow of every pipeline of each project (GET /api/v2/workflow/{id}/job); \
 records are CircleCI's job objects as returned plus workflow_id, pipeline_id and project_slug (each added \
 only when absent). Approval jobs are included (type approval, no job_number). A workflow deleted between \
 listing and reading (404) is skipped with a notice. Cursor: stopped_at. A later sync emits a job whose \
 workflow is new, or that started or stopped after as_of, or that has neither timestamp (approval jobs, jobs \
 that never ran) when its workflow was created or stopped after as_of.",
-    notes: &[PROJECTS_NOTE, INCREMENTAL_NOTE],
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -52,14 +44,5 @@ that never ran) when its workflow was created or stopped after as_of.",
     primary_key: &["id"],
     cursor_field: Some("stopped_at"),
     parent: Some("workflows"),
-    sync_modes: FULL_AND_INCREMENTAL,
-    fetch,
+    read: Read::Tree(&CiTree(Target::Jobs)),
 };
-
-fn fetch(
-    api: &mut Api<'_>,
-    settings: &Settings,
-    state: Option<State>,
-) -> Result<Page, ConnectorError> {
-    crate::engine::fetch(api, settings, state, NAME, &CiTree(Target::Jobs))
-}

@@ -1,20 +1,18 @@
 //! `me`: the account the API key belongs to (`GET /api/v2/me`). Also backs
 //! `validate`.
 
-use super::StreamDef;
+use super::{Answer, Read, StreamDef};
 use crate::api::Api;
 use crate::error::ConnectorError;
 use crate::json;
-use crate::model::{Account, Page, SyncMode};
-use crate::settings::Settings;
-use crate::state::State;
+use crate::model::Account;
 
+const PATH: &str = "/me";
 const WHAT: &str = "the account (/me)";
 
 pub const STREAM: StreamDef = StreamDef {
     name: "me",
     description: "The CircleCI user the API key belongs to (GET /api/v2/me). One record, read in one call.",
-    notes: &[],
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -33,29 +31,17 @@ pub const STREAM: StreamDef = StreamDef {
     primary_key: &["id"],
     cursor_field: None,
     parent: None,
-    sync_modes: &[SyncMode::FullRefresh],
-    fetch,
+    read: Read::Single {
+        path: PATH,
+        what: WHAT,
+        answer: Answer::Object,
+    },
 };
-
-fn fetch(
-    api: &mut Api<'_>,
-    _settings: &Settings,
-    state: Option<State>,
-) -> Result<Page, ConnectorError> {
-    if state.is_some() {
-        return Err(ConnectorError::InvalidState(
-            "the me stream is read in one call and never returns a state; pass no state".into(),
-        ));
-    }
-    let body = api.get("/me", &[], WHAT)?;
-    let record = json::record(&body, WHAT)?;
-    Ok(Page::full_refresh(vec![record], None))
-}
 
 /// Whose the key is: `id`, `login` (else `name`, else the id), and the
 /// `/me` object itself.
 pub fn account(api: &mut Api<'_>) -> Result<Account, ConnectorError> {
-    let body = api.get("/me", &[], WHAT)?;
+    let body = api.get(PATH, &[], WHAT)?;
     let fields = json::object(&body, WHAT)?;
     let id = json::string_field(&fields, "id")
         .filter(|id| !id.is_empty())

@@ -1,15 +1,20 @@
-//! The stream catalog. Each stream is one module exporting a [`StreamDef`]
-//! (its spec, record schema and fetch function); adding a stream means
-//! adding a module and one line to [`CATALOG`].
+//! The stream catalog. Each stream is one module exporting a [`StreamDef`]:
+//! its name, description, record schema, keys and how it is read ([`Read`]);
+//! adding a stream means adding a module and one line to [`CATALOG`].
 //!
 //! Streams that fan out are [`crate::engine::Tree`]s: [`tree`] is the CI
 //! tree (projects → pipelines → workflows → jobs → details, tests,
 //! artifacts) shared by six streams; `projects`, `contexts`,
 //! `context_environment_variables`, `insights_workflows` and
-//! `insights_workflow_runs` define their own small trees.
+//! `insights_workflow_runs` define their own small trees. `me` and
+//! `collaborations` are a single request each. What a tree implies is not
+//! restated per stream: its sync modes, and the notes its description ends
+//! with, follow from whether it is rooted at projects and incremental.
 
 use crate::api::Api;
+use crate::engine::Tree;
 use crate::error::ConnectorError;
+use crate::json;
 use crate::model::{Page, StreamSpec, SyncMode};
 use crate::settings::Settings;
 use crate::state::State;
@@ -29,22 +34,38 @@ pub mod tests;
 pub mod tree;
 pub mod workflows;
 
-/// Reads one bounded piece of a stream: at most a few requests.
-pub type FetchFn = fn(&mut Api<'_>, &Settings, Option<State>) -> Result<Page, ConnectorError>;
+/// How a stream is read.
+pub enum Read {
+    /// Walked by the traversal engine ([`crate::engine::fetch`]), one
+    /// bounded piece per call.
+    Tree(&'static dyn Tree),
+    /// One unpaged `GET path`, read in one call, never with a state. `what`
+    /// names it in messages.
+    Single {
+        path: &'static str,
+        what: &'static str,
+        answer: Answer,
+    },
+}
+
+/// What a [`Read::Single`] request answers.
+pub enum Answer {
+    /// One object: the stream's one record.
+    Object,
+    /// A bare array of objects: one record each.
+    Array,
+}
 
 /// Everything the connector knows about one stream.
 pub struct StreamDef {
     pub name: &'static str,
     pub description: &'static str,
-    /// Shared paragraphs appended to the description.
-    pub notes: &'static [&'static str],
     /// JSON Schema 2020-12 of one record, compact (see [`crate::json::minified`]).
     pub json_schema: &'static str,
     pub primary_key: &'static [&'static str],
     pub cursor_field: Option<&'static str>,
     pub parent: Option<&'static str>,
-    pub sync_modes: &'static [SyncMode],
-    pub fetch: FetchFn,
+    pub read: Read,
 }
 
 impl StreamDef {
@@ -52,15 +73,69 @@ impl StreamDef {
         StreamSpec {
             name: self.name.into(),
             description: self
-                .notes
-                .iter()
+                .notes()
                 .fold(self.description.to_string(), |d, note| d + " " + note),
             json_schema: self.json_schema.into(),
             primary_key: self.primary_key.iter().map(|k| k.to_string()).collect(),
             cursor_field: self.cursor_field.map(Into::into),
             parent: self.parent.map(Into::into),
-            sync_modes: self.sync_modes.to_vec(),
+            sync_modes: self.sync_modes().to_vec(),
         }
+    }
+
+    /// Full refresh; and incremental, with the cursor of the final state,
+    /// for an incremental tree.
+    pub fn sync_modes(&self) -> &'static [SyncMode] {
+        if self.incremental() {
+            &[SyncMode::FullRefresh, SyncMode::Incremental]
+        } else {
+            &[SyncMode::FullRefresh]
+        }
+    }
+
+    /// The shared paragraphs appended to the description: where projects
+    /// come from (project-rooted trees), how incremental syncs read
+    /// (incremental trees).
+    fn notes(&self) -> impl Iterator<Item = &'static str> {
+        let projects = matches!(self.read, Read::Tree(tree) if tree.projects());
+        [
+            (projects, PROJECTS_NOTE),
+            (self.incremental(), INCREMENTAL_NOTE),
+        ]
+        .into_iter()
+        .filter_map(|(on, note)| on.then_some(note))
+    }
+
+    /// Whether the stream keeps a cursor between syncs.
+    fn incremental(&self) -> bool {
+        matches!(self.read, Read::Tree(tree) if tree.incremental())
+    }
+
+    /// Reads one bounded piece of the stream: at most a few requests.
+    pub fn fetch(
+        &self,
+        api: &mut Api<'_>,
+        settings: &Settings,
+        state: Option<State>,
+    ) -> Result<Page, ConnectorError> {
+        let (path, what, answer) = match &self.read {
+            Read::Tree(tree) => {
+                return crate::engine::fetch(api, settings, state, self.name, *tree);
+            }
+            Read::Single { path, what, answer } => (*path, *what, answer),
+        };
+        if state.is_some() {
+            return Err(ConnectorError::InvalidState(format!(
+                "the {} stream is read in one call and never returns a state; pass no state",
+                self.name
+            )));
+        }
+        let body = api.get(path, &[], what)?;
+        let records = match answer {
+            Answer::Object => vec![json::record(&body, what)?],
+            Answer::Array => json::array(&body, what)?,
+        };
+        Ok(Page::full_refresh(records, None))
     }
 }
 
@@ -81,15 +156,9 @@ pub const CATALOG: &[&StreamDef] = &[
     &insights_workflow_runs::STREAM,
 ];
 
-/// Full refresh only.
-pub(crate) const FULL: &[SyncMode] = &[SyncMode::FullRefresh];
-/// Full refresh, and incremental with the cursor of the final state.
-pub(crate) const FULL_AND_INCREMENTAL: &[SyncMode] =
-    &[SyncMode::FullRefresh, SyncMode::Incremental];
-
 /// What the project-rooted streams' descriptions end with: where projects
 /// come from. Stored once, appended by [`StreamDef::spec`].
-pub(crate) const PROJECTS_NOTE: &str = "Projects: those in the project_slugs setting (gh/org/repo, \
+const PROJECTS_NOTE: &str = "Projects: those in the project_slugs setting (gh/org/repo, \
 bb/org/repo, github/…, bitbucket/…, circleci/<org-id>/<project-id>; a / may be written %2F); without it \
 they are discovered: the organisations are org_slug, else every organisation of /me/collaborations, each \
 scanned through GET /pipeline?org-slug={org} (pipelines of the projects the user follows, newest first) back \
@@ -97,7 +166,7 @@ to start_date, else over its newest 1,000 pipelines; the distinct project_slugs 
 project with no pipeline in that window is not discovered: name it in project_slugs to be exhaustive.";
 
 /// What the incremental streams' descriptions end with.
-pub(crate) const INCREMENTAL_NOTE: &str = "Incremental: the final state's cursor holds, per project, the \
+const INCREMENTAL_NOTE: &str = "Incremental: the final state's cursor holds, per project, the \
 newest pipeline seen (hwm) and the oldest one still unfinished (lwm), plus as_of; a sync given it reads \
 each project's pipelines back to min(lwm, hwm) only, and emits only what is new or changed since.";
 
@@ -145,7 +214,7 @@ mod catalog_tests {
                     .expect("parent exists");
                 assert!(p < i, "{}: parent listed later", def.name);
             }
-            assert!(!def.sync_modes.is_empty());
+            assert!(!def.sync_modes().is_empty());
             assert_eq!(schema["additionalProperties"], true, "{}", def.name);
             assert_eq!(def.json_schema, crate::json::minify(def.json_schema));
             assert!(!spec.description.is_empty());

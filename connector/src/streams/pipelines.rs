@@ -3,23 +3,15 @@
 //! the CI tree ([`super::tree`]). Incremental.
 
 use super::tree::{CiTree, Target};
-use super::{FULL_AND_INCREMENTAL, INCREMENTAL_NOTE, PROJECTS_NOTE, StreamDef};
-use crate::api::Api;
-use crate::error::ConnectorError;
-use crate::model::Page;
-use crate::settings::Settings;
-use crate::state::State;
-
-const NAME: &str = "pipelines";
+use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
-    name: NAME,
+    name: "pipelines",
     description: "Every pipeline of each project (GET /api/v2/project/{slug}/pipeline), newest first, a few pages per \
 call; records are CircleCI's pipeline objects as returned. Cursor: updated_at. A later sync emits a \
 pipeline when it was created after the project's hwm or updated after as_of; it also stops reading a \
 project's pipelines at the oldest one that was unfinished (state setup-pending, setup or pending) at the \
 last sync.",
-    notes: &[PROJECTS_NOTE, INCREMENTAL_NOTE],
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -94,14 +86,5 @@ last sync.",
     primary_key: &["id"],
     cursor_field: Some("updated_at"),
     parent: Some("projects"),
-    sync_modes: FULL_AND_INCREMENTAL,
-    fetch,
+    read: Read::Tree(&CiTree(Target::Pipelines)),
 };
-
-fn fetch(
-    api: &mut Api<'_>,
-    settings: &Settings,
-    state: Option<State>,
-) -> Result<Page, ConnectorError> {
-    crate::engine::fetch(api, settings, state, NAME, &CiTree(Target::Pipelines))
-}

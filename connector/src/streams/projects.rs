@@ -1,22 +1,16 @@
 //! `projects`: each project (`GET /api/v2/project/{slug}`), from
 //! `project_slugs` or discovered.
 
-use super::{FULL, PROJECTS_NOTE, StreamDef};
-use crate::api::Api;
+use super::{Read, StreamDef};
 use crate::engine::{At, Cx, On404, PROJECT_404_HINT, Req, Root, Tree};
 use crate::error::ConnectorError;
-use crate::model::Page;
-use crate::settings::Settings;
-use crate::state::{Item, State};
-
-const NAME: &str = "projects";
+use crate::state::Item;
 
 pub const STREAM: StreamDef = StreamDef {
-    name: NAME,
+    name: "projects",
     description: "Each project (GET /api/v2/project/{slug}), one record each, as returned. CircleCI API v2 has no \
 endpoint that lists all projects. Keyed by the project's id, which survives renames and transfers, unlike \
 the slug.",
-    notes: &[PROJECTS_NOTE],
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -46,8 +40,7 @@ the slug.",
     primary_key: &["id"],
     cursor_field: None,
     parent: None,
-    sync_modes: FULL,
-    fetch,
+    read: Read::Tree(&Projects),
 };
 
 /// One object per project.
@@ -77,12 +70,4 @@ impl Tree for Projects {
         cx.records.extend_from_slice(items);
         Ok(())
     }
-}
-
-fn fetch(
-    api: &mut Api<'_>,
-    settings: &Settings,
-    state: Option<State>,
-) -> Result<Page, ConnectorError> {
-    crate::engine::fetch(api, settings, state, NAME, &Projects)
 }

@@ -3,23 +3,15 @@
 //! ([`super::tree`]). Incremental.
 
 use super::tree::{CiTree, Target};
-use super::{FULL_AND_INCREMENTAL, INCREMENTAL_NOTE, PROJECTS_NOTE, StreamDef};
-use crate::api::Api;
-use crate::error::ConnectorError;
-use crate::model::Page;
-use crate::settings::Settings;
-use crate::state::State;
-
-const NAME: &str = "tests";
+use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
-    name: NAME,
+    name: "tests",
     description: "The test results of every job (GET /api/v2/project/{slug}/{number}/tests), every page; records are \
 CircleCI's test objects as returned plus project_slug, job_number, job_id and test_index, the 0-based \
 position in the job's list across pages (each added only when absent). Approval jobs are never requested: \
 the page's notices say how many were skipped. A later sync reads the tests of every job the jobs stream \
 would emit that is finished (a running job's tests are read once it ends).",
-    notes: &[PROJECTS_NOTE, INCREMENTAL_NOTE],
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -45,14 +37,5 @@ would emit that is finished (a running job's tests are read once it ends).",
     primary_key: &["project_slug", "job_number", "test_index"],
     cursor_field: None,
     parent: Some("jobs"),
-    sync_modes: FULL_AND_INCREMENTAL,
-    fetch,
+    read: Read::Tree(&CiTree(Target::Tests)),
 };
-
-fn fetch(
-    api: &mut Api<'_>,
-    settings: &Settings,
-    state: Option<State>,
-) -> Result<Page, ConnectorError> {
-    crate::engine::fetch(api, settings, state, NAME, &CiTree(Target::Tests))
-}

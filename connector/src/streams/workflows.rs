@@ -3,21 +3,13 @@
 //! ([`super::tree`]). Incremental.
 
 use super::tree::{CiTree, Target};
-use super::{FULL_AND_INCREMENTAL, INCREMENTAL_NOTE, PROJECTS_NOTE, StreamDef};
-use crate::api::Api;
-use crate::error::ConnectorError;
-use crate::model::Page;
-use crate::settings::Settings;
-use crate::state::State;
-
-const NAME: &str = "workflows";
+use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
-    name: NAME,
+    name: "workflows",
     description: "The workflows of every pipeline of each project (GET /api/v2/pipeline/{id}/workflow), read pipeline \
 by pipeline, newest first; records are CircleCI's workflow objects as returned (they carry pipeline_id and \
 project_slug). Cursor: stopped_at. A later sync emits a workflow created or stopped after as_of.",
-    notes: &[PROJECTS_NOTE, INCREMENTAL_NOTE],
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -49,14 +41,5 @@ project_slug). Cursor: stopped_at. A later sync emits a workflow created or stop
     primary_key: &["id"],
     cursor_field: Some("stopped_at"),
     parent: Some("pipelines"),
-    sync_modes: FULL_AND_INCREMENTAL,
-    fetch,
+    read: Read::Tree(&CiTree(Target::Workflows)),
 };
-
-fn fetch(
-    api: &mut Api<'_>,
-    settings: &Settings,
-    state: Option<State>,
-) -> Result<Page, ConnectorError> {
-    crate::engine::fetch(api, settings, state, NAME, &CiTree(Target::Workflows))
-}

@@ -3,6 +3,7 @@
 //! traversal, discovery and incremental tests against a stateful fake
 //! CircleCI are in [`traversal`].
 
+use crate::http::resp;
 use crate::*;
 use std::collections::VecDeque;
 
@@ -54,17 +55,6 @@ impl HttpClient for Fake {
     }
 }
 
-fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
-    HttpResponse {
-        status,
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        body: body.as_bytes().to_vec(),
-    }
-}
-
 fn cred(base: Option<&str>) -> Vec<(String, String)> {
     let mut c = vec![("api_key".to_string(), KEY.to_string())];
     if let Some(b) = base {
@@ -79,6 +69,16 @@ fn req(stream: &str, settings: &str, state: Option<&str>) -> FetchRequest {
         settings: settings.into(),
         state: state.map(Into::into),
     }
+}
+
+/// One `fetch` of `stream` with the default credential.
+fn call(
+    client: &mut dyn HttpClient,
+    stream: &str,
+    settings: &str,
+    state: Option<&str>,
+) -> Result<Page, ConnectorError> {
+    fetch(client, &cred(None), &req(stream, settings, state))
 }
 
 fn assert_no_key(e: &ConnectorError) {
@@ -222,7 +222,7 @@ fn every_error_status_maps_and_never_leaks_the_key() {
         assert_eq!(e.kind(), kind, "{answer:?}: {e}");
         assert_no_key(&e);
         let mut fake = Fake::new().on_resp(me, answer.clone());
-        let e = fetch(&mut fake, &cred(None), &req("me", "", None)).unwrap_err();
+        let e = call(&mut fake, "me", "", None).unwrap_err();
         assert_eq!(e.kind(), kind);
         assert_no_key(&e);
     }
@@ -237,7 +237,7 @@ fn every_error_status_maps_and_never_leaks_the_key() {
 #[test]
 fn me_stream() {
     let mut fake = Fake::new().on("https://circleci.com/api/v2/me", 200, ME);
-    let page = fetch(&mut fake, &cred(None), &req("me", "{}", None)).unwrap();
+    let page = call(&mut fake, "me", "{}", None).unwrap();
     assert_eq!(
         page,
         Page {
@@ -247,10 +247,11 @@ fn me_stream() {
             notices: vec![]
         }
     );
-    let e = fetch(
+    let e = call(
         &mut Fake::new(),
-        &cred(None),
-        &req("me", "{}", Some(r#"{"v":1,"stream":"me"}"#)),
+        "me",
+        "{}",
+        Some(r#"{"v":1,"stream":"me"}"#),
     )
     .unwrap_err();
     assert_eq!(e.kind(), "invalid-state");
@@ -268,7 +269,7 @@ fn projects_stream_reads_each_project() {
             200,
             p2,
         );
-    let page = fetch(&mut fake, &cred(None), &req("projects", settings, None)).unwrap();
+    let page = call(&mut fake, "projects", settings, None).unwrap();
     assert_eq!(page.records, vec![p1.to_string(), p2.to_string()]);
     assert_eq!(page.state, None);
     assert!(!page.has_more);
@@ -279,7 +280,7 @@ fn projects_stream_reads_each_project() {
         404,
         r#"{"message":"Project not found"}"#,
     );
-    let e = fetch(&mut fake, &cred(None), &req("projects", settings, None)).unwrap_err();
+    let e = call(&mut fake, "projects", settings, None).unwrap_err();
     assert_eq!(
         e,
         ConnectorError::NotFound(
@@ -369,7 +370,7 @@ fn pipelines_errors_keep_the_state_safe() {
     let url = "https://circleci.com/api/v2/project/gh/acme/api/pipeline";
     // Truncated JSON is a bad response, never a last page.
     let mut fake = Fake::new().on(url, 200, r#"{"items":[{"id":"a1"}],"next_page"#);
-    let e = fetch(&mut fake, &cred(None), &req("pipelines", settings, None)).unwrap_err();
+    let e = call(&mut fake, "pipelines", settings, None).unwrap_err();
     assert_eq!(e.kind(), "bad-response");
     // A token repeated forever is caught: the first call keeps what it read
     // and points at the request that failed; the retry surfaces the error.
@@ -378,7 +379,7 @@ fn pipelines_errors_keep_the_state_safe() {
         200,
         &page_body(&["a1"], Some("t")),
     );
-    let first = fetch(&mut fake, &cred(None), &req("pipelines", settings, None)).unwrap();
+    let first = call(&mut fake, "pipelines", settings, None).unwrap();
     assert_eq!(first.records.len(), 1);
     assert!(first.has_more);
     assert!(
@@ -395,12 +396,7 @@ fn pipelines_errors_keep_the_state_safe() {
         200,
         &page_body(&["a1"], Some("t")),
     );
-    let e = fetch(
-        &mut fake,
-        &cred(None),
-        &req("pipelines", settings, Some(&state)),
-    )
-    .unwrap_err();
+    let e = call(&mut fake, "pipelines", settings, Some(&state)).unwrap_err();
     assert!(
         matches!(&e, ConnectorError::BadResponse(m) if m.contains("same next_page_token")),
         "{e:?}"
@@ -411,12 +407,7 @@ fn pipelines_errors_keep_the_state_safe() {
         404,
         r#"{"message":"Not Found"}"#,
     );
-    let e = fetch(
-        &mut fake,
-        &cred(None),
-        &req("pipelines", settings, Some(&state)),
-    )
-    .unwrap_err();
+    let e = call(&mut fake, "pipelines", settings, Some(&state)).unwrap_err();
     assert!(
         matches!(&e, ConnectorError::NotFound(m) if m.contains("page token in the state may have expired")),
         "{e:?}"
@@ -427,12 +418,7 @@ fn pipelines_errors_keep_the_state_safe() {
         r#"{"project_slugs":["gh/acme/api","gh/acme/web"],"start_date":"2024-01-01T00:00:00Z"}"#,
         r#"{"project_slugs":["gh/acme/api","gh/acme/web"],"org_slug":"gh/acme"}"#,
     ] {
-        let e = fetch(
-            &mut Fake::new(),
-            &cred(None),
-            &req("pipelines", other, Some(&state)),
-        )
-        .unwrap_err();
+        let e = call(&mut Fake::new(), "pipelines", other, Some(&state)).unwrap_err();
         assert!(
             matches!(&e, ConnectorError::InvalidState(m) if m.starts_with("the settings (project_slugs, org_slug or start_date) changed")),
             "{e:?}"
@@ -450,37 +436,24 @@ fn pipelines_errors_keep_the_state_safe() {
             200,
             &page_body(&[], None),
         );
-    let page = fetch(
+    let page = call(
         &mut fake,
-        &cred(None),
-        &req(
-            "pipelines",
-            r#"{"project_slugs":["github/acme/api","gh%2Facme%2Fweb"]}"#,
-            Some(&state),
-        ),
+        "pipelines",
+        r#"{"project_slugs":["github/acme/api","gh%2Facme%2Fweb"]}"#,
+        Some(&state),
     )
     .unwrap();
     assert!(!page.has_more && fake.script.is_empty());
-    let e = fetch(
-        &mut Fake::new(),
-        &cred(None),
-        &req("projects", settings, Some(&state)),
-    )
-    .unwrap_err();
+    let e = call(&mut Fake::new(), "projects", settings, Some(&state)).unwrap_err();
     assert_eq!(e.kind(), "invalid-state");
-    let e = fetch(
-        &mut Fake::new(),
-        &cred(None),
-        &req("pipelines", settings, Some("{\"v\":9}")),
-    )
-    .unwrap_err();
+    let e = call(&mut Fake::new(), "pipelines", settings, Some("{\"v\":9}")).unwrap_err();
     assert_eq!(e.kind(), "invalid-state");
     // Rate limits carry the hint.
     let mut fake = Fake::new().on_resp(
         url,
         Ok(resp(429, &[("retry-after", "20")], "Rate limited.")),
     );
-    let e = fetch(&mut fake, &cred(None), &req("pipelines", settings, None)).unwrap_err();
+    let e = call(&mut fake, "pipelines", settings, None).unwrap_err();
     assert_eq!(
         e,
         ConnectorError::RateLimited(RetryHint {
@@ -494,7 +467,7 @@ fn pipelines_errors_keep_the_state_safe() {
 #[test]
 fn settings_and_streams_are_checked_before_any_request() {
     let mut fake = Fake::new();
-    let e = fetch(&mut fake, &cred(None), &req("builds", "{}", None)).unwrap_err();
+    let e = call(&mut fake, "builds", "{}", None).unwrap_err();
     assert_eq!(
         e,
         ConnectorError::InvalidSettings(
@@ -504,14 +477,15 @@ fn settings_and_streams_are_checked_before_any_request() {
                 .into()
         )
     );
-    let e = fetch(
+    let e = call(
         &mut fake,
-        &cred(None),
-        &req("pipelines", r#"{"project_slugs":["gh/only-two"]}"#, None),
+        "pipelines",
+        r#"{"project_slugs":["gh/only-two"]}"#,
+        None,
     )
     .unwrap_err();
     assert_eq!(e.kind(), "invalid-settings");
-    let e = fetch(&mut fake, &cred(None), &req("me", r#"{"slugs":[]}"#, None)).unwrap_err();
+    let e = call(&mut fake, "me", r#"{"slugs":[]}"#, None).unwrap_err();
     assert_eq!(e.kind(), "invalid-settings");
     assert!(fake.sent.is_empty());
     assert!(fake.urls().is_empty());

@@ -2,9 +2,8 @@
 //! against the stateful [`FakeCi`].
 
 use super::fake::{BASE, FakeCi, t};
-use super::{KEY, cred, req};
+use super::{KEY, call};
 use crate::time::Ts;
-use crate::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -62,12 +61,8 @@ fn sync(fake: &mut FakeCi, stream: &str, settings: &str, state: Option<String>) 
     let start = fake.log.len();
     loop {
         let before = fake.log.len();
-        let page = fetch(
-            &mut *fake,
-            &cred(None),
-            &req(stream, settings, state.as_deref()),
-        )
-        .unwrap_or_else(|e| panic!("{stream} call {}: {e}", out.calls + 1));
+        let page = call(&mut *fake, stream, settings, state.as_deref())
+            .unwrap_or_else(|e| panic!("{stream} call {}: {e}", out.calls + 1));
         out.calls += 1;
         assert!(fake.log.len() - before <= 8, "at most 8 requests a call");
         assert!(page.records.len() <= 500, "at most ~500 records a call");
@@ -102,6 +97,18 @@ fn slugs(list: &[&str]) -> String {
             .collect::<Vec<_>>()
             .join(",")
     )
+}
+
+/// A fake with one project, gh/acme/api, of `pipelines` typical finished
+/// pipelines ten minutes apart, each build job with `tests` tests (see
+/// [`FakeCi::push_finished`]).
+fn api_project(pipelines: i64, tests: usize) -> (FakeCi, usize) {
+    let mut fake = FakeCi::new();
+    let a = fake.add_project("gh/acme/api");
+    for i in 0..pipelines {
+        fake.push_finished(a, t(i * 10), tests);
+    }
+    (fake, a)
 }
 
 fn unique(values: Vec<String>) -> usize {
@@ -177,11 +184,7 @@ fn full_traversal_of_a_large_upstream_keeps_the_state_small() {
 /// of the object (only when absent), and keeps the API's text.
 #[test]
 fn every_stream_reads_every_page_and_adds_its_keys() {
-    let mut fake = FakeCi::new();
-    let a = fake.add_project("gh/acme/api");
-    for i in 0..45 {
-        fake.push_finished(a, t(i * 10), 1);
-    }
+    let (mut fake, a) = api_project(45, 1);
     // A workflow with 45 jobs (three pages), one of them with 45 tests and
     // 21 artifacts.
     let mut jobs = Vec::new();
@@ -361,7 +364,7 @@ fn collaborations_stream() {
     let mut fake = FakeCi::new();
     fake.add_project("gh/acme/api");
     fake.add_project("bb/team/site");
-    let page = fetch(&mut fake, &cred(None), &req("collaborations", "{}", None)).unwrap();
+    let page = call(&mut fake, "collaborations", "{}", None).unwrap();
     assert_eq!(
         page.records,
         [
@@ -378,11 +381,7 @@ fn collaborations_stream() {
 
 #[test]
 fn approval_jobs_deleted_workflows_and_gone_details_are_skipped() {
-    let mut fake = FakeCi::new();
-    let a = fake.add_project("gh/acme/api");
-    for i in 0..4 {
-        fake.push_finished(a, t(i * 10), 1);
-    }
+    let (mut fake, a) = api_project(4, 1);
     // The second-newest pipeline's workflow was deleted after it was listed;
     // in the newest, the second build job's details are gone.
     let deleted = fake.projects[a].pipelines[1].workflows[0].id.clone();
@@ -430,24 +429,15 @@ fn approval_jobs_deleted_workflows_and_gone_details_are_skipped() {
 
     // Other errors propagate (from the retry, once the call made progress).
     fake.fail("/pipeline/", 403, 2);
-    let first = fetch(&mut fake, &cred(None), &req("jobs", &settings, None)).unwrap();
+    let first = call(&mut fake, "jobs", &settings, None).unwrap();
     assert!(first.records.is_empty() && first.has_more);
-    let e = fetch(
-        &mut fake,
-        &cred(None),
-        &req("jobs", &settings, first.state.as_deref()),
-    )
-    .unwrap_err();
+    let e = call(&mut fake, "jobs", &settings, first.state.as_deref()).unwrap_err();
     assert_eq!(e.kind(), "forbidden");
 }
 
 #[test]
 fn a_failure_after_progress_returns_what_was_read_and_is_retried_first() {
-    let mut fake = FakeCi::new();
-    let a = fake.add_project("gh/acme/api");
-    for i in 0..30 {
-        fake.push_finished(a, t(i * 10), 0);
-    }
+    let (mut fake, a) = api_project(30, 0);
     let settings = slugs(&["gh/acme/api"]);
     let baseline = sync(&mut fake, "jobs", &settings, None);
 
@@ -456,7 +446,7 @@ fn a_failure_after_progress_returns_what_was_read_and_is_retried_first() {
     let third = fake.projects[a].pipelines[2].workflows[0].id.clone();
     fake.fail(&format!("/workflow/{third}/job"), 500, 1);
     fake.log.clear();
-    let first = fetch(&mut fake, &cred(None), &req("jobs", &settings, None)).unwrap();
+    let first = call(&mut fake, "jobs", &settings, None).unwrap();
     assert_eq!(first.records.len(), 6);
     assert!(first.has_more);
     assert_eq!(
@@ -477,31 +467,22 @@ fn a_failure_after_progress_returns_what_was_read_and_is_retried_first() {
 
     // Failing again: the retry surfaces the error.
     fake.fail(&format!("/workflow/{third}/job"), 500, 2);
-    let first = fetch(&mut fake, &cred(None), &req("jobs", &settings, None)).unwrap();
-    let e = fetch(
-        &mut fake,
-        &cred(None),
-        &req("jobs", &settings, first.state.as_deref()),
-    )
-    .unwrap_err();
+    let first = call(&mut fake, "jobs", &settings, None).unwrap();
+    let e = call(&mut fake, "jobs", &settings, first.state.as_deref()).unwrap_err();
     assert_eq!(e.kind(), "unavailable");
     assert!(!e.message().contains(KEY));
 
     // A failure with no progress is the call's error.
     fake.fail("/project/gh/acme/api/pipeline", 429, 1);
-    let e = fetch(&mut fake, &cred(None), &req("jobs", &settings, None)).unwrap_err();
+    let e = call(&mut fake, "jobs", &settings, None).unwrap_err();
     assert_eq!(e.kind(), "rate-limited");
 }
 
 #[test]
 fn states_must_fit_the_stream_and_the_settings() {
-    let mut fake = FakeCi::new();
-    let a = fake.add_project("gh/acme/api");
-    for i in 0..30 {
-        fake.push_finished(a, t(i * 10), 0);
-    }
+    let (mut fake, _) = api_project(30, 0);
     let settings = slugs(&["gh/acme/api"]);
-    let mid = fetch(&mut fake, &cred(None), &req("jobs", &settings, None))
+    let mid = call(&mut fake, "jobs", &settings, None)
         .unwrap()
         .state
         .unwrap();
@@ -527,38 +508,24 @@ fn states_must_fit_the_stream_and_the_settings() {
             "settings",
         ),
     ] {
-        let e = fetch(&mut fake, &cred(None), &req(stream, settings, Some(state))).unwrap_err();
+        let e = call(&mut fake, stream, settings, Some(state)).unwrap_err();
         assert_eq!(e.kind(), "invalid-state", "{e}");
         assert!(e.message().contains(why), "{e}");
     }
     // A forged stack deeper than the stream's tree.
     let forged = mid.replace("\"run\":{", "\"run\":{\"f\":[{\"ids\":[{\"id\":\"a\"}]},{\"ids\":[{\"id\":\"b\"}]},{\"ids\":[{\"id\":\"c\"}]},{\"t\":\"x\"}],\"x\":{");
-    let e = fetch(
-        &mut fake,
-        &cred(None),
-        &req("jobs", &settings, Some(&forged)),
-    )
-    .unwrap_err();
+    let e = call(&mut fake, "jobs", &settings, Some(&forged)).unwrap_err();
     assert_eq!(e.kind(), "invalid-state");
     let mut run: Value = serde_json::from_str(&mid).unwrap();
     run["run"]["f"] = serde_json::json!([{"ids":[{"id":"a"}]},{"ids":[{"id":"b"}]},{"ids":[{"id":"c"}]},{"t":"x"}]);
-    let e = fetch(
-        &mut fake,
-        &cred(None),
-        &req("jobs", &settings, Some(&run.to_string())),
-    )
-    .unwrap_err();
+    let e = call(&mut fake, "jobs", &settings, Some(&run.to_string())).unwrap_err();
     assert!(e.message().contains("does not fit the jobs stream"), "{e}");
     // Forged positions are refused, never a trap.
     for run in [r#"{"i":1,"f":[{"t":"x"}]}"#, r#"{"i":5}"#] {
         let mut forged: Value = serde_json::from_str(&mid).unwrap();
         forged["run"] = serde_json::from_str(run).unwrap();
         let forged = forged.to_string();
-        match fetch(
-            &mut fake,
-            &cred(None),
-            &req("jobs", &settings, Some(&forged)),
-        ) {
+        match call(&mut fake, "jobs", &settings, Some(&forged)) {
             Err(e) => assert_eq!(e.kind(), "invalid-state", "{run}: {e}"),
             // Past the end with nothing on the stack: the sync is over.
             Ok(page) => assert!(!page.has_more && page.records.is_empty(), "{run}"),
@@ -567,24 +534,11 @@ fn states_must_fit_the_stream_and_the_settings() {
     let mut forged: Value = serde_json::from_str(&mid.replace("\"jobs\"", "\"projects\"")).unwrap();
     forged["run"] = serde_json::json!({"f": [{"t": "x"}]});
     let forged = forged.to_string();
-    let e = fetch(
-        &mut fake,
-        &cred(None),
-        &req("projects", &settings, Some(&forged)),
-    )
-    .unwrap_err();
+    let e = call(&mut fake, "projects", &settings, Some(&forged)).unwrap_err();
     assert!(e.message().contains("single object"), "{e}");
     // A full-refresh stream keeps nothing between syncs.
-    let e = fetch(
-        &mut fake,
-        &cred(None),
-        &req(
-            "projects",
-            &settings,
-            Some(&done.replace("\"jobs\"", "\"projects\"")),
-        ),
-    )
-    .unwrap_err();
+    let done = done.replace("\"jobs\"", "\"projects\"");
+    let e = call(&mut fake, "projects", &settings, Some(&done)).unwrap_err();
     assert!(e.message().contains("keeps nothing between syncs"), "{e}");
 }
 
@@ -714,11 +668,7 @@ fn discovery_scans_50_pages_or_back_to_start_date() {
 /// job), then 3 more finished pipelines. Returns the fake and the ids of the
 /// unfinished workflow's jobs.
 fn incremental_fake() -> (FakeCi, usize, Vec<String>) {
-    let mut fake = FakeCi::new();
-    let a = fake.add_project("gh/acme/api");
-    for i in 0..25 {
-        fake.push_finished(a, t(i * 10), 2);
-    }
+    let (mut fake, a) = api_project(25, 2);
     let mut done = fake.job("success", Some(t(251)), Some(t(252)));
     done.tests = 2;
     let mut running = fake.job("running", Some(t(253)), None);
@@ -937,7 +887,7 @@ fn a_change_during_a_sync_is_not_lost() {
         let settings = slugs(&["gh/acme/api", "gh/acme/web"]);
 
         // The first call reads project a (the running workflow) and part of b.
-        let first = fetch(&mut fake, &cred(None), &req("workflows", &settings, None)).unwrap();
+        let first = call(&mut fake, "workflows", &settings, None).unwrap();
         assert!(first.has_more);
         // Meanwhile the workflow ends, and project b gets a newer pipeline.
         let wf = &mut fake.projects[a].pipelines[0].workflows[0];
