@@ -2,10 +2,12 @@
 //!
 //! [`Connector`] is the compiled, linked component (cheap to share);
 //! [`ConnectorInstance`] is one sandboxed instance of it with its own store,
-//! resource table and outbound policy. Each call into the guest is typed:
-//! the guest's own errors come back as [`HarnessError::Connector`], and a
-//! trap (a panic, an exhausted limit) as [`HarnessError::Trap`]. After a
-//! trap the instance must not be used again; instantiate a new one.
+//! resource table, outbound policy and [`Limits`]. Each call into the guest
+//! is typed: the guest's own errors come back as [`HarnessError::Connector`],
+//! a limit exceeded during the call as [`HarnessError::Limit`] (whatever the
+//! guest made of it), and a trap (a panic, a bug) as [`HarnessError::Trap`].
+//! After a trap, a memory or CPU limit included, or a call abandoned before
+//! it finished, the instance refuses further calls: instantiate a new one.
 
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +20,7 @@ use crate::bindings::{Account, CredentialSpec, FetchRequest, Page, SourceConnect
 use crate::cache::CacheOutcome;
 use crate::credential::Credential;
 use crate::error::HarnessError;
+use crate::limits::{CpuBudget, CpuMeter, EpochTicker, LimitExceeded, LimitKind, Limits, SandboxLimiter, Tripwire, bytes, metered};
 use crate::outbound::{OutboundLog, PolicyHooks};
 use crate::policy::OutboundPolicy;
 
@@ -26,6 +29,7 @@ pub struct HostState {
     table: ResourceTable,
     http: WasiHttpCtx,
     hooks: PolicyHooks,
+    limiter: SandboxLimiter,
 }
 
 impl IoView for HostState {
@@ -49,11 +53,20 @@ impl WasiHttpView for HostState {
 pub struct Connector {
     pre: SourceConnectorPre<HostState>,
     cache_outcome: CacheOutcome,
+    limits: Limits,
+    /// The engine's epoch ticker, when CPU time is enforced; instances hold
+    /// it too, so it runs as long as any of them may need it.
+    ticker: Option<Arc<EpochTicker>>,
 }
 
 impl Connector {
-    pub(crate) fn new(pre: SourceConnectorPre<HostState>, cache_outcome: CacheOutcome) -> Self {
-        Connector { pre, cache_outcome }
+    pub(crate) fn new(
+        pre: SourceConnectorPre<HostState>,
+        cache_outcome: CacheOutcome,
+        limits: Limits,
+        ticker: Option<Arc<EpochTicker>>,
+    ) -> Self {
+        Connector { pre, cache_outcome, limits, ticker }
     }
 
     /// Whether loading it hit the compile cache.
@@ -61,22 +74,67 @@ impl Connector {
         self.cache_outcome
     }
 
-    /// A fresh sandboxed instance whose requests pass `policy`.
+    /// The limits [`Connector::instantiate`] gives an instance (the loader's).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether instances' CPU time per call is enforced (see
+    /// [`crate::HostConfig::enforce_cpu_time`]).
+    pub fn enforces_cpu_time(&self) -> bool {
+        self.ticker.is_some()
+    }
+
+    /// A fresh sandboxed instance whose requests pass `policy`, under the
+    /// loader's limits.
     pub async fn instantiate(&self, policy: Arc<OutboundPolicy>) -> Result<ConnectorInstance, HarnessError> {
-        let hooks = PolicyHooks::new(policy);
+        self.instantiate_with_limits(policy, self.limits.clone()).await
+    }
+
+    /// A fresh sandboxed instance under its own `limits` (a tenant's).
+    pub async fn instantiate_with_limits(
+        &self,
+        policy: Arc<OutboundPolicy>,
+        limits: Limits,
+    ) -> Result<ConnectorInstance, HarnessError> {
+        let tripwire = Arc::new(Tripwire::default());
+        let hooks = PolicyHooks::with_limits(policy, &limits, tripwire.clone());
         let log = hooks.log();
         let state = HostState {
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
             hooks,
+            limiter: SandboxLimiter::new(&limits, tripwire.clone()),
         };
         let mut store = Store::new(self.pre.engine(), state);
-        let bindings = self
-            .pre
-            .instantiate_async(&mut store)
+        store.limiter(|state| &mut state.limiter);
+        let meter = Arc::new(CpuMeter::default());
+        // With epoch interruption on, a store must always have a deadline:
+        // instantiation may run guest code (start functions) too.
+        let cpu = self
+            .ticker
+            .as_ref()
+            .map(|_| CpuBudget::install(&mut store, &limits, meter.clone(), tripwire.clone()));
+        if let Some(cpu) = &cpu {
+            cpu.arm(&mut store);
+        }
+        let bindings = metered(&meter, self.pre.instantiate_async(&mut store))
             .await
-            .map_err(|e| HarnessError::Load(format!("cannot instantiate component: {e:#}")))?;
-        Ok(ConnectorInstance { store, bindings, log })
+            .map_err(|e| match limit_of(&tripwire, &limits, &e) {
+                Some(hit) => HarnessError::from(hit),
+                None => HarnessError::Load(format!("cannot instantiate component: {e:#}")),
+            })?;
+        Ok(ConnectorInstance {
+            store,
+            bindings,
+            log,
+            limits,
+            tripwire,
+            cpu,
+            meter,
+            _ticker: self.ticker.clone(),
+            unusable: None,
+        })
     }
 }
 
@@ -85,35 +143,130 @@ pub struct ConnectorInstance {
     store: Store<HostState>,
     bindings: SourceConnector,
     log: Arc<Mutex<OutboundLog>>,
+    limits: Limits,
+    tripwire: Arc<Tripwire>,
+    cpu: Option<CpuBudget>,
+    meter: Arc<CpuMeter>,
+    _ticker: Option<Arc<EpochTicker>>,
+    /// Why the instance refuses calls: it trapped, or a call was abandoned.
+    unusable: Option<String>,
 }
 
 impl ConnectorInstance {
     pub async fn credential_schema(&mut self) -> Result<CredentialSpec, HarnessError> {
+        self.begin()?;
         let source = self.bindings.ingest_connector_source();
-        source.call_credential_schema(&mut self.store).await.map_err(trap)
+        let outcome = metered(&self.meter, source.call_credential_schema(&mut self.store)).await;
+        self.finish(outcome)
     }
 
     pub async fn streams(&mut self) -> Result<Vec<StreamSpec>, HarnessError> {
+        self.begin()?;
         let source = self.bindings.ingest_connector_source();
-        source.call_streams(&mut self.store).await.map_err(trap)
+        let outcome = metered(&self.meter, source.call_streams(&mut self.store)).await;
+        self.finish(outcome)
     }
 
     pub async fn validate(&mut self, credential: &Credential) -> Result<Account, HarnessError> {
+        self.begin()?;
         let source = self.bindings.ingest_connector_source();
-        let result = source
-            .call_validate(&mut self.store, &credential.0)
-            .await
-            .map_err(trap)?;
-        result.map_err(|e| self.explain(e))
+        let outcome = metered(&self.meter, source.call_validate(&mut self.store, &credential.0)).await;
+        self.finish(outcome)?.map_err(|e| self.explain(e))
     }
 
+    /// One page of a stream. A page over [`Limits::records_per_page`] or
+    /// [`Limits::bytes_per_page`] is refused whole (nothing of it is
+    /// returned, so nothing of it is written or checkpointed).
     pub async fn fetch(&mut self, credential: &Credential, request: &FetchRequest) -> Result<Page, HarnessError> {
+        self.begin()?;
         let source = self.bindings.ingest_connector_source();
-        let result = source
-            .call_fetch(&mut self.store, &credential.0, request)
-            .await
-            .map_err(trap)?;
-        result.map_err(|e| self.explain(e))
+        let outcome = metered(&self.meter, source.call_fetch(&mut self.store, &credential.0, request)).await;
+        let page = self.finish(outcome)?.map_err(|e| self.explain(e))?;
+        self.check_page(&page)?;
+        Ok(page)
+    }
+
+    /// The limits this instance runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Bytes of linear memory the instance holds, over all its memories.
+    pub fn memory_in_use(&self) -> usize {
+        self.store.data().limiter.memory_in_use()
+    }
+
+    /// The time the last call (or the one in progress) spent running, as
+    /// the CPU limit counts it: guest code and the host code it calls, not
+    /// waiting on I/O.
+    pub fn cpu_time_of_last_call(&self) -> std::time::Duration {
+        self.meter.spent()
+    }
+
+    /// Whether the instance refuses further calls (after a trap or an
+    /// abandoned call), and why.
+    pub fn unusable(&self) -> Option<&str> {
+        self.unusable.as_deref()
+    }
+
+    /// Prepares a call: refuses it on an unusable instance, resets the
+    /// per-call counters and arms the CPU deadline. Until [`Self::finish`]
+    /// runs, the instance counts as unusable: a call whose future is dropped
+    /// half-way leaves the guest in an unknown state.
+    fn begin(&mut self) -> Result<(), HarnessError> {
+        if let Some(why) = &self.unusable {
+            return Err(HarnessError::Trap(format!(
+                "this connector instance cannot be used again ({why}); instantiate a new one"
+            )));
+        }
+        self.unusable = Some("a call on it was abandoned before it finished".into());
+        self.tripwire.take();
+        self.meter.reset();
+        self.store.data_mut().hooks.begin_call();
+        if let Some(cpu) = &self.cpu {
+            cpu.arm(&mut self.store);
+        }
+        Ok(())
+    }
+
+    /// Ends a call: a limit hit during it wins over whatever the guest
+    /// answered; a failed call (a trap) makes the instance unusable.
+    fn finish<R>(&mut self, outcome: wasmtime::Result<R>) -> Result<R, HarnessError> {
+        self.unusable = None;
+        match outcome {
+            Ok(value) => match self.tripwire.take() {
+                Some(hit) => Err(hit.into()),
+                None => Ok(value),
+            },
+            Err(error) => {
+                let failure = match limit_of(&self.tripwire, &self.limits, &error) {
+                    Some(hit) => HarnessError::from(hit),
+                    None => trap(error),
+                };
+                self.unusable = Some(failure.to_string());
+                Err(failure)
+            }
+        }
+    }
+
+    fn check_page(&self, page: &Page) -> Result<(), HarnessError> {
+        let records = page.records.len() as u64;
+        if records > self.limits.records_per_page {
+            return Err(self
+                .limits
+                .exceeded(LimitKind::RecordsPerPage, format!("the connector returned a page of {records} records"))
+                .into());
+        }
+        let size: usize = page.records.iter().map(String::len).sum::<usize>()
+            + page.state.as_ref().map_or(0, String::len)
+            + page.notices.iter().map(String::len).sum::<usize>();
+        if size as u64 > self.limits.bytes_per_page {
+            return Err(self
+                .limits
+                .exceeded(LimitKind::BytesPerPage, format!("the connector returned a page of {}", bytes(size as u64)))
+                .into());
+        }
+        Ok(())
     }
 
     /// What this instance's requests did so far.
@@ -132,6 +285,27 @@ impl ConnectorInstance {
             (error, _) => HarnessError::Connector(error),
         }
     }
+}
+
+/// The limit that made a call or an instantiation fail, if one did.
+fn limit_of(tripwire: &Tripwire, limits: &Limits, error: &wasmtime::Error) -> Option<LimitExceeded> {
+    if let Some(hit) = tripwire.take() {
+        return Some(hit);
+    }
+    if let Some(hit) = error.downcast_ref::<LimitExceeded>() {
+        return Some(hit.clone());
+    }
+    if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
+        return Some(limits.exceeded(LimitKind::CpuTime, "the call was interrupted at its deadline"));
+    }
+    // wasmtime's own count of instances, tables and memories per store.
+    const COUNT: &str = "resource limit exceeded: ";
+    let message = format!("{error:#}");
+    if let Some(at) = message.find(COUNT) {
+        let detail = message[at + COUNT.len()..].split(':').next().unwrap_or_default();
+        return Some(limits.exceeded(LimitKind::Instances, format!("wasmtime refused: {detail}")));
+    }
+    None
 }
 
 /// A failed call into the guest: a trap, or the host failing to run it.

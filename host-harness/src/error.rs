@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::bindings::ConnectorError;
+use crate::limits::{LimitExceeded, LimitKind};
 
 /// Anything that ends a harness call unsuccessfully.
 #[derive(Debug)]
@@ -26,6 +27,14 @@ pub enum HarnessError {
     Trap(String),
     /// Writing output or checkpoints failed.
     Io(String),
+    /// The call exceeded one of the instance's [`crate::Limits`]: which
+    /// one, its configured value, and what happened. Only that call ended;
+    /// after a memory or CPU limit the instance cannot be used again.
+    Limit {
+        limit: LimitKind,
+        value: String,
+        detail: String,
+    },
     /// The command line asks for something impossible.
     Usage(String),
 }
@@ -52,6 +61,7 @@ impl HarnessError {
             HarnessError::Load(_) => 23,
             HarnessError::Trap(_) => 24,
             HarnessError::Io(_) => 25,
+            HarnessError::Limit { .. } => 26,
             HarnessError::Usage(_) => 2,
         }
     }
@@ -66,6 +76,7 @@ impl HarnessError {
             HarnessError::Load(_) => "load",
             HarnessError::Trap(_) => "trap",
             HarnessError::Io(_) => "io",
+            HarnessError::Limit { .. } => "limit-exceeded",
             HarnessError::Usage(_) => "usage",
         }
     }
@@ -98,6 +109,7 @@ impl HarnessError {
             HarnessError::Load(m) => HarnessError::Load(f(&m)),
             HarnessError::Trap(m) => HarnessError::Trap(f(&m)),
             HarnessError::Io(m) => HarnessError::Io(f(&m)),
+            HarnessError::Limit { limit, value, detail } => HarnessError::Limit { limit, value: f(&value), detail: f(&detail) },
             HarnessError::Usage(m) => HarnessError::Usage(f(&m)),
         }
     }
@@ -148,6 +160,10 @@ impl fmt::Display for HarnessError {
             | HarnessError::Trap(m)
             | HarnessError::Io(m)
             | HarnessError::Usage(m) => m.clone(),
+            HarnessError::Limit { limit, value, detail } => match limit.flag() {
+                Some(flag) => format!("{limit} limit of {value} exceeded: {detail} (raise it with {flag})"),
+                None => format!("{limit} limit of {value} exceeded: {detail}"),
+            },
         };
         // One line, whatever the message held.
         let message = message.replace(['\n', '\r'], " ");
@@ -156,6 +172,22 @@ impl fmt::Display for HarnessError {
 }
 
 impl std::error::Error for HarnessError {}
+
+impl HarnessError {
+    /// Which limit ended the call, if one did.
+    pub fn limit(&self) -> Option<LimitKind> {
+        match self {
+            HarnessError::Limit { limit, .. } => Some(*limit),
+            _ => None,
+        }
+    }
+}
+
+impl From<LimitExceeded> for HarnessError {
+    fn from(e: LimitExceeded) -> Self {
+        HarnessError::Limit { limit: e.limit, value: e.value, detail: e.detail }
+    }
+}
 
 impl From<ConnectorError> for HarnessError {
     fn from(e: ConnectorError) -> Self {

@@ -5,7 +5,9 @@
 //! every outgoing request passes the operator's [`policy`] (allow-list,
 //! private-address refusal, timeouts) before it leaves the process. The
 //! [`sync`] loop checkpoints the guest's state after every page, so an
-//! interrupted run resumes where it stopped.
+//! interrupted run resumes where it stopped. Each instance runs under its
+//! own [`limits`] (memory, CPU time per call, requests, response and page
+//! sizes, connections); exceeding one ends that call with a typed error.
 //!
 //! The host knows policy, never the upstream API: URLs, pagination and record
 //! shapes are the guest's business.
@@ -16,6 +18,7 @@ pub mod checkpoint;
 pub mod connector;
 pub mod credential;
 pub mod error;
+pub mod limits;
 pub mod loader;
 pub mod notices;
 pub mod outbound;
@@ -25,5 +28,6 @@ pub mod sync;
 
 pub use connector::{Connector, ConnectorInstance};
 pub use error::HarnessError;
+pub use limits::{LimitExceeded, LimitKind, Limits};
 pub use loader::{HostConfig, Loader};
 pub use policy::{AllowList, OutboundPolicy, Timeouts};

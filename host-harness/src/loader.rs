@@ -5,8 +5,14 @@
 //! The linker holds wasi:io and wasi:http, nothing else: no filesystem, no
 //! environment, no clocks, no sockets. A component that imports more is
 //! refused with the list of what it asked for.
+//!
+//! When CPU time is enforced (the default), the engine compiles epoch checks
+//! into the guest and the loader starts one [`EpochTicker`] for it; the
+//! ticker stops when the loader and every connector and instance it made
+//! are dropped.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
@@ -15,6 +21,7 @@ use crate::bindings::SourceConnectorPre;
 use crate::cache::{CacheOutcome, CompileCache};
 use crate::connector::{Connector, HostState};
 use crate::error::HarnessError;
+use crate::limits::{EPOCH_TICK, EpochTicker, Limits};
 
 /// Interfaces a connector may import: wasi:http's client side and the wasi:io
 /// it is built on, at any 0.2 patch version (wasmtime links an older 0.2.x
@@ -34,10 +41,24 @@ pub const REQUIRED_EXPORT: &str = "ingest:connector/source@0.1.0";
 pub const MAX_COMPONENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// How the host is set up.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct HostConfig {
     /// Where compiled components are cached; `None` compiles every time.
     pub cache: Option<CompileCache>,
+    /// The limits of every instance made by [`crate::Connector::instantiate`]
+    /// (a tenant's own go through `instantiate_with_limits`).
+    pub limits: Limits,
+    /// Compile epoch checks into guests and run the ticker, so that
+    /// [`Limits::cpu_time_per_call`] is enforced (default: yes). Without it
+    /// a guest that loops forever holds its thread forever; turn it off only
+    /// to measure what it costs.
+    pub enforce_cpu_time: bool,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig { cache: None, limits: Limits::default(), enforce_cpu_time: true }
+    }
 }
 
 /// Loads components into connectors.
@@ -45,6 +66,8 @@ pub struct Loader {
     engine: Engine,
     linker: Linker<HostState>,
     cache: Option<CompileCache>,
+    limits: Limits,
+    ticker: Option<Arc<EpochTicker>>,
 }
 
 impl Loader {
@@ -52,7 +75,14 @@ impl Loader {
         let load_err = |e: wasmtime::Error| HarnessError::Load(format!("{e:#}"));
         let mut engine_config = Config::new();
         engine_config.wasm_component_model(true);
+        engine_config.epoch_interruption(config.enforce_cpu_time);
         let engine = Engine::new(&engine_config).map_err(load_err)?;
+        let ticker = match config.enforce_cpu_time {
+            true => Some(Arc::new(EpochTicker::start(&engine, EPOCH_TICK).map_err(|e| {
+                HarnessError::Load(format!("cannot start the epoch ticker thread: {e}"))
+            })?)),
+            false => None,
+        };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi_io::add_to_linker_async(&mut linker).map_err(load_err)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(load_err)?;
@@ -60,11 +90,18 @@ impl Loader {
             engine,
             linker,
             cache: config.cache,
+            limits: config.limits,
+            ticker,
         })
     }
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The engine's epoch ticker, when CPU time is enforced.
+    pub fn epoch_ticker(&self) -> Option<&EpochTicker> {
+        self.ticker.as_deref()
     }
 
     /// Reads and loads a component file.
@@ -95,7 +132,7 @@ impl Loader {
         let pre = SourceConnectorPre::new(pre).map_err(|e| {
             HarnessError::Load(format!("component does not implement {REQUIRED_EXPORT}: {e:#}"))
         })?;
-        Ok(Connector::new(pre, outcome))
+        Ok(Connector::new(pre, outcome, self.limits.clone(), self.ticker.clone()))
     }
 
     /// Refuses components that import beyond [`ALLOWED_IMPORTS`] or do not

@@ -17,6 +17,7 @@ use host_harness::cache::CompileCache;
 use host_harness::checkpoint::{Checkpointer, StateFile};
 use host_harness::progress::TerminalProgress;
 use host_harness::credential::{Credential, Redactor};
+use host_harness::limits::{self as limits, Limits};
 use host_harness::sync::{self, FileSink, Observer, Quiet, RecordSink, SyncOptions, WriterSink};
 use host_harness::{AllowList, ConnectorInstance, HarnessError, HostConfig, Loader, OutboundPolicy, Timeouts};
 use serde_json::{Value, json};
@@ -48,6 +49,27 @@ struct Cli {
     /// Compile the component every time.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// Linear memory of one connector instance, in MiB.
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_MEMORY_BYTES >> 20, value_name = "MIB")]
+    max_memory_mb: u64,
+    /// Seconds one call may spend running guest code (time waiting on the network does not count).
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_CPU_TIME_PER_CALL.as_secs_f64(), value_name = "SECS")]
+    max_cpu_secs: f64,
+    /// Requests one call may make.
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_REQUESTS_PER_CALL, value_name = "N")]
+    max_requests_per_call: u32,
+    /// Size of one response body, in MiB.
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_RESPONSE_BODY_BYTES >> 20, value_name = "MIB")]
+    max_response_mb: u64,
+    /// Records in one page the connector returns.
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_RECORDS_PER_PAGE, value_name = "N")]
+    max_records_per_page: u64,
+    /// Size of one page the connector returns (records, state, notices), in MiB.
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_BYTES_PER_PAGE >> 20, value_name = "MIB")]
+    max_page_mb: u64,
+    /// Requests of one instance in flight at once; one more waits up to the connect timeout, then fails.
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_CONCURRENT_CONNECTIONS, value_name = "N")]
+    max_connections: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -111,7 +133,8 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
         (Some(dir), false) => Some(CompileCache::new(dir)),
         (None, false) => CompileCache::default_dir().map(CompileCache::new),
     };
-    let loader = Loader::new(HostConfig { cache })?;
+    let limits = limits_from(&cli)?;
+    let loader = Loader::new(HostConfig { cache, limits, enforce_cpu_time: true })?;
     let connector = match &cli.component {
         Some(path) => loader.load_file(path)?,
         None => loader.load(connector_artifacts::CIRCLECI_CONNECTOR)?,
@@ -209,6 +232,37 @@ fn policy(cli: &Cli) -> Result<OutboundPolicy, HarnessError> {
     })
 }
 
+/// The instance limits the flags ask for.
+fn limits_from(cli: &Cli) -> Result<Limits, HarnessError> {
+    let usage = HarnessError::Usage;
+    let mib = |name: &str, v: u64, max: u64| {
+        if (1..=max).contains(&v) {
+            Ok(v << 20)
+        } else {
+            Err(usage(format!("--{name} must be between 1 and {max}")))
+        }
+    };
+    let count = |name: &str, v: u32| if v >= 1 { Ok(v) } else { Err(usage(format!("--{name} must be at least 1"))) };
+    let cpu = cli.max_cpu_secs;
+    if !(cpu.is_finite() && cpu > 0.0 && cpu <= 86_400.0) {
+        return Err(usage("--max-cpu-secs must be between 0 and 86400 seconds".into()));
+    }
+    Ok(Limits {
+        // A 32-bit linear memory holds at most 4 GiB.
+        memory_bytes: mib("max-memory-mb", cli.max_memory_mb, 4096)?,
+        cpu_time_per_call: Duration::from_secs_f64(cpu),
+        requests_per_call: count("max-requests-per-call", cli.max_requests_per_call)?,
+        response_body_bytes: mib("max-response-mb", cli.max_response_mb, 1 << 20)?,
+        records_per_page: match cli.max_records_per_page {
+            0 => return Err(usage("--max-records-per-page must be at least 1".into())),
+            n => n,
+        },
+        bytes_per_page: mib("max-page-mb", cli.max_page_mb, 1 << 20)?,
+        concurrent_connections: count("max-connections", cli.max_connections)?,
+        ..Limits::default()
+    })
+}
+
 /// The redactor for this credential's secret fields, per the connector's schema.
 async fn redactor(instance: &mut ConnectorInstance, credential: &Credential) -> Result<Redactor, HarnessError> {
     let schema = instance.credential_schema().await?;
@@ -217,7 +271,9 @@ async fn redactor(instance: &mut ConnectorInstance, credential: &Credential) -> 
 
 /// Where each stream's records go: stdout or `--out FILE` for a single
 /// stream, `--out DIR/<stream>.jsonl` for several (or when FILE is a directory).
-fn sinks(out: Option<&Path>, single: bool) -> Result<Box<dyn FnMut(&str) -> Box<dyn RecordSink>>, HarnessError> {
+type SinkFor = Box<dyn FnMut(&str) -> Box<dyn RecordSink>>;
+
+fn sinks(out: Option<&Path>, single: bool) -> Result<SinkFor, HarnessError> {
     match out {
         None if single => Ok(Box::new(|_: &str| Box::new(WriterSink(std::io::stdout())) as Box<dyn RecordSink>)),
         None => Err(HarnessError::Usage("--out DIR is required to sync several streams".into())),

@@ -6,13 +6,30 @@
 //! never leaves the process) or sends it with the host's timeouts, whatever
 //! the guest asked for. Redirects are never followed here: a 3xx goes back to
 //! the guest as it is.
+//!
+//! It also enforces the instance's outbound [`Limits`]: requests per call
+//! (counted from [`PolicyHooks::begin_call`]; one too many is refused with
+//! `HttpRequestDenied`), the size of each response body (a longer body ends
+//! with an `HttpResponseBodySize` stream error) and the connections in flight
+//! (a semaphore whose permit each request holds until its body is finished
+//! or dropped and its connection closed; a request beyond it waits for a
+//! permit as long as the connect timeout, then fails with
+//! `ConnectionLimitReached`). Each of these records the limit in the
+//! instance's tripwire, so the host reports the limit, not the guest's
+//! rendering of the refusal.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::limits::{LimitKind, Limits, Tripwire, bytes};
 use crate::policy::{Denial, OutboundPolicy};
 
 /// What one instance's requests did, for reports and tests.
@@ -30,14 +47,34 @@ pub struct OutboundLog {
 pub struct PolicyHooks {
     policy: Arc<OutboundPolicy>,
     log: Arc<Mutex<OutboundLog>>,
+    limits: Limits,
+    /// Requests made since [`PolicyHooks::begin_call`].
+    requests_this_call: u64,
+    connections: Arc<Semaphore>,
+    tripwire: Arc<Tripwire>,
 }
 
 impl PolicyHooks {
+    /// Hooks with the default [`Limits`].
     pub fn new(policy: Arc<OutboundPolicy>) -> Self {
+        Self::with_limits(policy, &Limits::default(), Arc::default())
+    }
+
+    pub(crate) fn with_limits(policy: Arc<OutboundPolicy>, limits: &Limits, tripwire: Arc<Tripwire>) -> Self {
+        let permits = usize::try_from(limits.concurrent_connections).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
         PolicyHooks {
             policy,
             log: Arc::default(),
+            limits: limits.clone(),
+            requests_this_call: 0,
+            connections: Arc::new(Semaphore::new(permits)),
+            tripwire,
         }
+    }
+
+    /// Starts counting a new call's requests.
+    pub fn begin_call(&mut self) {
+        self.requests_this_call = 0;
     }
 
     /// A handle on this store's request log.
@@ -74,22 +111,231 @@ impl WasiHttpHooks for PolicyHooks {
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or("");
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
-        let verdict = self.policy.allow.check(scheme, authority);
+        // Every request counts, refused or not: a guest looping on refused
+        // requests is stopped too.
+        self.requests_this_call += 1;
+        let over_limit = self.requests_this_call > u64::from(self.limits.requests_per_call);
+        let verdict = if over_limit {
+            self.tripwire.trip(self.limits.exceeded(
+                LimitKind::RequestsPerCall,
+                format!("the connector started request {} of one call", self.requests_this_call),
+            ));
+            Err(None)
+        } else {
+            self.policy.allow.check(scheme, authority).map_err(Some)
+        };
         {
             let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
             match &verdict {
                 Ok(()) => log.sent += 1,
                 Err(denial) => {
                     log.denied += 1;
-                    log.last_denial = Some(denial.clone());
+                    if let Some(denial) = denial {
+                        log.last_denial = Some(denial.clone());
+                    }
                 }
             }
         }
         let options = self.options(options);
+        let connections = self.connections.clone();
+        let tripwire = self.tripwire.clone();
+        let limits = self.limits.clone();
         Box::new(async move {
             verdict.map_err(|_| HttpError::HttpRequestDenied)?;
+            let wait = options.connect_timeout.unwrap_or(Duration::ZERO);
+            let permit = match tokio::time::timeout(wait, connections.acquire_owned()).await {
+                Ok(Ok(permit)) => Arc::new(permit),
+                _ => {
+                    tripwire.trip(limits.exceeded(
+                        LimitKind::Connections,
+                        format!("a request waited {} ms for one of the instance's connections to finish", wait.as_millis()),
+                    ));
+                    return Err(HttpError::ConnectionLimitReached);
+                }
+            };
             let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+            let body_permit = permit.clone();
+            let response = response.map(|body| {
+                LimitedBody::new(body.boxed_unsync(), &limits, tripwire, body_permit).boxed_unsync()
+            });
+            // The connection's task holds the permit too: it is released
+            // when both the body and the connection are done.
+            let io = async move {
+                let result = io.await;
+                drop(permit);
+                result
+            };
+            Ok((response, Box::new(io) as IoFuture))
         })
+    }
+}
+
+/// A response body that ends with an error once it has delivered more than
+/// the limit, and holds its request's connection permit until it is done.
+struct LimitedBody {
+    inner: WasiBody,
+    limit: u64,
+    value: String,
+    seen: u64,
+    checked_length: bool,
+    failed: bool,
+    tripwire: Arc<Tripwire>,
+    permit: Option<Arc<OwnedSemaphorePermit>>,
+}
+
+impl LimitedBody {
+    fn new(inner: WasiBody, limits: &Limits, tripwire: Arc<Tripwire>, permit: Arc<OwnedSemaphorePermit>) -> Self {
+        LimitedBody {
+            inner,
+            limit: limits.response_body_bytes,
+            value: limits.value_of(LimitKind::ResponseBody),
+            seen: 0,
+            checked_length: false,
+            failed: false,
+            tripwire,
+            permit: Some(permit),
+        }
+    }
+
+    fn fail(&mut self, detail: String) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        self.failed = true;
+        self.permit = None;
+        self.tripwire.trip(crate::limits::LimitExceeded {
+            limit: LimitKind::ResponseBody,
+            value: self.value.clone(),
+            detail,
+        });
+        Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(self.limit)))))
+    }
+}
+
+impl Body for LimitedBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        let this = &mut *self;
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        if !this.checked_length {
+            // A declared length over the limit fails before anything is read.
+            this.checked_length = true;
+            let declared = this.inner.size_hint().lower();
+            if declared > this.limit {
+                return this.fail(format!("a response declared a body of {}", bytes(declared)));
+            }
+        }
+        match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    this.seen = this.seen.saturating_add(data.len() as u64);
+                    if this.seen > this.limit {
+                        return this.fail(format!("a response body went past {} bytes", this.limit));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            other => {
+                // The end of the body, or its error: the request is done.
+                this.permit = None;
+                Poll::Ready(other)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.failed || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.failed { SizeHint::with_exact(0) } else { self.inner.size_hint() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    /// A body of chunks that declares no length (like a chunked response).
+    struct Chunks(VecDeque<Bytes>);
+
+    impl Body for Chunks {
+        type Data = Bytes;
+        type Error = HttpError;
+        fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+            Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    fn body(chunks: &[&'static str], limit: u64) -> (LimitedBody, Arc<Tripwire>, Arc<Semaphore>) {
+        let tripwire = Arc::new(Tripwire::default());
+        let semaphore = Arc::new(Semaphore::new(1));
+        let permit = Arc::new(semaphore.clone().try_acquire_owned().unwrap());
+        let limits = Limits { response_body_bytes: limit, ..Limits::default() };
+        let inner = Chunks(chunks.iter().map(|c| Bytes::from_static(c.as_bytes())).collect()).boxed_unsync();
+        (LimitedBody::new(inner, &limits, tripwire.clone(), permit), tripwire, semaphore)
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_limit_passes_and_frees_its_connection() {
+        let (mut b, tripwire, semaphore) = body(&["abc", "def"], 6);
+        assert_eq!(semaphore.available_permits(), 0);
+        let mut seen = Vec::new();
+        while let Some(frame) = b.frame().await {
+            seen.extend_from_slice(frame.unwrap().data_ref().unwrap());
+        }
+        assert_eq!(seen, b"abcdef");
+        assert!(tripwire.take().is_none());
+        assert_eq!(semaphore.available_permits(), 1, "the end of the body gives the permit back");
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_limit_ends_with_an_error_naming_it() {
+        let (mut b, tripwire, semaphore) = body(&["abc", "def", "ghi"], 5);
+        assert!(b.frame().await.unwrap().is_ok());
+        let err = b.frame().await.unwrap().unwrap_err();
+        assert!(matches!(err, HttpError::HttpResponseBodySize(Some(5))), "{err:?}");
+        assert!(b.frame().await.is_none(), "nothing after the error");
+        let hit = tripwire.take().unwrap();
+        assert_eq!(hit.limit, LimitKind::ResponseBody);
+        assert_eq!(hit.value, "5 bytes");
+        assert_eq!(semaphore.available_permits(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_past_the_limit_fails_before_reading() {
+        let tripwire = Arc::new(Tripwire::default());
+        let semaphore = Arc::new(Semaphore::new(1));
+        let permit = Arc::new(semaphore.clone().try_acquire_owned().unwrap());
+        let limits = Limits { response_body_bytes: 3, ..Limits::default() };
+        let inner = http_body_util::Full::new(Bytes::from_static(b"abcd")).map_err(|e| match e {}).boxed_unsync();
+        let mut b = LimitedBody::new(inner, &limits, tripwire.clone(), permit);
+        assert!(b.frame().await.unwrap().is_err());
+        assert!(tripwire.take().unwrap().detail.contains("declared a body of 4 bytes"));
+    }
+
+    #[test]
+    fn requests_are_counted_per_call() {
+        let limits = Limits { requests_per_call: 2, ..Limits::default() };
+        let mut hooks = PolicyHooks::with_limits(Arc::new(OutboundPolicy::default()), &limits, Arc::default());
+        let request = || {
+            http::Request::builder()
+                .uri("https://evil.example/x")
+                .body(http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync())
+                .unwrap()
+        };
+        for _ in 0..3 {
+            drop(Box::into_pin(hooks.send_request(request(), None, Box::new(async { Ok(()) }))));
+        }
+        let log = hooks.log();
+        let log = log.lock().unwrap().clone();
+        assert_eq!((log.sent, log.denied), (0, 3), "two policy denials and one limit refusal");
+        assert!(hooks.tripwire.take().is_some_and(|hit| hit.limit == LimitKind::RequestsPerCall));
+        hooks.begin_call();
+        drop(Box::into_pin(hooks.send_request(request(), None, Box::new(async { Ok(()) }))));
+        assert!(hooks.tripwire.take().is_none(), "a new call starts counting again");
     }
 }

@@ -1,0 +1,630 @@
+//! Per-instance resource limits, and the machinery that enforces them.
+//!
+//! Every [`crate::ConnectorInstance`] runs under one [`Limits`]: the operator's
+//! defaults ([`crate::HostConfig::limits`]) or a tenant's own
+//! ([`crate::Connector::instantiate_with_limits`]). Exceeding any of them ends
+//! the call in progress with [`crate::HarnessError::Limit`], which names the
+//! limit and its value; the process, the engine and every other instance go
+//! on. How each is enforced:
+//!
+//! | limit | where | what the guest sees |
+//! | --- | --- | --- |
+//! | `memory_bytes`, `table_elements`, `instances` | the store's [`ResourceLimiter`] (wasmtime's [`StoreLimits`] plus a total over all memories) | a trap |
+//! | `cpu_time_per_call` | epoch interruption: an [`EpochTicker`] per engine, a deadline armed before every call, a callback that checks the call's metered time | a trap |
+//! | `requests_per_call` | [`crate::outbound::PolicyHooks`] counts each call's requests | `HttpRequestDenied` |
+//! | `response_body_bytes` | the response body the hooks hand out | a stream error (`HttpResponseBodySize`) |
+//! | `concurrent_connections` | a semaphore in the hooks, held by each request and its body | `ConnectionLimitReached` after waiting |
+//! | `records_per_page`, `bytes_per_page` | checked on each page `fetch` returns, before anything is written | nothing: the call's result is refused |
+//!
+//! Whatever the guest makes of a refused request or a broken body (an error,
+//! a partial page), the host reports the limit: a call during which a limit
+//! was hit never succeeds. A trap (memory, CPU) leaves the instance unusable
+//! and [`crate::ConnectorInstance`] refuses further calls; the other limits
+//! leave it usable.
+//!
+//! # CPU time
+//!
+//! Wasmtime's epoch counter is advanced every [`EPOCH_TICK`] by one thread per
+//! engine ([`EpochTicker`]). Epochs measure wall time, and a call also waits on
+//! the network; so the host meters each call itself: the time its future
+//! spends being polled, i.e. running guest code and the host code it calls
+//! synchronously, and not the time it waits for I/O. When an epoch deadline
+//! passes, the store's callback compares that metered time with the limit and
+//! either traps or sets the next deadline. Deadlines are at most
+//! [`CPU_SLICE`] apart, and a call that has run a whole slice without waiting
+//! yields to the async executor, so a busy guest cannot hold a worker thread
+//! for the whole of its budget. The limit is enforced to within about one
+//! tick (plus the time until the guest's next function entry or loop
+//! header). The measure is wall time while running: on an overloaded machine
+//! where the OS preempts the thread, it can count more than the CPU used.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+
+/// How often the engine's epoch advances.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The longest a guest runs between two checks of its CPU budget, and
+/// without yielding to the async executor.
+pub const CPU_SLICE: Duration = Duration::from_millis(100);
+
+const MIB: u64 = 1024 * 1024;
+
+/// Default for [`Limits::memory_bytes`]: 128 MiB.
+pub const DEFAULT_MEMORY_BYTES: u64 = 128 * MIB;
+/// Default for [`Limits::table_elements`].
+pub const DEFAULT_TABLE_ELEMENTS: u64 = 100_000;
+/// Default for [`Limits::instances`].
+pub const DEFAULT_INSTANCES: u32 = 50;
+/// Default for [`Limits::cpu_time_per_call`]: 30 s.
+pub const DEFAULT_CPU_TIME_PER_CALL: Duration = Duration::from_secs(30);
+/// Default for [`Limits::requests_per_call`].
+pub const DEFAULT_REQUESTS_PER_CALL: u32 = 64;
+/// Default for [`Limits::response_body_bytes`]: 64 MiB.
+pub const DEFAULT_RESPONSE_BODY_BYTES: u64 = 64 * MIB;
+/// Default for [`Limits::records_per_page`].
+pub const DEFAULT_RECORDS_PER_PAGE: u64 = 10_000;
+/// Default for [`Limits::bytes_per_page`]: 64 MiB.
+pub const DEFAULT_BYTES_PER_PAGE: u64 = 64 * MIB;
+/// Default for [`Limits::concurrent_connections`].
+pub const DEFAULT_CONCURRENT_CONNECTIONS: u32 = 8;
+
+/// What one connector instance may use.
+///
+/// The defaults fit the CircleCI connector with a wide margin: it runs in a
+/// couple of MiB of linear memory, makes at most 8 requests per call
+/// (sequentially), reads bodies its own bound caps at 32 MiB, and returns
+/// at most about 500 records per page; a call's guest code runs for
+/// milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory, in bytes, summed over all the instance's memories
+    /// (each also capped at this). Default 128 MiB.
+    pub memory_bytes: u64,
+    /// Elements of any one table. Default 100,000.
+    pub table_elements: u64,
+    /// Core instances, and separately tables and memories, per store
+    /// (a component is several core instances). Default 50.
+    pub instances: u32,
+    /// Time one call may spend running (not waiting on I/O). Default 30 s.
+    /// `Duration::ZERO` refuses every call at its first instruction.
+    /// Enforced only when the loader has [`crate::HostConfig::enforce_cpu_time`].
+    pub cpu_time_per_call: Duration,
+    /// Requests one call (`validate`, `fetch`, …) may make, refused or not.
+    /// Default 64 (the CircleCI connector makes at most 8).
+    pub requests_per_call: u32,
+    /// Bytes of one response body. Default 64 MiB.
+    pub response_body_bytes: u64,
+    /// Records in one page. Default 10,000.
+    pub records_per_page: u64,
+    /// Bytes of one page: its records, state and notices. Default 64 MiB.
+    pub bytes_per_page: u64,
+    /// Requests of this instance in flight at once, each counted from its
+    /// start until its body is finished or dropped. One more waits for a
+    /// slot as long as the connect timeout, then fails with this limit.
+    /// Default 8.
+    pub concurrent_connections: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            table_elements: DEFAULT_TABLE_ELEMENTS,
+            instances: DEFAULT_INSTANCES,
+            cpu_time_per_call: DEFAULT_CPU_TIME_PER_CALL,
+            requests_per_call: DEFAULT_REQUESTS_PER_CALL,
+            response_body_bytes: DEFAULT_RESPONSE_BODY_BYTES,
+            records_per_page: DEFAULT_RECORDS_PER_PAGE,
+            bytes_per_page: DEFAULT_BYTES_PER_PAGE,
+            concurrent_connections: DEFAULT_CONCURRENT_CONNECTIONS,
+        }
+    }
+}
+
+impl Limits {
+    /// The configured value of one limit, for messages (`128 MiB`, `30s`, `64`).
+    pub fn value_of(&self, limit: LimitKind) -> String {
+        match limit {
+            LimitKind::Memory => bytes(self.memory_bytes),
+            LimitKind::TableElements => self.table_elements.to_string(),
+            LimitKind::Instances => self.instances.to_string(),
+            LimitKind::CpuTime => format!("{:?}", self.cpu_time_per_call),
+            LimitKind::RequestsPerCall => self.requests_per_call.to_string(),
+            LimitKind::ResponseBody => bytes(self.response_body_bytes),
+            LimitKind::RecordsPerPage => self.records_per_page.to_string(),
+            LimitKind::BytesPerPage => bytes(self.bytes_per_page),
+            LimitKind::Connections => self.concurrent_connections.to_string(),
+        }
+    }
+
+    /// A [`LimitExceeded`] for `limit`, with its configured value.
+    pub fn exceeded(&self, limit: LimitKind, detail: impl Into<String>) -> LimitExceeded {
+        LimitExceeded { limit, value: self.value_of(limit), detail: detail.into() }
+    }
+}
+
+/// Formats a byte count for people: whole MiB or KiB when exact.
+pub fn bytes(n: u64) -> String {
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else if n >= 1024 && n.is_multiple_of(1024) {
+        format!("{} KiB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Which limit was exceeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LimitKind {
+    Memory,
+    TableElements,
+    Instances,
+    CpuTime,
+    RequestsPerCall,
+    ResponseBody,
+    RecordsPerPage,
+    BytesPerPage,
+    Connections,
+}
+
+impl LimitKind {
+    /// A stable, machine-readable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitKind::Memory => "memory",
+            LimitKind::TableElements => "table-elements",
+            LimitKind::Instances => "instances",
+            LimitKind::CpuTime => "cpu-time",
+            LimitKind::RequestsPerCall => "requests-per-call",
+            LimitKind::ResponseBody => "response-body",
+            LimitKind::RecordsPerPage => "records-per-page",
+            LimitKind::BytesPerPage => "bytes-per-page",
+            LimitKind::Connections => "connections",
+        }
+    }
+
+    /// The `connector-harness` flag that sets it, if there is one.
+    pub fn flag(self) -> Option<&'static str> {
+        match self {
+            LimitKind::Memory => Some("--max-memory-mb"),
+            LimitKind::CpuTime => Some("--max-cpu-secs"),
+            LimitKind::RequestsPerCall => Some("--max-requests-per-call"),
+            LimitKind::ResponseBody => Some("--max-response-mb"),
+            LimitKind::RecordsPerPage => Some("--max-records-per-page"),
+            LimitKind::BytesPerPage => Some("--max-page-mb"),
+            LimitKind::Connections => Some("--max-connections"),
+            LimitKind::TableElements | LimitKind::Instances => None,
+        }
+    }
+}
+
+impl fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A limit that was exceeded: which, its configured value, and what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitExceeded {
+    pub limit: LimitKind,
+    pub value: String,
+    pub detail: String,
+}
+
+impl fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} limit of {} exceeded: {}", self.limit, self.value, self.detail)
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+/// The first limit hit during the current call, shared by everything that
+/// enforces one (the limiter, the outbound hooks and their bodies, the CPU
+/// callback) and read by the instance when the call ends.
+#[derive(Debug, Default)]
+pub(crate) struct Tripwire(Mutex<Option<LimitExceeded>>);
+
+impl Tripwire {
+    fn lock(&self) -> MutexGuard<'_, Option<LimitExceeded>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a hit; the first one of a call is its cause.
+    pub(crate) fn trip(&self, hit: LimitExceeded) {
+        self.lock().get_or_insert(hit);
+    }
+
+    pub(crate) fn take(&self) -> Option<LimitExceeded> {
+        self.lock().take()
+    }
+}
+
+/// The store's [`ResourceLimiter`]: wasmtime's [`StoreLimits`] for each
+/// memory and table and the instance counts, plus the sum of all linear
+/// memories. Going over a limit traps (rather than failing the `memory.grow`)
+/// so the call ends with an error naming it; a guest's own declared maximum
+/// still fails the grow as the spec says.
+pub(crate) struct SandboxLimiter {
+    inner: StoreLimits,
+    limits: Limits,
+    memory_limit: usize,
+    table_limit: usize,
+    memory_in_use: usize,
+    last_growth: Option<(usize, usize)>,
+    tripwire: Arc<Tripwire>,
+}
+
+impl SandboxLimiter {
+    pub(crate) fn new(limits: &Limits, tripwire: Arc<Tripwire>) -> Self {
+        let memory_limit = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
+        let table_limit = usize::try_from(limits.table_elements).unwrap_or(usize::MAX);
+        let count = usize::try_from(limits.instances).unwrap_or(usize::MAX);
+        let inner = StoreLimitsBuilder::new()
+            .memory_size(memory_limit)
+            .table_elements(table_limit)
+            .instances(count)
+            .tables(count)
+            .memories(count)
+            .trap_on_grow_failure(false)
+            .build();
+        SandboxLimiter {
+            inner,
+            limits: limits.clone(),
+            memory_limit,
+            table_limit,
+            memory_in_use: 0,
+            last_growth: None,
+            tripwire,
+        }
+    }
+
+    /// Bytes of linear memory the instance holds, over all its memories.
+    pub(crate) fn memory_in_use(&self) -> usize {
+        self.memory_in_use
+    }
+
+    fn refuse(&self, limit: LimitKind, detail: String) -> wasmtime::Error {
+        let hit = self.limits.exceeded(limit, detail);
+        self.tripwire.trip(hit.clone());
+        wasmtime::Error::new(hit)
+    }
+}
+
+impl ResourceLimiter for SandboxLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.memory_in_use.saturating_sub(current).saturating_add(desired);
+        if desired > self.memory_limit || total > self.memory_limit {
+            let what = if current == 0 { "to instantiate" } else { "while running" };
+            return Err(self.refuse(
+                LimitKind::Memory,
+                format!("the connector needed {} of linear memory {what}", bytes(total as u64)),
+            ));
+        }
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.memory_in_use = total;
+            self.last_growth = Some((current, desired));
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        if let Some((current, desired)) = self.last_growth.take() {
+            self.memory_in_use = self.memory_in_use.saturating_sub(desired).saturating_add(current);
+        }
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.table_limit {
+            let what = if current == 0 { "to instantiate" } else { "while running" };
+            return Err(self.refuse(
+                LimitKind::TableElements,
+                format!("the connector needed a table of {desired} elements {what}"),
+            ));
+        }
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
+/// The time a call has spent running: the sum of the time its future spent
+/// inside `poll`, the current poll included.
+#[derive(Debug, Default)]
+pub(crate) struct CpuMeter(Mutex<MeterState>);
+
+#[derive(Debug, Default)]
+struct MeterState {
+    spent: Duration,
+    running_since: Option<Instant>,
+}
+
+impl CpuMeter {
+    fn lock(&self) -> MutexGuard<'_, MeterState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a new call at zero.
+    pub(crate) fn reset(&self) {
+        *self.lock() = MeterState::default();
+    }
+
+    fn start(&self) {
+        self.lock().running_since = Some(Instant::now());
+    }
+
+    fn stop(&self) {
+        let mut state = self.lock();
+        if let Some(since) = state.running_since.take() {
+            state.spent += since.elapsed();
+        }
+    }
+
+    /// Time spent so far, and how long the current poll has been running.
+    fn read(&self) -> (Duration, Duration) {
+        let state = self.lock();
+        let current = state.running_since.map_or(Duration::ZERO, |s| s.elapsed());
+        (state.spent + current, current)
+    }
+
+    /// Time spent so far in this call.
+    pub(crate) fn spent(&self) -> Duration {
+        self.read().0
+    }
+}
+
+/// Runs `future`, adding the time spent polling it to `meter`.
+pub(crate) async fn metered<F: Future>(meter: &CpuMeter, future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        meter.start();
+        let result = future.as_mut().poll(cx);
+        meter.stop();
+        result
+    })
+    .await
+}
+
+/// Epoch ticks covering `duration`, rounded up.
+pub(crate) fn ticks_for(duration: Duration) -> u64 {
+    let tick = EPOCH_TICK.as_nanos();
+    u64::try_from(duration.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX)
+}
+
+/// The per-call CPU budget of a store: the deadline callback, installed once,
+/// and the deadline, armed before every call (see the module's docs).
+pub(crate) struct CpuBudget {
+    limit: Duration,
+    meter: Arc<CpuMeter>,
+}
+
+impl CpuBudget {
+    /// Installs the budget's callback on `store`.
+    pub(crate) fn install<T: 'static>(store: &mut Store<T>, limits: &Limits, meter: Arc<CpuMeter>, tripwire: Arc<Tripwire>) -> CpuBudget {
+        let limit = limits.cpu_time_per_call;
+        let value = limits.value_of(LimitKind::CpuTime);
+        let callback_meter = meter.clone();
+        store.epoch_deadline_callback(move |_store| {
+            let (spent, this_poll) = callback_meter.read();
+            if spent >= limit {
+                let hit = LimitExceeded {
+                    limit: LimitKind::CpuTime,
+                    value: value.clone(),
+                    detail: format!("the guest ran for {spent:.1?} without finishing (time waiting on I/O is not counted)"),
+                };
+                tripwire.trip(hit.clone());
+                return Err(wasmtime::Error::new(hit));
+            }
+            let next = ticks_for((limit - spent).min(CPU_SLICE)).max(1);
+            Ok(if this_poll >= CPU_SLICE { UpdateDeadline::Yield(next) } else { UpdateDeadline::Continue(next) })
+        });
+        CpuBudget { limit, meter }
+    }
+
+    /// Starts a call: its meter at zero, its first deadline set.
+    pub(crate) fn arm<T>(&self, store: &mut Store<T>) {
+        self.meter.reset();
+        store.set_epoch_deadline(ticks_for(self.limit.min(CPU_SLICE)));
+    }
+}
+
+/// A thread advancing an engine's epoch every `interval`, for as long as this
+/// value lives: dropping it stops and joins the thread.
+pub struct EpochTicker {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    ticks: Arc<AtomicU64>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: &Engine, interval: Duration) -> std::io::Result<EpochTicker> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let engine = engine.clone();
+        let ticks = Arc::new(AtomicU64::new(0));
+        let counter = ticks.clone();
+        let thread = std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+            // Ends as soon as the sender is dropped (or sends).
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                engine.increment_epoch();
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        })?;
+        Ok(EpochTicker { stop: Some(stop), thread: Some(thread), ticks })
+    }
+
+    /// How many times it has advanced the epoch.
+    pub fn ticks(&self) -> u64 {
+        self.ticks.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl fmt::Debug for EpochTicker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EpochTicker").field("ticks", &self.ticks()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(module (func (export "spin") (loop (br 0))))`: never returns.
+    const SPIN: &[u8] = &[
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+        0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: [] -> []
+        0x03, 0x02, 0x01, 0x00, // one function of type 0
+        0x07, 0x08, 0x01, 0x04, b's', b'p', b'i', b'n', 0x00, 0x00, // export "spin"
+        0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b, // loop br 0
+    ];
+
+    fn epoch_engine() -> Engine {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        Engine::new(&config).unwrap()
+    }
+
+    #[test]
+    fn deadlines_are_whole_ticks_rounded_up() {
+        assert_eq!(ticks_for(Duration::ZERO), 0);
+        assert_eq!(ticks_for(Duration::from_nanos(1)), 1);
+        assert_eq!(ticks_for(EPOCH_TICK), 1);
+        assert_eq!(ticks_for(EPOCH_TICK + Duration::from_nanos(1)), 2);
+        assert_eq!(ticks_for(DEFAULT_CPU_TIME_PER_CALL), 3000);
+        assert_eq!(ticks_for(Duration::MAX), u64::MAX);
+        assert_eq!(ticks_for(CPU_SLICE), 10);
+    }
+
+    #[test]
+    fn the_ticker_advances_the_epoch_and_stops_when_dropped() {
+        let engine = epoch_engine();
+        let ticker = EpochTicker::start(&engine, Duration::from_millis(1)).unwrap();
+        let counter = Arc::downgrade(&ticker.ticks);
+        // Eventually ticks; no bound on how soon.
+        while ticker.ticks() < 3 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(ticker);
+        // Dropping joined the thread, which held the other reference.
+        assert!(counter.upgrade().is_none(), "the ticker thread is gone");
+    }
+
+    #[test]
+    fn limits_name_themselves_and_their_values() {
+        let limits = Limits::default();
+        assert_eq!(limits.value_of(LimitKind::Memory), "128 MiB");
+        assert_eq!(limits.value_of(LimitKind::CpuTime), "30s");
+        assert_eq!(limits.value_of(LimitKind::RequestsPerCall), "64");
+        assert_eq!(bytes(1536), "1536 bytes");
+        assert_eq!(bytes(2048), "2 KiB");
+        let hit = limits.exceeded(LimitKind::ResponseBody, "a body of 65 MiB");
+        assert_eq!(hit.to_string(), "response-body limit of 64 MiB exceeded: a body of 65 MiB");
+        assert_eq!(LimitKind::Connections.flag(), Some("--max-connections"));
+    }
+
+    #[test]
+    fn the_limiter_caps_the_sum_of_memories_and_traps() {
+        let tripwire = Arc::new(Tripwire::default());
+        let limits = Limits { memory_bytes: 10 * 65536, ..Limits::default() };
+        let mut limiter = SandboxLimiter::new(&limits, tripwire.clone());
+        assert!(limiter.memory_growing(0, 4 * 65536, None).unwrap());
+        assert!(limiter.memory_growing(0, 4 * 65536, None).unwrap());
+        assert_eq!(limiter.memory_in_use(), 8 * 65536);
+        // The module's own maximum fails the grow without a trap.
+        assert!(!limiter.memory_growing(4 * 65536, 5 * 65536, Some(4 * 65536)).unwrap());
+        assert!(tripwire.take().is_none());
+        let err = limiter.memory_growing(4 * 65536, 7 * 65536, None).unwrap_err();
+        assert_eq!(err.downcast_ref::<LimitExceeded>().unwrap().limit, LimitKind::Memory);
+        assert_eq!(tripwire.take().unwrap().limit, LimitKind::Memory);
+        assert_eq!(limiter.memory_in_use(), 8 * 65536);
+        assert!(limiter.table_growing(0, 1000, None).unwrap());
+        assert!(limiter.table_growing(0, 200_000, None).is_err());
+    }
+
+    /// The CPU limit stops a guest that loops forever: this test can only
+    /// finish if the deadline machinery interrupts the loop.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_spinning_guest_is_stopped_by_its_cpu_budget() {
+        let engine = epoch_engine();
+        let _ticker = EpochTicker::start(&engine, EPOCH_TICK).unwrap();
+        let module = wasmtime::Module::new(&engine, SPIN).unwrap();
+        let mut store = Store::new(&engine, ());
+        let limits = Limits { cpu_time_per_call: Duration::from_millis(50), ..Limits::default() };
+        let meter = Arc::new(CpuMeter::default());
+        let tripwire = Arc::new(Tripwire::default());
+        let budget = CpuBudget::install(&mut store, &limits, meter.clone(), tripwire.clone());
+        budget.arm(&mut store);
+        let instance = wasmtime::Instance::new_async(&mut store, &module, &[]).await.unwrap();
+        let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+        budget.arm(&mut store);
+        let err = metered(&meter, spin.call_async(&mut store, ())).await.unwrap_err();
+        let hit = err.downcast_ref::<LimitExceeded>().expect("the limit error");
+        assert_eq!(hit.limit, LimitKind::CpuTime);
+        assert_eq!(hit.value, "50ms");
+        assert_eq!(tripwire.take().unwrap().limit, LimitKind::CpuTime);
+        assert!(meter.spent() >= Duration::from_millis(50), "it ran its whole budget first");
+    }
+
+    /// A budget longer than a slice: the spinning guest yields to the
+    /// executor every slice (its future returns `Pending` and is polled
+    /// again), and is still stopped at its budget.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_long_budget_is_spent_in_slices_that_yield() {
+        let engine = epoch_engine();
+        let _ticker = EpochTicker::start(&engine, EPOCH_TICK).unwrap();
+        let module = wasmtime::Module::new(&engine, SPIN).unwrap();
+        let mut store = Store::new(&engine, ());
+        let limits = Limits { cpu_time_per_call: Duration::from_secs(1), ..Limits::default() };
+        let meter = Arc::new(CpuMeter::default());
+        let budget = CpuBudget::install(&mut store, &limits, meter.clone(), Arc::default());
+        budget.arm(&mut store);
+        let instance = wasmtime::Instance::new_async(&mut store, &module, &[]).await.unwrap();
+        let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+        budget.arm(&mut store);
+        let mut polls = 0;
+        let mut call = std::pin::pin!(metered(&meter, spin.call_async(&mut store, ())));
+        let err = std::future::poll_fn(|cx| {
+            polls += 1;
+            call.as_mut().poll(cx)
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.downcast_ref::<LimitExceeded>().unwrap().limit, LimitKind::CpuTime);
+        assert!(polls >= 2, "the guest yielded at least once ({polls} polls)");
+        assert!(meter.spent() >= Duration::from_secs(1));
+    }
+}
