@@ -50,7 +50,11 @@ fn run() -> anyhow::Result<()> {
 
     declare_inputs(&workspace)?;
 
-    let mut build = GuestBuild::new(&workspace, CONNECTOR_PACKAGE, default_target_dir(&workspace));
+    let mut build = GuestBuild::new(
+        &workspace,
+        CONNECTOR_PACKAGE,
+        default_target_dir(&workspace),
+    );
     build.toolchain = Some(toolchain);
     let built = build_component(
         &build,

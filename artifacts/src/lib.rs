@@ -12,8 +12,10 @@ pub const CIRCLECI_CONNECTOR_PATH: &str =
     concat!(env!("OUT_DIR"), "/circleci_connector.component.wasm");
 
 /// The component's bytes, embedded at compile time.
-pub static CIRCLECI_CONNECTOR: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/circleci_connector.component.wasm"));
+pub static CIRCLECI_CONNECTOR: &[u8] = include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/circleci_connector.component.wasm"
+));
 
 #[cfg(test)]
 mod tests {

@@ -137,7 +137,10 @@ pub fn check_imports(component: &[u8], allowed: &[&str]) -> Result<()> {
         return Ok(());
     }
     let list = |names: &mut dyn Iterator<Item = &str>| {
-        names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        names
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     bail!(
         "the component imports {} outside the allow-list: {}\n\
@@ -145,7 +148,11 @@ pub fn check_imports(component: &[u8], allowed: &[&str]) -> Result<()> {
          An unexpected WASI import usually means the guest (or a crate it uses, \
          such as `wasip2` or std) calls that API; remove the call rather than \
          widen the list.",
-        if offending.len() == 1 { "an interface" } else { "interfaces" },
+        if offending.len() == 1 {
+            "an interface"
+        } else {
+            "interfaces"
+        },
         list(&mut offending.iter().map(|s| s.as_str())),
         list(&mut allowed.iter().copied()),
     )
@@ -217,8 +224,7 @@ mod tests {
     fn dummy_component(resolve: &Resolve, world: &str) -> Vec<u8> {
         let world = world_id(resolve, world);
         let mut module = dummy_module(resolve, world, ManglingAndAbi::Standard32);
-        embed_component_metadata(&mut module, resolve, world, StringEncoding::UTF8, false)
-            .unwrap();
+        embed_component_metadata(&mut module, resolve, world, StringEncoding::UTF8, false).unwrap();
         encode_component(&module).unwrap()
     }
 
@@ -258,7 +264,10 @@ mod tests {
         check_imports(&component, CONNECTOR_ALLOWED_IMPORTS).unwrap();
         assert_eq!(
             component_exports(&component).unwrap(),
-            ["ingest:connector/types@0.1.0", "ingest:connector/source@0.1.0"]
+            [
+                "ingest:connector/types@0.1.0",
+                "ingest:connector/source@0.1.0"
+            ]
         );
     }
 
@@ -305,12 +314,19 @@ mod tests {
 
     #[test]
     fn allow_list_matching() {
-        let allowed = ["wasi:io/", "wasi:http/types@0.2.12", "wasi:clocks/wall-clock"];
+        let allowed = [
+            "wasi:io/",
+            "wasi:http/types@0.2.12",
+            "wasi:clocks/wall-clock",
+        ];
         assert!(import_allowed("wasi:io/poll@0.2.12", &allowed));
         assert!(import_allowed("wasi:http/types@0.2.12", &allowed));
         assert!(import_allowed("wasi:clocks/wall-clock@0.2.0", &allowed));
         assert!(!import_allowed("wasi:http/types@0.2.120", &allowed));
-        assert!(!import_allowed("wasi:http/outgoing-handler@0.2.12", &allowed));
+        assert!(!import_allowed(
+            "wasi:http/outgoing-handler@0.2.12",
+            &allowed
+        ));
         assert!(!import_allowed("wasi:io-extra/x", &allowed));
         assert!(!import_allowed("wasi:clocks/wall-clock-ish", &allowed));
     }
@@ -322,7 +338,10 @@ mod tests {
         let module = dummy_module(&resolve, world, ManglingAndAbi::Standard32);
 
         let err = component_imports(&module).unwrap_err();
-        assert!(format!("{err:#}").contains("core WebAssembly module"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("core WebAssembly module"),
+            "{err:#}"
+        );
         assert!(component_imports(b"not wasm").is_err());
         assert!(encode_component(b"not wasm").is_err());
 
@@ -333,6 +352,9 @@ mod tests {
 
         let component = dummy_component(&resolve, CONNECTOR_WORLD);
         let err = encode_component(&component).unwrap_err();
-        assert!(format!("{err:#}").contains("already a component"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("already a component"),
+            "{err:#}"
+        );
     }
 }

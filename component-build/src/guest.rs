@@ -234,12 +234,10 @@ pub fn build_guest(build: &GuestBuild) -> Result<PathBuf> {
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("could not start {:?}", cmd.get_program()))?;
-    let error_lines = child
-        .stderr
-        .take()
-        .map(tee_to_stderr)
-        .unwrap_or_default();
-    let status = child.wait().context("waiting for the guest's cargo build")?;
+    let error_lines = child.stderr.take().map(tee_to_stderr).unwrap_or_default();
+    let status = child
+        .wait()
+        .context("waiting for the guest's cargo build")?;
     if !status.success() {
         let mut msg = format!(
             "`cargo build` of guest `{}` failed ({status}); its full output is above",
@@ -387,7 +385,10 @@ mod tests {
         )));
         let args: Vec<_> = cmd.get_args().map(|a| a.to_str().unwrap()).collect();
         assert!(args.contains(&"--locked"));
-        assert!(args.windows(2).any(|w| w == ["--target-dir", "/ws/target/guest"]));
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--target-dir", "/ws/target/guest"])
+        );
         assert_eq!(
             build.artifact_path(),
             Path::new("/ws/target/guest/wasm32-unknown-unknown/release/circleci_connector.wasm")

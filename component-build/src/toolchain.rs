@@ -103,19 +103,22 @@ impl Toolchain {
                 // wasm-ld is found through PATH (the linker is named, not a
                 // path, so rustc picks the right linker flavor); /usr/bin
                 // comes next so Debian's tools win over rustup's proxies.
-                cmd.env("PATH", prepend_path(&[llvm_bin.as_path(), Path::new("/usr/bin")]))
-                    // -Zbuild-std is unstable; this is how a stable compiler
-                    // accepts it. It affects only this inner build.
-                    .env("RUSTC_BOOTSTRAP", "1")
-                    .env("RUSTC", rustc)
-                    .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", "wasm-ld")
-                    .args([
-                        "build",
-                        "--release",
-                        "-Zbuild-std=std,panic_abort",
-                        "--target",
-                        WASM_TARGET,
-                    ]);
+                cmd.env(
+                    "PATH",
+                    prepend_path(&[llvm_bin.as_path(), Path::new("/usr/bin")]),
+                )
+                // -Zbuild-std is unstable; this is how a stable compiler
+                // accepts it. It affects only this inner build.
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env("RUSTC", rustc)
+                .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", "wasm-ld")
+                .args([
+                    "build",
+                    "--release",
+                    "-Zbuild-std=std,panic_abort",
+                    "--target",
+                    WASM_TARGET,
+                ]);
                 cmd
             }
         }
@@ -406,8 +409,12 @@ fn run_probe(mut cmd: Command) -> Result<String> {
             None => std::thread::sleep(Duration::from_millis(10)),
         }
     };
-    let stdout = stdout.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
-    let stderr = stderr.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+    let stdout = stdout
+        .map(|h| h.join().unwrap_or_default())
+        .unwrap_or_default();
+    let stderr = stderr
+        .map(|h| h.join().unwrap_or_default())
+        .unwrap_or_default();
     if !status.success() {
         bail!("{program} failed ({status}): {}", stderr.trim());
     }
@@ -464,7 +471,10 @@ mod tests {
             findings: vec!["a".into(), "b".into()],
         }
         .to_string();
-        assert!(msg.contains("rustup target add wasm32-unknown-unknown"), "{msg}");
+        assert!(
+            msg.contains("rustup target add wasm32-unknown-unknown"),
+            "{msg}"
+        );
         assert!(
             msg.contains("apt-get install -y rustc-web cargo-web rust-web-src lld-22"),
             "{msg}"
@@ -486,6 +496,10 @@ mod tests {
         let envs: Vec<_> = cmd.get_envs().collect();
         assert!(envs.contains(&("RUSTC_BOOTSTRAP".as_ref(), Some("1".as_ref()))));
         let path = envs.iter().find(|(k, _)| *k == "PATH").unwrap().1.unwrap();
-        assert!(path.to_str().unwrap().starts_with("/usr/lib/llvm-22/bin:/usr/bin"));
+        assert!(
+            path.to_str()
+                .unwrap()
+                .starts_with("/usr/lib/llvm-22/bin:/usr/bin")
+        );
     }
 }

@@ -42,7 +42,11 @@ impl CompileCache {
     /// `$CONNECTOR_HARNESS_CACHE_DIR`, else `$XDG_CACHE_HOME/connector-harness`,
     /// else `$HOME/.cache/connector-harness`.
     pub fn default_dir() -> Option<PathBuf> {
-        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         env("CONNECTOR_HARNESS_CACHE_DIR")
             .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("connector-harness")))
             .or_else(|| env("HOME").map(|d| d.join(".cache").join("connector-harness")))
@@ -65,7 +69,11 @@ impl CompileCache {
     /// Loads the compiled form of `bytes`, compiling and storing it on a miss.
     /// A cache that cannot be read or written only costs time, never
     /// correctness: the component is then compiled in memory.
-    pub fn load(&self, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, CacheOutcome)> {
+    pub fn load(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.entry_path(engine, bytes);
         if path.is_file() {
             // SAFETY: the file was written by `store` below from
@@ -97,5 +105,8 @@ impl CompileCache {
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }

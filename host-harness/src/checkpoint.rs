@@ -82,12 +82,17 @@ impl StateFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SyncState::default()),
             Err(e) => return Err(fail(e.to_string())),
             Ok(meta) if meta.len() > MAX_STATE_FILE_BYTES => {
-                return Err(fail(format!("{} bytes is too large for a state file", meta.len())));
+                return Err(fail(format!(
+                    "{} bytes is too large for a state file",
+                    meta.len()
+                )));
             }
             Ok(_) => std::fs::read(&self.path).map_err(|e| fail(e.to_string()))?,
         };
         let state: SyncState = serde_json::from_slice(&bytes).map_err(|e| {
-            fail(format!("not a state file written by this harness ({e}); move it away to start over"))
+            fail(format!(
+                "not a state file written by this harness ({e}); move it away to start over"
+            ))
         })?;
         if state.format != FORMAT || state.version != VERSION {
             return Err(fail(format!(
@@ -101,13 +106,20 @@ impl StateFile {
     /// Durably replaces the file with `state`.
     pub fn save(&self, state: &SyncState) -> Result<(), HarnessError> {
         let fail = |why: std::io::Error| {
-            HarnessError::Io(format!("cannot save state to {}: {why}", self.path.display()))
+            HarnessError::Io(format!(
+                "cannot save state to {}: {why}",
+                self.path.display()
+            ))
         };
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
         let mut body = serde_json::to_vec_pretty(state).expect("a state always serialises");
         body.push(b'\n');
@@ -137,14 +149,29 @@ mod tests {
         let file = StateFile::new(dir.join("state.json"));
         assert_eq!(file.load().unwrap(), SyncState::default());
         let mut state = SyncState::default();
-        state.set("pipelines", Checkpoint { state: Some("{\"v\":1}".into()), has_more: true });
+        state.set(
+            "pipelines",
+            Checkpoint {
+                state: Some("{\"v\":1}".into()),
+                has_more: true,
+            },
+        );
         file.save(&state).unwrap();
         assert_eq!(file.load().unwrap(), state);
         assert_eq!(file.load().unwrap().get("projects"), None);
         std::fs::write(file.path(), b"{garbage").unwrap();
         assert!(matches!(file.load(), Err(HarnessError::StateFile(_))));
-        std::fs::write(file.path(), br#"{"format":"other","version":1,"streams":{}}"#).unwrap();
-        assert!(file.load().unwrap_err().to_string().contains("unknown state format"));
+        std::fs::write(
+            file.path(),
+            br#"{"format":"other","version":1,"streams":{}}"#,
+        )
+        .unwrap();
+        assert!(
+            file.load()
+                .unwrap_err()
+                .to_string()
+                .contains("unknown state format")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
@@ -165,7 +192,10 @@ impl Checkpointer {
 
     /// State loaded from, and saved to, `file`.
     pub fn open(file: StateFile) -> Result<Self, HarnessError> {
-        Ok(Checkpointer { state: file.load()?, file: Some(file) })
+        Ok(Checkpointer {
+            state: file.load()?,
+            file: Some(file),
+        })
     }
 
     pub fn get(&self, stream: &str) -> Option<&Checkpoint> {

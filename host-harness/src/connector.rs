@@ -16,11 +16,16 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use wasmtime_wasi_io::IoView;
 
-use crate::bindings::{Account, CredentialSpec, FetchRequest, Page, SourceConnector, SourceConnectorPre, StreamSpec};
+use crate::bindings::{
+    Account, CredentialSpec, FetchRequest, Page, SourceConnector, SourceConnectorPre, StreamSpec,
+};
 use crate::cache::CacheOutcome;
 use crate::credential::Credential;
 use crate::error::HarnessError;
-use crate::limits::{CpuBudget, CpuMeter, EpochTicker, LimitExceeded, LimitKind, Limits, SandboxLimiter, Tripwire, bytes, metered};
+use crate::limits::{
+    CpuBudget, CpuMeter, EpochTicker, LimitExceeded, LimitKind, Limits, SandboxLimiter, Tripwire,
+    bytes, metered,
+};
 use crate::outbound::{OutboundLog, PolicyHooks};
 use crate::policy::OutboundPolicy;
 
@@ -66,7 +71,12 @@ impl Connector {
         limits: Limits,
         ticker: Option<Arc<EpochTicker>>,
     ) -> Self {
-        Connector { pre, cache_outcome, limits, ticker }
+        Connector {
+            pre,
+            cache_outcome,
+            limits,
+            ticker,
+        }
     }
 
     /// Whether loading it hit the compile cache.
@@ -87,8 +97,12 @@ impl Connector {
 
     /// A fresh sandboxed instance whose requests pass `policy`, under the
     /// loader's limits.
-    pub async fn instantiate(&self, policy: Arc<OutboundPolicy>) -> Result<ConnectorInstance, HarnessError> {
-        self.instantiate_with_limits(policy, self.limits.clone()).await
+    pub async fn instantiate(
+        &self,
+        policy: Arc<OutboundPolicy>,
+    ) -> Result<ConnectorInstance, HarnessError> {
+        self.instantiate_with_limits(policy, self.limits.clone())
+            .await
     }
 
     /// A fresh sandboxed instance under its own `limits` (a tenant's).
@@ -170,17 +184,29 @@ impl ConnectorInstance {
     pub async fn validate(&mut self, credential: &Credential) -> Result<Account, HarnessError> {
         self.begin()?;
         let source = self.bindings.ingest_connector_source();
-        let outcome = metered(&self.meter, source.call_validate(&mut self.store, &credential.0)).await;
+        let outcome = metered(
+            &self.meter,
+            source.call_validate(&mut self.store, &credential.0),
+        )
+        .await;
         self.finish(outcome)?.map_err(|e| self.explain(e))
     }
 
     /// One page of a stream. A page over [`Limits::records_per_page`] or
     /// [`Limits::bytes_per_page`] is refused whole (nothing of it is
     /// returned, so nothing of it is written or checkpointed).
-    pub async fn fetch(&mut self, credential: &Credential, request: &FetchRequest) -> Result<Page, HarnessError> {
+    pub async fn fetch(
+        &mut self,
+        credential: &Credential,
+        request: &FetchRequest,
+    ) -> Result<Page, HarnessError> {
         self.begin()?;
         let source = self.bindings.ingest_connector_source();
-        let outcome = metered(&self.meter, source.call_fetch(&mut self.store, &credential.0, request)).await;
+        let outcome = metered(
+            &self.meter,
+            source.call_fetch(&mut self.store, &credential.0, request),
+        )
+        .await;
         let page = self.finish(outcome)?.map_err(|e| self.explain(e))?;
         self.check_page(&page)?;
         Ok(page)
@@ -254,7 +280,10 @@ impl ConnectorInstance {
         if records > self.limits.records_per_page {
             return Err(self
                 .limits
-                .exceeded(LimitKind::RecordsPerPage, format!("the connector returned a page of {records} records"))
+                .exceeded(
+                    LimitKind::RecordsPerPage,
+                    format!("the connector returned a page of {records} records"),
+                )
                 .into());
         }
         let size: usize = page.records.iter().map(String::len).sum::<usize>()
@@ -263,7 +292,10 @@ impl ConnectorInstance {
         if size as u64 > self.limits.bytes_per_page {
             return Err(self
                 .limits
-                .exceeded(LimitKind::BytesPerPage, format!("the connector returned a page of {}", bytes(size as u64)))
+                .exceeded(
+                    LimitKind::BytesPerPage,
+                    format!("the connector returned a page of {}", bytes(size as u64)),
+                )
                 .into());
         }
         Ok(())
@@ -288,7 +320,11 @@ impl ConnectorInstance {
 }
 
 /// The limit that made a call or an instantiation fail, if one did.
-fn limit_of(tripwire: &Tripwire, limits: &Limits, error: &wasmtime::Error) -> Option<LimitExceeded> {
+fn limit_of(
+    tripwire: &Tripwire,
+    limits: &Limits,
+    error: &wasmtime::Error,
+) -> Option<LimitExceeded> {
     if let Some(hit) = tripwire.take() {
         return Some(hit);
     }
@@ -296,13 +332,19 @@ fn limit_of(tripwire: &Tripwire, limits: &Limits, error: &wasmtime::Error) -> Op
         return Some(hit.clone());
     }
     if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
-        return Some(limits.exceeded(LimitKind::CpuTime, "the call was interrupted at its deadline"));
+        return Some(limits.exceeded(
+            LimitKind::CpuTime,
+            "the call was interrupted at its deadline",
+        ));
     }
     // wasmtime's own count of instances, tables and memories per store.
     const COUNT: &str = "resource limit exceeded: ";
     let message = format!("{error:#}");
     if let Some(at) = message.find(COUNT) {
-        let detail = message[at + COUNT.len()..].split(':').next().unwrap_or_default();
+        let detail = message[at + COUNT.len()..]
+            .split(':')
+            .next()
+            .unwrap_or_default();
         return Some(limits.exceeded(LimitKind::Instances, format!("wasmtime refused: {detail}")));
     }
     None

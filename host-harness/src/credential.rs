@@ -68,8 +68,15 @@ impl Credential {
     }
 
     /// Builds a credential from pairs.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Credential(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Credential(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 
     /// The redactor for this credential's secret values under `schema`.
@@ -138,7 +145,11 @@ mod tests {
         assert_eq!(c.0.len(), 2);
         assert!(Credential::from_json_bytes(b"[1]").is_err());
         assert!(Credential::from_json_bytes(br#"{"api_key":1}"#).is_err());
-        assert!(Credential::from_json_bytes(b"\xff\xfe").unwrap_err().contains("UTF-8"));
+        assert!(
+            Credential::from_json_bytes(b"\xff\xfe")
+                .unwrap_err()
+                .contains("UTF-8")
+        );
         let err = Credential::from_json_bytes(br#"{"api_key":"SECRETVALUE"#).unwrap_err();
         assert!(!err.contains("SECRETVALUE"));
     }
@@ -152,6 +163,9 @@ mod tests {
     #[test]
     fn redacts_every_occurrence() {
         let r = Redactor::new(["tok_12345".to_string(), "ab".to_string()]);
-        assert_eq!(r.redact("a tok_12345 b tok_12345 ab"), "a [REDACTED] b [REDACTED] ab");
+        assert_eq!(
+            r.redact("a tok_12345 b tok_12345 ab"),
+            "a [REDACTED] b [REDACTED] ab"
+        );
     }
 }

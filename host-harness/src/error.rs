@@ -109,7 +109,15 @@ impl HarnessError {
             HarnessError::Load(m) => HarnessError::Load(f(&m)),
             HarnessError::Trap(m) => HarnessError::Trap(f(&m)),
             HarnessError::Io(m) => HarnessError::Io(f(&m)),
-            HarnessError::Limit { limit, value, detail } => HarnessError::Limit { limit, value: f(&value), detail: f(&detail) },
+            HarnessError::Limit {
+                limit,
+                value,
+                detail,
+            } => HarnessError::Limit {
+                limit,
+                value: f(&value),
+                detail: f(&detail),
+            },
             HarnessError::Usage(m) => HarnessError::Usage(f(&m)),
         }
     }
@@ -160,8 +168,14 @@ impl fmt::Display for HarnessError {
             | HarnessError::Trap(m)
             | HarnessError::Io(m)
             | HarnessError::Usage(m) => m.clone(),
-            HarnessError::Limit { limit, value, detail } => match limit.flag() {
-                Some(flag) => format!("{limit} limit of {value} exceeded: {detail} (raise it with {flag})"),
+            HarnessError::Limit {
+                limit,
+                value,
+                detail,
+            } => match limit.flag() {
+                Some(flag) => {
+                    format!("{limit} limit of {value} exceeded: {detail} (raise it with {flag})")
+                }
                 None => format!("{limit} limit of {value} exceeded: {detail}"),
             },
         };
@@ -185,7 +199,11 @@ impl HarnessError {
 
 impl From<LimitExceeded> for HarnessError {
     fn from(e: LimitExceeded) -> Self {
-        HarnessError::Limit { limit: e.limit, value: e.value, detail: e.detail }
+        HarnessError::Limit {
+            limit: e.limit,
+            value: e.value,
+            detail: e.detail,
+        }
     }
 }
 

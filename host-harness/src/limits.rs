@@ -147,7 +147,11 @@ impl Limits {
 
     /// A [`LimitExceeded`] for `limit`, with its configured value.
     pub fn exceeded(&self, limit: LimitKind, detail: impl Into<String>) -> LimitExceeded {
-        LimitExceeded { limit, value: self.value_of(limit), detail: detail.into() }
+        LimitExceeded {
+            limit,
+            value: self.value_of(limit),
+            detail: detail.into(),
+        }
     }
 }
 
@@ -223,7 +227,11 @@ pub struct LimitExceeded {
 
 impl fmt::Display for LimitExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} limit of {} exceeded: {}", self.limit, self.value, self.detail)
+        write!(
+            f,
+            "{} limit of {} exceeded: {}",
+            self.limit, self.value, self.detail
+        )
     }
 }
 
@@ -302,13 +310,28 @@ impl SandboxLimiter {
 }
 
 impl ResourceLimiter for SandboxLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let total = self.memory_in_use.saturating_sub(current).saturating_add(desired);
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self
+            .memory_in_use
+            .saturating_sub(current)
+            .saturating_add(desired);
         if desired > self.memory_limit || total > self.memory_limit {
-            let what = if current == 0 { "to instantiate" } else { "while running" };
+            let what = if current == 0 {
+                "to instantiate"
+            } else {
+                "while running"
+            };
             return Err(self.refuse(
                 LimitKind::Memory,
-                format!("the connector needed {} of linear memory {what}", bytes(total as u64)),
+                format!(
+                    "the connector needed {} of linear memory {what}",
+                    bytes(total as u64)
+                ),
             ));
         }
         let allowed = self.inner.memory_growing(current, desired, maximum)?;
@@ -321,14 +344,26 @@ impl ResourceLimiter for SandboxLimiter {
 
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
         if let Some((current, desired)) = self.last_growth.take() {
-            self.memory_in_use = self.memory_in_use.saturating_sub(desired).saturating_add(current);
+            self.memory_in_use = self
+                .memory_in_use
+                .saturating_sub(desired)
+                .saturating_add(current);
         }
         self.inner.memory_grow_failed(error)
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.table_limit {
-            let what = if current == 0 { "to instantiate" } else { "while running" };
+            let what = if current == 0 {
+                "to instantiate"
+            } else {
+                "while running"
+            };
             return Err(self.refuse(
                 LimitKind::TableElements,
                 format!("the connector needed a table of {desired} elements {what}"),
@@ -426,7 +461,12 @@ pub(crate) struct CpuBudget {
 
 impl CpuBudget {
     /// Installs the budget's callback on `store`.
-    pub(crate) fn install<T: 'static>(store: &mut Store<T>, limits: &Limits, meter: Arc<CpuMeter>, tripwire: Arc<Tripwire>) -> CpuBudget {
+    pub(crate) fn install<T: 'static>(
+        store: &mut Store<T>,
+        limits: &Limits,
+        meter: Arc<CpuMeter>,
+        tripwire: Arc<Tripwire>,
+    ) -> CpuBudget {
         let limit = limits.cpu_time_per_call;
         let value = limits.value_of(LimitKind::CpuTime);
         let callback_meter = meter.clone();
@@ -468,14 +508,20 @@ impl EpochTicker {
         let engine = engine.clone();
         let ticks = Arc::new(AtomicU64::new(0));
         let counter = ticks.clone();
-        let thread = std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
-            // Ends as soon as the sender is dropped (or sends).
-            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                engine.increment_epoch();
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        })?;
-        Ok(EpochTicker { stop: Some(stop), thread: Some(thread), ticks })
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                // Ends as soon as the sender is dropped (or sends).
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    engine.increment_epoch();
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })?;
+        Ok(EpochTicker {
+            stop: Some(stop),
+            thread: Some(thread),
+            ticks,
+        })
     }
 
     /// How many times it has advanced the epoch.
@@ -495,7 +541,9 @@ impl Drop for EpochTicker {
 
 impl fmt::Debug for EpochTicker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EpochTicker").field("ticks", &self.ticks()).finish()
+        f.debug_struct("EpochTicker")
+            .field("ticks", &self.ticks())
+            .finish()
     }
 }
 
@@ -552,23 +600,38 @@ mod tests {
         assert_eq!(bytes(1536), "1536 bytes");
         assert_eq!(bytes(2048), "2 KiB");
         let hit = limits.exceeded(LimitKind::ResponseBody, "a body of 65 MiB");
-        assert_eq!(hit.to_string(), "response-body limit of 64 MiB exceeded: a body of 65 MiB");
+        assert_eq!(
+            hit.to_string(),
+            "response-body limit of 64 MiB exceeded: a body of 65 MiB"
+        );
         assert_eq!(LimitKind::Connections.flag(), Some("--max-connections"));
     }
 
     #[test]
     fn the_limiter_caps_the_sum_of_memories_and_traps() {
         let tripwire = Arc::new(Tripwire::default());
-        let limits = Limits { memory_bytes: 10 * 65536, ..Limits::default() };
+        let limits = Limits {
+            memory_bytes: 10 * 65536,
+            ..Limits::default()
+        };
         let mut limiter = SandboxLimiter::new(&limits, tripwire.clone());
         assert!(limiter.memory_growing(0, 4 * 65536, None).unwrap());
         assert!(limiter.memory_growing(0, 4 * 65536, None).unwrap());
         assert_eq!(limiter.memory_in_use(), 8 * 65536);
         // The module's own maximum fails the grow without a trap.
-        assert!(!limiter.memory_growing(4 * 65536, 5 * 65536, Some(4 * 65536)).unwrap());
+        assert!(
+            !limiter
+                .memory_growing(4 * 65536, 5 * 65536, Some(4 * 65536))
+                .unwrap()
+        );
         assert!(tripwire.take().is_none());
-        let err = limiter.memory_growing(4 * 65536, 7 * 65536, None).unwrap_err();
-        assert_eq!(err.downcast_ref::<LimitExceeded>().unwrap().limit, LimitKind::Memory);
+        let err = limiter
+            .memory_growing(4 * 65536, 7 * 65536, None)
+            .unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<LimitExceeded>().unwrap().limit,
+            LimitKind::Memory
+        );
         assert_eq!(tripwire.take().unwrap().limit, LimitKind::Memory);
         assert_eq!(limiter.memory_in_use(), 8 * 65536);
         assert!(limiter.table_growing(0, 1000, None).unwrap());
@@ -583,20 +646,34 @@ mod tests {
         let _ticker = EpochTicker::start(&engine, EPOCH_TICK).unwrap();
         let module = wasmtime::Module::new(&engine, SPIN).unwrap();
         let mut store = Store::new(&engine, ());
-        let limits = Limits { cpu_time_per_call: Duration::from_millis(50), ..Limits::default() };
+        let limits = Limits {
+            cpu_time_per_call: Duration::from_millis(50),
+            ..Limits::default()
+        };
         let meter = Arc::new(CpuMeter::default());
         let tripwire = Arc::new(Tripwire::default());
         let budget = CpuBudget::install(&mut store, &limits, meter.clone(), tripwire.clone());
         budget.arm(&mut store);
-        let instance = wasmtime::Instance::new_async(&mut store, &module, &[]).await.unwrap();
-        let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+        let instance = wasmtime::Instance::new_async(&mut store, &module, &[])
+            .await
+            .unwrap();
+        let spin = instance
+            .get_typed_func::<(), ()>(&mut store, "spin")
+            .unwrap();
         budget.arm(&mut store);
-        let err = metered(&meter, spin.call_async(&mut store, ())).await.unwrap_err();
-        let hit = err.downcast_ref::<LimitExceeded>().expect("the limit error");
+        let err = metered(&meter, spin.call_async(&mut store, ()))
+            .await
+            .unwrap_err();
+        let hit = err
+            .downcast_ref::<LimitExceeded>()
+            .expect("the limit error");
         assert_eq!(hit.limit, LimitKind::CpuTime);
         assert_eq!(hit.value, "50ms");
         assert_eq!(tripwire.take().unwrap().limit, LimitKind::CpuTime);
-        assert!(meter.spent() >= Duration::from_millis(50), "it ran its whole budget first");
+        assert!(
+            meter.spent() >= Duration::from_millis(50),
+            "it ran its whole budget first"
+        );
     }
 
     /// A budget longer than a slice: the spinning guest yields to the
@@ -608,12 +685,19 @@ mod tests {
         let _ticker = EpochTicker::start(&engine, EPOCH_TICK).unwrap();
         let module = wasmtime::Module::new(&engine, SPIN).unwrap();
         let mut store = Store::new(&engine, ());
-        let limits = Limits { cpu_time_per_call: Duration::from_secs(1), ..Limits::default() };
+        let limits = Limits {
+            cpu_time_per_call: Duration::from_secs(1),
+            ..Limits::default()
+        };
         let meter = Arc::new(CpuMeter::default());
         let budget = CpuBudget::install(&mut store, &limits, meter.clone(), Arc::default());
         budget.arm(&mut store);
-        let instance = wasmtime::Instance::new_async(&mut store, &module, &[]).await.unwrap();
-        let spin = instance.get_typed_func::<(), ()>(&mut store, "spin").unwrap();
+        let instance = wasmtime::Instance::new_async(&mut store, &module, &[])
+            .await
+            .unwrap();
+        let spin = instance
+            .get_typed_func::<(), ()>(&mut store, "spin")
+            .unwrap();
         budget.arm(&mut store);
         let mut polls = 0;
         let mut call = std::pin::pin!(metered(&meter, spin.call_async(&mut store, ())));
@@ -623,8 +707,14 @@ mod tests {
         })
         .await
         .unwrap_err();
-        assert_eq!(err.downcast_ref::<LimitExceeded>().unwrap().limit, LimitKind::CpuTime);
-        assert!(polls >= 2, "the guest yielded at least once ({polls} polls)");
+        assert_eq!(
+            err.downcast_ref::<LimitExceeded>().unwrap().limit,
+            LimitKind::CpuTime
+        );
+        assert!(
+            polls >= 2,
+            "the guest yielded at least once ({polls} polls)"
+        );
         assert!(meter.spent() >= Duration::from_secs(1));
     }
 }

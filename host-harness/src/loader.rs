@@ -57,7 +57,11 @@ pub struct HostConfig {
 
 impl Default for HostConfig {
     fn default() -> Self {
-        HostConfig { cache: None, limits: Limits::default(), enforce_cpu_time: true }
+        HostConfig {
+            cache: None,
+            limits: Limits::default(),
+            enforce_cpu_time: true,
+        }
     }
 }
 
@@ -78,9 +82,9 @@ impl Loader {
         engine_config.epoch_interruption(config.enforce_cpu_time);
         let engine = Engine::new(&engine_config).map_err(load_err)?;
         let ticker = match config.enforce_cpu_time {
-            true => Some(Arc::new(EpochTicker::start(&engine, EPOCH_TICK).map_err(|e| {
-                HarnessError::Load(format!("cannot start the epoch ticker thread: {e}"))
-            })?)),
+            true => Some(Arc::new(EpochTicker::start(&engine, EPOCH_TICK).map_err(
+                |e| HarnessError::Load(format!("cannot start the epoch ticker thread: {e}")),
+            )?)),
             false => None,
         };
         let mut linker = Linker::new(&engine);
@@ -106,8 +110,9 @@ impl Loader {
 
     /// Reads and loads a component file.
     pub fn load_file(&self, path: &Path) -> Result<Connector, HarnessError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| HarnessError::Load(format!("cannot read component {}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            HarnessError::Load(format!("cannot read component {}: {e}", path.display()))
+        })?;
         self.load(&bytes)
     }
 
@@ -130,9 +135,16 @@ impl Loader {
             .instantiate_pre(&component)
             .map_err(|e| HarnessError::Load(format!("component cannot be linked: {e:#}")))?;
         let pre = SourceConnectorPre::new(pre).map_err(|e| {
-            HarnessError::Load(format!("component does not implement {REQUIRED_EXPORT}: {e:#}"))
+            HarnessError::Load(format!(
+                "component does not implement {REQUIRED_EXPORT}: {e:#}"
+            ))
         })?;
-        Ok(Connector::new(pre, outcome, self.limits.clone(), self.ticker.clone()))
+        Ok(Connector::new(
+            pre,
+            outcome,
+            self.limits.clone(),
+            self.ticker.clone(),
+        ))
     }
 
     /// Refuses components that import beyond [`ALLOWED_IMPORTS`] or do not
@@ -150,11 +162,21 @@ impl Loader {
                 refused.join(", ")
             )));
         }
-        if !ty.exports(&self.engine).any(|(name, _)| name == REQUIRED_EXPORT) {
-            let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        if !ty
+            .exports(&self.engine)
+            .any(|(name, _)| name == REQUIRED_EXPORT)
+        {
+            let exports: Vec<String> = ty
+                .exports(&self.engine)
+                .map(|(n, _)| n.to_string())
+                .collect();
             return Err(HarnessError::Load(format!(
                 "component does not export {REQUIRED_EXPORT} (it exports: {})",
-                if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+                if exports.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    exports.join(", ")
+                }
             )));
         }
         Ok(())

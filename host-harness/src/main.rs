@@ -15,15 +15,21 @@ use clap::{Parser, Subcommand};
 use host_harness::bindings::{CredentialSpec, FieldKind, StreamSpec, SyncMode};
 use host_harness::cache::CompileCache;
 use host_harness::checkpoint::{Checkpointer, StateFile};
-use host_harness::progress::TerminalProgress;
 use host_harness::credential::{Credential, Redactor};
 use host_harness::limits::{self as limits, Limits};
+use host_harness::progress::TerminalProgress;
 use host_harness::sync::{self, FileSink, Observer, Quiet, RecordSink, SyncOptions, WriterSink};
-use host_harness::{AllowList, ConnectorInstance, HarnessError, HostConfig, Loader, OutboundPolicy, Timeouts};
+use host_harness::{
+    AllowList, ConnectorInstance, HarnessError, HostConfig, Loader, OutboundPolicy, Timeouts,
+};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
-#[command(name = "connector-harness", version, about = "Run an ingest:connector source component in a wasmtime sandbox")]
+#[command(
+    name = "connector-harness",
+    version,
+    about = "Run an ingest:connector source component in a wasmtime sandbox"
+)]
 struct Cli {
     /// The component to load (default: the CircleCI connector built with this harness).
     #[arg(long, global = true, value_name = "PATH")]
@@ -111,7 +117,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&HarnessError::Io(format!("cannot start the runtime: {e}"))),
     };
@@ -134,7 +143,11 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
         (None, false) => CompileCache::default_dir().map(CompileCache::new),
     };
     let limits = limits_from(&cli)?;
-    let loader = Loader::new(HostConfig { cache, limits, enforce_cpu_time: true })?;
+    let loader = Loader::new(HostConfig {
+        cache,
+        limits,
+        enforce_cpu_time: true,
+    })?;
     let connector = match &cli.component {
         Some(path) => loader.load_file(path)?,
         None => loader.load(connector_artifacts::CIRCLECI_CONNECTOR)?,
@@ -152,16 +165,33 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
         Command::Validate { credential } => {
             let credential = Credential::from_file(&credential)?;
             let redactor = redactor(&mut instance, &credential).await?;
-            let account = instance.validate(&credential).await.map_err(|e| redactor.redact_error(e))?;
+            let account = instance
+                .validate(&credential)
+                .await
+                .map_err(|e| redactor.redact_error(e))?;
             let details: Value = serde_json::from_str(&account.details).unwrap_or(Value::Null);
             let out = json!({ "id": account.id, "name": account.name, "details": details });
-            println!("{}", redactor.redact(&serde_json::to_string_pretty(&out).unwrap_or_default()));
+            println!(
+                "{}",
+                redactor.redact(&serde_json::to_string_pretty(&out).unwrap_or_default())
+            );
         }
-        Command::Fetch { credential, settings, stream, state, out, max_pages } => {
+        Command::Fetch {
+            credential,
+            settings,
+            stream,
+            state,
+            out,
+            max_pages,
+        } => {
             let credential = Credential::from_file(&credential)?;
             let redactor = redactor(&mut instance, &credential).await?;
             let settings = read_settings(settings.as_deref())?;
-            let requested: Vec<String> = stream.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            let requested: Vec<String> = stream
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
             let streams = sync::plan(&instance.streams().await?, &requested)?;
             let single = streams.len() == 1 && !requested.iter().any(|r| r == "all");
             let mut sink_for = sinks(out.as_deref(), single)?;
@@ -175,7 +205,15 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
             let mut quiet = Quiet;
             let observer: &mut dyn Observer = if terminal { &mut progress } else { &mut quiet };
             let outcomes = sync::run_streams(
-                &connector, &policy, &credential, &streams, &settings, &mut checkpoints, sink_for.as_mut(), &options, observer,
+                &connector,
+                &policy,
+                &credential,
+                &streams,
+                &settings,
+                &mut checkpoints,
+                sink_for.as_mut(),
+                &options,
+                observer,
             )
             .await;
             if terminal {
@@ -219,7 +257,9 @@ fn policy(cli: &Cli) -> Result<OutboundPolicy, HarnessError> {
         if v.is_finite() && v > 0.0 && v <= 3600.0 {
             Ok(Duration::from_secs_f64(v))
         } else {
-            Err(usage(format!("--{name} must be between 0 and 3600 seconds")))
+            Err(usage(format!(
+                "--{name} must be between 0 and 3600 seconds"
+            )))
         }
     };
     Ok(OutboundPolicy {
@@ -242,10 +282,18 @@ fn limits_from(cli: &Cli) -> Result<Limits, HarnessError> {
             Err(usage(format!("--{name} must be between 1 and {max}")))
         }
     };
-    let count = |name: &str, v: u32| if v >= 1 { Ok(v) } else { Err(usage(format!("--{name} must be at least 1"))) };
+    let count = |name: &str, v: u32| {
+        if v >= 1 {
+            Ok(v)
+        } else {
+            Err(usage(format!("--{name} must be at least 1")))
+        }
+    };
     let cpu = cli.max_cpu_secs;
     if !(cpu.is_finite() && cpu > 0.0 && cpu <= 86_400.0) {
-        return Err(usage("--max-cpu-secs must be between 0 and 86400 seconds".into()));
+        return Err(usage(
+            "--max-cpu-secs must be between 0 and 86400 seconds".into(),
+        ));
     }
     Ok(Limits {
         // A 32-bit linear memory holds at most 4 GiB.
@@ -264,7 +312,10 @@ fn limits_from(cli: &Cli) -> Result<Limits, HarnessError> {
 }
 
 /// The redactor for this credential's secret fields, per the connector's schema.
-async fn redactor(instance: &mut ConnectorInstance, credential: &Credential) -> Result<Redactor, HarnessError> {
+async fn redactor(
+    instance: &mut ConnectorInstance,
+    credential: &Credential,
+) -> Result<Redactor, HarnessError> {
     let schema = instance.credential_schema().await?;
     Ok(credential.redactor(&schema))
 }
@@ -275,26 +326,37 @@ type SinkFor = Box<dyn FnMut(&str) -> Box<dyn RecordSink>>;
 
 fn sinks(out: Option<&Path>, single: bool) -> Result<SinkFor, HarnessError> {
     match out {
-        None if single => Ok(Box::new(|_: &str| Box::new(WriterSink(std::io::stdout())) as Box<dyn RecordSink>)),
-        None => Err(HarnessError::Usage("--out DIR is required to sync several streams".into())),
+        None if single => Ok(Box::new(|_: &str| {
+            Box::new(WriterSink(std::io::stdout())) as Box<dyn RecordSink>
+        })),
+        None => Err(HarnessError::Usage(
+            "--out DIR is required to sync several streams".into(),
+        )),
         Some(path) if single && !path.is_dir() => {
             let path = path.to_path_buf();
-            Ok(Box::new(move |_: &str| Box::new(FileSink::new(&path)) as Box<dyn RecordSink>))
+            Ok(Box::new(move |_: &str| {
+                Box::new(FileSink::new(&path)) as Box<dyn RecordSink>
+            }))
         }
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| HarnessError::Io(format!("cannot create {}: {e}", dir.display())))?;
             let dir = dir.to_path_buf();
-            Ok(Box::new(move |stream: &str| Box::new(FileSink::new(dir.join(format!("{stream}.jsonl")))) as Box<dyn RecordSink>))
+            Ok(Box::new(move |stream: &str| {
+                Box::new(FileSink::new(dir.join(format!("{stream}.jsonl")))) as Box<dyn RecordSink>
+            }))
         }
     }
 }
 
 fn read_settings(path: Option<&Path>) -> Result<String, HarnessError> {
-    let Some(path) = path else { return Ok("{}".to_string()) };
+    let Some(path) = path else {
+        return Ok("{}".to_string());
+    };
     let fail = |why: String| HarnessError::SettingsFile(format!("{}: {why}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| fail(format!("not valid JSON ({e})")))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| fail(format!("not valid JSON ({e})")))?;
     if !value.is_object() {
         return Err(fail("must be a JSON object".into()));
     }
@@ -339,5 +401,8 @@ fn parse_or_string(text: &str) -> Value {
 }
 
 fn print_json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }

@@ -33,7 +33,11 @@ impl Notices {
         if let Some(kind) = self.kinds.iter_mut().find(|k| k.shape == shape) {
             kind.count += 1;
         } else if self.kinds.len() < MAX_KINDS {
-            self.kinds.push(NoticeKind { example: notice, count: 1, shape });
+            self.kinds.push(NoticeKind {
+                example: notice,
+                count: 1,
+                shape,
+            });
         } else {
             self.overflow += 1;
         }
@@ -91,7 +95,10 @@ mod tests {
         n.add("skipped 12 approval job(s)".into());
         n.add("skipped workflow abc".into());
         assert_eq!(n.kinds().len(), 2);
-        assert_eq!(n.kinds()[0].to_string(), "skipped 1 approval job(s) (and 1 more like it)");
+        assert_eq!(
+            n.kinds()[0].to_string(),
+            "skipped 1 approval job(s) (and 1 more like it)"
+        );
         for i in 0..200 {
             n.add(format!("kind {} {i}", "x".repeat(i)));
         }

@@ -60,8 +60,14 @@ impl PolicyHooks {
         Self::with_limits(policy, &Limits::default(), Arc::default())
     }
 
-    pub(crate) fn with_limits(policy: Arc<OutboundPolicy>, limits: &Limits, tripwire: Arc<Tripwire>) -> Self {
-        let permits = usize::try_from(limits.concurrent_connections).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
+    pub(crate) fn with_limits(
+        policy: Arc<OutboundPolicy>,
+        limits: &Limits,
+        tripwire: Arc<Tripwire>,
+    ) -> Self {
+        let permits = usize::try_from(limits.concurrent_connections)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
         PolicyHooks {
             policy,
             log: Arc::default(),
@@ -118,7 +124,10 @@ impl WasiHttpHooks for PolicyHooks {
         let verdict = if over_limit {
             self.tripwire.trip(self.limits.exceeded(
                 LimitKind::RequestsPerCall,
-                format!("the connector started request {} of one call", self.requests_this_call),
+                format!(
+                    "the connector started request {} of one call",
+                    self.requests_this_call
+                ),
             ));
             Err(None)
         } else {
@@ -153,7 +162,8 @@ impl WasiHttpHooks for PolicyHooks {
                     return Err(HttpError::ConnectionLimitReached);
                 }
             };
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             let body_permit = permit.clone();
             let response = response.map(|body| {
                 LimitedBody::new(body.boxed_unsync(), &limits, tripwire, body_permit).boxed_unsync()
@@ -184,7 +194,12 @@ struct LimitedBody {
 }
 
 impl LimitedBody {
-    fn new(inner: WasiBody, limits: &Limits, tripwire: Arc<Tripwire>, permit: Arc<OwnedSemaphorePermit>) -> Self {
+    fn new(
+        inner: WasiBody,
+        limits: &Limits,
+        tripwire: Arc<Tripwire>,
+        permit: Arc<OwnedSemaphorePermit>,
+    ) -> Self {
         LimitedBody {
             inner,
             limit: limits.response_body_bytes,
@@ -213,7 +228,10 @@ impl Body for LimitedBody {
     type Data = Bytes;
     type Error = HttpError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         let this = &mut *self;
         if this.failed {
             return Poll::Ready(None);
@@ -231,7 +249,8 @@ impl Body for LimitedBody {
                 if let Some(data) = frame.data_ref() {
                     this.seen = this.seen.saturating_add(data.len() as u64);
                     if this.seen > this.limit {
-                        return this.fail(format!("a response body went past {} bytes", this.limit));
+                        return this
+                            .fail(format!("a response body went past {} bytes", this.limit));
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
@@ -249,7 +268,11 @@ impl Body for LimitedBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.failed { SizeHint::with_exact(0) } else { self.inner.size_hint() }
+        if self.failed {
+            SizeHint::with_exact(0)
+        } else {
+            self.inner.size_hint()
+        }
     }
 }
 
@@ -265,7 +288,10 @@ mod tests {
     impl Body for Chunks {
         type Data = Bytes;
         type Error = HttpError;
-        fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
             Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
         }
     }
@@ -274,9 +300,22 @@ mod tests {
         let tripwire = Arc::new(Tripwire::default());
         let semaphore = Arc::new(Semaphore::new(1));
         let permit = Arc::new(semaphore.clone().try_acquire_owned().unwrap());
-        let limits = Limits { response_body_bytes: limit, ..Limits::default() };
-        let inner = Chunks(chunks.iter().map(|c| Bytes::from_static(c.as_bytes())).collect()).boxed_unsync();
-        (LimitedBody::new(inner, &limits, tripwire.clone(), permit), tripwire, semaphore)
+        let limits = Limits {
+            response_body_bytes: limit,
+            ..Limits::default()
+        };
+        let inner = Chunks(
+            chunks
+                .iter()
+                .map(|c| Bytes::from_static(c.as_bytes()))
+                .collect(),
+        )
+        .boxed_unsync();
+        (
+            LimitedBody::new(inner, &limits, tripwire.clone(), permit),
+            tripwire,
+            semaphore,
+        )
     }
 
     #[tokio::test]
@@ -289,7 +328,11 @@ mod tests {
         }
         assert_eq!(seen, b"abcdef");
         assert!(tripwire.take().is_none());
-        assert_eq!(semaphore.available_permits(), 1, "the end of the body gives the permit back");
+        assert_eq!(
+            semaphore.available_permits(),
+            1,
+            "the end of the body gives the permit back"
+        );
     }
 
     #[tokio::test]
@@ -297,7 +340,10 @@ mod tests {
         let (mut b, tripwire, semaphore) = body(&["abc", "def", "ghi"], 5);
         assert!(b.frame().await.unwrap().is_ok());
         let err = b.frame().await.unwrap().unwrap_err();
-        assert!(matches!(err, HttpError::HttpResponseBodySize(Some(5))), "{err:?}");
+        assert!(
+            matches!(err, HttpError::HttpResponseBodySize(Some(5))),
+            "{err:?}"
+        );
         assert!(b.frame().await.is_none(), "nothing after the error");
         let hit = tripwire.take().unwrap();
         assert_eq!(hit.limit, LimitKind::ResponseBody);
@@ -310,32 +356,71 @@ mod tests {
         let tripwire = Arc::new(Tripwire::default());
         let semaphore = Arc::new(Semaphore::new(1));
         let permit = Arc::new(semaphore.clone().try_acquire_owned().unwrap());
-        let limits = Limits { response_body_bytes: 3, ..Limits::default() };
-        let inner = http_body_util::Full::new(Bytes::from_static(b"abcd")).map_err(|e| match e {}).boxed_unsync();
+        let limits = Limits {
+            response_body_bytes: 3,
+            ..Limits::default()
+        };
+        let inner = http_body_util::Full::new(Bytes::from_static(b"abcd"))
+            .map_err(|e| match e {})
+            .boxed_unsync();
         let mut b = LimitedBody::new(inner, &limits, tripwire.clone(), permit);
         assert!(b.frame().await.unwrap().is_err());
-        assert!(tripwire.take().unwrap().detail.contains("declared a body of 4 bytes"));
+        assert!(
+            tripwire
+                .take()
+                .unwrap()
+                .detail
+                .contains("declared a body of 4 bytes")
+        );
     }
 
     #[test]
     fn requests_are_counted_per_call() {
-        let limits = Limits { requests_per_call: 2, ..Limits::default() };
-        let mut hooks = PolicyHooks::with_limits(Arc::new(OutboundPolicy::default()), &limits, Arc::default());
+        let limits = Limits {
+            requests_per_call: 2,
+            ..Limits::default()
+        };
+        let mut hooks =
+            PolicyHooks::with_limits(Arc::new(OutboundPolicy::default()), &limits, Arc::default());
         let request = || {
             http::Request::builder()
                 .uri("https://evil.example/x")
-                .body(http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync())
+                .body(
+                    http_body_util::Empty::new()
+                        .map_err(|e| match e {})
+                        .boxed_unsync(),
+                )
                 .unwrap()
         };
         for _ in 0..3 {
-            drop(Box::into_pin(hooks.send_request(request(), None, Box::new(async { Ok(()) }))));
+            drop(Box::into_pin(hooks.send_request(
+                request(),
+                None,
+                Box::new(async { Ok(()) }),
+            )));
         }
         let log = hooks.log();
         let log = log.lock().unwrap().clone();
-        assert_eq!((log.sent, log.denied), (0, 3), "two policy denials and one limit refusal");
-        assert!(hooks.tripwire.take().is_some_and(|hit| hit.limit == LimitKind::RequestsPerCall));
+        assert_eq!(
+            (log.sent, log.denied),
+            (0, 3),
+            "two policy denials and one limit refusal"
+        );
+        assert!(
+            hooks
+                .tripwire
+                .take()
+                .is_some_and(|hit| hit.limit == LimitKind::RequestsPerCall)
+        );
         hooks.begin_call();
-        drop(Box::into_pin(hooks.send_request(request(), None, Box::new(async { Ok(()) }))));
-        assert!(hooks.tripwire.take().is_none(), "a new call starts counting again");
+        drop(Box::into_pin(hooks.send_request(
+            request(),
+            None,
+            Box::new(async { Ok(()) }),
+        )));
+        assert!(
+            hooks.tripwire.take().is_none(),
+            "a new call starts counting again"
+        );
     }
 }

@@ -340,7 +340,10 @@ impl fmt::Display for Denial {
         let dest = &self.destination;
         match &self.reason {
             DenialReason::NotAllowed => {
-                write!(f, "{dest} is not on the allow-list (add it with --allow-host)")
+                write!(
+                    f,
+                    "{dest} is not on the allow-list (add it with --allow-host)"
+                )
             }
             DenialReason::SpecialAddress(class) => write!(
                 f,
@@ -411,7 +414,15 @@ mod tests {
         let l = list(&["*.example.com", "ci.example.com"]);
         assert!(l.check("https", "a.example.com").is_ok());
         assert!(l.check("https", "example.com").is_err());
-        for dest in ["127.0.0.1", "10.0.0.1", "169.254.169.254", "[::1]", "[::ffff:127.0.0.1]", "localhost", "0.0.0.0"] {
+        for dest in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "169.254.169.254",
+            "[::1]",
+            "[::ffff:127.0.0.1]",
+            "localhost",
+            "0.0.0.0",
+        ] {
             let err = l.check("http", dest).unwrap_err();
             assert_eq!(err.reason, DenialReason::NotAllowed, "{dest}");
         }
@@ -442,10 +453,26 @@ mod tests {
 
     #[test]
     fn rejects_malformed_rules() {
-        for bad in ["", "https://circleci.com", "a/b", "*", "a.*.com", "host:0", "host:x", "[::1", "u@h"] {
+        for bad in [
+            "",
+            "https://circleci.com",
+            "a/b",
+            "*",
+            "a.*.com",
+            "host:0",
+            "host:x",
+            "[::1",
+            "u@h",
+        ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(AllowedHost::parse("[::1]:80").unwrap().to_string(), "[::1]:80");
-        assert_eq!(AllowedHost::parse("*.Example.com").unwrap().to_string(), "*.example.com");
+        assert_eq!(
+            AllowedHost::parse("[::1]:80").unwrap().to_string(),
+            "[::1]:80"
+        );
+        assert_eq!(
+            AllowedHost::parse("*.Example.com").unwrap().to_string(),
+            "*.example.com"
+        );
     }
 }

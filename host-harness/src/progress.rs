@@ -66,7 +66,13 @@ impl<W: Write> TerminalProgress<W> {
         let (mut records, mut requests) = (0, 0);
         for row in &self.finished {
             let (r, p, q, st, result) = match &row.outcome {
-                Ok(rep) => (rep.records, rep.pages, rep.requests, rep.max_state_bytes, "ok".to_string()),
+                Ok(rep) => (
+                    rep.records,
+                    rep.pages,
+                    rep.requests,
+                    rep.max_state_bytes,
+                    "ok".to_string(),
+                ),
                 Err(e) => (0, 0, 0, 0, e.clone()),
             };
             records += r;
@@ -114,20 +120,34 @@ impl<W: Write> Observer for TerminalProgress<W> {
                 let line = self.line(stream, report, elapsed);
                 let _ = writeln!(self.out, "\r\x1b[2K{line}");
                 for kind in report.notices.kinds() {
-                    let _ = writeln!(self.out, "  notice: {}", self.redactor.redact(&kind.to_string()));
+                    let _ = writeln!(
+                        self.out,
+                        "  notice: {}",
+                        self.redactor.redact(&kind.to_string())
+                    );
                 }
                 if report.notices.overflow > 0 {
-                    let _ = writeln!(self.out, "  notice: {} more of other kinds", report.notices.overflow);
+                    let _ = writeln!(
+                        self.out,
+                        "  notice: {} more of other kinds",
+                        report.notices.overflow
+                    );
                 }
             }
             Err(e) => {
-                let _ = writeln!(self.out, "\r\x1b[2K{stream:<30} failed: {}", self.redactor.redact(&e.to_string()));
+                let _ = writeln!(
+                    self.out,
+                    "\r\x1b[2K{stream:<30} failed: {}",
+                    self.redactor.redact(&e.to_string())
+                );
             }
         }
         let _ = self.out.flush();
         self.finished.push(Row {
             stream: stream.to_string(),
-            outcome: result.cloned().map_err(|e| self.redactor.redact(&e.to_string())),
+            outcome: result
+                .cloned()
+                .map_err(|e| self.redactor.redact(&e.to_string())),
             elapsed,
         });
     }

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use crate::bindings::{FetchRequest, StreamSpec};
 use crate::checkpoint::{Checkpoint, Checkpointer};
 use crate::connector::{Connector, ConnectorInstance};
-use crate::policy::OutboundPolicy;
 use crate::credential::Credential;
 use crate::error::HarnessError;
 use crate::notices::Notices;
+use crate::policy::OutboundPolicy;
 
 /// Where a sync's records go.
 pub trait RecordSink {
@@ -54,7 +54,10 @@ pub struct FileSink {
 
 impl FileSink {
     pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
-        FileSink { path: path.into(), file: None }
+        FileSink {
+            path: path.into(),
+            file: None,
+        }
     }
 }
 
@@ -70,11 +73,17 @@ impl RecordSink for FileSink {
         Ok(())
     }
     fn write_page(&mut self, records: &[String]) -> std::io::Result<()> {
-        let file = self.file.as_mut().ok_or_else(|| std::io::Error::other("sink not begun"))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("sink not begun"))?;
         write_lines(file, records)
     }
     fn commit(&mut self) -> std::io::Result<()> {
-        let file = self.file.as_mut().ok_or_else(|| std::io::Error::other("sink not begun"))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("sink not begun"))?;
         file.flush()?;
         file.get_ref().sync_data()
     }
@@ -98,7 +107,9 @@ pub struct SyncOptions {
 
 impl Default for SyncOptions {
     fn default() -> Self {
-        SyncOptions { max_pages: 1_000_000 }
+        SyncOptions {
+            max_pages: 1_000_000,
+        }
     }
 }
 
@@ -150,10 +161,14 @@ pub async fn run(
     let resumed = saved.as_ref().is_some_and(|c| c.has_more);
     let mut state = saved.and_then(|c| c.state);
     let io = |what: &str, e: std::io::Error| HarnessError::Io(format!("{what}: {e}"));
-    sink.begin(resumed).map_err(|e| io("cannot open output", e))?;
+    sink.begin(resumed)
+        .map_err(|e| io("cannot open output", e))?;
 
     let sent_before = instance.outbound_log().sent;
-    let mut report = SyncReport { resumed, ..SyncReport::default() };
+    let mut report = SyncReport {
+        resumed,
+        ..SyncReport::default()
+    };
     loop {
         if report.pages >= options.max_pages {
             return Err(HarnessError::Trap(format!(
@@ -172,13 +187,22 @@ pub async fn run(
             .into_iter()
             .map(normalize_record)
             .collect::<Result<Vec<_>, _>>()?;
-        sink.write_page(&records).map_err(|e| io("cannot write records", e))?;
+        sink.write_page(&records)
+            .map_err(|e| io("cannot write records", e))?;
         sink.commit().map_err(|e| io("cannot write records", e))?;
-        checkpoints.record(stream, Checkpoint { state: page.state.clone(), has_more: page.has_more })?;
+        checkpoints.record(
+            stream,
+            Checkpoint {
+                state: page.state.clone(),
+                has_more: page.has_more,
+            },
+        )?;
         report.pages += 1;
         report.records += records.len() as u64;
         report.bytes += records.iter().map(|r| r.len() as u64 + 1).sum::<u64>();
-        report.max_state_bytes = report.max_state_bytes.max(page.state.as_ref().map_or(0, |s| s.len() as u64));
+        report.max_state_bytes = report
+            .max_state_bytes
+            .max(page.state.as_ref().map_or(0, |s| s.len() as u64));
         report.requests = instance.outbound_log().sent - sent_before;
         for notice in page.notices {
             report.notices.add(notice);
@@ -213,7 +237,17 @@ pub async fn run_streams(
         let result = async {
             let mut instance = connector.instantiate(policy.clone()).await?;
             let mut sink = sink_for(stream);
-            run(&mut instance, credential, stream, settings, checkpoints, sink.as_mut(), options, observer).await
+            run(
+                &mut instance,
+                credential,
+                stream,
+                settings,
+                checkpoints,
+                sink.as_mut(),
+                options,
+                observer,
+            )
+            .await
         }
         .await;
         observer.stream_finished(stream, result.as_ref());
@@ -244,7 +278,11 @@ pub fn plan(catalog: &[StreamSpec], requested: &[String]) -> Result<Vec<String>,
     let depth = |name: &str| {
         let mut depth = 0;
         let mut current = name;
-        while let Some(parent) = catalog.iter().find(|s| s.name == current).and_then(|s| s.parent.as_deref()) {
+        while let Some(parent) = catalog
+            .iter()
+            .find(|s| s.name == current)
+            .and_then(|s| s.parent.as_deref())
+        {
             depth += 1;
             current = parent;
             if depth > catalog.len() {
@@ -267,7 +305,8 @@ pub fn plan(catalog: &[StreamSpec], requested: &[String]) -> Result<Vec<String>,
 /// Checks that a record is one JSON object and makes it one line: a guest's
 /// mistake must never corrupt the JSON Lines output.
 fn normalize_record(record: String) -> Result<String, HarnessError> {
-    let bad = |why: &str| HarnessError::Trap(format!("the connector returned a record that is {why}"));
+    let bad =
+        |why: &str| HarnessError::Trap(format!("the connector returned a record that is {why}"));
     if !record.contains(['\n', '\r']) {
         // The common case: check without re-serialising.
         serde_json::from_str::<serde::de::IgnoredAny>(&record).map_err(|_| bad("not JSON"))?;
@@ -301,18 +340,33 @@ mod tests {
 
     #[test]
     fn plans_parents_first() {
-        let catalog = [spec("jobs", Some("workflows")), spec("me", None), spec("workflows", Some("pipelines")), spec("pipelines", None)];
+        let catalog = [
+            spec("jobs", Some("workflows")),
+            spec("me", None),
+            spec("workflows", Some("pipelines")),
+            spec("pipelines", None),
+        ];
         let all = plan(&catalog, &["all".into()]).unwrap();
         assert_eq!(all, ["me", "pipelines", "workflows", "jobs"]);
-        let some = plan(&catalog, &["jobs".into(), "pipelines".into(), "jobs".into()]).unwrap();
+        let some = plan(
+            &catalog,
+            &["jobs".into(), "pipelines".into(), "jobs".into()],
+        )
+        .unwrap();
         assert_eq!(some, ["pipelines", "jobs"]);
-        assert!(matches!(plan(&catalog, &["nope".into()]), Err(HarnessError::Usage(_))));
+        assert!(matches!(
+            plan(&catalog, &["nope".into()]),
+            Err(HarnessError::Usage(_))
+        ));
     }
 
     #[test]
     fn records_must_be_json_objects_on_one_line() {
         assert_eq!(normalize_record("{\"a\":1}".into()).unwrap(), "{\"a\":1}");
-        assert_eq!(normalize_record("{\n \"a\": 1\n}".into()).unwrap(), "{\"a\":1}");
+        assert_eq!(
+            normalize_record("{\n \"a\": 1\n}".into()).unwrap(),
+            "{\"a\":1}"
+        );
         assert!(normalize_record("[1]".into()).is_err());
         assert!(normalize_record("{\"a\":".into()).is_err());
         assert!(normalize_record("{} {}".into()).is_err());

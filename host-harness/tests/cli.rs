@@ -16,11 +16,16 @@ struct Env {
 
 impl Env {
     async fn new(projects: usize, pipelines: usize) -> Env {
-        let sim = Simulator::start(SimConfig::single(TOKEN, projects, pipelines)).await.unwrap();
+        let sim = Simulator::start(SimConfig::single(TOKEN, projects, pipelines))
+            .await
+            .unwrap();
         let dir = std::env::temp_dir().join(format!(
             "harness-cli-{}-{}",
             std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         Env { sim, dir }
@@ -34,12 +39,16 @@ impl Env {
 
     fn credential(&self, token: &str) -> PathBuf {
         let doc = json!({"api_key": token, "base_url": self.sim.base_url()});
-        self.file(&format!("cred-{}.json", token.len()), doc.to_string().as_bytes())
+        self.file(
+            &format!("cred-{}.json", token.len()),
+            doc.to_string().as_bytes(),
+        )
     }
 
     /// Runs the harness allowed to reach the simulator, with a private cache.
     async fn harness(&self, args: &[&str]) -> Output {
-        self.harness_allowing(&[&self.sim.addr().to_string()], args).await
+        self.harness_allowing(&[&self.sim.addr().to_string()], args)
+            .await
     }
 
     async fn harness_allowing(&self, allow: &[&str], args: &[&str]) -> Output {
@@ -51,7 +60,11 @@ impl Env {
         let out = cmd.args(args).output().await.unwrap();
         // Whatever happened, the key is in no output.
         for stream in [&out.stdout, &out.stderr] {
-            assert!(!String::from_utf8_lossy(stream).contains(TOKEN), "the key leaked: {}", String::from_utf8_lossy(stream));
+            assert!(
+                !String::from_utf8_lossy(stream).contains(TOKEN),
+                "the key leaked: {}",
+                String::from_utf8_lossy(stream)
+            );
         }
         out
     }
@@ -101,37 +114,93 @@ async fn validate_prints_the_account_and_caches_the_compiled_component() {
 async fn each_error_kind_has_its_exit_code() {
     let env = Env::new(1, 1).await;
     let wrong = env.credential("CCIPAT_wrong_key_for_the_cli");
-    assert_error(&env.harness(&["validate", "--credential", p(&wrong)]).await, 11, "unauthorized");
+    assert_error(
+        &env.harness(&["validate", "--credential", p(&wrong)]).await,
+        11,
+        "unauthorized",
+    );
 
-    let spaced = env.file("spaced.json", json!({"api_key": format!("{TOKEN} x"), "base_url": env.sim.base_url()}).to_string().as_bytes());
-    assert_error(&env.harness(&["validate", "--credential", p(&spaced)]).await, 10, "invalid-credential");
+    let spaced = env.file(
+        "spaced.json",
+        json!({"api_key": format!("{TOKEN} x"), "base_url": env.sim.base_url()})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_error(
+        &env.harness(&["validate", "--credential", p(&spaced)]).await,
+        10,
+        "invalid-credential",
+    );
 
     let cred = env.credential(TOKEN);
-    let out = env.harness_allowing(&[], &["validate", "--credential", p(&cred)]).await;
+    let out = env
+        .harness_allowing(&[], &["validate", "--credential", p(&cred)])
+        .await;
     assert_error(&out, 16, "denied");
     assert!(stderr(&out).contains("allow-list"));
 
-    let not_json = env.file("not-json.json", format!("{{\"api_key\": \"{TOKEN}\"").as_bytes());
-    assert_error(&env.harness(&["validate", "--credential", p(&not_json)]).await, 20, "credential-file");
+    let not_json = env.file(
+        "not-json.json",
+        format!("{{\"api_key\": \"{TOKEN}\"").as_bytes(),
+    );
+    assert_error(
+        &env.harness(&["validate", "--credential", p(&not_json)])
+            .await,
+        20,
+        "credential-file",
+    );
     let not_utf8 = env.file("not-utf8.json", b"{\"api_key\": \"\xff\xfe\"}");
-    assert_error(&env.harness(&["validate", "--credential", p(&not_utf8)]).await, 20, "credential-file");
+    assert_error(
+        &env.harness(&["validate", "--credential", p(&not_utf8)])
+            .await,
+        20,
+        "credential-file",
+    );
     let huge = env.file("huge.json", &vec![b' '; 100 * 1024]);
-    assert_error(&env.harness(&["validate", "--credential", p(&huge)]).await, 20, "credential-file");
+    assert_error(
+        &env.harness(&["validate", "--credential", p(&huge)]).await,
+        20,
+        "credential-file",
+    );
 
     let settings = env.file("settings.json", br#"{"project_slugs": ["gh/x"]}"#);
     assert_error(
-        &env.harness(&["fetch", "--credential", p(&cred), "--settings", p(&settings), "--stream", "pipelines"]).await,
+        &env.harness(&[
+            "fetch",
+            "--credential",
+            p(&cred),
+            "--settings",
+            p(&settings),
+            "--stream",
+            "pipelines",
+        ])
+        .await,
         18,
         "invalid-settings",
     );
     let state = env.file("state.json", b"{not a state");
     let settings = env.file("settings2.json", br#"{"project_slugs": ["gh/x/y"]}"#);
     assert_error(
-        &env.harness(&["fetch", "--credential", p(&cred), "--settings", p(&settings), "--stream", "pipelines", "--state", p(&state)]).await,
+        &env.harness(&[
+            "fetch",
+            "--credential",
+            p(&cred),
+            "--settings",
+            p(&settings),
+            "--stream",
+            "pipelines",
+            "--state",
+            p(&state),
+        ])
+        .await,
         22,
         "state-file",
     );
-    assert_error(&env.harness(&["--component", p(&state), "schema"]).await, 23, "load");
+    assert_error(
+        &env.harness(&["--component", p(&state), "schema"]).await,
+        23,
+        "load",
+    );
     env.finish().await;
 }
 
@@ -139,18 +208,48 @@ async fn each_error_kind_has_its_exit_code() {
 async fn fetch_writes_json_lines_and_a_state_file() {
     let env = Env::new(3, 30).await;
     let cred = env.credential(TOKEN);
-    let slugs: Vec<String> = env.sim.dataset(TOKEN).unwrap().projects.iter().map(|p| p.slug.clone()).collect();
-    let settings = env.file("settings.json", json!({"project_slugs": slugs}).to_string().as_bytes());
+    let slugs: Vec<String> = env
+        .sim
+        .dataset(TOKEN)
+        .unwrap()
+        .projects
+        .iter()
+        .map(|p| p.slug.clone())
+        .collect();
+    let settings = env.file(
+        "settings.json",
+        json!({"project_slugs": slugs}).to_string().as_bytes(),
+    );
     let out_file = env.dir.join("pipelines.jsonl");
     let state = env.dir.join("pipelines.state.json");
-    let args = ["fetch", "--credential", p(&cred), "--settings", p(&settings), "--stream", "pipelines", "--state", p(&state), "--out", p(&out_file)];
+    let args = [
+        "fetch",
+        "--credential",
+        p(&cred),
+        "--settings",
+        p(&settings),
+        "--stream",
+        "pipelines",
+        "--state",
+        p(&state),
+        "--out",
+        p(&out_file),
+    ];
     let out = env.harness(&args).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "records go to --out");
 
     let expected = env.sim.dataset(TOKEN).unwrap().all_pipeline_ids();
     let lines = std::fs::read_to_string(&out_file).unwrap();
-    let ids: Vec<String> = lines.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     assert_eq!(ids.len(), expected.len());
     let mut sorted = ids.clone();
     sorted.sort();
@@ -163,18 +262,31 @@ async fn fetch_writes_json_lines_and_a_state_file() {
 
     // Pipelines sync incrementally: the next run starts from the saved
     // cursor, finds nothing new, and its output holds just that.
-    assert!(saved["streams"]["pipelines"]["state"].as_str().unwrap().contains("cursor"));
+    assert!(
+        saved["streams"]["pipelines"]["state"]
+            .as_str()
+            .unwrap()
+            .contains("cursor")
+    );
     let out = env.harness(&args).await;
     assert!(out.status.success());
-    assert_eq!(std::fs::read_to_string(&out_file).unwrap().lines().count(), 0);
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap().lines().count(),
+        0
+    );
     // Without the state file it is a full sync again.
     std::fs::remove_file(&state).unwrap();
     let out = env.harness(&args).await;
     assert!(out.status.success());
-    assert_eq!(std::fs::read_to_string(&out_file).unwrap().lines().count(), expected.len());
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap().lines().count(),
+        expected.len()
+    );
 
     // Without --out the records go to stdout.
-    let out = env.harness(&["fetch", "--credential", p(&cred), "--stream", "me"]).await;
+    let out = env
+        .harness(&["fetch", "--credential", p(&cred), "--stream", "me"])
+        .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let me: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(me, env.sim.dataset(TOKEN).unwrap().user);
@@ -189,12 +301,20 @@ async fn schema_and_streams_print_json() {
     let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(schema["fields"][0]["key"], "api_key");
     assert_eq!(schema["fields"][0]["kind"], "secret");
-    assert_eq!(schema["json_schema"]["properties"]["api_key"]["writeOnly"], true);
+    assert_eq!(
+        schema["json_schema"]["properties"]["api_key"]["writeOnly"],
+        true
+    );
 
     let out = env.harness(&["streams"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let streams: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = streams.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = streams
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     for name in ["me", "projects", "pipelines"] {
         assert!(names.contains(&name), "{names:?}");
     }
@@ -205,23 +325,75 @@ async fn schema_and_streams_print_json() {
 async fn several_streams_go_to_one_file_each_with_one_state_file() {
     let env = Env::new(3, 25).await;
     let cred = env.credential(TOKEN);
-    let slugs: Vec<String> = env.sim.dataset(TOKEN).unwrap().projects.iter().map(|p| p.slug.clone()).collect();
-    let settings = env.file("settings.json", json!({"project_slugs": slugs}).to_string().as_bytes());
+    let slugs: Vec<String> = env
+        .sim
+        .dataset(TOKEN)
+        .unwrap()
+        .projects
+        .iter()
+        .map(|p| p.slug.clone())
+        .collect();
+    let settings = env.file(
+        "settings.json",
+        json!({"project_slugs": slugs}).to_string().as_bytes(),
+    );
     let out_dir = env.dir.join("out");
     let state = env.dir.join("sync.state.json");
     let out = env
-        .harness(&["fetch", "--credential", p(&cred), "--settings", p(&settings), "--stream", "pipelines,projects", "--state", p(&state), "--out", p(&out_dir)])
+        .harness(&[
+            "fetch",
+            "--credential",
+            p(&cred),
+            "--settings",
+            p(&settings),
+            "--stream",
+            "pipelines,projects",
+            "--state",
+            p(&state),
+            "--out",
+            p(&out_dir),
+        ])
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).is_empty(), "quiet when stderr is not a terminal: {}", stderr(&out));
-    let count = |stream: &str| std::fs::read_to_string(out_dir.join(format!("{stream}.jsonl"))).unwrap().lines().count();
+    assert!(
+        stderr(&out).is_empty(),
+        "quiet when stderr is not a terminal: {}",
+        stderr(&out)
+    );
+    let count = |stream: &str| {
+        std::fs::read_to_string(out_dir.join(format!("{stream}.jsonl")))
+            .unwrap()
+            .lines()
+            .count()
+    };
     assert_eq!(count("projects"), 3);
-    assert_eq!(count("pipelines"), env.sim.dataset(TOKEN).unwrap().all_pipeline_ids().len());
+    assert_eq!(
+        count("pipelines"),
+        env.sim.dataset(TOKEN).unwrap().all_pipeline_ids().len()
+    );
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     let streams: Vec<&String> = saved["streams"].as_object().unwrap().keys().collect();
     assert_eq!(streams, ["pipelines", "projects"]);
 
-    assert_error(&env.harness(&["fetch", "--credential", p(&cred), "--stream", "pipelines,nope", "--out", p(&out_dir)]).await, 2, "usage");
-    assert_error(&env.harness(&["fetch", "--credential", p(&cred), "--stream", "all"]).await, 2, "usage");
+    assert_error(
+        &env.harness(&[
+            "fetch",
+            "--credential",
+            p(&cred),
+            "--stream",
+            "pipelines,nope",
+            "--out",
+            p(&out_dir),
+        ])
+        .await,
+        2,
+        "usage",
+    );
+    assert_error(
+        &env.harness(&["fetch", "--credential", p(&cred), "--stream", "all"])
+            .await,
+        2,
+        "usage",
+    );
     env.finish().await;
 }

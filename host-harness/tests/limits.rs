@@ -21,7 +21,8 @@ use host_harness::checkpoint::Checkpointer;
 use host_harness::credential::Credential;
 use host_harness::sync::{self, Quiet, RecordSink, SyncOptions, SyncReport};
 use host_harness::{
-    AllowList, Connector, ConnectorInstance, HarnessError, HostConfig, LimitKind, Limits, Loader, OutboundPolicy, Timeouts,
+    AllowList, Connector, ConnectorInstance, HarnessError, HostConfig, LimitKind, Limits, Loader,
+    OutboundPolicy, Timeouts,
 };
 use serde_json::{Value, json};
 
@@ -39,11 +40,16 @@ fn connector() -> &'static Connector {
 }
 
 async fn simulator(projects: usize, pipelines: usize) -> Simulator {
-    Simulator::start(SimConfig::single(TOKEN, projects, pipelines)).await.expect("simulator starts")
+    Simulator::start(SimConfig::single(TOKEN, projects, pipelines))
+        .await
+        .expect("simulator starts")
 }
 
 fn policy(sim: &Simulator) -> Arc<OutboundPolicy> {
-    Arc::new(OutboundPolicy { allow: AllowList::parse(&[sim.addr().to_string()]).unwrap(), ..OutboundPolicy::default() })
+    Arc::new(OutboundPolicy {
+        allow: AllowList::parse(&[sim.addr().to_string()]).unwrap(),
+        ..OutboundPolicy::default()
+    })
 }
 
 fn credential(sim: &Simulator) -> Credential {
@@ -51,12 +57,21 @@ fn credential(sim: &Simulator) -> Credential {
 }
 
 fn settings(sim: &Simulator) -> String {
-    let slugs: Vec<String> = sim.dataset(TOKEN).unwrap().projects.iter().map(|p| p.slug.clone()).collect();
+    let slugs: Vec<String> = sim
+        .dataset(TOKEN)
+        .unwrap()
+        .projects
+        .iter()
+        .map(|p| p.slug.clone())
+        .collect();
     json!({ "project_slugs": slugs }).to_string()
 }
 
 async fn instance(sim: &Simulator, limits: Limits) -> ConnectorInstance {
-    connector().instantiate_with_limits(policy(sim), limits).await.expect("instantiate")
+    connector()
+        .instantiate_with_limits(policy(sim), limits)
+        .await
+        .expect("instantiate")
 }
 
 #[derive(Default)]
@@ -83,7 +98,12 @@ impl MemorySink {
             .pages
             .iter()
             .flatten()
-            .map(|r| serde_json::from_str::<Value>(r).unwrap()["id"].as_str().unwrap().to_string())
+            .map(|r| {
+                serde_json::from_str::<Value>(r).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         ids.sort();
         ids
@@ -110,25 +130,41 @@ async fn sync_stream(instance: &mut ConnectorInstance, sim: &Simulator, stream: 
         &mut Quiet,
     )
     .await;
-    Outcome { result, sink, checkpoints }
+    Outcome {
+        result,
+        sink,
+        checkpoints,
+    }
 }
 
 /// The error is the typed limit error naming `kind`, with its exit code.
-fn assert_limit<T: std::fmt::Debug>(result: Result<T, HarnessError>, kind: LimitKind) -> HarnessError {
+fn assert_limit<T: std::fmt::Debug>(
+    result: Result<T, HarnessError>,
+    kind: LimitKind,
+) -> HarnessError {
     let err = result.expect_err("the limit ends the call");
     assert_eq!(err.limit(), Some(kind), "{err}");
     assert_eq!(err.exit_code(), 26);
     assert_eq!(err.kind(), "limit-exceeded");
     let text = err.to_string();
-    assert!(text.starts_with(&format!("limit-exceeded: {} limit of ", kind.name())), "{text}");
+    assert!(
+        text.starts_with(&format!("limit-exceeded: {} limit of ", kind.name())),
+        "{text}"
+    );
     assert!(!text.contains('\n'));
     err
 }
 
 /// A limit error wrote nothing and checkpointed nothing.
 fn assert_nothing_written(outcome: &Outcome, stream: &str) {
-    assert!(outcome.sink.pages.is_empty(), "no page of the failed call was written");
-    assert!(outcome.checkpoints.get(stream).is_none(), "no state was saved");
+    assert!(
+        outcome.sink.pages.is_empty(),
+        "no page of the failed call was written"
+    );
+    assert!(
+        outcome.checkpoints.get(stream).is_none(),
+        "no state was saved"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -170,10 +206,14 @@ async fn defaults_let_a_normal_sync_through_unchanged() {
         bytes_per_page: u64::MAX,
         concurrent_connections: 1000,
     };
-    let plain = Loader::new(HostConfig { limits: unlimited, enforce_cpu_time: false, ..HostConfig::default() })
-        .unwrap()
-        .load(connector_artifacts::CIRCLECI_CONNECTOR)
-        .unwrap();
+    let plain = Loader::new(HostConfig {
+        limits: unlimited,
+        enforce_cpu_time: false,
+        ..HostConfig::default()
+    })
+    .unwrap()
+    .load(connector_artifacts::CIRCLECI_CONNECTOR)
+    .unwrap();
     assert!(!plain.enforces_cpu_time());
     let mut inst = plain.instantiate(policy(&sim)).await.unwrap();
     let free = sync_stream(&mut inst, &sim, "pipelines").await;
@@ -186,11 +226,22 @@ async fn defaults_let_a_normal_sync_through_unchanged() {
 async fn memory_too_small_to_instantiate_is_a_limit_error() {
     let sim = simulator(1, 1).await;
     let result = connector()
-        .instantiate_with_limits(policy(&sim), Limits { memory_bytes: 64 * 1024, ..Limits::default() })
+        .instantiate_with_limits(
+            policy(&sim),
+            Limits {
+                memory_bytes: 64 * 1024,
+                ..Limits::default()
+            },
+        )
         .await;
     let err = assert_limit(result.map(|_| ()), LimitKind::Memory);
     let text = err.to_string();
-    assert!(text.contains("64 KiB") && text.contains("to instantiate") && text.contains("--max-memory-mb"), "{text}");
+    assert!(
+        text.contains("64 KiB")
+            && text.contains("to instantiate")
+            && text.contains("--max-memory-mb"),
+        "{text}"
+    );
     // The connector goes on.
     let mut inst = instance(&sim, Limits::default()).await;
     assert!(!inst.streams().await.unwrap().is_empty());
@@ -203,7 +254,14 @@ async fn memory_too_small_to_run_traps_the_call_and_retires_the_instance() {
     // Exactly the memory the instance starts with: the first allocation
     // that needs more traps.
     let initial = instance(&sim, Limits::default()).await.memory_in_use() as u64;
-    let mut inst = instance(&sim, Limits { memory_bytes: initial, ..Limits::default() }).await;
+    let mut inst = instance(
+        &sim,
+        Limits {
+            memory_bytes: initial,
+            ..Limits::default()
+        },
+    )
+    .await;
     let outcome = sync_stream(&mut inst, &sim, "pipelines").await;
     let err = assert_limit(outcome.result, LimitKind::Memory);
     assert!(err.to_string().contains("while running"), "{err}");
@@ -213,12 +271,18 @@ async fn memory_too_small_to_run_traps_the_call_and_retires_the_instance() {
     assert!(inst.unusable().is_some());
     let again = inst.streams().await.unwrap_err();
     assert_eq!(again.kind(), "trap");
-    assert!(again.to_string().contains("cannot be used again"), "{again}");
+    assert!(
+        again.to_string().contains("cannot be used again"),
+        "{again}"
+    );
 
     // A fresh instance of the same connector works.
     let mut fresh = instance(&sim, Limits::default()).await;
     let ok = sync_stream(&mut fresh, &sim, "pipelines").await;
-    assert_eq!(ok.result.unwrap().records as usize, sim.dataset(TOKEN).unwrap().all_pipeline_ids().len());
+    assert_eq!(
+        ok.result.unwrap().records as usize,
+        sim.dataset(TOKEN).unwrap().all_pipeline_ids().len()
+    );
     sim.shutdown().await;
 }
 
@@ -226,31 +290,66 @@ async fn memory_too_small_to_run_traps_the_call_and_retires_the_instance() {
 async fn requests_per_call_limit_ends_the_call_not_the_instance() {
     // 6 projects of 45 pipelines: 18 pages, and a call reads up to 8.
     let sim = simulator(6, 45).await;
-    let mut inst = instance(&sim, Limits { requests_per_call: 1, ..Limits::default() }).await;
+    let mut inst = instance(
+        &sim,
+        Limits {
+            requests_per_call: 1,
+            ..Limits::default()
+        },
+    )
+    .await;
     let outcome = sync_stream(&mut inst, &sim, "pipelines").await;
-    let err = assert_limit(outcome.result.as_ref().map(|_| ()).map_err(clone_err), LimitKind::RequestsPerCall);
+    let err = assert_limit(
+        outcome.result.as_ref().map(|_| ()).map_err(clone_err),
+        LimitKind::RequestsPerCall,
+    );
     let text = err.to_string();
-    assert!(text.contains("limit of 1 exceeded") && text.contains("request 2"), "{text}");
+    assert!(
+        text.contains("limit of 1 exceeded") && text.contains("request 2"),
+        "{text}"
+    );
     assert_nothing_written(&outcome, "pipelines");
     // The refused request never left the process.
     assert_eq!(inst.outbound_log().sent, 1);
     assert_eq!(inst.outbound_log().denied, 1);
-    assert!(inst.outbound_log().last_denial.is_none(), "a limit is not a policy denial");
+    assert!(
+        inst.outbound_log().last_denial.is_none(),
+        "a limit is not a policy denial"
+    );
 
     // No trap: the instance still answers, and a call within the limit works.
     assert!(inst.unusable().is_none());
-    let account = inst.validate(&credential(&sim)).await.expect("validate makes one request");
-    assert_eq!(account.id, sim.dataset(TOKEN).unwrap().user["id"].as_str().unwrap());
+    let account = inst
+        .validate(&credential(&sim))
+        .await
+        .expect("validate makes one request");
+    assert_eq!(
+        account.id,
+        sim.dataset(TOKEN).unwrap().user["id"].as_str().unwrap()
+    );
     sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn response_body_limit_ends_the_call() {
     let sim = simulator(6, 45).await;
-    let mut inst = instance(&sim, Limits { response_body_bytes: 1024, ..Limits::default() }).await;
+    let mut inst = instance(
+        &sim,
+        Limits {
+            response_body_bytes: 1024,
+            ..Limits::default()
+        },
+    )
+    .await;
     let outcome = sync_stream(&mut inst, &sim, "pipelines").await;
-    let err = assert_limit(outcome.result.as_ref().map(|_| ()).map_err(clone_err), LimitKind::ResponseBody);
-    assert!(err.to_string().contains("1 KiB") && err.to_string().contains("--max-response-mb"), "{err}");
+    let err = assert_limit(
+        outcome.result.as_ref().map(|_| ()).map_err(clone_err),
+        LimitKind::ResponseBody,
+    );
+    assert!(
+        err.to_string().contains("1 KiB") && err.to_string().contains("--max-response-mb"),
+        "{err}"
+    );
     assert_nothing_written(&outcome, "pipelines");
     assert!(inst.unusable().is_none());
     sim.shutdown().await;
@@ -259,15 +358,35 @@ async fn response_body_limit_ends_the_call() {
 #[tokio::test(flavor = "multi_thread")]
 async fn records_and_bytes_per_page_are_checked_before_anything_is_written() {
     let sim = simulator(6, 45).await;
-    let mut inst = instance(&sim, Limits { records_per_page: 5, ..Limits::default() }).await;
+    let mut inst = instance(
+        &sim,
+        Limits {
+            records_per_page: 5,
+            ..Limits::default()
+        },
+    )
+    .await;
     let outcome = sync_stream(&mut inst, &sim, "pipelines").await;
-    let err = assert_limit(outcome.result.as_ref().map(|_| ()).map_err(clone_err), LimitKind::RecordsPerPage);
+    let err = assert_limit(
+        outcome.result.as_ref().map(|_| ()).map_err(clone_err),
+        LimitKind::RecordsPerPage,
+    );
     assert!(err.to_string().contains("limit of 5 exceeded"), "{err}");
     assert_nothing_written(&outcome, "pipelines");
 
-    let mut inst = instance(&sim, Limits { bytes_per_page: 4096, ..Limits::default() }).await;
+    let mut inst = instance(
+        &sim,
+        Limits {
+            bytes_per_page: 4096,
+            ..Limits::default()
+        },
+    )
+    .await;
     let outcome = sync_stream(&mut inst, &sim, "pipelines").await;
-    let err = assert_limit(outcome.result.as_ref().map(|_| ()).map_err(clone_err), LimitKind::BytesPerPage);
+    let err = assert_limit(
+        outcome.result.as_ref().map(|_| ()).map_err(clone_err),
+        LimitKind::BytesPerPage,
+    );
     assert!(err.to_string().contains("4 KiB"), "{err}");
     assert_nothing_written(&outcome, "pipelines");
 
@@ -282,29 +401,54 @@ async fn connections_are_released_after_each_body_and_waiting_is_bounded() {
     let sim = simulator(6, 45).await;
     let short = Arc::new(OutboundPolicy {
         allow: AllowList::parse(&[sim.addr().to_string()]).unwrap(),
-        timeouts: Timeouts { connect: Duration::from_millis(200), ..Timeouts::default() },
+        timeouts: Timeouts {
+            connect: Duration::from_millis(200),
+            ..Timeouts::default()
+        },
     });
     // One connection at a time is enough for a connector that reads one
     // response after another: each request gives its permit back.
     let mut inst = connector()
-        .instantiate_with_limits(short.clone(), Limits { concurrent_connections: 1, ..Limits::default() })
+        .instantiate_with_limits(
+            short.clone(),
+            Limits {
+                concurrent_connections: 1,
+                ..Limits::default()
+            },
+        )
         .await
         .unwrap();
     let outcome = sync_stream(&mut inst, &sim, "pipelines").await;
     let report = outcome.result.expect("one connection suffices");
     assert!(report.requests > 1, "{report:?}");
-    assert_eq!(report.records as usize, sim.dataset(TOKEN).unwrap().all_pipeline_ids().len());
+    assert_eq!(
+        report.records as usize,
+        sim.dataset(TOKEN).unwrap().all_pipeline_ids().len()
+    );
 
     // None at all: the request waits for the connect timeout, then the call
     // ends with the limit.
     let mut inst = connector()
-        .instantiate_with_limits(short, Limits { concurrent_connections: 0, ..Limits::default() })
+        .instantiate_with_limits(
+            short,
+            Limits {
+                concurrent_connections: 0,
+                ..Limits::default()
+            },
+        )
         .await
         .unwrap();
     let err = inst.validate(&credential(&sim)).await;
     let err = assert_limit(err, LimitKind::Connections);
     assert!(err.to_string().contains("waited 200 ms"), "{err}");
-    assert_eq!(sim.requests().iter().filter(|r| r.path.ends_with("/me")).count(), 0, "nothing reached the upstream");
+    assert_eq!(
+        sim.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/me"))
+            .count(),
+        0,
+        "nothing reached the upstream"
+    );
     sim.shutdown().await;
 }
 
@@ -312,10 +456,20 @@ async fn connections_are_released_after_each_body_and_waiting_is_bounded() {
 async fn a_limit_ends_one_tenants_call_while_another_tenant_goes_on() {
     let sim = simulator(6, 45).await;
     let (mut greedy, mut fine) = tokio::join!(
-        instance(&sim, Limits { requests_per_call: 1, memory_bytes: 64 << 20, ..Limits::default() }),
+        instance(
+            &sim,
+            Limits {
+                requests_per_call: 1,
+                memory_bytes: 64 << 20,
+                ..Limits::default()
+            }
+        ),
         instance(&sim, Limits::default()),
     );
-    let (a, b) = tokio::join!(sync_stream(&mut greedy, &sim, "pipelines"), sync_stream(&mut fine, &sim, "pipelines"));
+    let (a, b) = tokio::join!(
+        sync_stream(&mut greedy, &sim, "pipelines"),
+        sync_stream(&mut fine, &sim, "pipelines")
+    );
     assert_limit(a.result, LimitKind::RequestsPerCall);
     let expected = sim.dataset(TOKEN).unwrap().all_pipeline_ids().len();
     assert_eq!(b.result.unwrap().records as usize, expected);
@@ -323,7 +477,14 @@ async fn a_limit_ends_one_tenants_call_while_another_tenant_goes_on() {
 
     // The same tenant, given a fresh instance with room, syncs.
     let mut again = instance(&sim, Limits::default()).await;
-    assert_eq!(sync_stream(&mut again, &sim, "pipelines").await.result.unwrap().records as usize, expected);
+    assert_eq!(
+        sync_stream(&mut again, &sim, "pipelines")
+            .await
+            .result
+            .unwrap()
+            .records as usize,
+        expected
+    );
     sim.shutdown().await;
 }
 
@@ -333,18 +494,34 @@ async fn a_zero_cpu_budget_stops_the_first_guest_code_with_the_limit() {
     // starts, so its first epoch check (a function entry) ends the call:
     // deterministic, whatever the machine's speed.
     let sim = simulator(1, 1).await;
-    let zero = Limits { cpu_time_per_call: Duration::ZERO, ..Limits::default() };
-    let err = match connector().instantiate_with_limits(policy(&sim), zero).await {
+    let zero = Limits {
+        cpu_time_per_call: Duration::ZERO,
+        ..Limits::default()
+    };
+    let err = match connector()
+        .instantiate_with_limits(policy(&sim), zero)
+        .await
+    {
         // Instantiation ran no guest code; the first call does.
         Ok(mut inst) => {
             let err = assert_limit(inst.streams().await, LimitKind::CpuTime);
             assert!(inst.unusable().is_some(), "a CPU trap retires the instance");
-            assert!(inst.streams().await.unwrap_err().to_string().contains("cannot be used again"));
+            assert!(
+                inst.streams()
+                    .await
+                    .unwrap_err()
+                    .to_string()
+                    .contains("cannot be used again")
+            );
             err
         }
         Err(err) => assert_limit(Err::<(), _>(err), LimitKind::CpuTime),
     };
-    assert!(err.to_string().contains("cpu-time limit of 0ns exceeded") && err.to_string().contains("--max-cpu-secs"), "{err}");
+    assert!(
+        err.to_string().contains("cpu-time limit of 0ns exceeded")
+            && err.to_string().contains("--max-cpu-secs"),
+        "{err}"
+    );
     // The engine, its ticker and the connector go on.
     let mut inst = instance(&sim, Limits::default()).await;
     assert!(!inst.streams().await.unwrap().is_empty());
@@ -356,10 +533,20 @@ async fn a_tiny_cpu_budget_either_suffices_or_is_reported_as_the_limit() {
     // Whether a 1 ms budget trips depends on the machine; what happens when
     // it does must not.
     let sim = simulator(6, 45).await;
-    let mut inst = instance(&sim, Limits { cpu_time_per_call: Duration::from_millis(1), ..Limits::default() }).await;
+    let mut inst = instance(
+        &sim,
+        Limits {
+            cpu_time_per_call: Duration::from_millis(1),
+            ..Limits::default()
+        },
+    )
+    .await;
     let outcome = sync_stream(&mut inst, &sim, "pipelines").await;
     match outcome.result {
-        Ok(report) => assert_eq!(report.records as usize, sim.dataset(TOKEN).unwrap().all_pipeline_ids().len()),
+        Ok(report) => assert_eq!(
+            report.records as usize,
+            sim.dataset(TOKEN).unwrap().all_pipeline_ids().len()
+        ),
         Err(err) => {
             assert_eq!(err.limit(), Some(LimitKind::CpuTime), "{err}");
             assert!(inst.unusable().is_some());
@@ -373,14 +560,28 @@ async fn the_cli_reports_a_limit_with_its_exit_code() {
     let sim = simulator(6, 45).await;
     let dir = temp_dir("cli");
     let cred = dir.join("cred.json");
-    std::fs::write(&cred, json!({"api_key": TOKEN, "base_url": sim.base_url()}).to_string()).unwrap();
+    std::fs::write(
+        &cred,
+        json!({"api_key": TOKEN, "base_url": sim.base_url()}).to_string(),
+    )
+    .unwrap();
     let settings_file = dir.join("settings.json");
     std::fs::write(&settings_file, settings(&sim)).unwrap();
     let run = |extra: &[&str]| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_connector-harness"));
-        cmd.arg("--cache-dir").arg(dir.join("cache")).args(["--allow-host", &sim.addr().to_string()]);
+        cmd.arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .args(["--allow-host", &sim.addr().to_string()]);
         cmd.args(extra)
-            .args(["fetch", "--credential", p(&cred), "--settings", p(&settings_file), "--stream", "pipelines"])
+            .args([
+                "fetch",
+                "--credential",
+                p(&cred),
+                "--settings",
+                p(&settings_file),
+                "--stream",
+                "pipelines",
+            ])
             .output()
             .unwrap()
     };
@@ -393,16 +594,31 @@ async fn the_cli_reports_a_limit_with_its_exit_code() {
             && stderr.contains("(raise it with --max-requests-per-call)"),
         "{stderr}"
     );
-    assert!(out.stdout.is_empty(), "nothing of the failed call is written");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing of the failed call is written"
+    );
     assert!(!stderr.contains(TOKEN));
 
     let out = tokio::task::block_in_place(|| run(&["--max-cpu-secs", "0"]));
     assert_eq!(out.status.code(), Some(2));
     let out = tokio::task::block_in_place(|| run(&["--max-records-per-page", "3"]));
-    assert_eq!(out.status.code(), Some(26), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(26),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = tokio::task::block_in_place(|| run(&[]));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count(), sim.dataset(TOKEN).unwrap().all_pipeline_ids().len());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout.iter().filter(|b| **b == b'\n').count(),
+        sim.dataset(TOKEN).unwrap().all_pipeline_ids().len()
+    );
     let _ = std::fs::remove_dir_all(&dir);
     sim.shutdown().await;
 }
@@ -423,15 +639,22 @@ async fn epoch_overhead() {
     let cred = credential(&sim);
     let settings = settings(&sim);
     let on = connector();
-    let off = Loader::new(HostConfig { enforce_cpu_time: false, ..HostConfig::default() })
-        .unwrap()
-        .load(connector_artifacts::CIRCLECI_CONNECTOR)
-        .unwrap();
+    let off = Loader::new(HostConfig {
+        enforce_cpu_time: false,
+        ..HostConfig::default()
+    })
+    .unwrap()
+    .load(connector_artifacts::CIRCLECI_CONNECTOR)
+    .unwrap();
     let rounds = 11;
     // [enforced] -> (wall, running) per round
     let mut samples: [Vec<(Duration, Duration)>; 2] = [vec![], vec![]];
     for round in 0..=rounds {
-        let order: [(usize, &Connector); 2] = if round % 2 == 0 { [(1, on), (0, &off)] } else { [(0, &off), (1, on)] };
+        let order: [(usize, &Connector); 2] = if round % 2 == 0 {
+            [(1, on), (0, &off)]
+        } else {
+            [(0, &off), (1, on)]
+        };
         for (enforced, connector) in order {
             let mut inst = connector.instantiate(policy(&sim)).await.unwrap();
             let (mut state, mut records, mut running) = (None, 0, Duration::ZERO);
@@ -464,7 +687,14 @@ async fn epoch_overhead() {
     };
     let pct = |on: Duration, off: Duration| (on.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0;
     for (what, pick) in [("wall time of the sync", 0usize), ("time the calls ran", 1)] {
-        let get = |i: usize| stats(samples[i].iter().map(|s| if pick == 0 { s.0 } else { s.1 }).collect());
+        let get = |i: usize| {
+            stats(
+                samples[i]
+                    .iter()
+                    .map(|s| if pick == 0 { s.0 } else { s.1 })
+                    .collect(),
+            )
+        };
         let ((on_best, on_median), (off_best, off_median)) = (get(1), get(0));
         eprintln!(
             "{what} ({expected} pipelines, {rounds} rounds): epoch on best {on_best:.1?} median {on_median:.1?}; off best {off_best:.1?} median {off_median:.1?}; overhead best {:+.1}% median {:+.1}%",
@@ -478,7 +708,11 @@ async fn epoch_overhead() {
 fn clone_err(e: &HarnessError) -> HarnessError {
     match e.limit() {
         Some(limit) => match e {
-            HarnessError::Limit { value, detail, .. } => HarnessError::Limit { limit, value: value.clone(), detail: detail.clone() },
+            HarnessError::Limit { value, detail, .. } => HarnessError::Limit {
+                limit,
+                value: value.clone(),
+                detail: detail.clone(),
+            },
             _ => unreachable!(),
         },
         None => HarnessError::Trap(e.to_string()),
@@ -489,7 +723,10 @@ fn temp_dir(what: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "harness-limits-{what}-{}-{}",
         std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -33,14 +33,24 @@ impl Drop for Simulator {
 
 pub fn run_demo(root: &Path) -> Result<()> {
     step("building the connector component, the harness and the simulator");
-    run(cargo()
-        .current_dir(root)
-        .args(["build", "--release", "-p", "host-harness", "-p", "conformance", "--bins"]))?;
+    run(cargo().current_dir(root).args([
+        "build",
+        "--release",
+        "-p",
+        "host-harness",
+        "-p",
+        "conformance",
+        "--bins",
+    ]))?;
     let bin = root.join("target/release");
     let harness = bin.join("connector-harness");
 
     let sim = start_simulator(&bin.join("circleci-sim"))?;
-    println!("simulator listening on {} with {} projects", sim.base_url, sim.projects.len());
+    println!(
+        "simulator listening on {} with {} projects",
+        sim.base_url,
+        sim.projects.len()
+    );
 
     let work = std::env::temp_dir().join(format!("connector-demo-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
@@ -69,12 +79,28 @@ fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
         );
     }
 
-    let good = write_private(work, "credential.json", &json!({"api_key": sim.token, "base_url": sim.base_url}))?;
-    let bad = write_private(work, "bad-credential.json", &json!({"api_key": "CCIPAT_not_a_real_token", "base_url": sim.base_url}))?;
+    let good = write_private(
+        work,
+        "credential.json",
+        &json!({"api_key": sim.token, "base_url": sim.base_url}),
+    )?;
+    let bad = write_private(
+        work,
+        "bad-credential.json",
+        &json!({"api_key": "CCIPAT_not_a_real_token", "base_url": sim.base_url}),
+    )?;
 
     step("connector-harness validate (good key)");
-    let account: Value = serde_json::from_slice(&output_of(&mut harness_cmd(&["validate", "--credential", path(&good)]))?)?;
-    println!("  valid: account {} ({})", account["name"].as_str().unwrap_or("?"), account["id"].as_str().unwrap_or("?"));
+    let account: Value = serde_json::from_slice(&output_of(&mut harness_cmd(&[
+        "validate",
+        "--credential",
+        path(&good),
+    ]))?)?;
+    println!(
+        "  valid: account {} ({})",
+        account["name"].as_str().unwrap_or("?"),
+        account["id"].as_str().unwrap_or("?")
+    );
 
     step("connector-harness validate (bad key)");
     let out = harness_cmd(&["validate", "--credential", path(&bad)]).output()?;
@@ -87,22 +113,43 @@ fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
         bail!("the bad key was accepted");
     }
 
-    let settings = write_private(work, "settings.json", &json!({"project_slugs": sim.projects}))?;
+    let settings = write_private(
+        work,
+        "settings.json",
+        &json!({"project_slugs": sim.projects}),
+    )?;
     let streams: Value = serde_json::from_slice(&output_of(&mut harness_cmd(&["streams"]))?)?;
-    let catalog: Vec<String> =
-        streams.as_array().into_iter().flatten().filter_map(|s| s["name"].as_str().map(String::from)).collect();
+    let catalog: Vec<String> = streams
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str().map(String::from))
+        .collect();
     let state = work.join("sync.state.json");
     let out_dir = work.join("out");
     let fetch_all = |what: &str| -> Result<Vec<(String, usize)>> {
         step(&format!("connector-harness fetch --stream all ({what})"));
         run(&mut harness_cmd(&[
-            "fetch", "--credential", path(&good), "--settings", path(&settings), "--stream", "all",
-            "--state", path(&state), "--out", path(&out_dir),
+            "fetch",
+            "--credential",
+            path(&good),
+            "--settings",
+            path(&settings),
+            "--stream",
+            "all",
+            "--state",
+            path(&state),
+            "--out",
+            path(&out_dir),
         ]))?;
         let mut counts = Vec::new();
         for entry in std::fs::read_dir(&out_dir)? {
             let entry = entry?;
-            let name = entry.file_name().to_string_lossy().trim_end_matches(".jsonl").to_string();
+            let name = entry
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".jsonl")
+                .to_string();
             counts.push((name, std::fs::read_to_string(entry.path())?.lines().count()));
         }
         // In the catalog's order (parents first), as `streams` lists them.
@@ -110,7 +157,10 @@ fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
         Ok(counts)
     };
     let first = fetch_all("first sync: everything")?;
-    if let Some(line) = std::fs::read_to_string(out_dir.join("jobs.jsonl"))?.lines().next() {
+    if let Some(line) = std::fs::read_to_string(out_dir.join("jobs.jsonl"))?
+        .lines()
+        .next()
+    {
         let job: Value = serde_json::from_str(line)?;
         println!(
             "  a job record carries its parents: workflow_id={} pipeline_id={} project_slug={}",
@@ -122,9 +172,15 @@ fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
     let second = fetch_all("second sync, after CircleCI moved on: only what is new or changed")?;
 
     step("summary");
-    println!("  {:<30} {:>12} {:>12}   (full-refresh streams read everything again)", "stream", "first sync", "second sync");
+    println!(
+        "  {:<30} {:>12} {:>12}   (full-refresh streams read everything again)",
+        "stream", "first sync", "second sync"
+    );
     for (stream, count) in &first {
-        let again = second.iter().find(|(s, _)| s == stream).map_or(0, |(_, n)| *n);
+        let again = second
+            .iter()
+            .find(|(s, _)| s == stream)
+            .map_or(0, |(_, n)| *n);
         println!("  {stream:<30} {count:>12} {again:>12}");
     }
     let stats = simulator_stats(&allow)?;
@@ -151,10 +207,16 @@ fn simulator_call(addr: &str, method: &str, path: &str) -> Result<Value> {
     use std::io::{Read, Write};
     let mut conn = std::net::TcpStream::connect(addr)?;
     conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-    write!(conn, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n")?;
+    write!(
+        conn,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    )?;
     let mut response = String::new();
     conn.read_to_string(&mut response)?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).context("no HTTP body")?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .context("no HTTP body")?;
     Ok(serde_json::from_str(body)?)
 }
 
@@ -166,7 +228,12 @@ fn start_simulator(bin: &Path) -> Result<Simulator> {
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))?;
     let stdout = child.stdout.take().context("simulator stdout")?;
-    let mut sim = Simulator { child, base_url: String::new(), token: String::new(), projects: Vec::new() };
+    let mut sim = Simulator {
+        child,
+        base_url: String::new(),
+        token: String::new(),
+        projects: Vec::new(),
+    };
     let mut lines = BufReader::new(stdout).lines();
     // The simulator announces itself, its token(s) and its projects, then a
     // blank line; it prints nothing after that.
@@ -191,7 +258,10 @@ fn start_simulator(bin: &Path) -> Result<Simulator> {
 }
 
 fn output_of(cmd: &mut Command) -> Result<Vec<u8>> {
-    let out = cmd.stderr(Stdio::inherit()).output().with_context(|| format!("cannot run {cmd:?}"))?;
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !out.status.success() {
         bail!("{cmd:?} failed with {}", out.status);
     }
@@ -203,7 +273,12 @@ fn write_private(dir: &Path, name: &str, value: &Value) -> Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join(name);
-    let mut file = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)?;
     file.write_all(serde_json::to_string_pretty(value)?.as_bytes())?;
     Ok(path)
 }

@@ -68,7 +68,9 @@ pub fn cargo() -> Command {
 
 /// Runs a command to completion, failing with its exit status.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
         bail!("{:?} failed with {status}", cmd.get_program());
     }

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use conformance::sim::{Count, Dataset, SimConfig, Simulator, TenantConfig, STREAMS};
+use conformance::sim::{Count, Dataset, STREAMS, SimConfig, Simulator, TenantConfig};
 use host_harness::checkpoint::Checkpointer;
 use host_harness::sync::{self, Quiet, RecordSink, SyncOptions};
 use serde_json::json;
@@ -49,7 +49,12 @@ async fn fifty_projects_by_two_thousand_pipelines() {
     tenant.jobs_per_workflow = Count::new(1, 2);
     tenant.tests_per_job = Count::new(0, 3);
     tenant.artifacts_per_job = Count::new(0, 1);
-    let sim = Simulator::start(SimConfig { tenants: vec![tenant], ..SimConfig::default() }).await.unwrap();
+    let sim = Simulator::start(SimConfig {
+        tenants: vec![tenant],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
     let dataset = sim.dataset(TOKEN).unwrap();
     let slugs: Vec<String> = dataset.projects.iter().map(|p| p.slug.clone()).collect();
     let settings = json!({"project_slugs": slugs}).to_string();
@@ -59,16 +64,37 @@ async fn fifty_projects_by_two_thousand_pipelines() {
     let mut largest_state = 0;
     for stream in STREAMS {
         let mut inst = connector().instantiate(policy_for(&sim)).await.unwrap();
-        let mut sink = KeySink { stream, keys: HashSet::new(), duplicate: None };
+        let mut sink = KeySink {
+            stream,
+            keys: HashSet::new(),
+            duplicate: None,
+        };
         let before = sim.request_count();
-        let report = sync::run(&mut inst, &cred, stream, &settings, &mut checkpoints, &mut sink, &SyncOptions::default(), &mut Quiet)
-            .await
-            .unwrap_or_else(|e| panic!("{stream}: {e}"));
+        let report = sync::run(
+            &mut inst,
+            &cred,
+            stream,
+            &settings,
+            &mut checkpoints,
+            &mut sink,
+            &SyncOptions::default(),
+            &mut Quiet,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{stream}: {e}"));
         assert_eq!(sink.duplicate, None, "{stream}: a record came back twice");
         let want: HashSet<String> = dataset.expected_keys(stream).into_iter().collect();
-        assert_eq!(sink.keys.len(), want.len(), "{stream}: as many records as the dataset holds");
+        assert_eq!(
+            sink.keys.len(),
+            want.len(),
+            "{stream}: as many records as the dataset holds"
+        );
         assert!(sink.keys == want, "{stream}: exactly the dataset's records");
-        assert!(report.max_state_bytes <= 8 * 1024, "{stream}: a state of {} bytes", report.max_state_bytes);
+        assert!(
+            report.max_state_bytes <= 8 * 1024,
+            "{stream}: a state of {} bytes",
+            report.max_state_bytes
+        );
         largest_state = largest_state.max(report.max_state_bytes);
         eprintln!(
             "big sync: {stream:<30} {:>8} records {:>8} requests, largest state {:>5} bytes",

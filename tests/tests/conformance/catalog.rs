@@ -28,23 +28,52 @@ async fn the_catalog_matches_the_documented_table() {
     let sim = simulator(1, 1).await;
     let streams: Vec<StreamSpec> = instance(&sim).await.streams().await.unwrap();
     let names: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names.iter().copied().collect::<BTreeSet<_>>(), STREAMS.into_iter().collect::<BTreeSet<_>>());
+    assert_eq!(
+        names.iter().copied().collect::<BTreeSet<_>>(),
+        STREAMS.into_iter().collect::<BTreeSet<_>>()
+    );
     let spec = |name: &str| streams.iter().find(|s| s.name == name).unwrap();
-    let incremental = |name: &str| spec(name).sync_modes.iter().any(|m| matches!(m, SyncMode::Incremental));
+    let incremental = |name: &str| {
+        spec(name)
+            .sync_modes
+            .iter()
+            .any(|m| matches!(m, SyncMode::Incremental))
+    };
     assert_eq!(spec("jobs").parent.as_deref(), Some("workflows"));
     assert_eq!(spec("job_details").primary_key, ["project_slug", "number"]);
-    assert_eq!(spec("tests").primary_key, ["project_slug", "job_number", "test_index"]);
-    assert_eq!(spec("pipelines").cursor_field.as_deref(), Some("updated_at"));
-    for name in ["pipelines", "workflows", "jobs", "job_details", "artifacts", "tests"] {
+    assert_eq!(
+        spec("tests").primary_key,
+        ["project_slug", "job_number", "test_index"]
+    );
+    assert_eq!(
+        spec("pipelines").cursor_field.as_deref(),
+        Some("updated_at")
+    );
+    for name in [
+        "pipelines",
+        "workflows",
+        "jobs",
+        "job_details",
+        "artifacts",
+        "tests",
+    ] {
         assert!(incremental(name), "{name} syncs incrementally");
     }
     for name in ["me", "collaborations", "projects", "contexts"] {
         assert!(!incremental(name), "{name} is full refresh");
     }
     for s in &streams {
-        assert!(!s.description.is_empty() && !s.primary_key.is_empty(), "{}", s.name);
+        assert!(
+            !s.description.is_empty() && !s.primary_key.is_empty(),
+            "{}",
+            s.name
+        );
         let schema: Value = serde_json::from_str(&s.json_schema).unwrap();
-        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema", "{}", s.name);
+        assert_eq!(
+            schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "{}",
+            s.name
+        );
         jsonschema::draft202012::new(&schema).unwrap_or_else(|e| panic!("{}: {e}", s.name));
     }
     sim.shutdown().await;
@@ -67,9 +96,15 @@ async fn every_stream_returns_each_record_exactly_once_and_valid() {
         assert!(!want.is_empty(), "{stream}: the dataset has records");
         let missing: Vec<&String> = want.keys().filter(|k| !got.contains_key(*k)).collect();
         let extra: Vec<&String> = got.keys().filter(|k| !want.contains_key(*k)).collect();
-        assert!(missing.is_empty() && extra.is_empty(), "{stream}: missing {missing:?}, unexpected {extra:?}");
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{stream}: missing {missing:?}, unexpected {extra:?}"
+        );
         for (key, record) in &want {
-            assert_eq!(&got[key], record, "{stream} {key}: the API object plus its parent keys");
+            assert_eq!(
+                &got[key], record,
+                "{stream} {key}: the API object plus its parent keys"
+            );
         }
 
         let spec = catalog.iter().find(|s| s.name == stream).unwrap();
@@ -80,7 +115,11 @@ async fn every_stream_returns_each_record_exactly_once_and_valid() {
                 panic!("{stream}: {record} does not match its schema: {e}");
             }
         }
-        assert!(report.max_state_bytes < 8 * 1024, "{stream}: state of {} bytes", report.max_state_bytes);
+        assert!(
+            report.max_state_bytes < 8 * 1024,
+            "{stream}: state of {} bytes",
+            report.max_state_bytes
+        );
     }
     sim.shutdown().await;
 }
@@ -92,16 +131,25 @@ async fn approval_jobs_are_skipped_with_a_notice() {
     let settings = json!({"project_slugs": all_slugs(&sim)});
     let mut inst = instance(&sim).await;
     let (_, jobs) = sync_all(&mut inst, &cred, "jobs", &settings).await.unwrap();
-    let approvals = jobs.records().iter().filter(|j| j["type"] == "approval").count();
+    let approvals = jobs
+        .records()
+        .iter()
+        .filter(|j| j["type"] == "approval")
+        .count();
     assert!(approvals > 0, "the dataset has approval jobs");
     sim.clear_requests();
-    let (report, _) = sync_all(&mut inst, &cred, "job_details", &settings).await.unwrap();
+    let (report, _) = sync_all(&mut inst, &cred, "job_details", &settings)
+        .await
+        .unwrap();
     assert!(
         report.notices.examples().any(|n| n.contains("approval")),
         "notices say why approval jobs were skipped: {:?}",
         report.notices
     );
-    assert!(sim.requests().iter().all(|r| r.status != 404), "no request for an approval job's details");
+    assert!(
+        sim.requests().iter().all(|r| r.status != 404),
+        "no request for an approval job's details"
+    );
     sim.shutdown().await;
 }
 
@@ -111,12 +159,25 @@ async fn projects_are_discovered_without_slugs() {
     let dataset = sim.dataset(TOKEN).unwrap();
     let cred = credential(&sim, TOKEN);
     let mut inst = instance(&sim).await;
-    let (_, sink) = sync_all(&mut inst, &cred, "projects", &json!({})).await.unwrap();
-    let got: BTreeSet<String> = sink.records().iter().map(|p| p["slug"].as_str().unwrap().to_string()).collect();
+    let (_, sink) = sync_all(&mut inst, &cred, "projects", &json!({}))
+        .await
+        .unwrap();
+    let got: BTreeSet<String> = sink
+        .records()
+        .iter()
+        .map(|p| p["slug"].as_str().unwrap().to_string())
+        .collect();
     // Discovery sees the projects that have pipelines.
-    let want: BTreeSet<String> = dataset.projects.iter().filter(|p| !p.pipelines.is_empty()).map(|p| p.slug.clone()).collect();
+    let want: BTreeSet<String> = dataset
+        .projects
+        .iter()
+        .filter(|p| !p.pipelines.is_empty())
+        .map(|p| p.slug.clone())
+        .collect();
     assert_eq!(got, want);
-    let (_, sink) = sync_all(&mut inst, &cred, "pipelines", &json!({})).await.unwrap();
+    let (_, sink) = sync_all(&mut inst, &cred, "pipelines", &json!({}))
+        .await
+        .unwrap();
     assert_eq!(sink.records().len(), dataset.all_pipeline_ids().len());
     sim.shutdown().await;
 }
@@ -134,13 +195,26 @@ async fn a_workflow_deleted_after_listing_is_skipped_with_a_notice() {
     let settings = json!({"project_slugs": all_slugs(&sim)});
     let mut inst = instance(&sim).await;
     for stream in ["workflows", "jobs", "job_details", "tests", "artifacts"] {
-        let (report, sink) = sync_all(&mut inst, &cred, stream, &settings).await.unwrap_or_else(|e| panic!("{stream}: {e}"));
+        let (report, sink) = sync_all(&mut inst, &cred, stream, &settings)
+            .await
+            .unwrap_or_else(|e| panic!("{stream}: {e}"));
         let got: BTreeSet<String> = by_key(stream, sink.records()).into_keys().collect();
         let want: BTreeSet<String> = dataset.expected_keys(stream).into_iter().collect();
-        assert_eq!(got, want, "{stream}: everything but what only the deleted workflows' job lists reach");
+        assert_eq!(
+            got, want,
+            "{stream}: everything but what only the deleted workflows' job lists reach"
+        );
         if stream != "workflows" {
-            let deleted: Vec<&str> = report.notices.examples().filter(|n| n.contains("deleted")).collect();
-            assert!(!deleted.is_empty(), "{stream}: a notice says a deleted workflow was skipped: {:?}", report.notices);
+            let deleted: Vec<&str> = report
+                .notices
+                .examples()
+                .filter(|n| n.contains("deleted"))
+                .collect();
+            assert!(
+                !deleted.is_empty(),
+                "{stream}: a notice says a deleted workflow was skipped: {:?}",
+                report.notices
+            );
         }
     }
     sim.shutdown().await;

@@ -4,10 +4,12 @@
 use std::sync::{Arc, OnceLock};
 
 use conformance::sim::{SimConfig, Simulator};
-use host_harness::credential::Credential;
 use host_harness::checkpoint::Checkpointer;
+use host_harness::credential::Credential;
 use host_harness::sync::{self, Quiet, RecordSink, SyncOptions, SyncReport};
-use host_harness::{AllowList, Connector, ConnectorInstance, HarnessError, HostConfig, Loader, OutboundPolicy};
+use host_harness::{
+    AllowList, Connector, ConnectorInstance, HarnessError, HostConfig, Loader, OutboundPolicy,
+};
 
 pub const TOKEN: &str = "CCIPAT_conformance_0123456789abcdef";
 
@@ -38,7 +40,10 @@ pub fn policy_for(sim: &Simulator) -> Arc<OutboundPolicy> {
 }
 
 pub async fn instance(sim: &Simulator) -> ConnectorInstance {
-    connector().instantiate(policy_for(sim)).await.expect("instantiate")
+    connector()
+        .instantiate(policy_for(sim))
+        .await
+        .expect("instantiate")
 }
 
 pub fn credential(sim: &Simulator, token: &str) -> Credential {

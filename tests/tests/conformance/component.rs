@@ -3,8 +3,14 @@
 
 #[test]
 fn imports_only_wasi_http_and_wasi_io() {
-    let imports = component_build::component_imports(connector_artifacts::CIRCLECI_CONNECTOR).unwrap();
-    assert!(imports.iter().any(|i| i == "wasi:http/outgoing-handler@0.2.12"), "{imports:?}");
+    let imports =
+        component_build::component_imports(connector_artifacts::CIRCLECI_CONNECTOR).unwrap();
+    assert!(
+        imports
+            .iter()
+            .any(|i| i == "wasi:http/outgoing-handler@0.2.12"),
+        "{imports:?}"
+    );
     for import in &imports {
         assert!(
             import.starts_with("wasi:http/types@0.2.")
@@ -17,7 +23,14 @@ fn imports_only_wasi_http_and_wasi_io() {
 
 #[test]
 fn exports_the_contract() {
-    let exports = component_build::component_exports(connector_artifacts::CIRCLECI_CONNECTOR).unwrap();
-    assert!(exports.iter().any(|e| e == "ingest:connector/source@0.1.0"), "{exports:?}");
-    assert!(exports.iter().any(|e| e == "ingest:connector/types@0.1.0"), "{exports:?}");
+    let exports =
+        component_build::component_exports(connector_artifacts::CIRCLECI_CONNECTOR).unwrap();
+    assert!(
+        exports.iter().any(|e| e == "ingest:connector/source@0.1.0"),
+        "{exports:?}"
+    );
+    assert!(
+        exports.iter().any(|e| e == "ingest:connector/types@0.1.0"),
+        "{exports:?}"
+    );
 }

@@ -21,9 +21,18 @@ async fn sync_every_stream(
     for stream in STREAMS {
         let mut inst = connector().instantiate(policy_for(sim)).await.unwrap();
         let mut sink = MemorySink::default();
-        sync::run(&mut inst, &cred, stream, &settings.to_string(), checkpoints, &mut sink, &SyncOptions::default(), &mut Quiet)
-            .await
-            .unwrap_or_else(|e| panic!("{stream}: {e}"));
+        sync::run(
+            &mut inst,
+            &cred,
+            stream,
+            &settings.to_string(),
+            checkpoints,
+            &mut sink,
+            &SyncOptions::default(),
+            &mut Quiet,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{stream}: {e}"));
         out.push((stream, sink.records()));
     }
     out
@@ -38,7 +47,11 @@ async fn a_second_sync_returns_exactly_the_changes() {
     let before = sim.dataset(TOKEN).unwrap();
     let first = sync_every_stream(&sim, &settings, &mut checkpoints).await;
     for (stream, records) in &first {
-        assert_eq!(records.len(), before.expected(stream).len(), "{stream}: the first sync reads everything");
+        assert_eq!(
+            records.len(),
+            before.expected(stream).len(),
+            "{stream}: the first sync reads everything"
+        );
     }
 
     for round in 1..=2 {
@@ -48,21 +61,44 @@ async fn a_second_sync_returns_exactly_the_changes() {
         sim.clear_requests();
         let second = sync_every_stream(&sim, &settings, &mut checkpoints).await;
         for (stream, records) in second {
-            let got: Vec<String> = records.iter().map(|r| Dataset::primary_key(stream, r)).collect();
+            let got: Vec<String> = records
+                .iter()
+                .map(|r| Dataset::primary_key(stream, r))
+                .collect();
             let got_set: BTreeSet<String> = got.iter().cloned().collect();
-            assert_eq!(got.len(), got_set.len(), "round {round}, {stream}: no duplicates");
+            assert_eq!(
+                got.len(),
+                got_set.len(),
+                "round {round}, {stream}: no duplicates"
+            );
             if INCREMENTAL.contains(&stream) {
                 let want = Dataset::changed_keys(&old, &new, stream);
-                assert!(!want.is_empty() || stream == "pipelines", "round {round}, {stream}: the change touches it");
-                assert_eq!(got_set, want, "round {round}, {stream}: exactly the new and changed records");
+                assert!(
+                    !want.is_empty() || stream == "pipelines",
+                    "round {round}, {stream}: the change touches it"
+                );
+                assert_eq!(
+                    got_set, want,
+                    "round {round}, {stream}: exactly the new and changed records"
+                );
                 let expected = new.expected(stream);
                 for record in &records {
                     let key = Dataset::primary_key(stream, record);
-                    let current = expected.iter().find(|e| Dataset::primary_key(stream, e) == key).unwrap();
-                    assert_eq!(record, current, "round {round}, {stream} {key}: the current version");
+                    let current = expected
+                        .iter()
+                        .find(|e| Dataset::primary_key(stream, e) == key)
+                        .unwrap();
+                    assert_eq!(
+                        record, current,
+                        "round {round}, {stream} {key}: the current version"
+                    );
                 }
             } else {
-                assert_eq!(records.len(), new.expected(stream).len(), "round {round}, {stream}: full refresh");
+                assert_eq!(
+                    records.len(),
+                    new.expected(stream).len(),
+                    "round {round}, {stream}: full refresh"
+                );
             }
         }
     }

@@ -10,7 +10,10 @@ use crate::common::{TOKEN, connector, credential, simulator};
 
 async fn validate_with(allow: &[&str]) -> (HarnessError, usize) {
     let sim = simulator(1, 1).await;
-    let policy = Arc::new(OutboundPolicy { allow: AllowList::parse(allow).unwrap(), ..OutboundPolicy::default() });
+    let policy = Arc::new(OutboundPolicy {
+        allow: AllowList::parse(allow).unwrap(),
+        ..OutboundPolicy::default()
+    });
     let mut inst = connector().instantiate(policy).await.unwrap();
     let err = inst.validate(&credential(&sim, TOKEN)).await.unwrap_err();
     assert_eq!(inst.outbound_log().sent, 0);
@@ -39,5 +42,8 @@ async fn loopback_needs_an_exact_rule() {
     // 127.0.0.1 with another port, and a wildcard, do not open loopback.
     let (err, served) = validate_with(&["127.0.0.1:1", "*.circleci.com"]).await;
     assert_eq!(served, 0);
-    assert!(matches!(err, HarnessError::Connector(ConnectorError::Denied(_))), "{err:?}");
+    assert!(
+        matches!(err, HarnessError::Connector(ConnectorError::Denied(_))),
+        "{err:?}"
+    );
 }

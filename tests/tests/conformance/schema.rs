@@ -25,8 +25,18 @@ async fn fields_describe_the_circleci_form() {
     assert!(matches!(key.kind, FieldKind::Secret));
     assert!(key.required);
     assert_eq!(key.default_value, None);
-    assert!(key.description.contains("Circle-Token"), "{}", key.description);
-    assert!(key.description.to_lowercase().contains("personal api token"), "{}", key.description);
+    assert!(
+        key.description.contains("Circle-Token"),
+        "{}",
+        key.description
+    );
+    assert!(
+        key.description
+            .to_lowercase()
+            .contains("personal api token"),
+        "{}",
+        key.description
+    );
 
     let url = &schema.fields[1];
     assert!(matches!(url.kind, FieldKind::Url));
@@ -39,18 +49,29 @@ async fn fields_describe_the_circleci_form() {
 async fn json_schema_marks_the_key_secret_and_validates() {
     let schema = instance().await.credential_schema().await.unwrap();
     let doc: Value = serde_json::from_str(&schema.json_schema).expect("the JSON Schema is JSON");
-    assert_eq!(doc["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        doc["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
     assert_eq!(doc["type"], "object");
     assert_eq!(doc["required"], json!(["api_key"]));
     let key = &doc["properties"]["api_key"];
     assert_eq!(key["writeOnly"], true);
     assert_eq!(key["x-secret"], true);
-    assert_eq!(doc["properties"]["base_url"]["default"], "https://circleci.com");
+    assert_eq!(
+        doc["properties"]["base_url"]["default"],
+        "https://circleci.com"
+    );
 
     let validator = jsonschema::draft202012::new(&doc).expect("a valid 2020-12 schema");
     assert!(validator.is_valid(&json!({"api_key": "CCIPAT_abc"})));
-    assert!(validator.is_valid(&json!({"api_key": "CCIPAT_abc", "base_url": "https://ci.example.com"})));
+    assert!(
+        validator.is_valid(&json!({"api_key": "CCIPAT_abc", "base_url": "https://ci.example.com"}))
+    );
     assert!(!validator.is_valid(&json!({})), "the key is required");
-    assert!(!validator.is_valid(&json!({"api_key": "CCIPAT_abc", "token": "x"})), "no unknown fields");
+    assert!(
+        !validator.is_valid(&json!({"api_key": "CCIPAT_abc", "token": "x"})),
+        "no unknown fields"
+    );
     assert!(!validator.is_valid(&json!({"api_key": 42})));
 }
