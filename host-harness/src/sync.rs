@@ -89,6 +89,40 @@ impl RecordSink for FileSink {
     }
 }
 
+/// Records kept in memory, page by page: for tests and for callers that
+/// hand records on themselves.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    pub pages: Vec<Vec<String>>,
+    /// The `resuming` flag of every `begin`.
+    pub begun_resuming: Vec<bool>,
+}
+
+impl MemorySink {
+    /// Every record, parsed.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        self.pages
+            .iter()
+            .flatten()
+            .map(|r| serde_json::from_str(r).expect("records are checked JSON objects"))
+            .collect()
+    }
+}
+
+impl RecordSink for MemorySink {
+    fn begin(&mut self, resuming: bool) -> std::io::Result<()> {
+        self.begun_resuming.push(resuming);
+        Ok(())
+    }
+    fn write_page(&mut self, records: &[String]) -> std::io::Result<()> {
+        self.pages.push(records.to_vec());
+        Ok(())
+    }
+    fn commit(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn write_lines(out: &mut impl Write, records: &[String]) -> std::io::Result<()> {
     for record in records {
         out.write_all(record.as_bytes())?;

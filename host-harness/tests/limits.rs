@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use conformance::sim::{SimConfig, Simulator};
 use host_harness::checkpoint::Checkpointer;
 use host_harness::credential::Credential;
-use host_harness::sync::{self, Quiet, RecordSink, SyncOptions, SyncReport};
+use host_harness::sync::{self, MemorySink, Quiet, SyncOptions, SyncReport};
 use host_harness::{
     AllowList, Connector, ConnectorInstance, HarnessError, HostConfig, LimitKind, Limits, Loader,
     OutboundPolicy, Timeouts,
@@ -74,27 +74,10 @@ async fn instance(sim: &Simulator, limits: Limits) -> ConnectorInstance {
         .expect("instantiate")
 }
 
-#[derive(Default)]
-struct MemorySink {
-    pages: Vec<Vec<String>>,
-}
-
-impl RecordSink for MemorySink {
-    fn begin(&mut self, _resuming: bool) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn write_page(&mut self, records: &[String]) -> std::io::Result<()> {
-        self.pages.push(records.to_vec());
-        Ok(())
-    }
-    fn commit(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl MemorySink {
-    fn ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
+/// The sorted ids of every record in `sink`.
+fn ids(sink: &MemorySink) -> Vec<String> {
+    {
+        let mut ids: Vec<String> = sink
             .pages
             .iter()
             .flatten()
@@ -182,7 +165,7 @@ async fn defaults_let_a_normal_sync_through_unchanged() {
     let initial_memory = inst.memory_in_use();
     let limited = sync_stream(&mut inst, &sim, "pipelines").await;
     let report = limited.result.as_ref().expect("the sync succeeds");
-    assert_eq!(limited.sink.ids(), expected);
+    assert_eq!(ids(&limited.sink), expected);
     eprintln!(
         "default limits: {} pages, {} requests, linear memory {} KiB at start, {} KiB after; last call ran {:?}",
         report.pages,
@@ -473,7 +456,7 @@ async fn a_limit_ends_one_tenants_call_while_another_tenant_goes_on() {
     assert_limit(a.result, LimitKind::RequestsPerCall);
     let expected = sim.dataset(TOKEN).unwrap().all_pipeline_ids().len();
     assert_eq!(b.result.unwrap().records as usize, expected);
-    assert_eq!(b.sink.ids().len(), expected);
+    assert_eq!(ids(&b.sink).len(), expected);
 
     // The same tenant, given a fresh instance with room, syncs.
     let mut again = instance(&sim, Limits::default()).await;

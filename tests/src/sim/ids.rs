@@ -121,6 +121,11 @@ fn format_uuid(a: u64, b: u64) -> String {
     let payload_lo = (a & 1) << 61 | b; // 62 bits
     let hi = (payload_hi >> 12) << 16 | 0x4 << 12 | (payload_hi & 0xFFF);
     let lo = 0b10 << 62 | payload_lo;
+    uuid_text(hi, lo)
+}
+
+/// The canonical 8-4-4-4-12 text of a UUID's two halves.
+pub(crate) fn uuid_text(hi: u64, lo: u64) -> String {
     format!(
         "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
         hi >> 32,

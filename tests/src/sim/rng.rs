@@ -64,14 +64,7 @@ impl Rng {
     pub fn uuid(&mut self) -> String {
         let hi = (self.next_u64() & !0xF000) | 0x4000; // version 4
         let lo = (self.next_u64() & !(0b11 << 62)) | (0b10 << 62); // RFC 4122 variant
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            hi >> 32,
-            (hi >> 16) & 0xFFFF,
-            hi & 0xFFFF,
-            lo >> 48,
-            lo & 0xFFFF_FFFF_FFFF
-        )
+        super::ids::uuid_text(hi, lo)
     }
 
     /// A 40-hex-digit git object id.

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use conformance::sim::{SimConfig, Simulator};
 use host_harness::checkpoint::Checkpointer;
 use host_harness::credential::Credential;
-use host_harness::sync::{self, Quiet, RecordSink, SyncOptions, SyncReport};
+use host_harness::sync::{self, Quiet, SyncOptions, SyncReport};
 use host_harness::{
     AllowList, Connector, ConnectorInstance, HarnessError, HostConfig, Loader, OutboundPolicy,
 };
@@ -50,36 +50,7 @@ pub fn credential(sim: &Simulator, token: &str) -> Credential {
     Credential::from_pairs([("api_key", token.to_string()), ("base_url", sim.base_url())])
 }
 
-/// Records in memory, one page per entry.
-#[derive(Debug, Default)]
-pub struct MemorySink {
-    pub pages: Vec<Vec<String>>,
-    pub begun_resuming: Vec<bool>,
-}
-
-impl MemorySink {
-    pub fn records(&self) -> Vec<serde_json::Value> {
-        self.pages
-            .iter()
-            .flatten()
-            .map(|r| serde_json::from_str(r).expect("records are JSON"))
-            .collect()
-    }
-}
-
-impl RecordSink for MemorySink {
-    fn begin(&mut self, resuming: bool) -> std::io::Result<()> {
-        self.begun_resuming.push(resuming);
-        Ok(())
-    }
-    fn write_page(&mut self, records: &[String]) -> std::io::Result<()> {
-        self.pages.push(records.to_vec());
-        Ok(())
-    }
-    fn commit(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+pub use host_harness::sync::MemorySink;
 
 /// Syncs `stream` to the end into memory.
 pub async fn sync_all(
