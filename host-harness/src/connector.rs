@@ -8,8 +8,17 @@
 //! guest made of it), and a trap (a panic, a bug) as [`HarnessError::Trap`].
 //! After a trap, a memory or CPU limit included, or a call abandoned before
 //! it finished, the instance refuses further calls: instantiate a new one.
+//!
+//! Secrets: the credential fields the connector's schema marks `secret` are
+//! read from the schema once per [`Connector`] (the first instance asks,
+//! every later one reuses the answer, so a guest cannot change its mind
+//! later). Every call that is handed a credential redacts those values from
+//! everything it returns, whatever the guest did: error messages, the
+//! account, and a page's records, state and notices.
 
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
 
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
@@ -20,7 +29,7 @@ use crate::bindings::{
     Account, CredentialSpec, FetchRequest, Page, SourceConnector, SourceConnectorPre, StreamSpec,
 };
 use crate::cache::CacheOutcome;
-use crate::credential::Credential;
+use crate::credential::{Credential, REDACTED, Redactor};
 use crate::error::HarnessError;
 use crate::limits::{
     CpuBudget, CpuMeter, EpochTicker, LimitExceeded, LimitKind, Limits, SandboxLimiter, Tripwire,
@@ -62,7 +71,12 @@ pub struct Connector {
     /// The engine's epoch ticker, when CPU time is enforced; instances hold
     /// it too, so it runs as long as any of them may need it.
     ticker: Option<Arc<EpochTicker>>,
+    /// The keys of the schema's secret fields, asked once (see the module docs).
+    secret_keys: SecretKeys,
 }
+
+/// The schema's secret field keys, shared by a connector and its instances.
+type SecretKeys = Arc<OnceCell<Arc<[String]>>>;
 
 impl Connector {
     pub(crate) fn new(
@@ -76,6 +90,7 @@ impl Connector {
             cache_outcome,
             limits,
             ticker,
+            secret_keys: SecretKeys::default(),
         }
     }
 
@@ -147,6 +162,7 @@ impl Connector {
             cpu,
             meter,
             _ticker: self.ticker.clone(),
+            secret_keys: self.secret_keys.clone(),
             unusable: None,
         })
     }
@@ -162,6 +178,7 @@ pub struct ConnectorInstance {
     cpu: Option<CpuBudget>,
     meter: Arc<CpuMeter>,
     _ticker: Option<Arc<EpochTicker>>,
+    secret_keys: SecretKeys,
     /// Why the instance refuses calls: it trapped, or a call was abandoned.
     unusable: Option<String>,
 }
@@ -181,7 +198,23 @@ impl ConnectorInstance {
         self.finish(outcome)
     }
 
+    /// Checks a credential. Secret values are redacted from the account and
+    /// from any error, whatever the guest put there.
     pub async fn validate(&mut self, credential: &Credential) -> Result<Account, HarnessError> {
+        let redactor = self.redactor(credential).await?;
+        let account = self.validate_raw(credential).await;
+        match account {
+            Ok(mut account) => {
+                for text in [&mut account.id, &mut account.name, &mut account.details] {
+                    redact_in_place(&redactor, text);
+                }
+                Ok(account)
+            }
+            Err(error) => Err(redactor.redact_error(error)),
+        }
+    }
+
+    async fn validate_raw(&mut self, credential: &Credential) -> Result<Account, HarnessError> {
         self.begin()?;
         let source = self.bindings.ingest_connector_source();
         let outcome = metered(
@@ -192,10 +225,43 @@ impl ConnectorInstance {
         self.finish(outcome)?.map_err(|e| self.explain(e))
     }
 
+    /// The redactor of `credential`'s secret values under the connector's
+    /// schema, asking the schema on the first call of any instance.
+    pub async fn redactor(&mut self, credential: &Credential) -> Result<Redactor, HarnessError> {
+        let cell = self.secret_keys.clone();
+        let keys = cell
+            .get_or_try_init(|| async {
+                let spec = self.credential_schema().await?;
+                Ok::<_, HarnessError>(Credential::secret_keys(&spec).into())
+            })
+            // Until this succeeds no instance of the connector has been
+            // handed a credential, so its failure cannot carry one.
+            .await?;
+        Ok(credential.redactor_for_keys(keys))
+    }
+
     /// One page of a stream. A page over [`Limits::records_per_page`] or
     /// [`Limits::bytes_per_page`] is refused whole (nothing of it is
     /// returned, so nothing of it is written or checkpointed).
+    ///
+    /// Secret values are redacted from the page (records, state, notices;
+    /// a notice says how many places were redacted) and from any error.
     pub async fn fetch(
+        &mut self,
+        credential: &Credential,
+        request: &FetchRequest,
+    ) -> Result<Page, HarnessError> {
+        let redactor = self.redactor(credential).await?;
+        match self.fetch_raw(credential, request).await {
+            Ok(mut page) => {
+                redact_page(&redactor, &mut page);
+                Ok(page)
+            }
+            Err(error) => Err(redactor.redact_error(error)),
+        }
+    }
+
+    async fn fetch_raw(
         &mut self,
         credential: &Credential,
         request: &FetchRequest,
@@ -316,6 +382,42 @@ impl ConnectorInstance {
             }
             (error, _) => HarnessError::Connector(error),
         }
+    }
+}
+
+/// Redacts a string where it holds a secret; true if it did.
+fn redact_in_place(redactor: &Redactor, text: &mut String) -> bool {
+    if redactor.finds_in(text) {
+        *text = redactor.redact(text);
+        true
+    } else {
+        false
+    }
+}
+
+/// Redacts secrets from every string of a page, and says so in a notice.
+fn redact_page(redactor: &Redactor, page: &mut Page) {
+    if redactor.is_empty() {
+        return;
+    }
+    let records = page
+        .records
+        .iter_mut()
+        .map(|r| redact_in_place(redactor, r))
+        .filter(|&hit| hit)
+        .count();
+    let state = page
+        .state
+        .as_mut()
+        .is_some_and(|s| redact_in_place(redactor, s));
+    for notice in &mut page.notices {
+        redact_in_place(redactor, notice);
+    }
+    if records > 0 || state {
+        page.notices.push(format!(
+            "the host replaced a secret credential value with {REDACTED} in {records} record(s){}",
+            if state { " and in the state" } else { "" }
+        ));
     }
 }
 

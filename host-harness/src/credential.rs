@@ -81,16 +81,25 @@ impl Credential {
 
     /// The redactor for this credential's secret values under `schema`.
     pub fn redactor(&self, schema: &CredentialSpec) -> Redactor {
-        let secret_keys: Vec<&str> = schema
+        self.redactor_for_keys(&Credential::secret_keys(schema))
+    }
+
+    /// The keys of the fields `schema` marks secret.
+    pub fn secret_keys(schema: &CredentialSpec) -> Vec<String> {
+        schema
             .fields
             .iter()
             .filter(|f| matches!(f.kind, FieldKind::Secret))
-            .map(|f| f.key.as_str())
-            .collect();
+            .map(|f| f.key.clone())
+            .collect()
+    }
+
+    /// The redactor for the values of these fields.
+    pub fn redactor_for_keys(&self, secret_keys: &[String]) -> Redactor {
         Redactor::new(
             self.0
                 .iter()
-                .filter(|(k, _)| secret_keys.contains(&k.as_str()))
+                .filter(|(k, _)| secret_keys.iter().any(|s| s == k))
                 .map(|(_, v)| v.clone()),
         )
     }
@@ -118,6 +127,16 @@ impl Redactor {
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
         Redactor { secrets }
+    }
+
+    /// Whether there is nothing to redact.
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    /// Whether `text` holds a secret.
+    pub fn finds_in(&self, text: &str) -> bool {
+        self.secrets.iter().any(|s| text.contains(s.as_str()))
     }
 
     pub fn redact(&self, text: &str) -> String {

@@ -25,9 +25,11 @@ pub mod outbound;
 pub mod policy;
 pub mod progress;
 pub mod sync;
+pub mod tenant;
 
 pub use connector::{Connector, ConnectorInstance};
 pub use error::HarnessError;
 pub use limits::{LimitExceeded, LimitKind, Limits};
-pub use loader::{HostConfig, Loader};
+pub use loader::{HostConfig, Loader, Pooling};
 pub use policy::{AllowList, OutboundPolicy, Timeouts};
+pub use tenant::{Tenant, TenantSpec};

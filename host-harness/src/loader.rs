@@ -10,12 +10,19 @@
 //! into the guest and the loader starts one [`EpochTicker`] for it; the
 //! ticker stops when the loader and every connector and instance it made
 //! are dropped.
+//!
+//! A host running many tenants turns on [`Pooling`]: wasmtime's pooling
+//! allocator reserves a slot (memory, tables, instance state, fiber stack)
+//! per concurrent instance up front, and linear memory starts as a
+//! copy-on-write mapping of the component's initial image, so instantiating a
+//! tenant is a few `madvise`/`mprotect` calls instead of `mmap` and copying,
+//! and an idle tenant costs only the pages it has written.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::bindings::SourceConnectorPre;
 use crate::cache::{CacheOutcome, CompileCache};
@@ -53,6 +60,10 @@ pub struct HostConfig {
     /// a guest that loops forever holds its thread forever; turn it off only
     /// to measure what it costs.
     pub enforce_cpu_time: bool,
+    /// Pre-allocate instance slots with wasmtime's pooling allocator (see
+    /// [`Pooling`]); `None` (the default) allocates each instance on demand,
+    /// which suits a process running one tenant, like the CLI.
+    pub pooling: Option<Pooling>,
 }
 
 impl Default for HostConfig {
@@ -61,7 +72,61 @@ impl Default for HostConfig {
             cache: None,
             limits: Limits::default(),
             enforce_cpu_time: true,
+            pooling: None,
         }
+    }
+}
+
+/// Sizes of the pooling allocator, for a host running many tenants.
+///
+/// Every slot is reserved when the loader starts: address space, not memory
+/// (each linear-memory slot reserves 4 GiB + a guard of address space so
+/// that bounds checks stay free, and only pages a guest touches become
+/// resident). Instantiating more connectors than `instances` at once fails
+/// with a [`HarnessError::Load`] until one is dropped. Each slot's memory is
+/// capped at the loader's [`Limits::memory_bytes`]: give a tenant a larger
+/// limit than that and the pool still stops it there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pooling {
+    /// Connector instances that may exist at the same time.
+    pub instances: u32,
+    /// Core wasm instances one component may hold (a component made by
+    /// wit-component is its main module plus a few adapter shims).
+    pub core_instances_per_component: u32,
+    /// Linear memories one component may hold.
+    pub memories_per_component: u32,
+    /// Tables one component may hold.
+    pub tables_per_component: u32,
+}
+
+impl Pooling {
+    /// Room for `instances` connectors shaped like ours, with headroom.
+    pub fn for_instances(instances: u32) -> Pooling {
+        Pooling {
+            instances,
+            core_instances_per_component: 16,
+            memories_per_component: 2,
+            tables_per_component: 4,
+        }
+    }
+
+    fn allocation_strategy(&self, limits: &Limits) -> InstanceAllocationStrategy {
+        let n = self.instances.max(1);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(self.core_instances_per_component))
+            .total_memories(n.saturating_mul(self.memories_per_component))
+            .total_tables(n.saturating_mul(self.tables_per_component))
+            // One fiber stack per instance: each in-flight async call runs on one.
+            .total_stacks(n)
+            .max_core_instances_per_component(self.core_instances_per_component)
+            .max_memories_per_component(self.memories_per_component)
+            .max_tables_per_component(self.tables_per_component)
+            .max_memory_size(usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX))
+            // Slots go back to the pool by madvise; keep none warm beyond
+            // what the live instances use, so RSS follows the tenants.
+            .max_unused_warm_slots(0);
+        InstanceAllocationStrategy::Pooling(pool)
     }
 }
 
@@ -80,6 +145,12 @@ impl Loader {
         let mut engine_config = Config::new();
         engine_config.wasm_component_model(true);
         engine_config.epoch_interruption(config.enforce_cpu_time);
+        if let Some(pooling) = &config.pooling {
+            // Copy-on-write initial memory is wasmtime's default; say so,
+            // since instantiation speed and idle RSS rest on it.
+            engine_config.memory_init_cow(true);
+            engine_config.allocation_strategy(pooling.allocation_strategy(&config.limits));
+        }
         let engine = Engine::new(&engine_config).map_err(load_err)?;
         let ticker = match config.enforce_cpu_time {
             true => Some(Arc::new(EpochTicker::start(&engine, EPOCH_TICK).map_err(

@@ -147,6 +147,9 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
         cache,
         limits,
         enforce_cpu_time: true,
+        // One tenant per process: on-demand allocation starts faster than
+        // reserving a pool.
+        pooling: None,
     })?;
     let connector = match &cli.component {
         Some(path) => loader.load_file(path)?,

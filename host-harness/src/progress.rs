@@ -94,7 +94,7 @@ impl<W: Write> TerminalProgress<W> {
     }
 }
 
-impl<W: Write> Observer for TerminalProgress<W> {
+impl<W: Write + Send> Observer for TerminalProgress<W> {
     fn stream_started(&mut self, stream: &str) {
         self.stream_started = Instant::now();
         self.last_draw = None;

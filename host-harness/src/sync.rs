@@ -19,8 +19,9 @@ use crate::error::HarnessError;
 use crate::notices::Notices;
 use crate::policy::OutboundPolicy;
 
-/// Where a sync's records go.
-pub trait RecordSink {
+/// Where a sync's records go. `Send`, so that a sync can run in its own task
+/// (one per tenant).
+pub trait RecordSink: Send {
     /// Called when a sync starts; `resuming` says whether it continues an
     /// interrupted one (keep what was written) or starts over.
     fn begin(&mut self, resuming: bool) -> std::io::Result<()>;
@@ -33,7 +34,7 @@ pub trait RecordSink {
 /// JSON Lines into any writer (stdout, a pipe).
 pub struct WriterSink<W: Write>(pub W);
 
-impl<W: Write> RecordSink for WriterSink<W> {
+impl<W: Write + Send> RecordSink for WriterSink<W> {
     fn begin(&mut self, _resuming: bool) -> std::io::Result<()> {
         Ok(())
     }
@@ -167,7 +168,7 @@ pub struct SyncReport {
 }
 
 /// Told about a sync as it goes (a progress display, a log).
-pub trait Observer {
+pub trait Observer: Send {
     fn stream_started(&mut self, _stream: &str) {}
     fn page(&mut self, _stream: &str, _so_far: &SyncReport) {}
     fn stream_finished(&mut self, _stream: &str, _result: Result<&SyncReport, &HarnessError>) {}

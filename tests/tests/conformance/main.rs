@@ -13,4 +13,5 @@ mod fetch;
 mod incremental;
 mod sandbox;
 mod schema;
+mod tenants;
 mod validate;
