@@ -171,6 +171,47 @@ pub fn load_world(wit_dir: &Path, world: &str) -> Result<(Resolve, WorldId)> {
     Ok((resolve, world_id))
 }
 
+/// Like [`load_world`], for a world whose packages are spread over several
+/// WIT directories: they are loaded in order, and each may use the packages
+/// of those before it. So a directory holding just one package (without a
+/// `deps/` of its own) can build on the connector's `wit/` and its WASI
+/// dependencies. `world` is looked up among all of them.
+pub fn load_world_from(wit_dirs: &[&Path], world: &str) -> Result<(Resolve, WorldId)> {
+    if wit_dirs.is_empty() {
+        bail!("no WIT directory given to look up world `{world}` in");
+    }
+    let mut resolve = Resolve::default();
+    let mut packages = Vec::new();
+    for dir in wit_dirs {
+        let (package, _sources) = resolve
+            .push_dir(dir)
+            .with_context(|| format!("could not load the WIT package in {}", dir.display()))?;
+        packages.push(package);
+    }
+    let world_id = resolve
+        .select_world(&packages, Some(world))
+        .with_context(|| {
+            let dirs: Vec<String> = wit_dirs.iter().map(|d| d.display().to_string()).collect();
+            format!("no world `{world}` in {}", dirs.join(", "))
+        })?;
+    Ok((resolve, world_id))
+}
+
+/// The contents of the first custom section named `name` in a core module
+/// or component, at any depth (a component's core modules included), or
+/// `None` if there is none.
+pub fn custom_section(wasm: &[u8], name: &str) -> Result<Option<Vec<u8>>> {
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload.context("not well-formed WebAssembly")?;
+        if let Payload::CustomSection(reader) = payload
+            && reader.name() == name
+        {
+            return Ok(Some(reader.data().to_vec()));
+        }
+    }
+    Ok(None)
+}
+
 /// Checks that the component is a valid implementation of `world`: it
 /// imports nothing the world does not offer and exports everything the world
 /// requires, with matching types (wit-component's `targets`).
@@ -222,10 +263,23 @@ mod tests {
     /// A component that imports every function of `world`'s imports and
     /// exports a stub of each of its exports.
     fn dummy_component(resolve: &Resolve, world: &str) -> Vec<u8> {
+        encode_component(&dummy_core_module(resolve, world)).unwrap()
+    }
+
+    /// The core module [`dummy_component`] encodes, with its metadata.
+    fn dummy_core_module(resolve: &Resolve, world: &str) -> Vec<u8> {
         let world = world_id(resolve, world);
         let mut module = dummy_module(resolve, world, ManglingAndAbi::Standard32);
         embed_component_metadata(&mut module, resolve, world, StringEncoding::UTF8, false).unwrap();
-        encode_component(&module).unwrap()
+        module
+    }
+
+    /// A fresh directory under the system's temp dir.
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cb-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     /// A world by its fully qualified name. `select_world` wants some main
@@ -356,5 +410,116 @@ mod tests {
             format!("{err:#}").contains("already a component"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn a_world_can_span_several_wit_dirs() {
+        // A package with no deps/ of its own, using wasi:http from the
+        // connector's WIT.
+        let dir = temp_dir("wit-other");
+        std::fs::write(
+            dir.join("other.wit"),
+            "package test:other@0.2.0;\n\
+             interface things { get: func() -> string; }\n\
+             world other { import wasi:http/outgoing-handler@0.2.12; export things; }\n",
+        )
+        .unwrap();
+        let wit = wit_dir();
+        let (resolve, world) = load_world_from(&[&wit, &dir], "test:other/other@0.2.0").unwrap();
+        assert_eq!(resolve.worlds[world].name, "other");
+        // The worlds of the earlier directories can be selected too.
+        load_world_from(&[&wit, &dir], CONNECTOR_WORLD).unwrap();
+        // Alone, the package cannot resolve wasi:http.
+        let err = load_world_from(&[&dir], "test:other/other@0.2.0").unwrap_err();
+        assert!(format!("{err:#}").contains("wasi:http"), "{err:#}");
+        let err = load_world_from(&[], CONNECTOR_WORLD).unwrap_err();
+        assert!(format!("{err:#}").contains("no WIT directory"), "{err:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn custom_sections_are_found_by_name() {
+        // A core module holding one custom section `mark` = "spin".
+        let mut module = b"\0asm\x01\0\0\0".to_vec();
+        module.extend_from_slice(&[0, 9, 4]);
+        module.extend_from_slice(b"markspin");
+        assert_eq!(custom_section(&module, "mark").unwrap().unwrap(), b"spin");
+        assert_eq!(custom_section(&module, "other").unwrap(), None);
+        assert!(custom_section(b"not wasm", "mark").is_err());
+
+        // Inside a component, at any depth (here in the core module).
+        let resolve = resolve_with_test_worlds();
+        let mut core = dummy_core_module(&resolve, CONNECTOR_WORLD);
+        core.extend_from_slice(&[0, 9, 4]);
+        core.extend_from_slice(b"markhog!");
+        let component = encode_component(&core).unwrap();
+        assert_eq!(
+            custom_section(&component, "mark").unwrap().unwrap(),
+            b"hog!"
+        );
+    }
+
+    #[test]
+    fn checks_can_be_relaxed_one_by_one() {
+        use crate::{ComponentChecks, WorldCheck, componentize, componentize_checked};
+        let resolve = resolve_with_test_worlds();
+        let wit = wit_dir();
+        let connector = dummy_core_module(&resolve, "test:worlds/io-only");
+        let with_fs = dummy_core_module(&resolve, "test:worlds/with-filesystem");
+
+        // The connector's checks, spelled both ways.
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let strict = ComponentChecks::connector(&workspace);
+        assert_eq!(
+            strict,
+            ComponentChecks::new(
+                CONNECTOR_ALLOWED_IMPORTS,
+                &[&workspace.join("wit")],
+                CONNECTOR_WORLD
+            )
+        );
+        componentize_checked(&connector, &strict).unwrap();
+        componentize(&connector, &wit, CONNECTOR_WORLD, CONNECTOR_ALLOWED_IMPORTS).unwrap();
+        let err = componentize_checked(&with_fs, &strict).unwrap_err();
+        assert!(format!("{err:#}").contains("wasi:filesystem"), "{err:#}");
+
+        // No check: anything that encodes passes.
+        let component = componentize_checked(&with_fs, &ComponentChecks::none()).unwrap();
+        assert!(
+            component_imports(&component)
+                .unwrap()
+                .iter()
+                .any(|i| i.starts_with("wasi:filesystem/"))
+        );
+
+        // A wider allow-list without a world check.
+        let mut allowed: Vec<String> = CONNECTOR_ALLOWED_IMPORTS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        allowed.extend(["wasi:filesystem/".into(), "wasi:clocks/".into()]);
+        let imports_only = ComponentChecks {
+            allowed_imports: Some(allowed),
+            world: None,
+        };
+        componentize_checked(&with_fs, &imports_only).unwrap();
+
+        // The world check alone still refuses the filesystem.
+        let world_only = ComponentChecks {
+            allowed_imports: None,
+            world: Some(WorldCheck {
+                wit_dirs: vec![wit.clone()],
+                world: CONNECTOR_WORLD.into(),
+            }),
+        };
+        let err = componentize_checked(&with_fs, &world_only).unwrap_err();
+        assert!(format!("{err:#}").contains("source-connector"), "{err:#}");
+
+        // "Imports nothing" is an allow-list too.
+        let nothing = ComponentChecks {
+            allowed_imports: Some(Vec::new()),
+            world: None,
+        };
+        assert!(componentize_checked(&connector, &nothing).is_err());
     }
 }

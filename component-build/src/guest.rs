@@ -143,6 +143,11 @@ pub struct GuestBuild {
     /// Pass `--locked`: the inner cargo may read `Cargo.lock` but never
     /// rewrite it (the outer cargo, possibly another version, owns it).
     pub locked: bool,
+    /// Cargo features of the guest package to enable (`--features`); none
+    /// by default.
+    pub features: Vec<String>,
+    /// Pass `--no-default-features`.
+    pub no_default_features: bool,
 }
 
 impl GuestBuild {
@@ -160,6 +165,8 @@ impl GuestBuild {
             lib_name: None,
             toolchain: None,
             locked: true,
+            features: Vec::new(),
+            no_default_features: false,
         }
     }
 
@@ -190,6 +197,18 @@ impl GuestBuild {
             .current_dir(&self.workspace_root);
         if self.locked {
             cmd.arg("--locked");
+        }
+        if !self.features.is_empty() {
+            // Qualified with the package, so they can only mean its features.
+            let features: Vec<String> = self
+                .features
+                .iter()
+                .map(|f| format!("{}/{f}", self.package))
+                .collect();
+            cmd.arg("--features").arg(features.join(","));
+        }
+        if self.no_default_features {
+            cmd.arg("--no-default-features");
         }
         for (key, value) in GUEST_PROFILE {
             cmd.env(key, value);
@@ -223,8 +242,13 @@ pub fn build_guest(build: &GuestBuild) -> Result<PathBuf> {
 
     let mut cmd = build.command(&toolchain);
     eprintln!(
-        "component-build: building `{}` for {WASM_TARGET} with {toolchain}",
-        build.package
+        "component-build: building `{}`{} for {WASM_TARGET} with {toolchain}",
+        build.package,
+        if build.features.is_empty() {
+            String::new()
+        } else {
+            format!(" (features {})", build.features.join(", "))
+        }
     );
     eprintln!("component-build: running {}", describe_command(&cmd));
 
@@ -393,5 +417,29 @@ mod tests {
             build.artifact_path(),
             Path::new("/ws/target/guest/wasm32-unknown-unknown/release/circleci_connector.wasm")
         );
+        // No feature flags unless asked for.
+        assert!(!args.contains(&"--features"));
+        assert!(!args.contains(&"--no-default-features"));
+    }
+
+    #[test]
+    fn features_are_qualified_with_the_package() {
+        let mut build = GuestBuild::new("/ws", "hostile-connectors", "/ws/target/guest");
+        build.features = vec!["spin".into(), "huge-page".into()];
+        build.no_default_features = true;
+        let cmd = build.command(&Toolchain::Prebuilt {
+            cargo: "cargo".into(),
+            sysroot: "/sysroot".into(),
+        });
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_str().unwrap()).collect();
+        assert!(
+            args.windows(2).any(|w| w
+                == [
+                    "--features",
+                    "hostile-connectors/spin,hostile-connectors/huge-page"
+                ]),
+            "{args:?}"
+        );
+        assert!(args.contains(&"--no-default-features"));
     }
 }

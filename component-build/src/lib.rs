@@ -12,7 +12,10 @@
 //!    implement its WIT world.
 //!
 //! [`build_connector`] runs all three for the CircleCI connector;
-//! [`componentize`] runs step 3 for any core module.
+//! [`componentize`] runs step 3 for any core module. [`build_component_checked`]
+//! and [`componentize_checked`] do the same with checks of the caller's
+//! choosing ([`ComponentChecks`]), for guests that are not connectors or are
+//! not meant to pass (the hostile test programs).
 
 pub mod encode;
 pub mod guest;
@@ -20,7 +23,8 @@ pub mod toolchain;
 
 pub use encode::{
     CONNECTOR_ALLOWED_IMPORTS, CONNECTOR_WORLD, check_imports, check_world, component_exports,
-    component_imports, encode_component, import_allowed, load_world,
+    component_imports, custom_section, encode_component, import_allowed, load_world,
+    load_world_from,
 };
 pub use guest::{GuestBuild, build_guest, default_target_dir};
 pub use toolchain::{Toolchain, ToolchainMissing, detect, ensure_installed};
@@ -43,7 +47,7 @@ pub struct BuiltComponent {
     pub core_module: PathBuf,
     /// The component's bytes.
     pub component: Vec<u8>,
-    /// Its top-level imports (all within the allow-list).
+    /// Its top-level imports (all within the allow-list, when there was one).
     pub imports: Vec<String>,
     /// Its top-level exports.
     pub exports: Vec<String>,
@@ -58,10 +62,78 @@ pub fn componentize(
     world: &str,
     allowed_imports: &[&str],
 ) -> Result<Vec<u8>> {
+    componentize_checked(
+        core_module,
+        &ComponentChecks::new(allowed_imports, &[wit_dir], world),
+    )
+}
+
+/// What a component is checked against once encoded; each check can be
+/// left out. [`componentize`] and [`build_component`] run both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComponentChecks {
+    /// The import allow-list (entries as in [`import_allowed`]); `None`
+    /// skips the import check. `Some(vec![])` means "imports nothing".
+    pub allowed_imports: Option<Vec<String>>,
+    /// The world the component must implement; `None` skips the world
+    /// check.
+    pub world: Option<WorldCheck>,
+}
+
+/// A world to check a component against: [`load_world_from`]`(wit_dirs,
+/// world)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorldCheck {
+    /// WIT directories, loaded in order; each may use the packages of the
+    /// ones before it.
+    pub wit_dirs: Vec<PathBuf>,
+    /// The world's fully qualified name, e.g. [`CONNECTOR_WORLD`].
+    pub world: String,
+}
+
+impl ComponentChecks {
+    /// Both checks: imports within `allowed_imports`, and `world` from
+    /// `wit_dirs`.
+    pub fn new(allowed_imports: &[&str], wit_dirs: &[&Path], world: &str) -> Self {
+        ComponentChecks {
+            allowed_imports: Some(allowed_imports.iter().map(|s| s.to_string()).collect()),
+            world: Some(WorldCheck {
+                wit_dirs: wit_dirs.iter().map(|d| d.to_path_buf()).collect(),
+                world: world.to_string(),
+            }),
+        }
+    }
+
+    /// What the CircleCI connector is checked against: imports within
+    /// [`CONNECTOR_ALLOWED_IMPORTS`], world [`CONNECTOR_WORLD`] from
+    /// `<workspace>/wit`.
+    pub fn connector(workspace_root: &Path) -> Self {
+        Self::new(
+            CONNECTOR_ALLOWED_IMPORTS,
+            &[&workspace_root.join("wit")],
+            CONNECTOR_WORLD,
+        )
+    }
+
+    /// No check at all: the component only has to encode and validate.
+    pub fn none() -> Self {
+        Self::default()
+    }
+}
+
+/// Encodes `core_module` into a component (always validated) and runs the
+/// `checks` that are set: imports first, then the world.
+pub fn componentize_checked(core_module: &[u8], checks: &ComponentChecks) -> Result<Vec<u8>> {
     let component = encode_component(core_module)?;
-    check_imports(&component, allowed_imports)?;
-    let (resolve, world_id) = load_world(wit_dir, world)?;
-    check_world(&component, &resolve, world_id)?;
+    if let Some(allowed) = &checks.allowed_imports {
+        let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+        check_imports(&component, &allowed)?;
+    }
+    if let Some(check) = &checks.world {
+        let dirs: Vec<&Path> = check.wit_dirs.iter().map(PathBuf::as_path).collect();
+        let (resolve, world_id) = load_world_from(&dirs, &check.world)?;
+        check_world(&component, &resolve, world_id)?;
+    }
     Ok(component)
 }
 
@@ -86,10 +158,22 @@ pub fn build_component(
     world: &str,
     allowed_imports: &[&str],
 ) -> Result<BuiltComponent> {
+    build_component_checked(
+        build,
+        &ComponentChecks::new(allowed_imports, &[wit_dir], world),
+    )
+}
+
+/// Builds any guest (see [`GuestBuild`]) and runs [`componentize_checked`]
+/// on it.
+pub fn build_component_checked(
+    build: &GuestBuild,
+    checks: &ComponentChecks,
+) -> Result<BuiltComponent> {
     let core_module = build_guest(build)?;
     let bytes = std::fs::read(&core_module)
         .with_context(|| format!("could not read {}", core_module.display()))?;
-    let component = componentize(&bytes, wit_dir, world, allowed_imports)
+    let component = componentize_checked(&bytes, checks)
         .with_context(|| format!("{} is not an acceptable component", core_module.display()))?;
     Ok(BuiltComponent {
         imports: component_imports(&component)?,

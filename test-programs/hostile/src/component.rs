@@ -1,0 +1,36 @@
+//! The `source` export: the catalog and the credential form from
+//! [`crate::common`], `validate` and `fetch` from the selected behaviour.
+
+use crate::behaviour;
+use crate::bindings::contract::source::Guest;
+use crate::common::{
+    self, Account, ConnectorError, Credential, CredentialSpec, FetchRequest, Page, StreamSpec,
+};
+
+// Natively the exports are not linked (see below), so nothing names it.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+struct Component;
+
+impl Guest for Component {
+    fn credential_schema() -> CredentialSpec {
+        common::credential_spec()
+    }
+
+    fn validate(credential: Credential) -> Result<Account, ConnectorError> {
+        behaviour::validate(credential)
+    }
+
+    fn streams() -> Vec<StreamSpec> {
+        common::streams()
+    }
+
+    fn fetch(credential: Credential, request: FetchRequest) -> Result<Page, ConnectorError> {
+        behaviour::fetch(credential, request)
+    }
+}
+
+// Only in the wasm module: a native cdylib cannot export names such as
+// `ingest:connector/source@0.1.0#fetch` (the linker's version script
+// rejects them), and nothing native calls them anyway.
+#[cfg(target_arch = "wasm32")]
+crate::bindings::export!(Component with_types_in crate::bindings);
