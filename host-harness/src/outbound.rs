@@ -1,11 +1,15 @@
 //! The gate every outgoing wasi:http request passes.
 //!
 //! wasmtime-wasi-http hands each request the guest makes to
-//! [`WasiHttpHooks::send_request`]; ours checks it against the operator's
-//! [`OutboundPolicy`] and either refuses it with `HttpRequestDenied` (it
-//! never leaves the process) or sends it with the host's timeouts, whatever
-//! the guest asked for. Redirects are never followed here: a 3xx goes back to
-//! the guest as it is.
+//! [`WasiHttpHooks::send_request`]; ours checks its host name against the
+//! operator's [`OutboundPolicy`], then has the host's own sender
+//! ([`crate::net`]) resolve the name once, check every address it resolves
+//! to, and connect only to those. A refusal at either check is
+//! `HttpRequestDenied` to the guest (nothing left the process but, for the
+//! second, a DNS lookup) and a [`Denial`] in the [`OutboundLog`] for the
+//! host's message. Requests go out with the host's timeouts, shortened where
+//! the guest asked for less. Redirects are never followed here: a 3xx goes
+//! back to the guest as it is.
 //!
 //! It also enforces the instance's outbound [`Limits`]: requests per call
 //! (counted from [`PolicyHooks::begin_call`]; one too many is refused with
@@ -27,17 +31,21 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::limits::{LimitKind, Limits, Tripwire, bytes};
-use crate::policy::{Denial, OutboundPolicy};
+use crate::net::{self, IoFuture, Refused};
+use crate::policy::{Denial, OutboundPolicy, Timeouts};
 
 /// What one instance's requests did, for reports and tests.
 #[derive(Debug, Default, Clone)]
 pub struct OutboundLog {
-    /// Requests that passed the policy and were sent.
+    /// Requests that passed the policy (their name and every address it
+    /// resolved to) and went on to the network, whatever came of it; a name
+    /// that does not resolve counts here too.
     pub sent: u64,
-    /// Requests the policy refused.
+    /// Requests refused, by the policy (name or address) or a limit.
     pub denied: u64,
     /// Why the most recent request was refused.
     pub last_denial: Option<Denial>,
@@ -89,22 +97,35 @@ impl PolicyHooks {
     }
 
     /// The host's timeouts, shortened where the guest asked for less.
-    fn options(&self, guest: Option<RequestOptions>) -> RequestOptions {
+    fn timeouts(&self, guest: Option<RequestOptions>) -> Timeouts {
         let host = self.policy.timeouts;
         let min = |host: Duration, guest: Option<Duration>| match guest {
             Some(g) if g < host => g,
             _ => host,
         };
         let guest = guest.unwrap_or_default();
-        RequestOptions {
-            connect_timeout: Some(min(host.connect, guest.connect_timeout)),
-            first_byte_timeout: Some(min(host.first_byte, guest.first_byte_timeout)),
-            between_bytes_timeout: Some(min(host.between_bytes, guest.between_bytes_timeout)),
+        Timeouts {
+            connect: min(host.connect, guest.connect_timeout),
+            first_byte: min(host.first_byte, guest.first_byte_timeout),
+            between_bytes: min(host.between_bytes, guest.between_bytes_timeout),
         }
     }
 }
 
-type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+/// Counts a request in the log: `Ok` sent, `Err(Some)` refused by the
+/// policy, `Err(None)` refused by a limit (not a policy denial).
+fn record(log: &Mutex<OutboundLog>, outcome: Result<(), Option<&Denial>>) {
+    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+    match outcome {
+        Ok(()) => log.sent += 1,
+        Err(denial) => {
+            log.denied += 1;
+            if let Some(denial) = denial {
+                log.last_denial = Some(denial.clone());
+            }
+        }
+    }
+}
 
 impl WasiHttpHooks for PolicyHooks {
     fn send_request(
@@ -131,27 +152,22 @@ impl WasiHttpHooks for PolicyHooks {
             ));
             Err(None)
         } else {
-            self.policy.allow.check(scheme, authority).map_err(Some)
+            self.policy.check(scheme, authority).map_err(Some)
         };
-        {
-            let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-            match &verdict {
-                Ok(()) => log.sent += 1,
-                Err(denial) => {
-                    log.denied += 1;
-                    if let Some(denial) = denial {
-                        log.last_denial = Some(denial.clone());
-                    }
-                }
-            }
+        // A name refusal is recorded now, before the future is polled: a
+        // guest that drops the request still leaves its trace.
+        if let Err(denial) = &verdict {
+            record(&self.log, Err(denial.as_ref()));
         }
-        let options = self.options(options);
+        let timeouts = self.timeouts(options);
+        let policy = self.policy.clone();
+        let log = self.log.clone();
         let connections = self.connections.clone();
         let tripwire = self.tripwire.clone();
         let limits = self.limits.clone();
         Box::new(async move {
-            verdict.map_err(|_| HttpError::HttpRequestDenied)?;
-            let wait = options.connect_timeout.unwrap_or(Duration::ZERO);
+            let dest = verdict.map_err(|_| HttpError::HttpRequestDenied)?;
+            let wait = timeouts.connect;
             let permit = match tokio::time::timeout(wait, connections.acquire_owned()).await {
                 Ok(Ok(permit)) => Arc::new(permit),
                 _ => {
@@ -162,16 +178,42 @@ impl WasiHttpHooks for PolicyHooks {
                     return Err(HttpError::ConnectionLimitReached);
                 }
             };
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            // Resolving and connecting share the connect timeout, as they
+            // did inside the default sender.
+            let deadline = Instant::now() + timeouts.connect;
+            let addrs = match net::resolve_checked(&policy, &dest, deadline).await {
+                Ok(addrs) => {
+                    record(&log, Ok(()));
+                    tracing::debug!(
+                        destination = dest.authority(),
+                        addresses = ?addrs,
+                        "resolved and allowed"
+                    );
+                    addrs
+                }
+                Err(Refused::Denied(denial)) => {
+                    tracing::info!(%denial, "request refused after resolving");
+                    record(&log, Err(Some(&denial)));
+                    return Err(HttpError::HttpRequestDenied);
+                }
+                Err(Refused::Failed(e)) => {
+                    tracing::debug!(
+                        destination = dest.authority(),
+                        error = %e,
+                        "name did not resolve"
+                    );
+                    record(&log, Ok(()));
+                    return Err(e);
+                }
+            };
+            let (response, io) = net::send(&dest, &addrs, request, &timeouts, deadline).await?;
             let body_permit = permit.clone();
-            let response = response.map(|body| {
-                LimitedBody::new(body.boxed_unsync(), &limits, tripwire, body_permit).boxed_unsync()
-            });
+            let response = response
+                .map(|body| LimitedBody::new(body, &limits, tripwire, body_permit).boxed_unsync());
             // The connection's task holds the permit too: it is released
             // when both the body and the connection are done.
             let io = async move {
-                let result = io.await;
+                let result = Box::into_pin(io).await;
                 drop(permit);
                 result
             };

@@ -1,16 +1,34 @@
-//! The operator's outbound policy: which hosts a connector may reach, and how
-//! long the host waits on them.
+//! The operator's outbound policy: which hosts a connector may reach, which
+//! special networks it may reach through them, and how long the host waits.
 //!
 //! The allow-list is the operator's, never the guest's: a credential's base
-//! URL must name an allowed host or every request to it is refused. Addresses
-//! that reach into the machine or its network (loopback, private, link-local
-//! such as the cloud metadata service, unspecified, multicast) are refused
-//! even when a broader rule would match, unless the operator named that exact
-//! host; `localhost` counts as loopback.
+//! URL must name an allowed host or every request to it is refused.
+//!
+//! A request is checked twice. [`AllowList::check`] judges the host *name*
+//! before anything touches the network; then the sender resolves the name
+//! once and [`OutboundPolicy::check_address`] judges every address it got,
+//! before connecting to any. Addresses that reach into the machine or its
+//! network (loopback, private, link-local such as the cloud metadata
+//! service, unspecified, multicast, reserved; see [`classify`]) are refused
+//! unless the operator allowed that very address:
+//!
+//! - an allow-list rule that is the IP literal itself (`--allow-host
+//!   127.0.0.1:8080`);
+//! - `localhost` (or `NAME.localhost`) named exactly, which allows loopback
+//!   addresses for that name only;
+//! - an allowed network in CIDR form (`--allow-network 10.20.0.0/16`).
+//!
+//! A host *name* on the allow-list, even one named exactly, never allows a
+//! special address by itself: that is what stops a name that is allowed
+//! from being re-pointed (DNS rebinding) at 127.0.0.1 or 169.254.169.254.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::Duration;
+
+pub use crate::net::Resolver;
+use crate::net::address::canonical_ip;
+pub use crate::net::address::{AddressClass, IpNetwork, classify};
 
 /// One allowed destination: a host name, an IP literal, or `*.domain` for
 /// every subdomain; with an optional port (no port: any port).
@@ -64,6 +82,13 @@ impl AllowedHost {
             host: pattern,
             port,
         })
+    }
+
+    /// Whether this rule is the IP address `ip` (in any of its forms) and
+    /// allows `port`.
+    fn is_address(&self, ip: IpAddr, port: u16) -> bool {
+        self.port.is_none_or(|p| p == port)
+            && matches!(self.host, HostPattern::Ip(rule) if canonical_ip(rule) == canonical_ip(ip))
     }
 
     /// Whether this rule names `host` itself (not through a wildcard).
@@ -137,32 +162,102 @@ impl AllowList {
         &self.rules
     }
 
-    /// Decides whether a request to `authority` (`host[:port]`, as in a URL)
-    /// under `scheme` may leave the process.
-    pub fn check(&self, scheme: &str, authority: &str) -> Result<(), Denial> {
+    /// Decides, on the name alone, whether a request to `authority`
+    /// (`host[:port]`, as in a URL) under `scheme` may go on to be resolved;
+    /// what it resolves to is judged by [`OutboundPolicy::check_address`].
+    pub fn check(&self, scheme: &str, authority: &str) -> Result<Destination, Denial> {
         let deny = |reason: DenialReason| Denial {
             destination: authority.to_string(),
             reason,
         };
-        let default_port = match scheme {
-            "https" => 443,
-            "http" => 80,
+        let (https, default_port) = match scheme {
+            "https" => (true, 443),
+            "http" => (false, 80),
             _ => return Err(deny(DenialReason::Scheme)),
         };
         let (host, port) = split_host_port(authority).map_err(|_| deny(DenialReason::Malformed))?;
         let host = Host::parse(host).ok_or_else(|| deny(DenialReason::Malformed))?;
         let port = port.unwrap_or(default_port);
-        let Some(rule) = self.rules.iter().find(|r| r.matches(&host, port)) else {
+        let mut matching = self
+            .rules
+            .iter()
+            .filter(|r| r.matches(&host, port))
+            .peekable();
+        if matching.peek().is_none() {
             return Err(deny(DenialReason::NotAllowed));
-        };
+        }
         if let Some(class) = host.special_class() {
             // A broad rule (a wildcard) never opens a door into the machine
             // or its network: only a rule naming this very host does.
-            if !rule.names_exactly(&host) {
+            if !matching.any(|rule| rule.names_exactly(&host)) {
                 return Err(deny(DenialReason::SpecialAddress(class)));
             }
         }
-        Ok(())
+        Ok(Destination {
+            authority: authority.to_string(),
+            name: match &host {
+                Host::Name(name) => name.clone(),
+                Host::Ip(ip) => ip.to_string(),
+            },
+            https,
+            // A name that is itself loopback (`localhost`) got here only
+            // through a rule naming it exactly (checked just above).
+            loopback_name: matches!(host, Host::Name(_))
+                && host.special_class() == Some(AddressClass::Loopback),
+            host,
+            port,
+        })
+    }
+
+    /// Whether a rule is the IP literal `ip` and allows `port`.
+    fn names_address(&self, ip: IpAddr, port: u16) -> bool {
+        self.rules.iter().any(|r| r.is_address(ip, port))
+    }
+}
+
+/// A request whose host name the allow-list let through: where the sender
+/// resolves and connects, and what the name check found out for the
+/// address check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Destination {
+    /// `host[:port]` as the guest wrote it, for messages.
+    authority: String,
+    /// The host, normalized.
+    name: String,
+    host: Host,
+    port: u16,
+    https: bool,
+    /// `localhost` or `*.localhost`, named exactly by a rule.
+    loopback_name: bool,
+}
+
+impl Destination {
+    /// The host to resolve and, for https, to verify and send as SNI:
+    /// lowercase, without IPv6 brackets or a trailing dot.
+    pub fn host(&self) -> &str {
+        &self.name
+    }
+
+    /// The address, when the host is an IP literal (nothing to resolve).
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self.host {
+            Host::Ip(ip) => Some(ip),
+            Host::Name(_) => None,
+        }
+    }
+
+    /// The port, the scheme's default when the URL gave none.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// `host[:port]` as the guest wrote it.
+    pub fn authority(&self) -> &str {
+        &self.authority
     }
 }
 
@@ -195,90 +290,6 @@ impl Host {
             }
             Host::Name(_) => None,
         }
-    }
-}
-
-/// Kinds of address that are refused unless named.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AddressClass {
-    Loopback,
-    Private,
-    LinkLocal,
-    Unspecified,
-    Multicast,
-    Reserved,
-}
-
-impl fmt::Display for AddressClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AddressClass::Loopback => "loopback",
-            AddressClass::Private => "private",
-            AddressClass::LinkLocal => "link-local",
-            AddressClass::Unspecified => "unspecified",
-            AddressClass::Multicast => "multicast",
-            AddressClass::Reserved => "reserved",
-        })
-    }
-}
-
-/// Classifies an address that must not be reached without the operator
-/// naming it; `None` for ordinary public addresses.
-pub fn classify(ip: IpAddr) -> Option<AddressClass> {
-    match canonical_ip(ip) {
-        IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => classify_v6(v6),
-    }
-}
-
-fn classify_v4(ip: Ipv4Addr) -> Option<AddressClass> {
-    let [a, b, ..] = ip.octets();
-    if ip.is_loopback() {
-        Some(AddressClass::Loopback)
-    } else if ip.is_private() || (a == 100 && (64..128).contains(&b)) {
-        // RFC 1918 and the carrier-grade NAT range (RFC 6598).
-        Some(AddressClass::Private)
-    } else if ip.is_link_local() {
-        // 169.254.0.0/16, the cloud metadata service among them.
-        Some(AddressClass::LinkLocal)
-    } else if ip.is_unspecified() || a == 0 {
-        Some(AddressClass::Unspecified)
-    } else if ip.is_multicast() || ip.is_broadcast() {
-        Some(AddressClass::Multicast)
-    } else if a >= 240 || ip.is_documentation() {
-        Some(AddressClass::Reserved)
-    } else {
-        None
-    }
-}
-
-fn classify_v6(ip: Ipv6Addr) -> Option<AddressClass> {
-    let first = ip.segments()[0];
-    if ip.is_loopback() {
-        Some(AddressClass::Loopback)
-    } else if ip.is_unspecified() {
-        Some(AddressClass::Unspecified)
-    } else if first & 0xfe00 == 0xfc00 {
-        // Unique local addresses, fc00::/7.
-        Some(AddressClass::Private)
-    } else if first & 0xffc0 == 0xfe80 {
-        Some(AddressClass::LinkLocal)
-    } else if ip.is_multicast() {
-        Some(AddressClass::Multicast)
-    } else {
-        None
-    }
-}
-
-/// Folds IPv4-mapped (`::ffff:a.b.c.d`) and IPv4-compatible forms onto the
-/// IPv4 address they carry, so `[::ffff:127.0.0.1]` is loopback too.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
     }
 }
 
@@ -329,9 +340,20 @@ pub struct Denial {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DenialReason {
+    /// No rule matches the host.
     NotAllowed,
+    /// The host is a special address (or `localhost`) matched only by a
+    /// wildcard.
     SpecialAddress(AddressClass),
+    /// The host name resolved to a special address the operator did not
+    /// allow; the whole request is refused before any connection.
+    ResolvesToSpecial {
+        address: IpAddr,
+        class: AddressClass,
+    },
+    /// Neither http nor https.
     Scheme,
+    /// The authority is not a host.
     Malformed,
 }
 
@@ -347,7 +369,14 @@ impl fmt::Display for Denial {
             }
             DenialReason::SpecialAddress(class) => write!(
                 f,
-                "{dest} is a {class} address, refused unless named exactly with --allow-host"
+                "{dest} is {} {class} address, refused unless named exactly with --allow-host",
+                class.article()
+            ),
+            DenialReason::ResolvesToSpecial { address, class } => write!(
+                f,
+                "{dest} resolves to {address}, {} {class} address, refused unless allowed \
+                 with --allow-network or named with --allow-host",
+                class.article()
             ),
             DenialReason::Scheme => write!(f, "{dest}: only http and https are allowed"),
             DenialReason::Malformed => write!(f, "{dest:?} is not a valid host"),
@@ -377,8 +406,42 @@ impl Default for Timeouts {
 /// Everything the host enforces on a connector's outbound requests.
 #[derive(Clone, Debug, Default)]
 pub struct OutboundPolicy {
+    /// The hosts a connector may reach.
     pub allow: AllowList,
+    /// Networks whose special addresses (private, loopback, …) allowed
+    /// host names may resolve to; empty by default.
+    pub networks: Vec<IpNetwork>,
     pub timeouts: Timeouts,
+    /// How host names become addresses: the system resolver by default.
+    pub resolver: Resolver,
+}
+
+impl OutboundPolicy {
+    /// The name check: [`AllowList::check`].
+    pub fn check(&self, scheme: &str, authority: &str) -> Result<Destination, Denial> {
+        self.allow.check(scheme, authority)
+    }
+
+    /// The address check: whether `dest`, which passed the name check, may
+    /// be reached at `ip`. Ordinary public addresses always may; a special
+    /// one only when a rule is that IP literal (and allows the port), when
+    /// `dest` is `localhost` named exactly and `ip` is loopback, or when an
+    /// allowed network holds it.
+    pub fn check_address(&self, dest: &Destination, ip: IpAddr) -> Result<(), Denial> {
+        let Some(class) = classify(ip) else {
+            return Ok(());
+        };
+        let allowed = self.allow.names_address(ip, dest.port)
+            || (dest.loopback_name && class == AddressClass::Loopback)
+            || self.networks.iter().any(|n| n.contains(ip));
+        if allowed {
+            return Ok(());
+        }
+        Err(Denial {
+            destination: dest.authority.clone(),
+            reason: DenialReason::ResolvesToSpecial { address: ip, class },
+        })
+    }
 }
 
 #[cfg(test)]
@@ -449,6 +512,137 @@ mod tests {
         assert_eq!(c("::"), Some(AddressClass::Unspecified));
         assert_eq!(c("8.8.8.8"), None);
         assert_eq!(c("2606:4700::1"), None);
+    }
+
+    #[test]
+    fn an_exact_rule_counts_even_after_a_wildcard() {
+        let l = list(&["*.localhost", "api.localhost"]);
+        assert!(l.check("http", "api.localhost").is_ok());
+        let err = l.check("http", "other.localhost").unwrap_err();
+        assert_eq!(
+            err.reason,
+            DenialReason::SpecialAddress(AddressClass::Loopback)
+        );
+    }
+
+    fn policy(rules: &[&str], networks: &[&str]) -> OutboundPolicy {
+        OutboundPolicy {
+            allow: list(rules),
+            networks: networks
+                .iter()
+                .map(|n| IpNetwork::parse(n).unwrap())
+                .collect(),
+            ..OutboundPolicy::default()
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_name_check_says_where_to_go() {
+        let p = policy(&["api.example.test", "[::1]:9000"], &[]);
+        let d = p.check("https", "API.example.test.").unwrap();
+        assert_eq!(
+            (d.host(), d.port(), d.is_https(), d.ip()),
+            ("api.example.test", 443, true, None)
+        );
+        assert_eq!(d.authority(), "API.example.test.");
+        let d = p.check("http", "[::1]:9000").unwrap();
+        assert_eq!((d.host(), d.port(), d.ip()), ("::1", 9000, Some(ip("::1"))));
+    }
+
+    #[test]
+    fn an_allowed_name_never_allows_a_special_address_by_itself() {
+        let p = policy(&["api.example.test", "*.example.org"], &[]);
+        let d = p.check("https", "api.example.test").unwrap();
+        assert!(p.check_address(&d, ip("93.184.216.34")).is_ok());
+        assert!(p.check_address(&d, ip("2606:4700::1")).is_ok());
+        for (addr, class) in [
+            ("127.0.0.1", AddressClass::Loopback),
+            ("::1", AddressClass::Loopback),
+            ("::ffff:127.0.0.1", AddressClass::Loopback),
+            ("10.20.0.5", AddressClass::Private),
+            ("100.64.1.1", AddressClass::Private),
+            ("fd00::5", AddressClass::Private),
+            ("169.254.169.254", AddressClass::LinkLocal),
+            ("fe80::1", AddressClass::LinkLocal),
+            ("0.0.0.0", AddressClass::Unspecified),
+            ("224.0.0.1", AddressClass::Multicast),
+            ("240.0.0.1", AddressClass::Reserved),
+        ] {
+            let err = p.check_address(&d, ip(addr)).unwrap_err();
+            assert_eq!(
+                err.reason,
+                DenialReason::ResolvesToSpecial {
+                    address: ip(addr),
+                    class
+                },
+                "{addr}"
+            );
+        }
+        let d = p.check("https", "a.example.org").unwrap();
+        assert!(p.check_address(&d, ip("192.168.0.1")).is_err());
+    }
+
+    #[test]
+    fn special_addresses_are_allowed_by_network_literal_or_localhost() {
+        let p = policy(
+            &["ci.corp.test", "127.0.0.1:8080", "localhost", "*.localhost"],
+            &["10.20.0.0/16"],
+        );
+        let d = p.check("https", "ci.corp.test").unwrap();
+        assert!(
+            p.check_address(&d, ip("10.20.3.4")).is_ok(),
+            "in the network"
+        );
+        assert!(
+            p.check_address(&d, ip("::ffff:10.20.3.4")).is_ok(),
+            "mapped form too"
+        );
+        assert!(p.check_address(&d, ip("10.21.0.1")).is_err(), "outside it");
+        assert!(
+            p.check_address(&d, ip("127.0.0.1")).is_err(),
+            "443 is not the literal rule's port"
+        );
+        let d = p.check("http", "ci.corp.test:8080").unwrap();
+        assert!(
+            p.check_address(&d, ip("127.0.0.1")).is_ok(),
+            "the literal rule allows 127.0.0.1:8080"
+        );
+        assert!(p.check_address(&d, ip("127.0.0.2")).is_err());
+        let d = p.check("http", "127.0.0.1:8080").unwrap();
+        assert!(p.check_address(&d, ip("127.0.0.1")).is_ok());
+
+        let d = p.check("http", "localhost:3000").unwrap();
+        assert!(p.check_address(&d, ip("127.0.0.1")).is_ok());
+        assert!(p.check_address(&d, ip("::1")).is_ok());
+        assert!(
+            p.check_address(&d, ip("169.254.169.254")).is_err(),
+            "localhost allows loopback, nothing else"
+        );
+        assert!(
+            p.check_address(&d, ip("10.20.0.1")).is_ok(),
+            "but networks still count"
+        );
+    }
+
+    #[test]
+    fn a_resolution_denial_says_what_and_how_to_allow_it() {
+        let p = policy(&["api.example.test"], &[]);
+        let d = p.check("https", "api.example.test").unwrap();
+        let err = p.check_address(&d, ip("127.0.0.1")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "api.example.test resolves to 127.0.0.1, a loopback address, refused unless allowed \
+             with --allow-network or named with --allow-host"
+        );
+        let err = p.check_address(&d, ip("0.0.0.0")).unwrap_err();
+        assert!(
+            err.to_string().contains("0.0.0.0, an unspecified address"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -388,6 +388,7 @@ async fn connections_are_released_after_each_body_and_waiting_is_bounded() {
             connect: Duration::from_millis(200),
             ..Timeouts::default()
         },
+        ..OutboundPolicy::default()
     });
     // One connection at a time is enough for a connector that reads one
     // response after another: each request gives its permit back.

@@ -1,0 +1,96 @@
+//! The host's own HTTP sender, used for every request a connector makes
+//! once [`crate::outbound`] has let it through by name.
+//!
+//! wasmtime-wasi-http's default sender resolves and connects by itself, so
+//! the policy could only ever see the host *name*. This one resolves the
+//! name exactly once ([`resolve`]), checks every address against the policy
+//! ([`crate::policy::OutboundPolicy::check_address`]; one refused address
+//! refuses the request, before anything connects), and connects only to the
+//! addresses it checked (`connect`), in the order the resolver gave them.
+//! https goes through rustls with the webpki roots (`tls`), with the
+//! request's host name as SNI; http is plain TCP. Requests are HTTP/1.1
+//! (`http1`) and redirects are never followed.
+//!
+//! Timeouts: resolving and the TCP connect share one deadline (the connect
+//! timeout), the TLS and HTTP handshakes get the connect timeout again, the
+//! response head the first-byte timeout, and each body chunk the
+//! between-bytes timeout.
+
+pub mod address;
+pub(crate) mod connect;
+pub(crate) mod http1;
+pub mod resolve;
+pub(crate) mod tls;
+
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::time::Instant;
+use wasmtime_wasi_http::{Error as HttpError, WasiBody};
+
+pub use address::{AddressClass, IpNetwork, classify};
+pub use resolve::Resolver;
+
+use crate::policy::{Denial, Destination, OutboundPolicy, Timeouts};
+
+/// The future that drives a connection after its response head arrived,
+/// as `WasiHttpHooks::send_request` returns it.
+pub type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+
+/// Why a request was not sent after it passed the name check.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// The policy refused an address the name resolved to.
+    Denied(Denial),
+    /// The name did not resolve.
+    Failed(HttpError),
+}
+
+/// Resolves `dest` once (an IP literal is its own address) before
+/// `deadline`, and checks every address. The addresses come back in the
+/// resolver's order; they are the only ones the request may connect to.
+pub(crate) async fn resolve_checked(
+    policy: &OutboundPolicy,
+    dest: &Destination,
+    deadline: Instant,
+) -> Result<Vec<SocketAddr>, Refused> {
+    let addrs = match dest.ip() {
+        Some(ip) => vec![SocketAddr::new(ip, dest.port())],
+        None => {
+            let lookup = policy.resolver.resolve(dest.host(), dest.port());
+            match tokio::time::timeout_at(deadline, lookup).await {
+                Ok(Ok(addrs)) => addrs,
+                Ok(Err(e)) => return Err(Refused::Failed(dns_error(&e))),
+                Err(_) => return Err(Refused::Failed(HttpError::DnsTimeout)),
+            }
+        }
+    };
+    for addr in &addrs {
+        policy
+            .check_address(dest, addr.ip())
+            .map_err(Refused::Denied)?;
+    }
+    Ok(addrs)
+}
+
+/// A name that does not resolve, as wasi-http reports it for the default
+/// sender (whose lookup errors become this same `DnsError`).
+fn dns_error(_: &io::Error) -> HttpError {
+    HttpError::DnsError {
+        rcode: Some("address not available".to_string()),
+        info_code: None,
+    }
+}
+
+/// Connects to `dest` at one of `addrs` (all checked) and sends `request`.
+/// `deadline` is when the connect timeout that began before resolving ends.
+pub(crate) async fn send(
+    dest: &Destination,
+    addrs: &[SocketAddr],
+    request: http::Request<WasiBody>,
+    timeouts: &Timeouts,
+    deadline: Instant,
+) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
+    let conn = connect::open(dest, addrs, deadline, timeouts.connect).await?;
+    http1::exchange(conn, request, dest.authority(), timeouts).await
+}
