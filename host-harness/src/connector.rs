@@ -203,7 +203,7 @@ impl ConnectorInstance {
     pub async fn validate(&mut self, credential: &Credential) -> Result<Account, HarnessError> {
         let redactor = self.redactor(credential).await?;
         let account = self.validate_raw(credential).await;
-        match account {
+        let result = match account {
             Ok(mut account) => {
                 for text in [&mut account.id, &mut account.name, &mut account.details] {
                     redact_in_place(&redactor, text);
@@ -211,7 +211,12 @@ impl ConnectorInstance {
                 Ok(account)
             }
             Err(error) => Err(redactor.redact_error(error)),
+        };
+        match &result {
+            Ok(_) => tracing::debug!(call = "validate", cpu_us = self.cpu_us(), "call finished"),
+            Err(e) => tracing::debug!(call = "validate", kind = e.kind(), error = %e, "call failed"),
         }
+        result
     }
 
     async fn validate_raw(&mut self, credential: &Credential) -> Result<Account, HarnessError> {
@@ -252,13 +257,32 @@ impl ConnectorInstance {
         request: &FetchRequest,
     ) -> Result<Page, HarnessError> {
         let redactor = self.redactor(credential).await?;
-        match self.fetch_raw(credential, request).await {
+        let result = match self.fetch_raw(credential, request).await {
             Ok(mut page) => {
                 redact_page(&redactor, &mut page);
                 Ok(page)
             }
             Err(error) => Err(redactor.redact_error(error)),
+        };
+        match &result {
+            Ok(page) => tracing::debug!(
+                call = "fetch",
+                stream = %request.stream,
+                records = page.records.len(),
+                state_bytes = page.state.as_ref().map_or(0, String::len),
+                has_more = page.has_more,
+                cpu_us = self.cpu_us(),
+                "call finished"
+            ),
+            Err(e) => tracing::debug!(
+                call = "fetch",
+                stream = %request.stream,
+                kind = e.kind(),
+                error = %e,
+                "call failed"
+            ),
         }
+        result
     }
 
     async fn fetch_raw(
@@ -293,6 +317,10 @@ impl ConnectorInstance {
     /// waiting on I/O.
     pub fn cpu_time_of_last_call(&self) -> std::time::Duration {
         self.meter.spent()
+    }
+
+    fn cpu_us(&self) -> u64 {
+        u64::try_from(self.meter.spent().as_micros()).unwrap_or(u64::MAX)
     }
 
     /// Whether the instance refuses further calls (after a trap or an

@@ -18,9 +18,12 @@
 //!
 //! Whatever the guest makes of a refused request or a broken body (an error,
 //! a partial page), the host reports the limit: a call during which a limit
-//! was hit never succeeds. A trap (memory, CPU) leaves the instance unusable
-//! and [`crate::ConnectorInstance`] refuses further calls; the other limits
-//! leave it usable.
+//! was hit never succeeds. A guest that keeps running after one (looping on
+//! refused requests) is trapped at its next CPU deadline, at most
+//! [`CPU_SLICE`] later, when CPU time is enforced. A trap (memory, CPU, or
+//! that) leaves the instance unusable and [`crate::ConnectorInstance`]
+//! refuses further calls; a guest that returns promptly after a refusal
+//! leaves it usable.
 //!
 //! # CPU time
 //!
@@ -256,6 +259,11 @@ impl Tripwire {
     pub(crate) fn take(&self) -> Option<LimitExceeded> {
         self.lock().take()
     }
+
+    /// The hit of the current call, if any, left in place.
+    fn peek(&self) -> Option<LimitExceeded> {
+        self.lock().clone()
+    }
 }
 
 /// The store's [`ResourceLimiter`]: wasmtime's [`StoreLimits`] for each
@@ -471,6 +479,12 @@ impl CpuBudget {
         let value = limits.value_of(LimitKind::CpuTime);
         let callback_meter = meter.clone();
         store.epoch_deadline_callback(move |_store| {
+            // A guest that goes on running after a limit refused it (a
+            // flood of refused requests, say) is misbehaving: end the call
+            // at its next deadline instead of letting it burn its budget.
+            if let Some(hit) = tripwire.peek() {
+                return Err(wasmtime::Error::new(hit));
+            }
             let (spent, this_poll) = callback_meter.read();
             if spent >= limit {
                 let hit = LimitExceeded {

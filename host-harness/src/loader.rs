@@ -44,7 +44,8 @@ pub const ALLOWED_IMPORTS: &[&str] = &[
 /// The export every connector must provide.
 pub const REQUIRED_EXPORT: &str = "ingest:connector/source@0.1.0";
 
-/// Components larger than this are refused before compilation.
+/// The default size limit of a component: ours is about 300 KiB; a
+/// connector a hundred times larger is still welcome.
 pub const MAX_COMPONENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// How the host is set up.
@@ -64,6 +65,9 @@ pub struct HostConfig {
     /// [`Pooling`]); `None` (the default) allocates each instance on demand,
     /// which suits a process running one tenant, like the CLI.
     pub pooling: Option<Pooling>,
+    /// Components larger than this are refused before anything parses them
+    /// (default [`MAX_COMPONENT_BYTES`]).
+    pub max_component_bytes: usize,
 }
 
 impl Default for HostConfig {
@@ -73,6 +77,7 @@ impl Default for HostConfig {
             limits: Limits::default(),
             enforce_cpu_time: true,
             pooling: None,
+            max_component_bytes: MAX_COMPONENT_BYTES,
         }
     }
 }
@@ -137,6 +142,7 @@ pub struct Loader {
     cache: Option<CompileCache>,
     limits: Limits,
     ticker: Option<Arc<EpochTicker>>,
+    max_component_bytes: usize,
 }
 
 impl Loader {
@@ -167,6 +173,7 @@ impl Loader {
             cache: config.cache,
             limits: config.limits,
             ticker,
+            max_component_bytes: config.max_component_bytes,
         })
     }
 
@@ -189,10 +196,26 @@ impl Loader {
 
     /// Compiles (or loads from the cache), checks and pre-instantiates a component.
     pub fn load(&self, bytes: &[u8]) -> Result<Connector, HarnessError> {
-        if bytes.len() > MAX_COMPONENT_BYTES {
+        let started = std::time::Instant::now();
+        let result = self.load_checked(bytes);
+        match &result {
+            Ok(connector) => tracing::info!(
+                bytes = bytes.len(),
+                cache = ?connector.cache_outcome(),
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "component loaded"
+            ),
+            Err(e) => tracing::warn!(bytes = bytes.len(), error = %e, "component refused"),
+        }
+        result
+    }
+
+    fn load_checked(&self, bytes: &[u8]) -> Result<Connector, HarnessError> {
+        if bytes.len() > self.max_component_bytes {
             return Err(HarnessError::Load(format!(
-                "component is {} bytes, over the {MAX_COMPONENT_BYTES}-byte limit",
-                bytes.len()
+                "component is {} bytes, over the {}-byte limit",
+                bytes.len(),
+                self.max_component_bytes
             )));
         }
         let (component, outcome) = match &self.cache {
@@ -241,6 +264,15 @@ impl Loader {
                 .exports(&self.engine)
                 .map(|(n, _)| n.to_string())
                 .collect();
+            let unversioned = REQUIRED_EXPORT.split('@').next().unwrap_or(REQUIRED_EXPORT);
+            if let Some(other) = exports
+                .iter()
+                .find(|e| e.split('@').next() == Some(unversioned))
+            {
+                return Err(HarnessError::Load(format!(
+                    "component exports {other}, a version of the contract this host does not run (it runs {REQUIRED_EXPORT})"
+                )));
+            }
             return Err(HarnessError::Load(format!(
                 "component does not export {REQUIRED_EXPORT} (it exports: {})",
                 if exports.is_empty() {

@@ -17,10 +17,12 @@ use host_harness::cache::CompileCache;
 use host_harness::checkpoint::{Checkpointer, StateFile};
 use host_harness::credential::{Credential, Redactor};
 use host_harness::limits::{self as limits, Limits};
+use host_harness::logging::{self, SharedRedactor};
 use host_harness::progress::TerminalProgress;
 use host_harness::sync::{self, FileSink, Observer, Quiet, RecordSink, SyncOptions, WriterSink};
 use host_harness::{
-    AllowList, ConnectorInstance, HarnessError, HostConfig, Loader, OutboundPolicy, Timeouts,
+    AllowList, ConnectorInstance, HarnessError, HostConfig, IpNetwork, Loader, OutboundPolicy,
+    Resolver, Timeouts,
 };
 use serde_json::{Value, json};
 
@@ -36,9 +38,21 @@ struct Cli {
     component: Option<PathBuf>,
     /// A host the connector may reach, HOST[:PORT] or *.DOMAIN; repeatable.
     /// Replaces the default (circleci.com). Loopback and private addresses
-    /// must be named exactly.
+    /// must be named exactly; a host name that resolves to one also needs
+    /// --allow-network.
     #[arg(long = "allow-host", global = true, value_name = "HOST[:PORT]")]
     allow_hosts: Vec<String>,
+    /// A network whose loopback, private, link-local or other special
+    /// addresses allowed hosts may resolve to, in CIDR form (e.g.
+    /// 10.20.0.0/16 for a self-hosted CircleCI Server); repeatable. Without
+    /// it, a host name that resolves to such an address is refused.
+    #[arg(long = "allow-network", global = true, value_name = "CIDR")]
+    allow_networks: Vec<String>,
+    /// Resolve HOST on PORT to these addresses instead of asking DNS, like
+    /// curl's --resolve; repeatable. The addresses are checked like any
+    /// other (a special one still needs --allow-network).
+    #[arg(long = "resolve", global = true, value_name = "HOST:PORT:ADDR[,ADDR…]")]
+    resolve: Vec<String>,
     /// Seconds to wait for a connection.
     #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS")]
     connect_timeout: f64,
@@ -76,6 +90,11 @@ struct Cli {
     /// Requests of one instance in flight at once; one more waits up to the connect timeout, then fails.
     #[arg(long, global = true, default_value_t = limits::DEFAULT_CONCURRENT_CONNECTIONS, value_name = "N")]
     max_connections: u32,
+    /// Log the host's events to stderr, e.g. `info`, `debug` or
+    /// `host_harness=trace` (default: $CONNECTOR_HARNESS_LOG, else nothing).
+    /// Every line is redacted of the credential's secret values.
+    #[arg(long = "log", global = true, value_name = "FILTER")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -136,6 +155,7 @@ fn fail(error: &HarnessError) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), HarnessError> {
+    let log = logging::init_cli(cli.log.as_deref()).map_err(HarnessError::Usage)?;
     let policy = Arc::new(policy(&cli)?);
     let cache = match (&cli.cache_dir, cli.no_cache) {
         (_, true) => None,
@@ -150,6 +170,7 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
         // One tenant per process: on-demand allocation starts faster than
         // reserving a pool.
         pooling: None,
+        ..HostConfig::default()
     })?;
     let connector = match &cli.component {
         Some(path) => loader.load_file(path)?,
@@ -167,7 +188,7 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
         }
         Command::Validate { credential } => {
             let credential = Credential::from_file(&credential)?;
-            let redactor = redactor(&mut instance, &credential).await?;
+            let redactor = redactor(&mut instance, &credential, &log).await?;
             let account = instance
                 .validate(&credential)
                 .await
@@ -188,7 +209,7 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
             max_pages,
         } => {
             let credential = Credential::from_file(&credential)?;
-            let redactor = redactor(&mut instance, &credential).await?;
+            let redactor = redactor(&mut instance, &credential, &log).await?;
             let settings = read_settings(settings.as_deref())?;
             let requested: Vec<String> = stream
                 .split(',')
@@ -265,8 +286,20 @@ fn policy(cli: &Cli) -> Result<OutboundPolicy, HarnessError> {
             )))
         }
     };
+    let networks = cli
+        .allow_networks
+        .iter()
+        .map(|n| IpNetwork::parse(n))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    let mut resolver = Resolver::system();
+    for rule in &cli.resolve {
+        resolver.add_rule(rule).map_err(usage)?;
+    }
     Ok(OutboundPolicy {
         allow,
+        networks,
+        resolver,
         timeouts: Timeouts {
             connect: secs("connect-timeout", cli.connect_timeout)?,
             first_byte: secs("first-byte-timeout", cli.first_byte_timeout)?,
@@ -314,13 +347,16 @@ fn limits_from(cli: &Cli) -> Result<Limits, HarnessError> {
     })
 }
 
-/// The redactor for this credential's secret fields, per the connector's schema.
+/// The redactor for this credential's secret fields, per the connector's
+/// schema; the log writes through it from now on.
 async fn redactor(
     instance: &mut ConnectorInstance,
     credential: &Credential,
+    log: &SharedRedactor,
 ) -> Result<Redactor, HarnessError> {
-    let schema = instance.credential_schema().await?;
-    Ok(credential.redactor(&schema))
+    let redactor = instance.redactor(credential).await?;
+    log.set(redactor.clone());
+    Ok(redactor)
 }
 
 /// Where each stream's records go: stdout or `--out FILE` for a single

@@ -242,6 +242,13 @@ pub async fn run(
         for notice in page.notices {
             report.notices.add(notice);
         }
+        tracing::debug!(
+            stream,
+            page = report.pages,
+            records = records.len(),
+            has_more = page.has_more,
+            "page written and checkpointed"
+        );
         observer.page(stream, &report);
         state = page.state;
         if !page.has_more {

@@ -17,6 +17,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::bindings::Account;
 use crate::checkpoint::Checkpointer;
 use crate::connector::{Connector, ConnectorInstance};
@@ -74,7 +76,15 @@ impl Tenant {
     /// Checks the tenant's credential with the upstream.
     pub async fn validate(&mut self) -> Result<Account, HarnessError> {
         let credential = self.credential.clone();
-        self.instance().await?.validate(&credential).await
+        let span = self.span();
+        async { self.instance().await?.validate(&credential).await }
+            .instrument(span)
+            .await
+    }
+
+    /// The span of the tenant's calls: its id, never its credential.
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("tenant", id = %self.id)
     }
 
     /// Syncs one stream to its end (see [`sync::run`]).
@@ -88,24 +98,30 @@ impl Tenant {
         observer: &mut dyn Observer,
     ) -> Result<SyncReport, HarnessError> {
         let credential = self.credential.clone();
-        let instance = self.instance().await?;
-        sync::run(
-            instance,
-            &credential,
-            stream,
-            settings,
-            checkpoints,
-            sink,
-            options,
-            observer,
-        )
+        let span = self.span();
+        async {
+            let instance = self.instance().await?;
+            sync::run(
+                instance,
+                &credential,
+                stream,
+                settings,
+                checkpoints,
+                sink,
+                options,
+                observer,
+            )
+            .await
+        }
+        .instrument(span)
         .await
     }
 
     /// The tenant's instance, replaced by a fresh one if the last one
     /// trapped or had a call abandoned.
     pub async fn instance(&mut self) -> Result<&mut ConnectorInstance, HarnessError> {
-        if self.instance.unusable().is_some() {
+        if let Some(why) = self.instance.unusable() {
+            tracing::info!(reason = why, "replacing the tenant's unusable instance");
             self.instance = self
                 .connector
                 .instantiate_with_limits(self.policy.clone(), self.limits.clone())

@@ -2,7 +2,8 @@
 //!
 //! - `test`: installs the wasm toolchain if this machine lacks it, then runs
 //!   every test of the workspace (the component is built from source by
-//!   `connector-artifacts`' build script on the way).
+//!   `connector-artifacts`' build script on the way), and fails if the
+//!   tests' output holds an API token ([`scan`]).
 //! - `demo`: the same set-up, then starts the CircleCI simulator and walks
 //!   the harness through schema → validate (good and bad key) → fetch
 //!   projects and pipelines, and prints a summary.
@@ -12,6 +13,7 @@
 //! a fresh machine.
 
 mod demo;
+mod scan;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,7 +60,7 @@ fn test(extra: &[String]) -> Result<()> {
     cmd.current_dir(workspace_root())
         .args(["test", "--release", "--workspace"])
         .args(extra);
-    run(&mut cmd)
+    scan::run_and_scan(&mut cmd)
 }
 
 /// The cargo that runs xtask (rustup's), not whatever is first on PATH.

@@ -10,6 +10,7 @@ mod catalog;
 mod common;
 mod component;
 mod fetch;
+mod hostile;
 mod incremental;
 mod sandbox;
 mod schema;

@@ -24,7 +24,7 @@ const STREAMS: [&str; 4] = ["me", "projects", "pipelines", "jobs"];
 fn token(i: usize) -> String {
     format!(
         "CCIPAT_tenant{i:03}_{:016x}",
-        (i as u64 + 1) * 0x9e37_79b9_7f4a_7c15
+        (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     )
 }
 

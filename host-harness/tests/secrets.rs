@@ -1,0 +1,249 @@
+//! No credential secret in anything the harness produces: every command of
+//! the CLI, with the most verbose log (`--log trace`), against the real
+//! connector and against hostile components that hand the key back in
+//! every way they can; then every byte of output — stdout, stderr, records,
+//! state files, the compile cache — is searched for every token used.
+
+use std::path::{Path, PathBuf};
+
+use conformance::sim::{SimConfig, Simulator, TenantConfig};
+use serde_json::json;
+
+/// The tenant's key, known to the simulator.
+const GOOD: &str = "CCIPAT_secret_scan_good_9f8e7d6c5b4a";
+/// A key the simulator does not know (answered with 401).
+const WRONG: &str = "CCIPAT_secret_scan_wrong_0a1b2c3d4e5f";
+/// The key given to hostile components.
+const HOSTILE: &str = "CCIPAT_secret_scan_hostile_77aa88bb99cc";
+const TOKENS: [&str; 3] = [GOOD, WRONG, HOSTILE];
+
+struct Run {
+    sim: Simulator,
+    dir: PathBuf,
+    /// Every stdout and stderr so far, labelled.
+    outputs: Vec<(String, Vec<u8>)>,
+}
+
+impl Run {
+    async fn new() -> Run {
+        let sim = Simulator::start(SimConfig {
+            tenants: vec![TenantConfig::new(GOOD, 2, 12)],
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("harness-secrets-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Run {
+            sim,
+            dir,
+            outputs: Vec::new(),
+        }
+    }
+
+    fn credential(&self, label: &str, token: &str) -> String {
+        let path = self.dir.join(format!("credential-{label}.json"));
+        let doc = json!({"api_key": token, "base_url": self.sim.base_url()});
+        std::fs::write(&path, doc.to_string()).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+
+    fn component(&self, name: &str) -> String {
+        let path = self.dir.join(format!("{name}.wasm"));
+        std::fs::write(&path, hostile_artifacts::get(name).unwrap()).unwrap();
+        path.to_str().unwrap().to_string()
+    }
+
+    /// Runs the harness with the most verbose log; returns its exit code.
+    async fn harness(&mut self, label: &str, args: &[&str]) -> i32 {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_connector-harness"))
+            .arg("--cache-dir")
+            .arg(self.dir.join("cache"))
+            .args(["--allow-host", &self.sim.addr().to_string()])
+            .args(["--log", "trace"])
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        self.outputs
+            .push((format!("{label}: stdout"), out.stdout.clone()));
+        self.outputs
+            .push((format!("{label}: stderr"), out.stderr.clone()));
+        out.status.code().unwrap_or(-1)
+    }
+
+    fn all_text(&self) -> String {
+        let mut text = String::new();
+        for (_, bytes) in &self.outputs {
+            text.push_str(&String::from_utf8_lossy(bytes));
+        }
+        text
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_output_of_any_command_holds_a_secret() {
+    let mut run = Run::new().await;
+    let good = run.credential("good", GOOD);
+    let wrong = run.credential("wrong", WRONG);
+    let hostile = run.credential("hostile", HOSTILE);
+    let out_dir = run.dir.join("out");
+    let state = run.dir.join("state.json");
+    let (out_dir_s, state_s) = (
+        out_dir.to_str().unwrap().to_string(),
+        state.to_str().unwrap().to_string(),
+    );
+
+    assert_eq!(run.harness("schema", &["schema"]).await, 0);
+    assert_eq!(run.harness("streams", &["streams"]).await, 0);
+    assert_eq!(
+        run.harness("validate", &["validate", "--credential", &good])
+            .await,
+        0
+    );
+    assert_eq!(
+        run.harness("validate wrong", &["validate", "--credential", &wrong])
+            .await,
+        11,
+        "unauthorized"
+    );
+    let all = [
+        "fetch",
+        "--credential",
+        &good,
+        "--stream",
+        "all",
+        "--out",
+        &out_dir_s,
+        "--state",
+        &state_s,
+    ];
+    assert_eq!(run.harness("fetch all", &all).await, 0);
+    assert_eq!(run.harness("fetch all again", &all).await, 0);
+    assert_eq!(
+        run.harness(
+            "fetch wrong",
+            &["fetch", "--credential", &wrong, "--stream", "pipelines"]
+        )
+        .await,
+        11
+    );
+
+    let leaky = run.component("leaky");
+    let leaky_state = run.dir.join("leaky-state.json");
+    let leaky_state = leaky_state.to_str().unwrap();
+    for (label, args, code) in [
+        (
+            "leaky validate",
+            vec!["--component", &leaky, "validate", "--credential", &hostile],
+            10,
+        ),
+        (
+            "leaky fetch",
+            vec![
+                "--component",
+                &leaky,
+                "fetch",
+                "--credential",
+                &hostile,
+                "--stream",
+                "items",
+                "--state",
+                leaky_state,
+            ],
+            17,
+        ),
+    ] {
+        assert_eq!(run.harness(label, &args).await, code, "{label}");
+    }
+    let panic_settings = run.dir.join("panic.json");
+    std::fs::write(&panic_settings, r#"{"panic": true}"#).unwrap();
+    let stray = run.component("stray");
+    let snoop = run.component("snoop");
+    for (label, args, code) in [
+        (
+            "leaky panic",
+            vec![
+                "--component",
+                &leaky,
+                "fetch",
+                "--credential",
+                &hostile,
+                "--stream",
+                "items",
+                "--settings",
+                panic_settings.to_str().unwrap(),
+            ],
+            24,
+        ),
+        (
+            "stray validate",
+            vec!["--component", &stray, "validate", "--credential", &hostile],
+            16,
+        ),
+        (
+            "snoop validate",
+            vec!["--component", &snoop, "validate", "--credential", &hostile],
+            23,
+        ),
+    ] {
+        assert_eq!(run.harness(label, &args).await, code, "{label}");
+    }
+
+    // The log was on and said things, and the leaky component's key was
+    // there to be redacted: the scan below is looking at real output.
+    let text = run.all_text();
+    assert!(text.contains("call finished"), "the trace log ran");
+    assert!(text.contains("[REDACTED]"), "the leaked key was redacted");
+    let mut scanned = run.outputs.len();
+    for (label, bytes) in &run.outputs {
+        for token in TOKENS {
+            assert!(!contains(bytes, token), "{label} holds {token}");
+        }
+    }
+    for path in files(&run.dir) {
+        if path.extension().is_some_and(|e| e == "json")
+            && path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("credential-"))
+        {
+            continue; // the credential files themselves
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        scanned += 1;
+        for token in TOKENS {
+            assert!(!contains(&bytes, token), "{} holds {token}", path.display());
+        }
+    }
+    assert!(
+        files(&out_dir).len() >= 13,
+        "every stream wrote its records"
+    );
+    eprintln!(
+        "scanned {scanned} outputs and files ({} bytes of stdout/stderr)",
+        text.len()
+    );
+    run.sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&run.dir);
+}
