@@ -185,14 +185,14 @@ pub struct ConnectorInstance {
 
 impl ConnectorInstance {
     pub async fn credential_schema(&mut self) -> Result<CredentialSpec, HarnessError> {
-        self.begin()?;
+        self.begin(Redactor::default())?;
         let source = self.bindings.ingest_connector_source();
         let outcome = metered(&self.meter, source.call_credential_schema(&mut self.store)).await;
         self.finish(outcome)
     }
 
     pub async fn streams(&mut self) -> Result<Vec<StreamSpec>, HarnessError> {
-        self.begin()?;
+        self.begin(Redactor::default())?;
         let source = self.bindings.ingest_connector_source();
         let outcome = metered(&self.meter, source.call_streams(&mut self.store)).await;
         self.finish(outcome)
@@ -202,7 +202,7 @@ impl ConnectorInstance {
     /// from any error, whatever the guest put there.
     pub async fn validate(&mut self, credential: &Credential) -> Result<Account, HarnessError> {
         let redactor = self.redactor(credential).await?;
-        let account = self.validate_raw(credential).await;
+        let account = self.validate_raw(credential, &redactor).await;
         let result = match account {
             Ok(mut account) => {
                 for text in [&mut account.id, &mut account.name, &mut account.details] {
@@ -214,13 +214,19 @@ impl ConnectorInstance {
         };
         match &result {
             Ok(_) => tracing::debug!(call = "validate", cpu_us = self.cpu_us(), "call finished"),
-            Err(e) => tracing::debug!(call = "validate", kind = e.kind(), error = %e, "call failed"),
+            Err(e) => {
+                tracing::debug!(call = "validate", kind = e.kind(), error = %e, "call failed")
+            }
         }
         result
     }
 
-    async fn validate_raw(&mut self, credential: &Credential) -> Result<Account, HarnessError> {
-        self.begin()?;
+    async fn validate_raw(
+        &mut self,
+        credential: &Credential,
+        redactor: &Redactor,
+    ) -> Result<Account, HarnessError> {
+        self.begin(redactor.clone())?;
         let source = self.bindings.ingest_connector_source();
         let outcome = metered(
             &self.meter,
@@ -257,7 +263,7 @@ impl ConnectorInstance {
         request: &FetchRequest,
     ) -> Result<Page, HarnessError> {
         let redactor = self.redactor(credential).await?;
-        let result = match self.fetch_raw(credential, request).await {
+        let result = match self.fetch_raw(credential, request, &redactor).await {
             Ok(mut page) => {
                 redact_page(&redactor, &mut page);
                 Ok(page)
@@ -289,8 +295,9 @@ impl ConnectorInstance {
         &mut self,
         credential: &Credential,
         request: &FetchRequest,
+        redactor: &Redactor,
     ) -> Result<Page, HarnessError> {
-        self.begin()?;
+        self.begin(redactor.clone())?;
         let source = self.bindings.ingest_connector_source();
         let outcome = metered(
             &self.meter,
@@ -333,7 +340,9 @@ impl ConnectorInstance {
     /// per-call counters and arms the CPU deadline. Until [`Self::finish`]
     /// runs, the instance counts as unusable: a call whose future is dropped
     /// half-way leaves the guest in an unknown state.
-    fn begin(&mut self) -> Result<(), HarnessError> {
+    /// `redactor` holds the secrets of the call's credential, for the
+    /// outbound hooks' denials and log events.
+    fn begin(&mut self, redactor: Redactor) -> Result<(), HarnessError> {
         if let Some(why) = &self.unusable {
             return Err(HarnessError::Trap(format!(
                 "this connector instance cannot be used again ({why}); instantiate a new one"
@@ -342,7 +351,7 @@ impl ConnectorInstance {
         self.unusable = Some("a call on it was abandoned before it finished".into());
         self.tripwire.take();
         self.meter.reset();
-        self.store.data_mut().hooks.begin_call();
+        self.store.data_mut().hooks.begin_call(redactor);
         if let Some(cpu) = &self.cpu {
             cpu.arm(&mut self.store);
         }

@@ -106,9 +106,20 @@ impl Credential {
 }
 
 /// Replaces secret values in text the host is about to show.
-#[derive(Clone, Debug, Default)]
+///
+/// Matching ignores ASCII case: an API token that a guest upper- or
+/// lower-cases (a host name is lowercased on its way through a URL) is as
+/// much a leak as the token itself.
+#[derive(Clone, Default)]
 pub struct Redactor {
     secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Redactor {
+    // Never print the secrets themselves.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor({} secrets)", self.secrets.len())
+    }
 }
 
 /// What a secret is replaced with.
@@ -136,22 +147,59 @@ impl Redactor {
 
     /// Whether `text` holds a secret.
     pub fn finds_in(&self, text: &str) -> bool {
-        self.secrets.iter().any(|s| text.contains(s.as_str()))
+        self.secrets
+            .iter()
+            .any(|s| find_ignoring_case(text.as_bytes(), s.as_bytes(), 0).is_some())
     }
 
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
+        let hay = text.as_bytes();
+        let mut ranges = Vec::new();
         for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), REDACTED);
+            let mut from = 0;
+            while let Some(at) = find_ignoring_case(hay, secret.as_bytes(), from) {
+                ranges.push((at, at + secret.len()));
+                from = at + secret.len();
             }
         }
+        if ranges.is_empty() {
+            return text.to_string();
+        }
+        ranges.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        let mut done = 0;
+        for (start, end) in ranges {
+            if end <= done {
+                continue; // inside a longer secret already replaced
+            }
+            // A match starts and ends on char boundaries: it equals a whole
+            // UTF-8 string byte for byte outside ASCII letters.
+            out.push_str(&text[done..start.max(done)]);
+            if start >= done {
+                out.push_str(REDACTED);
+            }
+            done = end;
+        }
+        out.push_str(&text[done..]);
         out
     }
 
     pub fn redact_error(&self, error: HarnessError) -> HarnessError {
         error.map_messages(|m| self.redact(m))
     }
+}
+
+/// The first position at or after `from` where `needle` occurs in `hay`,
+/// ASCII case ignored.
+fn find_ignoring_case(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let (&first, _) = needle.split_first()?;
+    let rest = hay.get(from..)?;
+    memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), rest)
+        .map(|at| from + at)
+        .find(|&at| {
+            hay.get(at..at + needle.len())
+                .is_some_and(|window| window.eq_ignore_ascii_case(needle))
+        })
 }
 
 #[cfg(test)]
@@ -177,6 +225,18 @@ mod tests {
     fn debug_hides_values() {
         let c = Credential::from_pairs([("api_key", "SECRETVALUE")]);
         assert!(!format!("{c:?}").contains("SECRETVALUE"));
+    }
+
+    #[test]
+    fn redacts_whatever_the_case_and_overlaps() {
+        let r = Redactor::new(["Tok_ABCdef".to_string(), "ABCdef".to_string()]);
+        assert_eq!(
+            r.redact("host tok_abcdef.evil, TOK_ABCDEF! abcDEF é"),
+            "host [REDACTED].evil, [REDACTED]! [REDACTED] é"
+        );
+        assert!(r.finds_in("x TOK_abcdef"));
+        assert!(!r.finds_in("tok_abcde"));
+        assert_eq!(format!("{r:?}"), "Redactor(2 secrets)");
     }
 
     #[test]

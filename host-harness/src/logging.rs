@@ -36,7 +36,10 @@ impl SharedRedactor {
     }
 
     fn redact(&self, text: &str) -> String {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).redact(text)
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .redact(text)
     }
 }
 
@@ -107,8 +110,8 @@ pub fn init_cli(filter: Option<&str>) -> Result<SharedRedactor, String> {
     let Some(filter) = filter else {
         return Ok(redactor);
     };
-    let filter = EnvFilter::try_new(&filter)
-        .map_err(|e| format!("invalid log filter {filter:?}: {e}"))?;
+    let filter =
+        EnvFilter::try_new(&filter).map_err(|e| format!("invalid log filter {filter:?}: {e}"))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(RedactingWriter::new(std::io::stderr(), redactor.clone()))
@@ -147,7 +150,10 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!("before the credential: tok_early_0123");
             redactor.set(Redactor::new(["tok_secret_4567".to_string()]));
-            tracing::warn!(header = "Circle-Token: tok_secret_4567", "a third-party event");
+            tracing::warn!(
+                header = "Circle-Token: tok_secret_4567",
+                "a third-party event"
+            );
             tracing::info!("url https://x/?key=tok_secret_4567&a=1");
         });
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

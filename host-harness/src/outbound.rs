@@ -34,6 +34,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::credential::Redactor;
 use crate::limits::{LimitKind, Limits, Tripwire, bytes};
 use crate::net::{self, IoFuture, Refused};
 use crate::policy::{Denial, OutboundPolicy, Timeouts};
@@ -60,6 +61,9 @@ pub struct PolicyHooks {
     requests_this_call: u64,
     connections: Arc<Semaphore>,
     tripwire: Arc<Tripwire>,
+    /// The current call's secrets: a guest may put one in a URL, and the
+    /// denials and log events that name the destination must not show it.
+    redactor: Redactor,
 }
 
 impl PolicyHooks {
@@ -83,11 +87,13 @@ impl PolicyHooks {
             requests_this_call: 0,
             connections: Arc::new(Semaphore::new(permits)),
             tripwire,
+            redactor: Redactor::default(),
         }
     }
 
     /// Starts counting a new call's requests.
-    pub fn begin_call(&mut self) {
+    pub fn begin_call(&mut self, redactor: Redactor) {
+        self.redactor = redactor;
         self.requests_this_call = 0;
     }
 
@@ -127,6 +133,15 @@ fn record(log: &Mutex<OutboundLog>, outcome: Result<(), Option<&Denial>>) {
     }
 }
 
+impl PolicyHooks {
+    fn redact_denial(&self, denial: Denial) -> Denial {
+        Denial {
+            destination: self.redactor.redact(&denial.destination),
+            ..denial
+        }
+    }
+}
+
 impl WasiHttpHooks for PolicyHooks {
     fn send_request(
         &mut self,
@@ -152,13 +167,19 @@ impl WasiHttpHooks for PolicyHooks {
             ));
             Err(None)
         } else {
-            self.policy.check(scheme, authority).map_err(Some)
+            self.policy
+                .check(scheme, authority)
+                .map_err(|denial| Some(self.redact_denial(denial)))
         };
         // A name refusal is recorded now, before the future is polled: a
         // guest that drops the request still leaves its trace.
         if let Err(denial) = &verdict {
+            if let Some(denial) = denial {
+                tracing::info!(%denial, "request refused");
+            }
             record(&self.log, Err(denial.as_ref()));
         }
+        let redactor = self.redactor.clone();
         let timeouts = self.timeouts(options);
         let policy = self.policy.clone();
         let log = self.log.clone();
@@ -185,20 +206,24 @@ impl WasiHttpHooks for PolicyHooks {
                 Ok(addrs) => {
                     record(&log, Ok(()));
                     tracing::debug!(
-                        destination = dest.authority(),
+                        destination = %redactor.redact(dest.authority()),
                         addresses = ?addrs,
                         "resolved and allowed"
                     );
                     addrs
                 }
                 Err(Refused::Denied(denial)) => {
+                    let denial = Denial {
+                        destination: redactor.redact(&denial.destination),
+                        ..denial
+                    };
                     tracing::info!(%denial, "request refused after resolving");
                     record(&log, Err(Some(&denial)));
                     return Err(HttpError::HttpRequestDenied);
                 }
                 Err(Refused::Failed(e)) => {
                     tracing::debug!(
-                        destination = dest.authority(),
+                        destination = %redactor.redact(dest.authority()),
                         error = %e,
                         "name did not resolve"
                     );
@@ -454,7 +479,7 @@ mod tests {
                 .take()
                 .is_some_and(|hit| hit.limit == LimitKind::RequestsPerCall)
         );
-        hooks.begin_call();
+        hooks.begin_call(Redactor::default());
         drop(Box::into_pin(hooks.send_request(
             request(),
             None,

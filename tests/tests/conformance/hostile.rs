@@ -183,15 +183,17 @@ async fn a_guest_that_requests_without_end_is_stopped_at_its_request_limit() {
         .iter()
         .filter(|r| r.header("circle-token") == Some(HOSTILE_TOKEN))
         .count();
-    assert_eq!(hostile_requests, 64, "exactly the limit reached the upstream");
+    assert_eq!(
+        hostile_requests, 64,
+        "exactly the limit reached the upstream"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_guest_that_returns_a_huge_page_is_refused_whole() {
     let sim = simulator(3, 10).await;
     // The default: a million records, over the 10,000 per page.
-    let (outcome, took) =
-        hostile_fetch(&sim, hostile_artifacts::HUGE_PAGE, None, json!({})).await;
+    let (outcome, took) = hostile_fetch(&sim, hostile_artifacts::HUGE_PAGE, None, json!({})).await;
     eprintln!("hostile huge-page (1,000,000 records): refused after {took:.2?}");
     expect_limit("huge-page", outcome, LimitKind::RecordsPerPage);
 
@@ -232,6 +234,11 @@ async fn a_guest_that_sends_the_credential_elsewhere_reaches_nothing() {
         format!("http://2130706433:{port}/steal"),
         "http://169.254.169.254/latest/meta-data/".to_string(),
         "https://evil.example/steal".to_string(),
+        // The key as a host name: refused, and never shown.
+        format!(
+            "https://{}.evil.example/",
+            HOSTILE_TOKEN.to_ascii_lowercase()
+        ),
         // The allowed host, but another port.
         format!("http://{}:{}/steal", sim.addr().ip(), port),
     ];
@@ -272,7 +279,10 @@ async fn a_guest_that_leaks_the_credential_has_it_redacted_everywhere() {
 
     let err = tenant.validate().await.unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("[REDACTED]") && !text.contains(HOSTILE_TOKEN), "{text}");
+    assert!(
+        text.contains("[REDACTED]") && !text.contains(HOSTILE_TOKEN),
+        "{text}"
+    );
 
     // The first page carries the key in a record, the state and a notice;
     // the second call fails with it in the message.
@@ -292,7 +302,10 @@ async fn a_guest_that_leaks_the_credential_has_it_redacted_everywhere() {
     assert_eq!(err.kind(), "bad-response");
     let mut seen = vec![err.to_string()];
     seen.extend(sink.records().iter().map(|r| r.to_string()));
-    let saved = checkpoints.get("items").cloned().expect("the page was checkpointed");
+    let saved = checkpoints
+        .get("items")
+        .cloned()
+        .expect("the page was checkpointed");
     seen.push(saved.state.clone().unwrap_or_default());
     assert!(seen.iter().all(|s| !s.contains(HOSTILE_TOKEN)), "{seen:#?}");
     assert_eq!(sink.records()[0]["token"], "[REDACTED]");
@@ -345,7 +358,9 @@ fn components_importing_more_than_wasi_http_are_refused_at_load() {
 
 #[test]
 fn components_of_another_contract_version_or_world_are_refused_at_load() {
-    let err = load(hostile_artifacts::OTHER_VERSION).err().expect("refused");
+    let err = load(hostile_artifacts::OTHER_VERSION)
+        .err()
+        .expect("refused");
     let text = err.to_string();
     assert!(
         text.contains("ingest:connector/source@0.2.0") && text.contains("does not run"),
@@ -390,7 +405,10 @@ fn components_over_the_size_limit_are_refused_before_parsing() {
     .unwrap();
     let err = loader.load(&padded).err().expect("refused");
     assert_eq!(err.kind(), "load");
-    assert!(err.to_string().contains("over the 1048576-byte limit"), "{err}");
+    assert!(
+        err.to_string().contains("over the 1048576-byte limit"),
+        "{err}"
+    );
     // The same bytes under a larger limit are a valid component: it was the
     // size that was refused.
     let loader = Loader::new(HostConfig {
@@ -398,5 +416,7 @@ fn components_over_the_size_limit_are_refused_before_parsing() {
         ..HostConfig::default()
     })
     .unwrap();
-    loader.load(&padded).expect("a padded component is still valid");
+    loader
+        .load(&padded)
+        .expect("a padded component is still valid");
 }

@@ -77,7 +77,12 @@ async fn an_allowed_name_that_resolves_to_a_special_address_is_refused() {
     let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     let mapped: std::net::IpAddr = "::ffff:127.0.0.1".parse().unwrap();
     let metadata: std::net::IpAddr = "169.254.169.254".parse().unwrap();
-    for addrs in [vec![loopback], vec![mapped], vec![metadata], vec![metadata, loopback]] {
+    for addrs in [
+        vec![loopback],
+        vec![mapped],
+        vec![metadata],
+        vec![metadata, loopback],
+    ] {
         let err = validate_by_name(&sim, &addrs, &[]).await.unwrap_err();
         match &err {
             HarnessError::Connector(ConnectorError::Denied(m)) => {
