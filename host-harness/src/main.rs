@@ -19,6 +19,7 @@ use host_harness::credential::{Credential, Redactor};
 use host_harness::limits::{self as limits, Limits};
 use host_harness::logging::{self, SharedRedactor};
 use host_harness::progress::TerminalProgress;
+use host_harness::retry::{self, RetryPolicy};
 use host_harness::sync::{self, FileSink, Observer, Quiet, RecordSink, SyncOptions, WriterSink};
 use host_harness::{
     AllowList, ConnectorInstance, HarnessError, HostConfig, IpNetwork, Loader, OutboundPolicy,
@@ -131,6 +132,19 @@ enum Command {
         /// Give up after this many pages.
         #[arg(long, default_value_t = 1_000_000, value_name = "N")]
         max_pages: u64,
+        /// Retries of one page after a rate-limited or unavailable answer
+        /// (bad-response: at most 2), waiting as the upstream asks or with
+        /// exponential backoff and jitter (7: 8 attempts in all; 0: never retry).
+        #[arg(long, default_value_t = retry::DEFAULT_MAX_ATTEMPTS - 1, value_name = "N")]
+        max_retries: u32,
+        /// Seconds one page may spend waiting over all its retries; when the
+        /// next wait would pass it, the sync stops with the error (and
+        /// resumes from --state on the next run).
+        #[arg(long, default_value_t = retry::DEFAULT_MAX_TOTAL_WAIT.as_secs_f64(), value_name = "SECS")]
+        max_retry_wait: f64,
+        /// Never retry: the first error ends the stream (same as --max-retries 0).
+        #[arg(long, conflicts_with = "max_retries")]
+        no_retry: bool,
     },
 }
 
@@ -207,7 +221,11 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
             state,
             out,
             max_pages,
+            max_retries,
+            max_retry_wait,
+            no_retry,
         } => {
+            let retry = retry_from(max_retries, max_retry_wait, no_retry)?;
             let credential = Credential::from_file(&credential)?;
             let redactor = redactor(&mut instance, &credential, &log).await?;
             let settings = read_settings(settings.as_deref())?;
@@ -216,14 +234,19 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect();
-            let streams = sync::plan(&instance.streams().await?, &requested)?;
+            let catalog = instance.streams().await?;
+            let streams = sync::plan(&catalog, &requested)?;
             let single = streams.len() == 1 && !requested.iter().any(|r| r == "all");
             let mut sink_for = sinks(out.as_deref(), single)?;
             let mut checkpoints = match state {
                 Some(path) => Checkpointer::open(StateFile::new(path))?,
                 None => Checkpointer::in_memory(),
             };
-            let options = SyncOptions { max_pages };
+            let options = SyncOptions {
+                max_pages,
+                retry,
+                ..SyncOptions::default()
+            };
             let terminal = std::io::stderr().is_terminal();
             let mut progress = TerminalProgress::new(std::io::stderr(), redactor.clone());
             let mut quiet = Quiet;
@@ -232,6 +255,7 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
                 &connector,
                 &policy,
                 &credential,
+                &catalog,
                 &streams,
                 &settings,
                 &mut checkpoints,
@@ -344,6 +368,25 @@ fn limits_from(cli: &Cli) -> Result<Limits, HarnessError> {
         bytes_per_page: mib("max-page-mb", cli.max_page_mb, 1 << 20)?,
         concurrent_connections: count("max-connections", cli.max_connections)?,
         ..Limits::default()
+    })
+}
+
+/// The retry policy the flags ask for.
+fn retry_from(
+    max_retries: u32,
+    max_wait: f64,
+    no_retry: bool,
+) -> Result<RetryPolicy, HarnessError> {
+    if !(max_wait.is_finite() && (0.0..=86_400.0).contains(&max_wait)) {
+        return Err(HarnessError::Usage(
+            "--max-retry-wait must be between 0 and 86400 seconds".into(),
+        ));
+    }
+    let retries = if no_retry { 0 } else { max_retries };
+    Ok(RetryPolicy {
+        max_attempts: retries.saturating_add(1),
+        max_total_wait: Duration::from_secs_f64(max_wait),
+        ..RetryPolicy::default()
     })
 }
 

@@ -1,5 +1,6 @@
 //! The progress display a person sees on a terminal: one live line per
-//! stream (records, pages, requests, rate), then a summary table.
+//! stream (records, pages, requests, rate), a line while the host waits to
+//! retry a page, then a summary table.
 //!
 //! It is only used when stderr is a terminal; piped or logged runs stay
 //! quiet. Notices and errors pass through the redactor first, since they may
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::credential::Redactor;
 use crate::error::HarnessError;
+use crate::retry::{Wait, secs};
 use crate::sync::{Observer, SyncReport};
 
 /// Redraws at most this often, so a fast sync is not slowed by the terminal.
@@ -60,33 +62,35 @@ impl<W: Write> TerminalProgress<W> {
         let total = self.started.elapsed();
         let _ = writeln!(
             self.out,
-            "\n{:<30} {:>9} {:>7} {:>9} {:>8} {:>11}  result",
-            "stream", "records", "pages", "requests", "seconds", "state bytes"
+            "\n{:<30} {:>9} {:>7} {:>9} {:>7} {:>8} {:>11}  result",
+            "stream", "records", "pages", "requests", "retries", "seconds", "state bytes"
         );
-        let (mut records, mut requests) = (0, 0);
+        let (mut records, mut requests, mut retries) = (0, 0, 0);
         for row in &self.finished {
-            let (r, p, q, st, result) = match &row.outcome {
+            let (r, p, q, t, st, result) = match &row.outcome {
                 Ok(rep) => (
                     rep.records,
                     rep.pages,
                     rep.requests,
+                    rep.retries,
                     rep.max_state_bytes,
                     "ok".to_string(),
                 ),
-                Err(e) => (0, 0, 0, 0, e.clone()),
+                Err(e) => (0, 0, 0, 0, 0, e.clone()),
             };
             records += r;
             requests += q;
+            retries += t;
             let _ = writeln!(
                 self.out,
-                "{:<30} {r:>9} {p:>7} {q:>9} {:>8.2} {st:>11}  {result}",
+                "{:<30} {r:>9} {p:>7} {q:>9} {t:>7} {:>8.2} {st:>11}  {result}",
                 row.stream,
                 row.elapsed.as_secs_f64()
             );
         }
         let _ = writeln!(
             self.out,
-            "{:<30} {records:>9} {:>7} {requests:>9} {:>8.2}",
+            "{:<30} {records:>9} {:>7} {requests:>9} {retries:>7} {:>8.2}",
             "total",
             "",
             total.as_secs_f64()
@@ -113,6 +117,22 @@ impl<W: Write + Send> Observer for TerminalProgress<W> {
         let _ = self.out.flush();
     }
 
+    fn waiting(&mut self, stream: &str, wait: &Wait) {
+        // Only the error's kind: the line must fit, and the full message
+        // comes with the final error if the retries do not help.
+        let _ = write!(
+            self.out,
+            "\r\x1b[2K{stream}: {}, retrying in {} (attempt {}/{})",
+            wait.error.kind(),
+            secs(wait.delay),
+            wait.attempt,
+            wait.max_attempts
+        );
+        let _ = self.out.flush();
+        // The next page replaces this line at once.
+        self.last_draw = None;
+    }
+
     fn stream_finished(&mut self, stream: &str, result: Result<&SyncReport, &HarnessError>) {
         let elapsed = self.stream_started.elapsed();
         match result {
@@ -133,6 +153,28 @@ impl<W: Write + Send> Observer for TerminalProgress<W> {
                         report.notices.overflow
                     );
                 }
+                if report.retries > 0 {
+                    let _ = writeln!(
+                        self.out,
+                        "  retried {} time(s), waited {}",
+                        report.retries,
+                        secs(report.retry_wait)
+                    );
+                }
+                if report.duplicates > 0 {
+                    let _ = writeln!(
+                        self.out,
+                        "  dropped {} duplicate record(s): their primary key was already written",
+                        report.duplicates
+                    );
+                }
+                if report.unkeyed > 0 {
+                    let _ = writeln!(
+                        self.out,
+                        "  {} record(s) lack a primary-key value: written without dedupe",
+                        report.unkeyed
+                    );
+                }
             }
             Err(e) => {
                 let _ = writeln!(
@@ -150,5 +192,51 @@ impl<W: Write + Send> Observer for TerminalProgress<W> {
                 .map_err(|e| self.redactor.redact(&e.to_string())),
             elapsed,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::{ConnectorError, RetryHint};
+    use std::time::Duration;
+
+    #[test]
+    fn shows_the_wait_and_the_retries() {
+        let mut progress = TerminalProgress::new(Vec::new(), Redactor::default());
+        progress.stream_started("pipelines");
+        let error = HarnessError::Connector(ConnectorError::RateLimited(RetryHint {
+            retry_after_ms: Some(4200),
+            message: "slow down".into(),
+        }));
+        progress.waiting(
+            "pipelines",
+            &Wait {
+                error,
+                attempt: 2,
+                max_attempts: 8,
+                delay: Duration::from_millis(4200),
+                hinted: true,
+                waited: Duration::ZERO,
+            },
+        );
+        let report = SyncReport {
+            records: 3,
+            pages: 1,
+            retries: 1,
+            retry_wait: Duration::from_millis(4200),
+            duplicates: 2,
+            ..SyncReport::default()
+        };
+        progress.stream_finished("pipelines", Ok(&report));
+        progress.summary();
+        let text = String::from_utf8(progress.out).unwrap();
+        assert!(
+            text.contains("pipelines: rate-limited, retrying in 4.2 s (attempt 2/8)"),
+            "{text}"
+        );
+        assert!(text.contains("retried 1 time(s), waited 4.2 s"), "{text}");
+        assert!(text.contains("dropped 2 duplicate record(s)"), "{text}");
+        assert!(text.contains("retries"), "{text}");
     }
 }

@@ -6,18 +6,30 @@
 //! between the two replays that one page on the next run (at-least-once per
 //! page; records carry a primary key to dedupe on), and a crash anywhere
 //! else loses and repeats nothing.
+//!
+//! A fetch that fails with a transient error is asked again, the same
+//! request with the same state, as [`crate::retry`] decides; so a retry can
+//! neither skip nor repeat a page. Within one run, a record whose primary
+//! key was already written is dropped ([`crate::dedupe`]); that memory does
+//! not survive a restart.
 
 use std::io::Write;
+use std::time::Duration;
 
 use std::sync::Arc;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
 
 use crate::bindings::{FetchRequest, StreamSpec};
 use crate::checkpoint::{Checkpoint, Checkpointer};
 use crate::connector::{Connector, ConnectorInstance};
 use crate::credential::Credential;
+use crate::dedupe::{self, RecordKey, SeenKeys};
 use crate::error::HarnessError;
 use crate::notices::Notices;
 use crate::policy::OutboundPolicy;
+use crate::retry::{Retrier, RetryPolicy, Tries, Wait};
 
 /// Where a sync's records go. `Send`, so that a sync can run in its own task
 /// (one per tenant).
@@ -138,12 +150,19 @@ pub struct SyncOptions {
     /// Stop with an error after this many pages: a guest that never says
     /// it is done must not loop forever.
     pub max_pages: u64,
+    /// How a fetch that failed with a transient error is retried.
+    pub retry: RetryPolicy,
+    /// How many primary keys a sync remembers to drop duplicate records
+    /// (see [`crate::dedupe`]); 0 turns dedupe off.
+    pub dedupe_capacity: usize,
 }
 
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
             max_pages: 1_000_000,
+            retry: RetryPolicy::default(),
+            dedupe_capacity: dedupe::DEFAULT_CAPACITY,
         }
     }
 }
@@ -152,6 +171,7 @@ impl Default for SyncOptions {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncReport {
     pub pages: u64,
+    /// Records written (duplicates dropped are not counted here).
     pub records: u64,
     /// Upstream requests the connector made (that the policy let through).
     pub requests: u64,
@@ -165,12 +185,25 @@ pub struct SyncReport {
     /// Notices the connector attached to pages (skipped items and why),
     /// grouped and counted.
     pub notices: Notices,
+    /// Fetches asked again after a transient error.
+    pub retries: u64,
+    /// Time spent waiting before those retries.
+    pub retry_wait: Duration,
+    /// Records dropped because a record with the same primary key was
+    /// already written in this run.
+    pub duplicates: u64,
+    /// Records written without dedupe because a primary-key field was
+    /// absent or null.
+    pub unkeyed: u64,
 }
 
 /// Told about a sync as it goes (a progress display, a log).
 pub trait Observer: Send {
     fn stream_started(&mut self, _stream: &str) {}
     fn page(&mut self, _stream: &str, _so_far: &SyncReport) {}
+    /// A fetch failed with a transient error; the host waits
+    /// `wait.delay`, then asks the same page again.
+    fn waiting(&mut self, _stream: &str, _wait: &Wait) {}
     fn stream_finished(&mut self, _stream: &str, _result: Result<&SyncReport, &HarnessError>) {}
 }
 
@@ -179,11 +212,54 @@ pub struct Quiet;
 impl Observer for Quiet {}
 
 /// Syncs one stream to completion, checkpointing after every page.
+///
+/// The stream's primary key (for dedupe) is read from the instance's
+/// catalog; a caller that holds the catalog already can hand it over with
+/// [`run_with_primary_key`].
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     instance: &mut ConnectorInstance,
     credential: &Credential,
     stream: &str,
+    settings: &str,
+    checkpoints: &mut Checkpointer,
+    sink: &mut dyn RecordSink,
+    options: &SyncOptions,
+    observer: &mut dyn Observer,
+) -> Result<SyncReport, HarnessError> {
+    let primary_key = primary_key_of(&instance.streams().await?, stream);
+    run_with_primary_key(
+        instance,
+        credential,
+        stream,
+        &primary_key,
+        settings,
+        checkpoints,
+        sink,
+        options,
+        observer,
+    )
+    .await
+}
+
+/// The primary key the catalog gives `stream`; empty (no dedupe) when the
+/// catalog does not list it (the guest will say what it makes of the name).
+pub fn primary_key_of(catalog: &[StreamSpec], stream: &str) -> Vec<String> {
+    catalog
+        .iter()
+        .find(|s| s.name == stream)
+        .map(|s| s.primary_key.clone())
+        .unwrap_or_default()
+}
+
+/// [`run`], with the stream's primary key given: records are deduped on
+/// those top-level fields (none: no dedupe).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_with_primary_key(
+    instance: &mut ConnectorInstance,
+    credential: &Credential,
+    stream: &str,
+    primary_key: &[String],
     settings: &str,
     checkpoints: &mut Checkpointer,
     sink: &mut dyn RecordSink,
@@ -204,6 +280,9 @@ pub async fn run(
         resumed,
         ..SyncReport::default()
     };
+    let mut retrier = Retrier::new(&options.retry);
+    // Starts empty on every run, a resumed one included (see the module docs).
+    let mut seen = SeenKeys::new(options.dedupe_capacity);
     loop {
         if report.pages >= options.max_pages {
             return Err(HarnessError::Trap(format!(
@@ -216,12 +295,45 @@ pub async fn run(
             settings: settings.to_string(),
             state: state.clone(),
         };
-        let page = instance.fetch(credential, &request).await?;
-        let records = page
-            .records
-            .into_iter()
-            .map(normalize_record)
-            .collect::<Result<Vec<_>, _>>()?;
+        // The same request until it succeeds or the policy gives up: a retry
+        // neither skips nor repeats a page. (A plain loop rather than
+        // `Retrier::run`: its borrow of the instance keeps this future `Send`.)
+        let mut tries = Tries::default();
+        let page = loop {
+            match instance.fetch(credential, &request).await {
+                Ok(page) => break page,
+                Err(error) => {
+                    let wait = retrier.failed(&mut tries, error)?;
+                    report.retries += 1;
+                    report.retry_wait += wait.delay;
+                    tracing::info!(
+                        stream,
+                        page = report.pages + 1,
+                        attempt = wait.attempt,
+                        max_attempts = wait.max_attempts,
+                        delay_ms = u64::try_from(wait.delay.as_millis()).unwrap_or(u64::MAX),
+                        hinted = wait.hinted,
+                        error = %wait.error,
+                        "fetch failed; retrying the same page"
+                    );
+                    observer.waiting(stream, &wait);
+                    tokio::time::sleep(wait.delay).await;
+                }
+            }
+        };
+        let mut records = Vec::with_capacity(page.records.len());
+        for record in page.records {
+            let (record, key) = normalize_record(record, primary_key)?;
+            match key {
+                RecordKey::Hash(hash) if !seen.insert(hash) => {
+                    report.duplicates += 1;
+                    continue;
+                }
+                RecordKey::Missing => report.unkeyed += 1,
+                RecordKey::Hash(_) | RecordKey::None => {}
+            }
+            records.push(record);
+        }
         sink.write_page(&records)
             .map_err(|e| io("cannot write records", e))?;
         sink.commit().map_err(|e| io("cannot write records", e))?;
@@ -252,6 +364,17 @@ pub async fn run(
         observer.page(stream, &report);
         state = page.state;
         if !page.has_more {
+            if report.duplicates > 0 || report.unkeyed > 0 || report.retries > 0 {
+                tracing::info!(
+                    stream,
+                    duplicates = report.duplicates,
+                    unkeyed = report.unkeyed,
+                    retries = report.retries,
+                    retry_wait_ms =
+                        u64::try_from(report.retry_wait.as_millis()).unwrap_or(u64::MAX),
+                    "sync finished"
+                );
+            }
             return Ok(report);
         }
     }
@@ -260,12 +383,14 @@ pub async fn run(
 /// Syncs several streams one after the other, each in a fresh instance (a
 /// trap in one never poisons the next), all checkpointed into one state.
 /// A stream that fails does not stop the others: every stream's outcome is
-/// returned, in order.
+/// returned, in order. `catalog` (the connector's `streams()`, which the
+/// caller needed anyway to [`plan`]) gives each stream's primary key.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_streams(
     connector: &Connector,
     policy: &Arc<OutboundPolicy>,
     credential: &Credential,
+    catalog: &[StreamSpec],
     streams: &[String],
     settings: &str,
     checkpoints: &mut Checkpointer,
@@ -279,10 +404,11 @@ pub async fn run_streams(
         let result = async {
             let mut instance = connector.instantiate(policy.clone()).await?;
             let mut sink = sink_for(stream);
-            run(
+            run_with_primary_key(
                 &mut instance,
                 credential,
                 stream,
+                &primary_key_of(catalog, stream),
                 settings,
                 checkpoints,
                 sink.as_mut(),
@@ -345,23 +471,90 @@ pub fn plan(catalog: &[StreamSpec], requested: &[String]) -> Result<Vec<String>,
 }
 
 /// Checks that a record is one JSON object and makes it one line: a guest's
-/// mistake must never corrupt the JSON Lines output.
-fn normalize_record(record: String) -> Result<String, HarnessError> {
+/// mistake must never corrupt the JSON Lines output. Returns it with its
+/// primary key, read in the same pass.
+fn normalize_record(
+    record: String,
+    primary_key: &[String],
+) -> Result<(String, RecordKey), HarnessError> {
     let bad =
         |why: &str| HarnessError::Trap(format!("the connector returned a record that is {why}"));
     if !record.contains(['\n', '\r']) {
-        // The common case: check without re-serialising.
-        serde_json::from_str::<serde::de::IgnoredAny>(&record).map_err(|_| bad("not JSON"))?;
-        if !record.trim_start().starts_with('{') {
-            return Err(bad("not a JSON object"));
-        }
-        return Ok(record);
+        // The common case: check and pick the key fields without building
+        // the record or re-serialising it.
+        let mut parser = serde_json::Deserializer::from_str(&record);
+        let values = KeyFields(primary_key)
+            .deserialize(&mut parser)
+            .and_then(|values| parser.end().map(|()| values))
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => bad("not a JSON object"),
+                _ => bad("not JSON"),
+            })?;
+        return Ok((record, RecordKey::of(&values)));
     }
-    let value: serde_json::Value = serde_json::from_str(&record).map_err(|_| bad("not JSON"))?;
-    if !value.is_object() {
+    let value: Value = serde_json::from_str(&record).map_err(|_| bad("not JSON"))?;
+    let Value::Object(object) = &value else {
         return Err(bad("not a JSON object"));
+    };
+    let key = RecordKey::of_object(object, primary_key);
+    Ok((value.to_string(), key))
+}
+
+/// Parses a JSON object, keeping only the values of the named top-level
+/// fields (in the order named; `None` where absent) and skipping the rest.
+struct KeyFields<'k>(&'k [String]);
+
+impl<'de> DeserializeSeed<'de> for KeyFields<'_> {
+    type Value = Vec<Option<Value>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
-    Ok(value.to_string())
+}
+
+impl<'de> Visitor<'de> for KeyFields<'_> {
+    type Value = Vec<Option<Value>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut values = vec![None; self.0.len()];
+        while let Some(field) = map.next_key_seed(FieldIndex(self.0))? {
+            match field {
+                // A repeated field: the last value wins, as when parsed whole.
+                Some(i) => values[i] = Some(map.next_value::<Value>()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
+/// A field name, as its position among the key fields (without allocating).
+struct FieldIndex<'k>(&'k [String]);
+
+impl<'de> DeserializeSeed<'de> for FieldIndex<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldIndex<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|k| k == name))
+    }
 }
 
 #[cfg(test)]
@@ -404,13 +597,65 @@ mod tests {
 
     #[test]
     fn records_must_be_json_objects_on_one_line() {
-        assert_eq!(normalize_record("{\"a\":1}".into()).unwrap(), "{\"a\":1}");
-        assert_eq!(
-            normalize_record("{\n \"a\": 1\n}".into()).unwrap(),
-            "{\"a\":1}"
+        let normalize = |r: &str| normalize_record(r.into(), &[]).map(|(r, _)| r);
+        assert_eq!(normalize("{\"a\":1}").unwrap(), "{\"a\":1}");
+        assert_eq!(normalize("{\n \"a\": 1\n}").unwrap(), "{\"a\":1}");
+        assert!(normalize("[1]").is_err());
+        assert!(normalize("\"x\"").is_err());
+        assert!(normalize("{\"a\":").is_err());
+        assert!(normalize("{} {}").is_err());
+        assert!(
+            normalize("[1]")
+                .unwrap_err()
+                .to_string()
+                .contains("not a JSON object")
         );
-        assert!(normalize_record("[1]".into()).is_err());
-        assert!(normalize_record("{\"a\":".into()).is_err());
-        assert!(normalize_record("{} {}".into()).is_err());
+        assert!(
+            normalize("{\"a\":")
+                .unwrap_err()
+                .to_string()
+                .contains("not JSON")
+        );
+    }
+
+    #[test]
+    fn the_key_is_read_in_the_same_pass_either_way() {
+        let pk = ["project".to_string(), "id".to_string()];
+        let one_line = r#"{"id":7,"x":[1,{"id":8}],"project":"p\u0031"}"#;
+        let (_, a) = normalize_record(one_line.into(), &pk).unwrap();
+        let (_, b) = normalize_record("{\"project\": \"p1\",\n \"id\": 7}".into(), &pk).unwrap();
+        assert!(matches!(a, RecordKey::Hash(_)));
+        assert_eq!(a, b, "escapes and layout do not change the key");
+        let (_, nested_only) =
+            normalize_record(r#"{"x":{"id":7,"project":"p1"}}"#.into(), &pk).unwrap();
+        assert_eq!(nested_only, RecordKey::Missing, "key fields are top-level");
+        let (_, repeated) =
+            normalize_record(r#"{"project":"p1","id":1,"id":7}"#.into(), &pk).unwrap();
+        assert_eq!(repeated, a, "the last of a repeated field wins");
+        let (_, none) = normalize_record(one_line.into(), &[]).unwrap();
+        assert_eq!(none, RecordKey::None);
+    }
+
+    /// A sync runs in its own task (one per tenant), so its future is `Send`.
+    #[allow(dead_code)]
+    fn sync_futures_are_send(
+        instance: &mut ConnectorInstance,
+        credential: &Credential,
+        checkpoints: &mut Checkpointer,
+        sink: &mut dyn RecordSink,
+        options: &SyncOptions,
+        observer: &mut dyn Observer,
+    ) {
+        fn send<T: Send>(_: &T) {}
+        send(&run(
+            instance,
+            credential,
+            "s",
+            "{}",
+            checkpoints,
+            sink,
+            options,
+            observer,
+        ));
     }
 }

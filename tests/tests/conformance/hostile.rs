@@ -37,7 +37,12 @@ fn loader() -> &'static Loader {
 }
 
 fn load(bytes: &[u8]) -> Result<Connector, HarnessError> {
-    loader().load(bytes)
+    let started = Instant::now();
+    let result = loader().load(bytes);
+    if let Err(e) = &result {
+        eprintln!("refused at load after {:.2?}: {e}", started.elapsed());
+    }
+    result
 }
 
 fn good_connector() -> &'static Connector {
