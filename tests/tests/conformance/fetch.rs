@@ -184,7 +184,10 @@ async fn an_interrupted_sync_resumes_from_its_state_file() {
         &settings,
         &mut checkpoints,
         &mut first,
-        &SyncOptions { max_pages: 2, ..SyncOptions::default() },
+        &SyncOptions {
+            max_pages: 2,
+            ..SyncOptions::default()
+        },
         &mut Quiet,
     )
     .await
