@@ -8,6 +8,13 @@
 //! silent restart from scratch. Writes go to a temporary file that is synced
 //! and renamed over the old one, so the file is always either the old or the
 //! new state.
+//!
+//! A run of several streams is recorded too ([`RunProgress`]): which streams
+//! it syncs and which of them it finished. A rerun of the same streams after
+//! a crash skips the finished ones (rather than syncing a full-refresh stream
+//! all over again, or an incremental one from its new watermark, which would
+//! leave that stream's output with only the changes) and resumes the one in
+//! flight.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -30,6 +37,21 @@ pub struct Checkpoint {
     pub state: Option<String>,
     /// Whether the sync this state belongs to was unfinished.
     pub has_more: bool,
+    /// How many bytes of the stream's output file were written when this
+    /// checkpoint was taken, for sinks that can cut back to it (files): a
+    /// resumed sync truncates the file there, so a page written but not
+    /// checkpointed before a crash is not written twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_bytes: Option<u64>,
+}
+
+/// A multi-stream run that has not finished every stream yet.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunProgress {
+    /// The streams of the run, in order.
+    pub streams: Vec<String>,
+    /// Those it finished.
+    pub done: Vec<String>,
 }
 
 /// Every stream's checkpoint, as stored in one state file.
@@ -38,6 +60,10 @@ pub struct SyncState {
     format: String,
     version: u32,
     pub streams: BTreeMap<String, Checkpoint>,
+    /// The unfinished run of several streams, if any. (Absent in files
+    /// written before runs were recorded: the same version reads both.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunProgress>,
 }
 
 impl Default for SyncState {
@@ -46,6 +72,7 @@ impl Default for SyncState {
             format: FORMAT.to_string(),
             version: VERSION,
             streams: BTreeMap::new(),
+            run: None,
         }
     }
 }
@@ -154,6 +181,7 @@ mod tests {
             Checkpoint {
                 state: Some("{\"v\":1}".into()),
                 has_more: true,
+                output_bytes: Some(42),
             },
         );
         file.save(&state).unwrap();
@@ -173,6 +201,34 @@ mod tests {
                 .contains("unknown state format")
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_rerun_of_the_same_streams_skips_those_finished() {
+        let streams: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let mut c = Checkpointer::in_memory();
+        assert!(c.begin_run(&streams).unwrap().is_empty());
+        c.stream_done("a").unwrap();
+        c.stream_done("a").unwrap();
+        // The process dies here; the rerun reads the same state.
+        let mut rerun = Checkpointer {
+            state: c.state().clone(),
+            file: None,
+        };
+        assert_eq!(rerun.begin_run(&streams).unwrap(), vec!["a".to_string()]);
+        // Another set of streams is another run.
+        let mut other = Checkpointer {
+            state: c.state().clone(),
+            file: None,
+        };
+        assert!(other.begin_run(&streams[..2]).unwrap().is_empty());
+        rerun.end_run().unwrap();
+        assert!(rerun.begin_run(&streams).unwrap().is_empty());
+        // Files written before runs were recorded still load.
+        let old: SyncState =
+            serde_json::from_str(r#"{"format":"ingest-connector-state","version":1,"streams":{}}"#)
+                .unwrap();
+        assert_eq!(old.run, None);
     }
 }
 
@@ -209,9 +265,49 @@ impl Checkpointer {
     /// Records `stream`'s new checkpoint and makes it durable.
     pub fn record(&mut self, stream: &str, checkpoint: Checkpoint) -> Result<(), HarnessError> {
         self.state.set(stream, checkpoint);
+        self.save()
+    }
+
+    fn save(&self) -> Result<(), HarnessError> {
         match &self.file {
             Some(file) => file.save(&self.state),
             None => Ok(()),
         }
+    }
+
+    /// Starts a run of `streams`, or continues the unfinished run of the
+    /// same streams: returns the streams that run already finished.
+    pub fn begin_run(&mut self, streams: &[String]) -> Result<Vec<String>, HarnessError> {
+        if let Some(run) = &self.state.run
+            && run.streams == streams
+        {
+            return Ok(run.done.clone());
+        }
+        self.state.run = Some(RunProgress {
+            streams: streams.to_vec(),
+            done: Vec::new(),
+        });
+        self.save()?;
+        Ok(Vec::new())
+    }
+
+    /// Marks `stream` finished in the current run.
+    pub fn stream_done(&mut self, stream: &str) -> Result<(), HarnessError> {
+        if let Some(run) = &mut self.state.run
+            && !run.done.iter().any(|s| s == stream)
+        {
+            run.done.push(stream.to_string());
+            return self.save();
+        }
+        Ok(())
+    }
+
+    /// Ends the current run: the next run starts every stream again (full
+    /// refresh, or incremental from its watermark).
+    pub fn end_run(&mut self) -> Result<(), HarnessError> {
+        if self.state.run.take().is_some() {
+            self.save()?;
+        }
+        Ok(())
     }
 }

@@ -74,7 +74,10 @@ impl<W: Write> TerminalProgress<W> {
                     rep.requests,
                     rep.retries,
                     rep.max_state_bytes,
-                    "ok".to_string(),
+                    match rep.already_done {
+                        true => "done before the interruption".to_string(),
+                        false => "ok".to_string(),
+                    },
                 ),
                 Err(e) => (0, 0, 0, 0, 0, e.clone()),
             };
@@ -136,6 +139,12 @@ impl<W: Write + Send> Observer for TerminalProgress<W> {
     fn stream_finished(&mut self, stream: &str, result: Result<&SyncReport, &HarnessError>) {
         let elapsed = self.stream_started.elapsed();
         match result {
+            Ok(report) if report.already_done => {
+                let _ = writeln!(
+                    self.out,
+                    "\r\x1b[2K{stream}: done by the interrupted run this one continues"
+                );
+            }
             Ok(report) => {
                 let line = self.line(stream, report, elapsed);
                 let _ = writeln!(self.out, "\r\x1b[2K{line}");

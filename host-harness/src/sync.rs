@@ -41,6 +41,19 @@ pub trait RecordSink: Send {
     fn write_page(&mut self, records: &[String]) -> std::io::Result<()>;
     /// Makes everything written so far durable.
     fn commit(&mut self) -> std::io::Result<()>;
+    /// Bytes durably written so far, for a sink that can later cut its
+    /// output back to this point (a file); `None` for one that cannot.
+    fn position(&self) -> Option<u64> {
+        None
+    }
+    /// Resumes an interrupted sync whose last checkpoint was taken when
+    /// the output held `position` bytes (see [`RecordSink::position`]):
+    /// anything written after it belongs to a page that will be fetched
+    /// again. By default the same as `begin(true)`.
+    fn resume_at(&mut self, position: u64) -> std::io::Result<()> {
+        let _ = position;
+        self.begin(true)
+    }
 }
 
 /// JSON Lines into any writer (stdout, a pipe).
@@ -58,11 +71,15 @@ impl<W: Write + Send> RecordSink for WriterSink<W> {
     }
 }
 
-/// JSON Lines into a file: truncated when a sync starts over, appended to
-/// when it resumes, synced to disk before each checkpoint.
+/// JSON Lines into a file: truncated when a sync starts over, synced to
+/// disk before each checkpoint, and on resumption cut back to the length it
+/// had at the last checkpoint (the state file keeps it), so every record is
+/// in the file exactly once however often the process was killed.
 pub struct FileSink {
     path: std::path::PathBuf,
     file: Option<std::io::BufWriter<std::fs::File>>,
+    /// Bytes in the file, committed or not.
+    written: u64,
 }
 
 impl FileSink {
@@ -70,6 +87,7 @@ impl FileSink {
         FileSink {
             path: path.into(),
             file: None,
+            written: 0,
         }
     }
 }
@@ -82,15 +100,42 @@ impl RecordSink for FileSink {
             .append(resuming)
             .truncate(!resuming)
             .open(&self.path)?;
+        self.written = file.metadata()?.len();
         self.file = Some(std::io::BufWriter::new(file));
         Ok(())
+    }
+    fn resume_at(&mut self, position: u64) -> std::io::Result<()> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .append(true)
+            .open(&self.path)?;
+        let len = file.metadata()?.len();
+        if len < position {
+            // Someone cut the file: the records of the checkpointed pages
+            // are gone, and resuming would hide that.
+            return Err(std::io::Error::other(format!(
+                "{} holds {len} bytes but the state says {position} were written: the output was \
+                 changed since; move it and the state file away to sync again",
+                self.path.display()
+            )));
+        }
+        // Whatever follows the checkpoint is a page that is fetched again.
+        file.set_len(position)?;
+        self.written = position;
+        self.file = Some(std::io::BufWriter::new(file));
+        Ok(())
+    }
+    fn position(&self) -> Option<u64> {
+        Some(self.written)
     }
     fn write_page(&mut self, records: &[String]) -> std::io::Result<()> {
         let file = self
             .file
             .as_mut()
             .ok_or_else(|| std::io::Error::other("sink not begun"))?;
-        write_lines(file, records)
+        write_lines(file, records)?;
+        self.written += records.iter().map(|r| r.len() as u64 + 1).sum::<u64>();
+        Ok(())
     }
     fn commit(&mut self) -> std::io::Result<()> {
         let file = self
@@ -195,6 +240,9 @@ pub struct SyncReport {
     /// Records written without dedupe because a primary-key field was
     /// absent or null.
     pub unkeyed: u64,
+    /// The stream was finished by the interrupted run this one continues,
+    /// so it was not synced again.
+    pub already_done: bool,
 }
 
 /// Told about a sync as it goes (a progress display, a log).
@@ -270,10 +318,14 @@ pub async fn run_with_primary_key(
     // An unfinished sync resumes from its state; a finished one's state is
     // where the next sync starts (an incremental watermark, or nothing).
     let resumed = saved.as_ref().is_some_and(|c| c.has_more);
+    let resume_at = saved.as_ref().and_then(|c| c.output_bytes);
     let mut state = saved.and_then(|c| c.state);
     let io = |what: &str, e: std::io::Error| HarnessError::Io(format!("{what}: {e}"));
-    sink.begin(resumed)
-        .map_err(|e| io("cannot open output", e))?;
+    match (resumed, resume_at) {
+        (true, Some(position)) => sink.resume_at(position),
+        _ => sink.begin(resumed),
+    }
+    .map_err(|e| io("cannot open output", e))?;
 
     let sent_before = instance.outbound_log().sent;
     let mut report = SyncReport {
@@ -342,6 +394,7 @@ pub async fn run_with_primary_key(
             Checkpoint {
                 state: page.state.clone(),
                 has_more: page.has_more,
+                output_bytes: sink.position(),
             },
         )?;
         report.pages += 1;
@@ -385,6 +438,10 @@ pub async fn run_with_primary_key(
 /// A stream that fails does not stop the others: every stream's outcome is
 /// returned, in order. `catalog` (the connector's `streams()`, which the
 /// caller needed anyway to [`plan`]) gives each stream's primary key.
+///
+/// The run is recorded in the state ([`Checkpointer::begin_run`]): rerun
+/// with the same streams after a crash or a failure, it skips the streams
+/// already finished (reported with `already_done`) and resumes the others.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_streams(
     connector: &Connector,
@@ -399,7 +456,28 @@ pub async fn run_streams(
     observer: &mut dyn Observer,
 ) -> Vec<(String, Result<SyncReport, HarnessError>)> {
     let mut outcomes = Vec::with_capacity(streams.len());
+    let done = match checkpoints.begin_run(streams) {
+        Ok(done) => done,
+        Err(e) => {
+            let message = e.to_string();
+            return streams
+                .iter()
+                .map(|s| (s.clone(), Err(HarnessError::Io(message.clone()))))
+                .collect();
+        }
+    };
     for stream in streams {
+        if done.contains(stream) {
+            // Finished by the interrupted run this one continues.
+            let report = SyncReport {
+                already_done: true,
+                ..SyncReport::default()
+            };
+            observer.stream_started(stream);
+            observer.stream_finished(stream, Ok(&report));
+            outcomes.push((stream.clone(), Ok(report)));
+            continue;
+        }
         observer.stream_started(stream);
         let result = async {
             let mut instance = connector.instantiate(policy.clone()).await?;
@@ -418,8 +496,21 @@ pub async fn run_streams(
             .await
         }
         .await;
+        let result = match result {
+            Ok(report) => checkpoints.stream_done(stream).map(|()| report),
+            Err(e) => Err(e),
+        };
         observer.stream_finished(stream, result.as_ref());
         outcomes.push((stream.clone(), result));
+    }
+    // A run with a failed stream stays recorded: rerunning it redoes only
+    // what did not finish.
+    if outcomes.iter().all(|(_, r)| r.is_ok())
+        && let Err(e) = checkpoints.end_run()
+    {
+        if let Some((_, last)) = outcomes.last_mut() {
+            *last = Err(e);
+        }
     }
     outcomes
 }
@@ -560,6 +651,45 @@ impl<'de> Visitor<'de> for FieldIndex<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_resumed_at_its_checkpoint_loses_the_uncheckpointed_tail() {
+        let dir = std::env::temp_dir().join(format!("filesink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.jsonl");
+        let mut sink = FileSink::new(&path);
+        sink.begin(false).unwrap();
+        sink.write_page(&["{\"i\":1}".into(), "{\"i\":2}".into()])
+            .unwrap();
+        sink.commit().unwrap();
+        let checkpoint = sink.position().unwrap();
+        assert_eq!(checkpoint, 16);
+        // A page written but not checkpointed, then a torn line: the crash.
+        sink.write_page(&["{\"i\":3}".into()]).unwrap();
+        sink.commit().unwrap();
+        drop(sink);
+        let mut torn = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        torn.write_all(b"{\"i\":4").unwrap();
+        drop(torn);
+
+        let mut sink = FileSink::new(&path);
+        sink.resume_at(checkpoint).unwrap();
+        sink.write_page(&["{\"i\":3}".into()]).unwrap();
+        sink.commit().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"i\":1}\n{\"i\":2}\n{\"i\":3}\n"
+        );
+
+        // A file shorter than its checkpoint is an error, not a silent gap.
+        std::fs::write(&path, b"{}\n").unwrap();
+        let err = FileSink::new(&path).resume_at(checkpoint).unwrap_err();
+        assert!(err.to_string().contains("the output was changed"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn spec(name: &str, parent: Option<&str>) -> StreamSpec {
         StreamSpec {

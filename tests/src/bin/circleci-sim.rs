@@ -7,6 +7,11 @@
 //!
 //! The data moves on one epoch per `POST /_sim/advance` (answered with `{"epoch": N}`), or every
 //! `--advance-every` seconds: new pipelines appear and running work ends, as on a live CircleCI.
+//!
+//! Faults (rate limits, server errors, resets, slow or broken bodies, stale page tokens, pipelines
+//! inserted mid-walk) are injected with `--fault KIND:RATE[@ENDPOINT,…]` and the `--fault-*` knobs,
+//! or at run time with `POST /_sim/faults` (a JSON plan; `GET` shows it and the counts); see
+//! `conformance::sim::faults` and `--help`.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -17,11 +22,14 @@ use clap::Parser;
 use conformance::sim::config::{
     DEFAULT_PIPELINES_PER_PROJECT, DEFAULT_PROJECTS, DEFAULT_SEED, DEFAULT_TOKEN,
 };
-use conformance::sim::{Count, SimConfig, Simulator, TenantConfig};
+use conformance::sim::faults::ENDPOINTS;
+use conformance::sim::{
+    Count, FaultKind, FaultPlan, FaultRule, SimConfig, Simulator, TenantConfig,
+};
 
 /// A deterministic CircleCI API v2 simulator (loopback only).
 #[derive(Debug, Parser)]
-#[command(name = "circleci-sim", version)]
+#[command(name = "circleci-sim", version, after_long_help = fault_help())]
 struct Args {
     /// Address to bind; must be loopback (127.0.0.1, ::1 or localhost).
     #[arg(long, default_value = "127.0.0.1")]
@@ -72,6 +80,72 @@ struct Args {
     /// Advance to the next epoch every this many seconds (never by default).
     #[arg(long, value_name = "SECS")]
     advance_every: Option<u64>,
+    /// Inject a fault into API answers: KIND at RATE (0-1 or N%), on every endpoint or only the listed
+    /// ones (endpoint or stream names); repeatable, e.g. `--fault 429-json:0.1 --fault
+    /// reset:0.05@jobs,tests`. `--help` lists the kinds and endpoints.
+    #[arg(long = "fault", value_name = "KIND:RATE[@ENDPOINT,…]", value_parser = parse_fault)]
+    faults: Vec<FaultRule>,
+    /// Seed of the fault draws: the same seed and requests give the same faults.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    fault_seed: u64,
+    /// The most times in a row one request is faulted; the next attempt is served clean.
+    #[arg(long, value_name = "N", default_value_t = FaultPlan::default().max_consecutive)]
+    fault_max_consecutive: u32,
+    /// The wait a 429's Retry-After / RateLimit-Reset / X-RateLimit-Reset announces.
+    #[arg(long, value_name = "SECS", default_value_t = FaultPlan::default().wait_secs)]
+    fault_wait: u64,
+    /// How long `slow-first-byte` waits before answering.
+    #[arg(long, value_name = "MS", default_value_t = FaultPlan::default().first_byte_delay_ms)]
+    fault_first_byte_delay: u64,
+    /// How long `stall-body` goes silent mid-body before closing.
+    #[arg(long, value_name = "MS", default_value_t = FaultPlan::default().stall_ms)]
+    fault_stall: u64,
+    /// Pipelines one `head-insert` adds at the head of a project.
+    #[arg(long, value_name = "N", default_value_t = FaultPlan::default().head_insert_count)]
+    fault_insert_count: u32,
+    /// Insertions a project gets at most per epoch.
+    #[arg(long, value_name = "N", default_value_t = FaultPlan::default().head_insert_max)]
+    fault_insert_max: u32,
+}
+
+fn parse_fault(text: &str) -> Result<FaultRule, String> {
+    FaultRule::parse(text)
+}
+
+/// The kinds, hints and endpoints `--fault` takes, for `--help`.
+fn fault_help() -> String {
+    format!(
+        "\
+Faults (--fault KIND:RATE[@ENDPOINT,…]; only /api/v2 answers fault, never /_sim/*):
+  429-json[+HINT]         429 {{\"message\":\"Rate limit exceeded.\"}}
+  429-text[+HINT]         429 text/plain `Rate limited.`
+  429-empty[+HINT]        429 with an empty body
+  429-empty-object[+HINT] 429 `{{}}`
+    HINT (default retry-after): {hints}
+    (waits are --fault-wait seconds; HTTP-date and Unix forms count from the simulated Date)
+  500 502 503 504         that status, JSON {{\"message\": …}}
+  502-html 504-html       that status, an nginx HTML error page
+  reset                   the connection is closed with an RST, no response
+  slow-first-byte         the answer after --fault-first-byte-delay ms of silence
+  stall-body              half the body, --fault-stall ms of silence, then close
+  truncate-length         Content-Length of the whole body, half of it, then close
+  truncate-chunked        chunked, two thirds of the body, then close without the last chunk
+  garbage-json            200 with a body that is not JSON
+  cut-json                the real answer with its body cut in half mid-object
+  stale-page-token        requests with a page-token: 404 {{\"message\":\"Not Found\"}}
+  head-insert             project pipeline pages after the first: --fault-insert-count new
+                          pipelines appear at the head first (pages then use offsets, so a
+                          naive pager sees repeats)
+Endpoints (stream names work too: pipelines, workflows, jobs, job_details, tests, …):
+  {endpoints}
+A request's fault depends on --fault-seed, the request and its attempt number only; the rates of
+the faults that can hit one endpoint add up to at most 1, and no request fails more than
+--fault-max-consecutive times in a row. GET /_sim/faults shows the plan and the counts (also in
+/_sim/stats), POST /_sim/faults sets a new one, e.g.
+  {{\"seed\": 7, \"rules\": [{{\"kind\": \"reset\", \"rate\": 0.05, \"endpoints\": [\"jobs\"]}}]}}",
+        hints = FaultKind::hint_names().join(", "),
+        endpoints = ENDPOINTS.join(", "),
+    )
 }
 
 fn parse_count(text: &str) -> Result<Count, String> {
@@ -146,6 +220,16 @@ async fn run(args: Args) -> Result<()> {
                 ..TenantConfig::new(token, args.projects, args.pipelines)
             })
             .collect(),
+        faults: FaultPlan {
+            seed: args.fault_seed,
+            rules: args.faults,
+            max_consecutive: args.fault_max_consecutive,
+            wait_secs: args.fault_wait,
+            first_byte_delay_ms: args.fault_first_byte_delay,
+            stall_ms: args.fault_stall,
+            head_insert_count: args.fault_insert_count,
+            head_insert_max: args.fault_insert_max,
+        },
     };
 
     let sim = Simulator::start_on(config, SocketAddr::new(ip, args.port)).await?;

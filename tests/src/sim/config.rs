@@ -1,5 +1,7 @@
 //! What a simulator instance serves: the seed and one entry per tenant (API token), with the volume of
-//! every kind of record.
+//! every kind of record, and the faults to inject.
+
+use super::faults::FaultPlan;
 
 /// The token of the default tenant. Shaped like a CircleCI personal token (`CCIPAT_…`), and obviously fake.
 pub const DEFAULT_TOKEN: &str = "CCIPAT_sim_1a2b3c4d5e6f7a8b9c0d";
@@ -42,13 +44,16 @@ impl std::fmt::Display for Count {
     }
 }
 
-/// Everything a simulator serves. The same config always gives byte-identical responses.
+/// Everything a simulator serves. The same config always gives byte-identical responses (and the same
+/// faults for the same requests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimConfig {
     pub seed: u64,
     /// One entry per accepted token; each tenant gets its own dataset (user, orgs, projects, pipelines),
     /// derived from `seed` and the tenant's position in this list.
     pub tenants: Vec<TenantConfig>,
+    /// Faults to inject from the start ([`crate::sim::faults`]); none by default.
+    pub faults: FaultPlan,
 }
 
 /// One tenant: the token that authenticates it and the size of its dataset.
@@ -172,6 +177,7 @@ impl SimConfig {
         SimConfig {
             seed: DEFAULT_SEED,
             tenants: vec![TenantConfig::new(token, projects, pipelines_per_project)],
+            faults: FaultPlan::none(),
         }
     }
 }

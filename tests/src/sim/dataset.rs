@@ -169,7 +169,11 @@ impl Dataset {
         Dataset::snapshot(Arc::clone(&self.world), timeline, Arc::clone(&self.deleted))
     }
 
-    fn snapshot(world: Arc<World>, timeline: Arc<Timeline>, deleted: DeletedWorkflows) -> Dataset {
+    pub(super) fn snapshot(
+        world: Arc<World>,
+        timeline: Arc<Timeline>,
+        deleted: DeletedWorkflows,
+    ) -> Dataset {
         let projects = world
             .projects
             .iter()

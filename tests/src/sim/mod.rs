@@ -23,6 +23,12 @@
 //! [`deleted`] workflows: listed but unreadable) and [`expected`] (the right answers) → [`server`]
 //! (HTTP, [`Simulator`]) → [`handlers`] (one reply per request, using [`routes`], [`auth`], [`paging`],
 //! [`ids`]) → [`record`] (the log).
+//!
+//! Faults: a [`FaultPlan`] ([`faults`], which also explains how tests use each fault) makes the server
+//! answer some API requests with rate limits, server errors, resets, slow or broken bodies, stale page
+//! tokens, or pipelines inserted at a listing's head mid-walk; [`injector`] decides per request
+//! (seeded, per attempt), [`inject`] applies the decision with [`wire`]'s bodies and replies, and
+//! [`inserted`] is the data side of head insertion.
 
 pub mod auth;
 pub mod codec;
@@ -32,8 +38,12 @@ pub mod dataset;
 pub mod deleted;
 pub mod details;
 pub mod expected;
+pub mod faults;
 pub mod handlers;
 pub mod ids;
+pub mod inject;
+pub mod injector;
+pub mod inserted;
 pub mod insights;
 pub mod observe;
 pub mod paging;
@@ -48,6 +58,7 @@ pub mod slug;
 pub mod state;
 pub mod time;
 pub mod timeline;
+pub mod wire;
 pub mod words;
 pub mod world;
 
@@ -61,10 +72,14 @@ mod tests_big;
 mod tests_deleted;
 #[cfg(test)]
 mod tests_epochs;
+#[cfg(test)]
+mod tests_faults;
 
 pub use config::{Count, DEFAULT_TOKEN, SimConfig, TenantConfig};
 pub use dataset::{Dataset, Pipelines, Project};
 pub use expected::{INCREMENTAL_STREAMS, STREAMS, primary_key_columns};
+pub use faults::{FaultKind, FaultPlan, FaultRule, RateLimitBody, RetryHint};
 pub use paging::PAGE_SIZE;
 pub use record::RecordedRequest;
 pub use server::Simulator;
+pub use state::InsertedPipeline;

@@ -116,6 +116,40 @@ impl PageTokens {
         })
     }
 
+    /// Like [`PageTokens::page_newest_first`], but tokens count positions from the newest end, as a
+    /// naive server's offsets do: items added at the head meanwhile push the next page's window back,
+    /// so its first items repeat the previous page's last ones. Served only while a `head-insert`
+    /// fault is planned ([`crate::sim::faults`]); `listing` must then differ from the stable mode's, so
+    /// neither accepts the other's tokens.
+    pub fn page_newest_first_by_offset<T>(
+        &self,
+        listing: &str,
+        len: usize,
+        token: Option<&str>,
+        keep: impl Fn(usize) -> bool,
+        mut render: impl FnMut(usize) -> T,
+    ) -> Result<Page<T>, InvalidPageToken> {
+        let skipped = match token {
+            None => 0,
+            Some(token) => self.open(listing, token)?,
+        };
+        let mut items = Vec::with_capacity(PAGE_SIZE);
+        let mut position = len.saturating_sub(skipped);
+        while position > 0 && items.len() < PAGE_SIZE {
+            position -= 1;
+            if keep(position) {
+                items.push(render(position));
+            }
+        }
+        let more = (0..position).rev().any(&keep);
+        // `len - position` is at least 1 here (a page was taken), so the token is never offset 0.
+        let next = more.then(|| self.seal(listing, len - position));
+        Ok(Page {
+            items,
+            next_page_token: next,
+        })
+    }
+
     fn mac(&self, listing: &str, offset: u64) -> u64 {
         let mut h = mix64(self.secret ^ offset);
         for chunk in listing.as_bytes().chunks(8) {
@@ -210,6 +244,33 @@ mod tests {
                 if len > 0 { vec![0] } else { vec![] }
             );
         }
+    }
+
+    #[test]
+    fn offset_walks_repeat_items_pushed_back_by_insertions() {
+        let tokens = PageTokens::new(42);
+        let page = |len: usize, token: Option<&str>| {
+            tokens
+                .page_newest_first_by_offset("l", len, token, |_| true, |i| i)
+                .unwrap()
+        };
+        // Without insertions an offset walk is a plain walk.
+        let mut seen = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let p = page(45, token.as_deref());
+            seen.extend(p.items);
+            match p.next_page_token {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, (0..45).rev().collect::<Vec<_>>());
+        // Three items added at the head after the first page: the second page starts three back.
+        let first = page(45, None);
+        let second = page(48, first.next_page_token.as_deref());
+        assert_eq!(second.items[..3], first.items[17..]);
+        assert_eq!(second.items[3], 24);
     }
 
     #[test]

@@ -15,8 +15,10 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     /// Header names lowercased, in the order received (repeated headers appear repeatedly).
     pub headers: Vec<(String, String)>,
-    /// The status the simulator answered with.
+    /// The status the simulator answered with; 0 when it sent no response (a `reset` fault).
     pub status: u16,
+    /// The fault injected into this request's answer, by name ([`crate::sim::faults`]), if any.
+    pub fault: Option<String>,
 }
 
 impl RecordedRequest {

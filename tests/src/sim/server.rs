@@ -3,17 +3,18 @@
 //!
 //! Each connection runs in its own task; on shutdown the listener closes, open connections finish the
 //! request in flight and close (graceful), and anything still open after a grace period is dropped.
+//! A planned fault ([`crate::sim::faults`]) can replace, delay or mangle an API answer, or drop the
+//! connection instead ([`crate::sim::inject`]); the simulator's own `/_sim/*` paths never fault.
 
-use std::convert::Infallible;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Request, Response};
-use http_body_util::Full;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -24,10 +25,13 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::config::SimConfig;
 use super::dataset::Dataset;
-use super::handlers::{self, Request as SimRequest};
+use super::faults::FaultPlan;
+use super::handlers::Request as SimRequest;
+use super::inject::{self, answer, respond};
 use super::record::RecordedRequest;
 use super::reply::Reply;
-use super::state::SimState;
+use super::state::{InsertedPipeline, SimState};
+use super::wire::{Cut, ResettableStream, SimBody};
 
 /// How long a client may take to send request headers; keeps idle or stuck sockets from piling up.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,6 +130,31 @@ impl Simulator {
         self.state.log.clear();
     }
 
+    /// Runs `plan` from now on (see [`crate::sim::faults`]), forgetting the previous plan's attempts
+    /// and counts. Errors (and changes nothing) when the plan is invalid.
+    pub fn set_faults(&self, plan: FaultPlan) -> Result<()> {
+        if let Some(problem) = plan.problem() {
+            bail!("fault plan: {problem}");
+        }
+        self.state.faults.set(plan);
+        Ok(())
+    }
+
+    /// The fault plan running now.
+    pub fn faults(&self) -> FaultPlan {
+        FaultPlan::clone(&self.state.faults.plan())
+    }
+
+    /// Fault name → how many were injected since the plan was set (only kinds that occurred).
+    pub fn faults_injected(&self) -> BTreeMap<String, u64> {
+        self.state.faults.injected()
+    }
+
+    /// Every pipeline the `head-insert` fault added so far, in order (see [`crate::sim::faults`]).
+    pub fn inserted_pipelines(&self) -> Vec<InsertedPipeline> {
+        self.state.inserted()
+    }
+
     /// Stops accepting, lets open connections finish their request, and waits for the server to end.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -165,9 +194,12 @@ async fn serve_connection(
     state: Arc<SimState>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    // The `reset` fault answers by closing this connection with an RST.
+    let (stream, reset) = ResettableStream::new(stream);
     let service = service_fn(move |request: Request<Incoming>| {
         let state = Arc::clone(&state);
-        async move { Ok::<_, Infallible>(serve(&state, &request)) }
+        let reset = Arc::clone(&reset);
+        async move { serve(&state, request, &reset).await }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -183,59 +215,102 @@ async fn serve_connection(
     }
 }
 
-/// Answers one request and records it. The request body is never read: every endpoint is a GET.
-fn serve(state: &SimState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let uri = request.uri();
-    if uri.path() == STATS_PATH {
+/// Answers one request and records it. Only `POST /_sim/faults` reads a request body: every API
+/// endpoint is a GET. `Err` closes the connection without an answer (the `reset` fault).
+async fn serve(
+    state: &SimState,
+    request: Request<Incoming>,
+    reset: &AtomicBool,
+) -> Result<Response<SimBody>, Cut> {
+    let uri = request.uri().clone();
+    match uri.path() {
         // The simulator's own report, outside /api/v2 and not recorded, so
         // a demo run as separate processes can show what was served.
-        return into_response(Reply::ok(&stats(state)));
-    }
-    if uri.path() == ADVANCE_PATH {
+        STATS_PATH => return Ok(respond(Reply::ok(&stats(state)))),
         // Lets a demo run as separate processes move the data on; not recorded either.
-        let reply = if request.method() == http::Method::POST {
-            Reply::ok(&serde_json::json!({"epoch": state.advance()}))
-        } else {
-            Reply::error(http::StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
-                .with_header(http::header::ALLOW, HeaderValue::from_static("POST"))
-        };
-        return into_response(reply);
+        ADVANCE_PATH => {
+            let reply = if request.method() == Method::POST {
+                Reply::ok(&serde_json::json!({"epoch": state.advance()}))
+            } else {
+                method_not_allowed("POST")
+            };
+            return Ok(respond(reply));
+        }
+        FAULTS_PATH => return Ok(respond(faults_endpoint(state, request).await)),
+        _ => {}
     }
-    let reply = handlers::handle(
-        state,
-        SimRequest {
-            method: request.method(),
-            path: uri.path(),
-            query: uri.query(),
-            headers: request.headers(),
-        },
-    );
-    state.log.push(RecordedRequest {
-        method: request.method().as_str().to_owned(),
-        path: uri.path().to_owned(),
-        query: uri.query().map(str::to_owned),
-        headers: request
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        status: reply.status.as_u16(),
-    });
-    into_response(reply)
+    let sim_request = SimRequest {
+        method: request.method(),
+        path: uri.path(),
+        query: uri.query(),
+        headers: request.headers(),
+    };
+    let decided = state.faults.decide(sim_request);
+    match decided {
+        None => Ok(respond(answer(state, sim_request, None))),
+        Some((kind, plan)) => inject::apply(state, sim_request, kind, &plan, reset).await,
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Reply {
+    Reply::error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+        .with_header(http::header::ALLOW, HeaderValue::from_static(allow))
+}
+
+/// The largest fault plan `POST /_sim/faults` reads.
+const MAX_PLAN_BYTES: usize = 64 * 1024;
+
+/// `GET /_sim/faults`: the plan and the counts. `POST` with a plan as JSON (every field optional, see
+/// [`FaultPlan`]): runs it from now on and answers as `GET` does; 400 with a message when it is not a
+/// valid plan. Not recorded.
+async fn faults_endpoint(state: &SimState, request: Request<Incoming>) -> Reply {
+    let report = |state: &SimState| {
+        Reply::ok(&serde_json::json!({
+            "plan": *state.faults.plan(),
+            "injected": state.faults.injected(),
+        }))
+    };
+    match *request.method() {
+        Method::GET => report(state),
+        Method::POST => {
+            let body = match Limited::new(request.into_body(), MAX_PLAN_BYTES)
+                .collect()
+                .await
+            {
+                Ok(body) => body.to_bytes(),
+                Err(_) => {
+                    return Reply::error(StatusCode::BAD_REQUEST, "Unreadable or too large body.");
+                }
+            };
+            let plan = match serde_json::from_slice::<FaultPlan>(&body) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    return Reply::error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("Not a fault plan: {e}"),
+                    );
+                }
+            };
+            if let Some(problem) = plan.problem() {
+                return Reply::error(StatusCode::BAD_REQUEST, &problem);
+            }
+            state.faults.set(plan);
+            report(state)
+        }
+        _ => method_not_allowed("GET, POST"),
+    }
 }
 
 /// Where the simulator reports on the requests it served (not a CircleCI path).
 pub const STATS_PATH: &str = "/_sim/stats";
 /// `POST` here advances every tenant to the next epoch (not a CircleCI path).
 pub const ADVANCE_PATH: &str = "/_sim/advance";
+/// `GET` shows the fault plan and counts, `POST` sets a plan (not a CircleCI path).
+pub const FAULTS_PATH: &str = "/_sim/faults";
 
 /// How many requests were served, how many carried a `Circle-Token`, the
-/// status codes answered, and the epoch served.
+/// status codes answered (0: none, a `reset` fault), the epoch served, and
+/// the faults injected per kind.
 fn stats(state: &SimState) -> serde_json::Value {
     let stats = state.log.stats();
     let statuses: std::collections::BTreeMap<String, u64> = stats
@@ -248,16 +323,6 @@ fn stats(state: &SimState) -> serde_json::Value {
         "with_circle_token": stats.with_circle_token,
         "statuses": statuses,
         "epoch": state.epoch(),
+        "faults": state.faults.injected(),
     })
-}
-
-fn into_response(reply: Reply) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(reply.body));
-    *response.status_mut() = reply.status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
-    for (name, value) in reply.headers {
-        headers.append(name, value);
-    }
-    response
 }

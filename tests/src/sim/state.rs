@@ -1,6 +1,7 @@
 //! The shared state behind a running simulator: each tenant's current snapshot, the epoch, the
-//! page-token key and the request log. Snapshots are never changed in place: an advance or a deletion
-//! swaps in a new one, so a request always sees one consistent snapshot.
+//! page-token key, the request log and the fault injector. Snapshots are never changed in place: an
+//! advance, a deletion or an insertion swaps in a new one, so a request always sees one consistent
+//! snapshot.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,8 +12,10 @@ use anyhow::{Result, bail};
 use super::config::SimConfig;
 use super::dataset::Dataset;
 use super::ids::{MAX_ORDINAL, MAX_TENANTS};
+use super::injector::Injector;
 use super::paging::PageTokens;
 use super::record::RequestLog;
+use super::slug::ProjectSlug;
 use super::world::pipeline_count;
 
 /// A tenant as the server sees it: a token and the snapshot of its data currently served.
@@ -45,6 +48,9 @@ pub struct SimState {
     pub tenants: Vec<Tenant>,
     pub page_tokens: PageTokens,
     pub log: RequestLog,
+    pub faults: Injector,
+    /// Every `head-insert` so far, in order.
+    inserted: Mutex<Vec<InsertedPipeline>>,
     /// The epoch all tenants are at (read lock-free on every request).
     epoch: AtomicU64,
     /// Serialises the swaps of snapshots (advances, deletions), so none is lost to a concurrent one.
@@ -83,6 +89,9 @@ impl SimState {
         if total.is_none_or(|n| n > MAX_PIPELINES) {
             bail!("the configured datasets would hold more than {MAX_PIPELINES} pipelines");
         }
+        if let Some(problem) = config.faults.problem() {
+            bail!("fault plan: {problem}");
+        }
         let tenants = config
             .tenants
             .iter()
@@ -96,6 +105,8 @@ impl SimState {
             tenants,
             page_tokens: PageTokens::new(config.seed),
             log: RequestLog::default(),
+            faults: Injector::new(config.faults.clone()),
+            inserted: Mutex::new(Vec::new()),
             epoch: AtomicU64::new(0),
             changing: Mutex::new(()),
         })
@@ -124,6 +135,47 @@ impl SimState {
         self.epoch.fetch_add(1, Ordering::AcqRel) + 1
     }
 
+    /// Inserts `n` pipelines at the head of the project `slug` names in `token`'s tenant, at the
+    /// current epoch (the `head-insert` fault, see [`Dataset::with_pipelines_inserted`]); returns
+    /// their ids, newest first, or nothing when the token, the project or the room is missing.
+    pub fn insert_pipelines(
+        &self,
+        token: &str,
+        slug: &ProjectSlug,
+        n: usize,
+        max: usize,
+    ) -> Vec<String> {
+        let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(tenant) = self.tenant(token) else {
+            return Vec::new();
+        };
+        let current = tenant.dataset();
+        let Some(project) = current.project_by_key(slug) else {
+            return Vec::new();
+        };
+        let Some((next, ids)) = current.with_pipelines_inserted(project.index, n, max) else {
+            return Vec::new();
+        };
+        let mut log = self.inserted.lock().unwrap_or_else(PoisonError::into_inner);
+        log.extend(ids.iter().map(|id| InsertedPipeline {
+            token: token.to_owned(),
+            project_slug: project.slug.clone(),
+            id: id.clone(),
+            epoch: next.epoch(),
+        }));
+        tenant.replace(next);
+        ids
+    }
+
+    /// Every pipeline inserted so far, in the order they were inserted (newest first within one
+    /// insertion).
+    pub fn inserted(&self) -> Vec<InsertedPipeline> {
+        self.inserted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Deletes the workflow `workflow_id` names after listing ([`crate::sim::deleted`]) in the tenant
     /// it belongs to, from the current snapshot on. `false` (nothing changes) when it names no workflow
     /// of any tenant at the current epoch.
@@ -138,4 +190,16 @@ impl SimState {
         }
         false
     }
+}
+
+/// One pipeline the `head-insert` fault added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsertedPipeline {
+    /// The tenant's token.
+    pub token: String,
+    /// The canonical slug of its project.
+    pub project_slug: String,
+    pub id: String,
+    /// The epoch it was inserted at (and was born at).
+    pub epoch: u64,
 }

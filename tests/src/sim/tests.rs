@@ -572,6 +572,7 @@ async fn tenants_see_only_their_own_data() {
             TenantConfig::new("CCIPAT_tenant_a", 3, 5),
             TenantConfig::new("CCIPAT_tenant_b", 3, 5),
         ],
+        ..SimConfig::default()
     };
     let sim = Simulator::start(config).await.unwrap();
     let addr = sim.addr();
@@ -601,7 +602,8 @@ async fn tenants_see_only_their_own_data() {
     assert!(
         Simulator::start(SimConfig {
             seed: 1,
-            tenants: vec![TenantConfig::new("x", 1, 1); 2]
+            tenants: vec![TenantConfig::new("x", 1, 1); 2],
+            ..SimConfig::default()
         })
         .await
         .is_err()

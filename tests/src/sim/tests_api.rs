@@ -18,6 +18,7 @@ fn deep_config() -> SimConfig {
     SimConfig {
         seed: 42,
         tenants: vec![tenant],
+        ..SimConfig::default()
     }
 }
 
@@ -273,6 +274,7 @@ async fn foreign_tenant_ids_are_not_found() {
             TenantConfig::new("CCIPAT_a", 2, 5),
             TenantConfig::new("CCIPAT_b", 2, 5),
         ],
+        ..SimConfig::default()
     };
     let sim = Simulator::start(config).await.unwrap();
     let b = sim.dataset("CCIPAT_b").unwrap();

@@ -192,6 +192,7 @@ async fn a_deleted_workflow_is_listed_but_unreadable() {
             tenant(DEFAULT_TOKEN, 3, 12),
             tenant("CCIPAT_sim_other_tenant", 2, 6),
         ],
+        ..SimConfig::default()
     };
     let sim = Simulator::start(config).await.unwrap();
     let addr = sim.addr();

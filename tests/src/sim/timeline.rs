@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::pipeline::PipelineAttrs;
 use super::plan;
 use super::rng::Rng;
-use super::time::{ANCHOR, DAY, HOUR, MINUTE, Millis, SECOND, epoch_time};
+use super::time::{ANCHOR, DAY, EPOCH_SPAN, HOUR, MINUTE, Millis, QUIET, SECOND, epoch_time};
 use super::world::{World, pipeline_count, span, streams};
 
 /// The pipeline was in its project's live window when it appeared: its workflows may still be running
@@ -30,6 +30,9 @@ pub(crate) const ERRORED: u8 = 4;
 pub(crate) const HOLD: u8 = 8;
 /// Forces the first workflow's root jobs to wait minutes in the queue, so they are seen not running.
 pub(crate) const QUEUE: u8 = 16;
+/// Inserted at the project's head in the middle of its epoch by the `head-insert` fault (see
+/// [`Timeline::with_inserted`]); always settling too.
+pub(crate) const INSERTED: u8 = 32;
 
 /// One pipeline as the simulator keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +116,58 @@ impl Timeline {
             })
             .collect();
         Timeline { epoch, projects }
+    }
+
+    /// This timeline with `n` more pipelines at the head of project `p`, created during the current
+    /// epoch (the `head-insert` fault, [`crate::sim::faults`]); `None` when the project already had
+    /// `max` insertions this epoch or no room is left for more.
+    ///
+    /// They are created after every pipeline of the project and after the previous epoch's "now", and
+    /// before this epoch's quiet minutes (less the few seconds of their `updated_at`), so every served
+    /// timestamp stays in order and incremental sync stays exact. Each insertion uses at most half of
+    /// the time left, so a project takes a dozen or more before running out. They are settling
+    /// pipelines (no workflows until the next epoch), so they add pipeline records and nothing else.
+    pub fn with_inserted(&self, world: &World, p: usize, n: usize, max: usize) -> Option<Timeline> {
+        let cores = self.projects.get(p)?;
+        let this_epoch =
+            |c: &&PipelineCore| c.flags & INSERTED != 0 && u64::from(c.birth) == self.epoch;
+        let done = cores.iter().rev().take_while(this_epoch).count();
+        if n == 0 || done >= max * n || cores.len() + n >= super::ids::MAX_ORDINAL {
+            return None;
+        }
+        let now = epoch_time(self.epoch);
+        let upper = now - QUIET - 5 * SECOND;
+        let lower = cores
+            .last()
+            .map_or(now - EPOCH_SPAN, |c| c.created)
+            .max(now - EPOCH_SPAN);
+        let step = (upper - lower) / 2 / (n as Millis + 1);
+        if step < 2 {
+            return None;
+        }
+        let mut rng = Rng::derive(
+            world.seed,
+            &[
+                streams::INSERT,
+                world.tenant as u64,
+                p as u64,
+                self.epoch,
+                cores.len() as u64,
+            ],
+        );
+        let mut cores = Vec::clone(cores);
+        for k in 1..=n as Millis {
+            // Strictly increasing: consecutive times are at least half a step apart.
+            let created = lower + k * step - span(&mut rng, 0, step / 2 - 1);
+            let flags = LIVE | SETTLING | INSERTED;
+            push_core(world, p, &mut cores, created, self.epoch as u32, flags);
+        }
+        let mut projects = self.projects.clone();
+        projects[p] = Arc::new(cores);
+        Some(Timeline {
+            epoch: self.epoch,
+            projects,
+        })
     }
 
     pub fn core(&self, project: usize, ordinal: u32) -> Option<&PipelineCore> {

@@ -29,6 +29,7 @@ pub(crate) mod streams {
     pub const TESTS: u64 = 9;
     pub const ARTIFACTS: u64 = 10;
     pub const CONTEXTS: u64 = 11;
+    pub const INSERT: u64 = 12;
 }
 
 /// A tenant's unchanging data.

@@ -201,6 +201,27 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// A page of a newest-first list whose tokens count from the head (the `head-insert` fault's
+    /// naive cursors, [`crate::sim::faults`]); the listing is renamed so stable tokens do not apply.
+    fn newest_first_by_offset<T: serde::Serialize>(
+        &self,
+        listing: &str,
+        len: usize,
+        keep: impl Fn(usize) -> bool,
+        render: impl FnMut(usize) -> T,
+    ) -> Reply {
+        let listing = format!("{listing}\ncursor=offset-from-head");
+        page_reply(self.state.page_tokens.page_newest_first_by_offset(
+            &listing,
+            len,
+            self.page_token(),
+            keep,
+            render,
+        ))
+    }
+}
+
 fn page_reply<T: serde::Serialize>(page: Result<Page<T>, InvalidPageToken>) -> Reply {
     match page {
         Ok(page) => Reply::ok_serialize(&page),

@@ -8,7 +8,8 @@ use crate::sim::pipeline::branch_code;
 use crate::sim::reply::Reply;
 
 impl Ctx<'_> {
-    /// `GET /project/{slug}/pipeline[?branch=…][&page-token=…]`, newest first.
+    /// `GET /project/{slug}/pipeline[?branch=…][&page-token=…]`, newest first. Page tokens are stable
+    /// cursors, or offsets from the head while a `head-insert` fault is planned.
     pub(super) fn project_pipelines(&self, p: usize) -> Reply {
         let branch = self.param("branch");
         let info = &self.data.world.projects[p];
@@ -19,12 +20,13 @@ impl Ctx<'_> {
             "project-pipelines",
             format_args!("project={}\nbranch={branch:?}", info.slug),
         );
-        self.newest_first(
-            &listing,
-            cores.len(),
-            |i| code.is_none_or(|c| c == Some(cores[i].branch)),
-            |i| self.data.pipeline_out(p, i as u32),
-        )
+        let keep = |i: usize| code.is_none_or(|c| c == Some(cores[i].branch));
+        let render = |i: usize| self.data.pipeline_out(p, i as u32);
+        if self.state.faults.offset_cursors() {
+            self.newest_first_by_offset(&listing, cores.len(), keep, render)
+        } else {
+            self.newest_first(&listing, cores.len(), keep, render)
+        }
     }
 
     /// `GET /pipeline[?org-slug=…][&mine=true]`: the pipelines of the organisation's followed projects,
