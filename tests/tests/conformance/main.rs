@@ -9,6 +9,7 @@ mod big;
 mod catalog;
 mod common;
 mod component;
+mod faults;
 mod fetch;
 mod hostile;
 mod incremental;
