@@ -5,7 +5,7 @@ use crate::credential::Credential;
 use crate::error::ConnectorError;
 use crate::http::{HttpClient, USER_AGENT};
 use crate::time::{NANOS, Ts};
-use crate::upstream::{check_status, transport_error};
+use crate::upstream::{check_complete, check_status, transport_error};
 use crate::url::percent_encode;
 
 /// A CircleCI API v2 session: one credential, one HTTP client.
@@ -62,6 +62,7 @@ impl<'a> Api<'a> {
             .get(&url, &headers)
             .map_err(|e| transport_error(e, what, self.credential.authority()))?;
         check_status(&resp, what)?;
+        check_complete(&resp, what, self.credential.authority())?;
         let date = resp
             .header("date")
             .and_then(crate::time::parse_http_date)

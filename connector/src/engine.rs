@@ -26,6 +26,29 @@
 //! fails again). The state holds at most one page of ids per level, so it is
 //! bounded by the depth of the fan-out times the page size, plus the roots.
 //!
+//! # Stale page tokens
+//!
+//! CircleCI's opaque page tokens occasionally answer 404 mid-scan. A 404 on
+//! a request that carries a token (the second step) is first taken as a
+//! passing fault: the call ends there, with a state that counts the 404 on
+//! the frame (`s`) and still points at the token, so the next call asks for
+//! the same page again, first, and the host decides when to call. After
+//! [`MAX_STRIKES`] 404s in a row the token is taken as stale: the listing's
+//! frame is popped, so the next step reads the listing again from its first
+//! page, and the restart is counted on the item the listing belongs to (on
+//! the run for a root's own listing; on the discovery for an organisation's
+//! scan). A listing is restarted at most [`MAX_RESTARTS`] times; the next
+//! stale token is a `not-found` error.
+//!
+//! Nothing is lost by a restart: the listing is read again from its start,
+//! and everything under it again too, so whatever was inserted at the head
+//! of a newest-first listing meanwhile is read as well; what was already
+//! read is read (and emitted) again, and the host drops those duplicates by
+//! primary key. Watermarks are unaffected: `hwm`, `lwm`, `seen` and `floor`
+//! are a maximum or minimum over everything read, so reading something twice
+//! cannot move them, and the project's marks are only written once its whole
+//! listing is done.
+//!
 //! # Bounded work
 //!
 //! A call makes at most [`MAX_REQUESTS`] requests and starts no request once
@@ -62,7 +85,10 @@ use crate::json;
 use crate::model::Page;
 use crate::settings::Settings;
 use crate::slug::ProjectSlug;
-use crate::state::{Cursor, Discovery, Frame, Item, MAX_ID_LEN, MAX_TOKEN_LEN, Marks, Run, State};
+use crate::state::{
+    Cursor, Discovery, Frame, Item, MAX_RESTARTS, MAX_STRIKES, MAX_TOKEN_LEN, Marks, Run, State,
+    usable_id,
+};
 use crate::time::{NANOS, Ts};
 use crate::url::percent_encode;
 
@@ -83,7 +109,10 @@ const NOTICE_NAMES: usize = 20;
 /// Appended to not-found errors for a project's first listing.
 pub const PROJECT_404_HINT: &str = "; check the slug, and that the API key is a personal API token \
 (project tokens get 404 from API v2)";
-const STALE_TOKEN_HINT: &str = "; the page token in the state may have expired: pass no state to read the stream from the start";
+/// Appended to the 404 of a page token once its listing was restarted
+/// [`MAX_RESTARTS`] times.
+const STALE_TOKEN_HINT: &str = "; the page token went stale, and the listing was already read again from its \
+first page the most times allowed: pass no state to read the stream from the start";
 
 /// A project or an organisation the walk starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,6 +328,22 @@ pub fn fetch(
             "the {stream} stream has no cursor; pass no state to start over"
         )));
     }
+    // Roots are found (and `disc` is under way) only when the settings do
+    // not name them, and before any is read. A state that says otherwise
+    // would be written back as one that no longer reads (`disc` beside
+    // frames), so it is refused here.
+    let named = if tree.projects() {
+        !settings.project_slugs.is_empty()
+    } else {
+        settings.org_slug.is_some()
+    };
+    let unfound = !named && run.roots.is_none() && (run.i != 0 || !run.f.is_empty());
+    if unfound || (run.disc.is_some() && (named || !tree.projects())) {
+        return Err(invalid(format!(
+            "the state's progress does not fit the {stream} stream and its settings; \
+             pass no state to start over"
+        )));
+    }
     let depth = tree.depth();
     if run.f.len() > depth || run.f.get(depth - 1).is_some_and(|f| !f.ids.is_empty()) {
         return Err(invalid(format!(
@@ -321,7 +366,7 @@ pub fn fetch(
     let finished = loop {
         match w.step() {
             Ok(Step::More) => {}
-            Ok(Step::Budget) => break false,
+            Ok(Step::Budget | Step::Yield) => break false,
             Ok(Step::Done) => break true,
             Err(e) if w.ok == 0 => return Err(e),
             Err(e) => {
@@ -372,6 +417,9 @@ pub fn fetch(
 enum Step {
     /// Go on.
     More,
+    /// End the call here: the next request is one to ask again in the
+    /// next call (a page token's 404), never in this one.
+    Yield,
     /// The call's budget is spent.
     Budget,
     /// The sync is over.
@@ -463,7 +511,43 @@ impl Walker<'_, '_> {
             };
             cursor.projects.insert(key, marks);
         }
+        self.run.r = 0;
         self.run.i += 1;
+    }
+
+    /// A page token of the listing at `level` (the top frame's) answered
+    /// 404 with `e`. Counts it on the frame and ends the call, so that the
+    /// next call asks again; after [`MAX_STRIKES`] in a row, drops the frame,
+    /// so the next step reads the listing's first page again, and counts the
+    /// restart; `e`, with advice, once the listing was restarted
+    /// [`MAX_RESTARTS`] times. See the module docs.
+    fn stale_token(
+        &mut self,
+        level: usize,
+        e: ConnectorError,
+        what: &str,
+    ) -> Result<Step, ConnectorError> {
+        let frame = &mut self.run.f[level - 1];
+        if frame.s < MAX_STRIKES {
+            frame.s += 1;
+            // The state moved on (it counts the 404), so this is progress.
+            self.ok += 1;
+            self.notices.push(strike_notice(what, frame.s));
+            return Ok(Step::Yield);
+        }
+        let count = match level {
+            1 => &mut self.run.r,
+            _ => &mut self.run.f[level - 2].ids[0].r,
+        };
+        if *count >= MAX_RESTARTS {
+            return Err(e.with_hint(STALE_TOKEN_HINT));
+        }
+        *count += 1;
+        let n = *count;
+        self.run.f.truncate(level - 1);
+        self.ok += 1;
+        self.notices.push(restart_notice(what, n));
+        Ok(Step::More)
     }
 
     /// Reads the listing at `level`: its first page (`token` none) or the
@@ -493,7 +577,7 @@ impl Walker<'_, '_> {
             Ok(answer) => answer,
             Err(e @ ConnectorError::NotFound(_)) => {
                 if token.is_some() {
-                    return Err(e.with_hint(STALE_TOKEN_HINT));
+                    return self.stale_token(level, e, &req.what);
                 }
                 return match req.on_404 {
                     On404::Fail => Err(e),
@@ -556,11 +640,7 @@ impl Walker<'_, '_> {
             what: &req.what,
         };
         self.tree.page(&at, &items, &mut cx)?;
-        if cx
-            .children
-            .iter()
-            .any(|it| it.id.is_empty() || it.id.len() > MAX_ID_LEN)
-        {
+        if cx.children.iter().any(|it| !usable_id(&it.id)) {
             return Err(ConnectorError::BadResponse(format!(
                 "an item in the answer for {} has an empty or overlong id",
                 req.what
@@ -576,7 +656,11 @@ impl Walker<'_, '_> {
         self.run.hwm = cx.hwm;
         self.run.lwm = cx.lwm;
         if cx.unfinished {
-            let read_at = cx.seen.max(date.map(|d| d - CLOCK_MARGIN)).unwrap_or(0);
+            // Saturating: a `Date` in 1677 would otherwise wrap to 2262.
+            let read_at = cx
+                .seen
+                .max(date.map(|d| d.saturating_sub(CLOCK_MARGIN)))
+                .unwrap_or(0);
             self.run.floor = Some(self.run.floor.map_or(read_at, |f| f.min(read_at)));
         }
         let next = if cx.stop { None } else { next };
@@ -592,12 +676,15 @@ impl Walker<'_, '_> {
             let frame = &mut self.run.f[level - 1];
             frame.t = next;
             frame.ids = children;
-            frame.n += count;
+            frame.s = 0;
+            // Saturating: `n` may come from a forged state.
+            frame.n = frame.n.saturating_add(count);
         } else {
             self.run.f.push(Frame {
                 t: next,
                 ids: children,
                 n: count,
+                s: 0,
             });
         }
         Ok(Step::More)
@@ -699,10 +786,31 @@ impl Walker<'_, '_> {
             if let Some(t) = &disc.t {
                 query.push(("page-token", t.clone()));
             }
-            let (body, _) = self.get("/pipeline", &query, &what).map_err(|e| match e {
-                ConnectorError::NotFound(_) if disc.t.is_some() => e.with_hint(STALE_TOKEN_HINT),
-                e => e,
-            })?;
+            let (body, _) = match self.get("/pipeline", &query, &what) {
+                Ok(answer) => answer,
+                // A token's 404: asked again, then (stale) the organisation
+                // is scanned again from its newest pipeline, keeping the
+                // projects found so far. As for listings (see the module docs).
+                Err(e @ ConnectorError::NotFound(_)) if disc.t.is_some() => {
+                    if disc.s < MAX_STRIKES {
+                        disc.s += 1;
+                        self.ok += 1;
+                        self.notices.push(strike_notice(&what, disc.s));
+                        return Ok(Step::Yield);
+                    }
+                    if disc.r >= MAX_RESTARTS {
+                        return Err(e.with_hint(STALE_TOKEN_HINT));
+                    }
+                    disc.r += 1;
+                    disc.s = 0;
+                    disc.t = None;
+                    disc.n = 0;
+                    self.ok += 1;
+                    self.notices.push(restart_notice(&what, disc.r));
+                    return Ok(Step::More);
+                }
+                Err(e) => return Err(e),
+            };
             let page = json::list_page(&body, &what)?;
             let mut found = disc.found.clone();
             let mut notices = Vec::new();
@@ -721,7 +829,7 @@ impl Walker<'_, '_> {
                     continue;
                 };
                 match ProjectSlug::parse(&text) {
-                    Ok(slug) if slug.canonical().len() <= MAX_ID_LEN => {
+                    Ok(slug) if usable_id(&slug.canonical()) => {
                         let key = slug.canonical();
                         if !found.contains(&key) {
                             found.push(key);
@@ -741,7 +849,8 @@ impl Walker<'_, '_> {
             self.ok += 1;
             self.notices.append(&mut notices);
             disc.found = found;
-            disc.n += 1;
+            disc.s = 0;
+            disc.n = disc.n.saturating_add(1);
             let more_pages = self.settings.start_date.is_some() || disc.n < DISCOVERY_PAGES;
             match page.next_page_token {
                 Some(next) if !stop && more_pages && Some(&next) != disc.t.as_ref() => {
@@ -756,6 +865,7 @@ impl Walker<'_, '_> {
                     disc.o += 1;
                     disc.t = None;
                     disc.n = 0;
+                    disc.r = 0;
                 }
             }
             return Ok(Step::More);
@@ -765,7 +875,9 @@ impl Walker<'_, '_> {
         let found = roots.len();
         if let Some(cursor) = &self.cursor {
             for (key, marks) in &cursor.projects {
-                if marks.lwm.is_some() && !roots.contains(key) {
+                // Only keys this connector writes: canonical project slugs.
+                let slug = ProjectSlug::parse(key).is_ok_and(|s| s.canonical() == *key);
+                if marks.lwm.is_some() && slug && usable_id(key) && !roots.contains(key) {
                     roots.push(key.clone());
                 }
             }
@@ -810,8 +922,7 @@ impl Walker<'_, '_> {
         for item in json::array(&body, what)? {
             let f = json::fields(&item, what)?;
             if let Some(slug) = json::string_field(&f, "slug")
-                && !slug.is_empty()
-                && slug.len() <= MAX_ID_LEN
+                && usable_id(&slug)
                 && !orgs.contains(&slug)
             {
                 orgs.push(slug);
@@ -821,17 +932,34 @@ impl Walker<'_, '_> {
     }
 }
 
-/// A path segment from an id CircleCI sent: escaped, and never `.`/`..`
-/// (callers take ids from [`id`], which refuses those).
+/// The notice of a page token's 404 that is asked again.
+fn strike_notice(what: &str, n: u8) -> String {
+    format!(
+        "the page token for {what} answered 404 ({n} in a row): the next call asks for that page \
+         again; after {MAX_STRIKES} the listing is read again from its first page"
+    )
+}
+
+/// The notice of a listing read again from its first page.
+fn restart_notice(what: &str, n: u8) -> String {
+    format!(
+        "the page token for {what} went stale (HTTP 404 {} times in a row): reading it again from its \
+         first page (restart {n} of at most {MAX_RESTARTS}); records read twice have the same primary key",
+        MAX_STRIKES + 1
+    )
+}
+
+/// A path segment from an id: escaped, and never one that climbs (callers
+/// take ids from [`id`] or from a checked state: see [`usable_id`]).
 pub fn seg(id: &str) -> String {
     percent_encode(id)
 }
 
-/// A field usable as an id in a later request: a non-empty string, not `.`
-/// or `..`, at most [`MAX_ID_LEN`] bytes.
+/// A field usable as an id in a later request: a string that is a
+/// [`usable_id`].
 pub fn id(fields: &json::Fields<'_>, name: &str, what: &str) -> Result<String, ConnectorError> {
     match json::string_field(fields, name) {
-        Some(id) if !id.is_empty() && id != "." && id != ".." && id.len() <= MAX_ID_LEN => Ok(id),
+        Some(id) if usable_id(&id) => Ok(id),
         _ => Err(ConnectorError::BadResponse(format!(
             "an item in the answer for {what} has no usable `{name}`"
         ))),

@@ -8,6 +8,10 @@
 /// sandbox's memory.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
+/// Most bytes read of a non-2xx body: only its message is used (and quoted
+/// to 300 characters), so a huge error page costs no memory.
+pub const ERROR_BODY_BYTES: usize = 64 * 1024;
+
 /// The `User-Agent` sent with every request.
 pub const USER_AGENT: &str = "ingest-connector-circleci/0.1.0";
 
@@ -15,8 +19,34 @@ pub const USER_AGENT: &str = "ingest-connector-circleci/0.1.0";
 /// owns retry policy.
 pub trait HttpClient {
     /// Sends `GET url` with exactly these headers and reads the whole body
-    /// (at most [`MAX_BODY_BYTES`], else [`TransportError::TooLarge`]).
+    /// (at most [`MAX_BODY_BYTES`], else [`TransportError::TooLarge`]). A
+    /// 2xx body that cannot be read to its end is an error; for other
+    /// statuses see [`body_limit`] and [`body_failure`].
     fn get(&mut self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, TransportError>;
+}
+
+/// How many body bytes to read for an answer of `status`: a 2xx body whole
+/// (up to [`MAX_BODY_BYTES`]); of any other, a prefix long enough for its
+/// message ([`ERROR_BODY_BYTES`]).
+pub fn body_limit(status: u16) -> usize {
+    if (200..300).contains(&status) {
+        MAX_BODY_BYTES
+    } else {
+        ERROR_BODY_BYTES
+    }
+}
+
+/// What reading the body of an answer of `status` failing with `err` (or
+/// passing [`body_limit`], as [`TransportError::TooLarge`]) makes of it:
+/// for a 2xx answer the error (the data is incomplete, so it must not be
+/// parsed); for any other, `Ok`: its status says what happened, and the
+/// body read so far is only a message (a 429 stays rate-limited).
+pub fn body_failure(status: u16, err: TransportError) -> Result<(), TransportError> {
+    if (200..300).contains(&status) {
+        Err(err)
+    } else {
+        Ok(())
+    }
 }
 
 /// A complete HTTP response.
@@ -66,4 +96,27 @@ pub enum TransportError {
     TooLarge,
     /// Anything else.
     Other(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_body_fails_only_a_2xx_answer() {
+        for err in [
+            TransportError::Protocol("HttpResponseIncomplete".into()),
+            TransportError::Connection("ConnectionTerminated".into()),
+            TransportError::TooLarge,
+        ] {
+            assert_eq!(body_failure(200, err.clone()), Err(err.clone()));
+            assert_eq!(body_failure(206, err.clone()), Err(err.clone()));
+            // The status decides: a cut 429 stays rate-limited.
+            for status in [301, 404, 429, 500, 503] {
+                assert_eq!(body_failure(status, err.clone()), Ok(()));
+            }
+        }
+        assert_eq!(body_limit(200), MAX_BODY_BYTES);
+        assert_eq!(body_limit(429), ERROR_BODY_BYTES);
+    }
 }

@@ -18,6 +18,12 @@
 //!   starts from: per project, `hwm` and `lwm`; plus `as_of`. Its size is
 //!   bounded by the number of projects.
 //!
+//! - Stale-token counters (see [`crate::engine`]): `s` in a frame (and in
+//!   `disc`), how often in a row its page token answered 404, at most
+//!   [`MAX_STRIKES`]; `r` in `run`, in an item (and in `disc`), how often the
+//!   listing under it was read again from its first page, at most
+//!   [`MAX_RESTARTS`].
+//!
 //! A state with `run` means "this sync has more to read"; a state with only
 //! `cursor` is the end of an incremental sync. Anything this code did not
 //! write (bad JSON, another version, another stream, other settings, unknown
@@ -37,6 +43,28 @@ pub const MAX_TOKEN_LEN: usize = 4096;
 /// Longest id kept in a frame (CircleCI's are 36-character UUIDs; insights
 /// workflow names are short). Keeps the state bounded.
 pub const MAX_ID_LEN: usize = 512;
+/// Most times one listing is read again from its first page after a page
+/// token of it went stale (404). Each restart may re-read the whole listing
+/// so far; the bound stops an upstream whose tokens always expire before
+/// the listing ends from looping forever.
+pub const MAX_RESTARTS: u8 = 3;
+/// Most times in a row a page token that answered 404 is asked for again
+/// (one call each) before its listing is restarted: a 404 that goes away
+/// costs one request, not a re-read of the listing.
+pub const MAX_STRIKES: u8 = 3;
+/// Most items to visit kept per frame (CircleCI pages hold about 20).
+const MAX_FRAME_IDS: usize = 1000;
+
+/// Whether `id` (an id, a name or a slug) may be kept in a state and put in
+/// a request path: 1 to [`MAX_ID_LEN`] bytes, and no `/`-separated part
+/// empty, `.` or `..`. Escaping alone does not make such a part safe:
+/// CircleCI decodes an escaped `/` into a separator, so `x/..` would still
+/// climb out of the path it is put in.
+pub fn usable_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id.split('/').all(|part| !matches!(part, "" | "." | ".."))
+}
 
 /// A decoded state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,6 +100,8 @@ pub struct Run {
     /// Incremental streams: the current project's oldest pipeline found
     /// unfinished so far.
     pub lwm: Option<Ts>,
+    /// Restarts of the current root's own listing (level 1).
+    pub r: u8,
 }
 
 /// Project discovery under way: which organisation is being scanned, where,
@@ -88,6 +118,10 @@ pub struct Discovery {
     pub n: u64,
     /// Canonical slugs of the projects found, in order of first appearance.
     pub found: Vec<String>,
+    /// Restarts of the current organisation's scan.
+    pub r: u8,
+    /// 404s in a row of `t`.
+    pub s: u8,
 }
 
 /// One listing being read.
@@ -101,6 +135,8 @@ pub struct Frame {
     pub ids: Vec<Item>,
     /// Items of the listing read so far (test_index counts from it).
     pub n: u64,
+    /// 404s in a row of `t`.
+    pub s: u8,
 }
 
 /// An item to visit: its id plus what its children need to know.
@@ -114,6 +150,8 @@ pub struct Item {
     pub n: Option<u64>,
     /// A workflow's news: 0 unchanged since the last sync, 1 changed, 2 new.
     pub e: u8,
+    /// Restarts of this item's own listing (the next level down).
+    pub r: u8,
 }
 
 /// Where the next sync of an incremental stream starts.
@@ -140,15 +178,17 @@ impl Frame {
         w.opt_str("t", &self.t);
         w.list("ids", &self.ids, Item::encode);
         w.nonzero("n", self.n);
+        w.nonzero("s", self.s.into());
         w.end()
     }
 
     fn from_json(v: &Value) -> Field<Frame> {
-        let m = fields(v, "run.f", &["t", "ids", "n"])?;
+        let m = fields(v, "run.f", &["t", "ids", "n", "s"])?;
         Ok(Frame {
             t: get_str(m, "t")?,
             ids: get_list(m, "ids", Item::from_json)?,
             n: get_u64(m, "n")?.unwrap_or(0),
+            s: get_small(m, "s")?,
         })
     }
 }
@@ -162,16 +202,18 @@ impl Item {
             w.num("n", n);
         }
         w.nonzero("e", self.e.into());
+        w.nonzero("r", self.r.into());
         w.end()
     }
 
     fn from_json(v: &Value) -> Field<Item> {
-        let m = fields(v, "run.f.ids", &["id", "at", "n", "e"])?;
+        let m = fields(v, "run.f.ids", &["id", "at", "n", "e", "r"])?;
         Ok(Item {
             id: get_str(m, "id")?.ok_or("id")?,
             at: get_ts(m, "at")?,
             n: get_u64(m, "n")?,
-            e: u8::try_from(get_u64(m, "e")?.unwrap_or(0)).map_err(|_| "e")?,
+            e: get_small(m, "e")?,
+            r: get_small(m, "r")?,
         })
     }
 }
@@ -396,6 +438,14 @@ fn get_u64(map: &Map, k: &str) -> Field<Option<u64>> {
     }
 }
 
+/// A small count (absent: 0); out-of-range values are not ours.
+fn get_small<T: TryFrom<u64> + Default>(map: &Map, k: &str) -> Field<T> {
+    match get_u64(map, k)? {
+        None => Ok(T::default()),
+        Some(n) => T::try_from(n).map_err(|_| k.to_string()),
+    }
+}
+
 fn get_list<T>(map: &Map, k: &str, f: impl Fn(&Value) -> Field<T>) -> Field<Vec<T>> {
     match map.get(k) {
         None => Ok(Vec::new()),
@@ -439,6 +489,8 @@ impl Run {
             o.opt_str("t", &d.t);
             o.nonzero("n", d.n);
             o.list("found", &d.found, |s| crate::json::string(s));
+            o.nonzero("r", d.r.into());
+            o.nonzero("s", d.s.into());
             w.raw("disc", o.end());
         }
         if let Some(roots) = &self.roots {
@@ -450,6 +502,7 @@ impl Run {
         w.opt_ts("floor", self.floor);
         w.opt_ts("hwm", self.hwm);
         w.opt_ts("lwm", self.lwm);
+        w.nonzero("r", self.r.into());
         w.end()
     }
 
@@ -457,21 +510,25 @@ impl Run {
         let map = fields(
             v,
             "run",
-            &["disc", "roots", "i", "f", "seen", "floor", "hwm", "lwm"],
+            &[
+                "disc", "roots", "i", "f", "seen", "floor", "hwm", "lwm", "r",
+            ],
         )?;
         let disc = match map.get("disc") {
             None => None,
             Some(d) => {
-                let m = fields(d, "run.disc", &["orgs", "o", "t", "n", "found"])?;
+                let m = fields(d, "run.disc", &["orgs", "o", "t", "n", "found", "r", "s"])?;
                 Some(Discovery {
                     orgs: m
                         .get("orgs")
                         .map(|_| get_list(m, "orgs", strings))
                         .transpose()?,
-                    o: get_u64(m, "o")?.unwrap_or(0) as usize,
+                    o: get_small(m, "o")?,
                     t: get_str(m, "t")?,
                     n: get_u64(m, "n")?.unwrap_or(0),
                     found: get_list(m, "found", strings)?,
+                    r: get_small(m, "r")?,
+                    s: get_small(m, "s")?,
                 })
             }
         };
@@ -481,12 +538,14 @@ impl Run {
                 .get("roots")
                 .map(|_| get_list(map, "roots", strings))
                 .transpose()?,
-            i: get_u64(map, "i")?.unwrap_or(0) as usize,
+            // Not `as usize`: on wasm32 that would wrap a forged 2^32 to 0.
+            i: get_small(map, "i")?,
             f: get_list(map, "f", Frame::from_json)?,
             seen: get_ts(map, "seen")?,
             floor: get_ts(map, "floor")?,
             hwm: get_ts(map, "hwm")?,
             lwm: get_ts(map, "lwm")?,
+            r: get_small(map, "r")?,
         })
     }
 
@@ -499,21 +558,30 @@ impl Run {
             t.as_ref()
                 .is_none_or(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
         };
-        let id_ok = |id: &String| !id.is_empty() && id.len() <= MAX_ID_LEN;
+        let id_ok = |id: &String| usable_id(id);
         for frame in &self.f {
-            if !token_ok(&frame.t) {
+            if !token_ok(&frame.t) || frame.s > MAX_STRIKES || (frame.s > 0 && frame.t.is_none()) {
                 return Err(bad("page token"));
             }
-            if frame.ids.len() > 1000 || !frame.ids.iter().all(|it| id_ok(&it.id) && it.e <= 2) {
+            let item_ok = |it: &Item| id_ok(&it.id) && it.e <= 2 && it.r <= MAX_RESTARTS;
+            if frame.ids.len() > MAX_FRAME_IDS || !frame.ids.iter().all(item_ok) {
                 return Err(bad("list of items to visit"));
             }
+        }
+        if self.r > MAX_RESTARTS {
+            return Err(bad("restart count"));
         }
         // Every frame under the top one is visiting its first item.
         if self.f.iter().rev().skip(1).any(|f| f.ids.is_empty()) {
             return Err(bad("stack of listings"));
         }
         if let Some(d) = &self.disc {
-            if !token_ok(&d.t) || d.found.iter().any(|s| !id_ok(s)) {
+            let strikes_ok = d.s <= MAX_STRIKES && (d.s == 0 || d.t.is_some());
+            if !token_ok(&d.t)
+                || d.found.iter().any(|s| !id_ok(s))
+                || d.r > MAX_RESTARTS
+                || !strikes_ok
+            {
                 return Err(bad("project discovery"));
             }
             if self.roots.is_some() || !self.f.is_empty() || self.i != 0 {
@@ -557,6 +625,7 @@ mod tests {
                         ..Item::default()
                     }],
                     n: 20,
+                    s: 1,
                 },
                 Frame {
                     t: None,
@@ -566,6 +635,7 @@ mod tests {
                         ..Item::default()
                     }],
                     n: 0,
+                    s: 0,
                 },
                 Frame {
                     t: None,
@@ -575,6 +645,7 @@ mod tests {
                         ..Item::default()
                     }],
                     n: 0,
+                    s: 0,
                 },
             ],
             seen: Some(ts),
@@ -594,9 +665,30 @@ mod tests {
         let text = s.encode();
         assert_eq!(
             text,
-            r#"{"v":1,"stream":"jobs","fp":"0123456789abcdef","run":{"i":1,"f":[{"t":"tok\"en/+=","ids":[{"id":"p1","at":"2026-05-01T12:00:00.120Z"}],"n":20},{"ids":[{"id":"w1","e":2}]},{"ids":[{"id":"j1","n":42}]}],"seen":"2026-05-01T12:00:00.120Z"},"cursor":{"as_of":"2026-05-01T12:00:00.120Z","projects":{"gh/a/b":{"hwm":"2026-05-01T12:00:00.120Z"}}}}"#
+            r#"{"v":1,"stream":"jobs","fp":"0123456789abcdef","run":{"i":1,"f":[{"t":"tok\"en/+=","ids":[{"id":"p1","at":"2026-05-01T12:00:00.120Z"}],"n":20,"s":1},{"ids":[{"id":"w1","e":2}]},{"ids":[{"id":"j1","n":42}]}],"seen":"2026-05-01T12:00:00.120Z"},"cursor":{"as_of":"2026-05-01T12:00:00.120Z","projects":{"gh/a/b":{"hwm":"2026-05-01T12:00:00.120Z"}}}}"#
         );
         assert_eq!(State::decode(&text, "jobs", FP).unwrap(), s);
+    }
+
+    #[test]
+    fn usable_ids_never_climb() {
+        for id in [
+            "p-1",
+            "gh/acme/api",
+            "circleci/8e3c/5b7a",
+            "a.b",
+            "..a",
+            "%2F",
+            "é",
+        ] {
+            assert!(usable_id(id), "{id}");
+        }
+        let long = "x".repeat(MAX_ID_LEN + 1);
+        for id in [
+            "", ".", "..", "/", "a/", "/a", "a//b", "x/..", "../x", "a/./b", &long,
+        ] {
+            assert!(!usable_id(id), "{id}");
+        }
     }
 
     #[test]
@@ -646,6 +738,17 @@ mod tests {
             r#"{"f":[{"t":"x"},{"t":"y"}]}"#,
             r#"{"roots":["a"],"i":2}"#,
             r#"{"disc":{},"roots":[]}"#,
+            r#"{"f":[{"t":"x","s":4}]}"#,
+            r#"{"f":[{"s":1}]}"#,
+            r#"{"r":4}"#,
+            r#"{"f":[{"ids":[{"id":"a","r":4}]},{}]}"#,
+            r#"{"f":[{"ids":[{"id":".."}]}]}"#,
+            r#"{"f":[{"ids":[{"id":"x/.."}]}]}"#,
+            r#"{"f":[{"ids":[{"id":"/"}]}]}"#,
+            r#"{"roots":["gh//a"]}"#,
+            r#"{"disc":{"t":"x","s":4}}"#,
+            r#"{"disc":{"s":1}}"#,
+            r#"{"disc":{"r":4}}"#,
         ] {
             let text = format!(r#"{{"v":1,"stream":"pipelines","fp":"{FP}","run":{run}}}"#);
             assert!(err(&text, "pipelines").contains("out of bounds"), "{run}");

@@ -63,7 +63,10 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 /// past the ninth are dropped).
 pub fn parse_ts(s: &str) -> Option<Ts> {
     let (secs, nanos) = parse_rfc3339_parts(s)?;
-    secs.checked_mul(NANOS)?.checked_add(nanos as i64)
+    // In i128: near the lower end of the range, `secs * NANOS` alone is
+    // below `i64::MIN` while the instant is not, and the state must read
+    // back every instant [`format_ts`] wrote.
+    Ts::try_from(secs as i128 * NANOS as i128 + nanos as i128).ok()
 }
 
 /// Writes a [`Ts`] as RFC 3339 in UTC: `2024-01-31T12:00:00Z`, with a

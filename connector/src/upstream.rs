@@ -2,6 +2,27 @@
 //!
 //! Messages say what was being read and may quote CircleCI's own `message`
 //! (cleaned and cut to [`QUOTE_MAX`] characters), never headers or the key.
+//!
+//! | answer | error | retry hint |
+//! | --- | --- | --- |
+//! | 2xx, body complete | none: the body is parsed ([`crate::json`]); invalid, cut-off or wrongly shaped JSON is `bad-response` | |
+//! | 2xx, body shorter than `Content-Length`, or the body stream failed | `unavailable` | none |
+//! | 401 | `unauthorized` | |
+//! | 403 | `forbidden` | |
+//! | 404 | `not-found` (a page token's is asked again, then restarts its listing: [`crate::engine`]) | |
+//! | 429, any body (JSON, plain text, `{}`, empty, cut off, not UTF-8) | `rate-limited` | [`retry_after_ms`] |
+//! | 408, 5xx, any body | `unavailable` | [`retry_after_ms`] |
+//! | 3xx (redirects are not followed), other 4xx, 1xx | `bad-response` | |
+//! | timeout, connection refused/reset, TLS, broken HTTP, other transport failure | `unavailable` | none |
+//! | the host's policy refused the destination | `denied` | |
+//! | 2xx body over [`MAX_BODY_BYTES`] or the host's limit (of another status, the status decides) | `bad-response` | |
+//!
+//! A body cut off in transit is told apart from one that is complete but
+//! not valid JSON by who notices: the HTTP layer (a stream error, fewer
+//! bytes than `Content-Length`) makes it a transport failure, which a retry
+//! is likely to fix, so `unavailable`; a body the HTTP layer delivered whole
+//! but that does not parse is what the upstream sent, so `bad-response`.
+//! Either way it is an error, never an empty or last page.
 
 use crate::error::{ConnectorError, QUOTE_MAX, RetryHint, quote};
 use crate::http::{HttpResponse, MAX_BODY_BYTES, TransportError};
@@ -33,7 +54,8 @@ pub fn check_status(resp: &HttpResponse, what: &str) -> Result<(), ConnectorErro
             retry_after_ms: retry_after_ms(resp),
             message: format!("CircleCI rate limit reached while reading {what} (HTTP 429){detail}"),
         }),
-        500..=599 => ConnectorError::Unavailable(RetryHint {
+        // 408: the server gave up waiting for the request; a retry is the fix.
+        408 | 500..=599 => ConnectorError::Unavailable(RetryHint {
             retry_after_ms: retry_after_ms(resp),
             message: format!("CircleCI answered HTTP {status} while reading {what}{detail}"),
         }),
@@ -81,7 +103,8 @@ pub fn retry_after_ms(resp: &HttpResponse) -> Option<u64> {
             return Some(ms);
         }
         if let (Some(at), Some(now)) = (crate::time::parse_http_date(v), date()) {
-            return Some((at - now).max(0) as u64 * 1000);
+            // Saturating: a date in the year 4,000,000,000 parses.
+            return Some(((at - now).max(0) as u64).saturating_mul(1000));
         }
     }
     for name in ["ratelimit-reset", "x-ratelimit-reset"] {
@@ -116,6 +139,38 @@ fn seconds_to_ms(v: &str) -> Option<u64> {
         .take(3)
         .fold(0, |n, b| n * 10 + (b - b'0') as u64);
     Some(secs.saturating_mul(1000).saturating_add(millis))
+}
+
+/// Checks that a 2xx answer's body is as long as its `Content-Length` says:
+/// a shorter body was cut off in transit (`unavailable`), and must never be
+/// parsed as if it were whole. Only an identity-coded body is checked (a
+/// host that decodes a compressed body may leave the header as sent), and
+/// only for being too short (a decoded body is longer).
+pub fn check_complete(
+    resp: &HttpResponse,
+    what: &str,
+    authority: &str,
+) -> Result<(), ConnectorError> {
+    let coded = resp
+        .header("content-encoding")
+        .is_some_and(|c| !c.trim().eq_ignore_ascii_case("identity"));
+    let declared = resp
+        .header("content-length")
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .map(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+    match declared {
+        Some(n) if !coded && (resp.body.len() as u64) < n => {
+            Err(ConnectorError::Unavailable(RetryHint {
+                retry_after_ms: None,
+                message: format!(
+                    "the answer for {what} from {authority} was cut off ({} of {n} bytes)",
+                    resp.body.len()
+                ),
+            }))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Maps a transport failure. `authority` is the upstream's `host[:port]`.
@@ -325,6 +380,133 @@ mod tests {
             Some(u64::MAX)
         );
         assert_eq!(ms(&[]), None);
+    }
+
+    /// Every 429 body shape with every retry header: always `rate-limited`,
+    /// the wait from the first header that gives one.
+    #[test]
+    fn rate_limits_with_every_body_and_header() {
+        let date = ("Date", "Wed, 31 Jan 2024 00:00:00 GMT");
+        type Headers<'a> = &'a [(&'a str, &'a str)];
+        let headers: [(Headers, Option<u64>); 7] = [
+            (&[("Retry-After", "30")], Some(30_000)),
+            (
+                &[("Retry-After", "Wed, 31 Jan 2024 00:00:45 GMT"), date],
+                Some(45_000),
+            ),
+            (&[("RateLimit-Reset", "12")], Some(12_000)),
+            (&[("X-RateLimit-Reset", "7")], Some(7_000)),
+            (&[("X-RateLimit-Reset", "1706659210"), date], Some(10_000)),
+            (
+                &[
+                    ("RateLimit-Remaining", "0"),
+                    ("X-RateLimit-Limit-Minute", "1000"),
+                ],
+                None,
+            ),
+            (&[], None),
+        ];
+        let bodies: [&[u8]; 7] = [
+            br#"{"message":"Rate limit exceeded."}"#,
+            b"Rate limited.",
+            b"{}",
+            b"",
+            br#"{"message":"Rate li"#,
+            b"<html><body>429</body></html>",
+            &[0xc3, 0x28, 0xff],
+        ];
+        for (h, want) in headers {
+            for body in bodies {
+                let r = HttpResponse {
+                    status: 429,
+                    headers: h
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    body: body.to_vec(),
+                };
+                match check_status(&r, "w") {
+                    Err(ConnectorError::RateLimited(hint)) => {
+                        assert_eq!(hint.retry_after_ms, want, "{h:?} {body:?}")
+                    }
+                    other => panic!("{h:?} {body:?}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn server_errors_and_timeouts_are_unavailable() {
+        for status in [408, 500, 502, 503, 504, 520, 599] {
+            let e = check_status(&resp(status, &[("Retry-After", "2")], ""), "w").unwrap_err();
+            assert_eq!(
+                e,
+                ConnectorError::Unavailable(RetryHint {
+                    retry_after_ms: Some(2_000),
+                    message: format!("CircleCI answered HTTP {status} while reading w"),
+                })
+            );
+        }
+        for status in [100, 204, 299] {
+            let ok = check_status(&resp(status, &[], ""), "w");
+            assert_eq!(ok.is_ok(), (200..300).contains(&status), "{status}");
+        }
+    }
+
+    /// Dates far in the future saturate instead of overflowing.
+    #[test]
+    fn absurd_retry_dates_saturate() {
+        let ms = retry_after_ms(&resp(
+            429,
+            &[
+                ("Retry-After", "Sun, 06 Nov 4294967295 08:49:37 GMT"),
+                ("Date", "Sun, 06 Nov 0000 08:49:37 GMT"),
+            ],
+            "",
+        ));
+        assert_eq!(ms, Some(u64::MAX));
+    }
+
+    #[test]
+    fn short_bodies_are_cut_off_in_transit() {
+        let check = |headers: &[(&str, &str)], body: &str| {
+            check_complete(
+                &resp(200, headers, body),
+                "pipelines of project gh/a/b",
+                "circleci.com",
+            )
+        };
+        let e = check(&[("Content-Length", "40")], r#"{"items":["#).unwrap_err();
+        assert_eq!(
+            e,
+            ConnectorError::Unavailable(RetryHint {
+                retry_after_ms: None,
+                message:
+                    "the answer for pipelines of project gh/a/b from circleci.com was cut off \
+                          (10 of 40 bytes)"
+                        .into()
+            })
+        );
+        assert!(check(&[("content-length", " 99999999999999999999999 ")], "{}").is_err());
+        assert!(
+            check(
+                &[("Content-Length", "40"), ("Content-Encoding", "identity")],
+                "{}"
+            )
+            .is_err()
+        );
+        // Whole, longer (decoded by the host), not a number, or encoded: not judged here.
+        assert!(check(&[("Content-Length", "2")], "{}").is_ok());
+        assert!(check(&[("Content-Length", "1")], "{}").is_ok());
+        assert!(check(&[("Content-Length", "40, 40")], "{}").is_ok());
+        assert!(
+            check(
+                &[("Content-Length", "40"), ("Content-Encoding", "gzip")],
+                "{}"
+            )
+            .is_ok()
+        );
+        assert!(check(&[], "").is_ok());
     }
 
     #[test]

@@ -317,7 +317,7 @@ impl Tree for CiTree {
                             ("project_slug", slug.clone()),
                             ("job_number", number.clone()),
                             ("job_id", string(&job.id)),
-                            ("test_index", (offset + k as u64).to_string()),
+                            ("test_index", offset.saturating_add(k as u64).to_string()),
                         ],
                         Target::Artifacts => vec![
                             ("project_slug", slug.clone()),

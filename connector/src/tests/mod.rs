@@ -1,13 +1,16 @@
 //! End-to-end tests of the contract functions against a scripted fake
 //! HTTP client: URLs, headers, paging, states and error mapping. The
 //! traversal, discovery and incremental tests against a stateful fake
-//! CircleCI are in [`traversal`].
+//! CircleCI are in [`traversal`]; stale page tokens in [`stale`]; the
+//! property tests in [`fuzz`].
 
 use crate::http::resp;
 use crate::*;
 use std::collections::VecDeque;
 
 mod fake;
+mod fuzz;
+mod stale;
 mod traversal;
 
 const KEY: &str = "CCIPAT_Qx7s3cr3t_9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e";
@@ -401,17 +404,39 @@ fn pipelines_errors_keep_the_state_safe() {
         matches!(&e, ConnectorError::BadResponse(m) if m.contains("same next_page_token")),
         "{e:?}"
     );
-    // A stale token's 404 says what to do.
+    // A page token's 404 ends the call with a state that counts it and
+    // still points at the token: the next call asks again (the listing is
+    // restarted only after several in a row; see `stale`).
     let mut fake = Fake::new().on(
         &format!("{url}?page-token=t"),
         404,
         r#"{"message":"Not Found"}"#,
     );
-    let e = call(&mut fake, "pipelines", settings, Some(&state)).unwrap_err();
-    assert!(
-        matches!(&e, ConnectorError::NotFound(m) if m.contains("page token in the state may have expired")),
-        "{e:?}"
+    let page = call(&mut fake, "pipelines", settings, Some(&state)).unwrap();
+    assert!(page.records.is_empty() && page.has_more);
+    assert_eq!(
+        page.notices,
+        [
+            "the page token for pipelines of project gh/acme/api answered 404 (1 in a row): the next call \
+          asks for that page again; after 3 the listing is read again from its first page"
+        ]
     );
+    let struck = page.state.unwrap();
+    assert!(struck.contains(r#""t":"t","n":1,"s":1"#), "{struck}");
+    let mut fake = Fake::new()
+        .on(
+            &format!("{url}?page-token=t"),
+            200,
+            &page_body(&["a2"], None),
+        )
+        .on(
+            "https://circleci.com/api/v2/project/gh/acme/web/pipeline",
+            200,
+            &page_body(&[], None),
+        );
+    let page = call(&mut fake, "pipelines", settings, Some(&struck)).unwrap();
+    assert_eq!(page.records.len(), 1);
+    assert!(!page.has_more && page.notices.is_empty() && fake.script.is_empty());
     // The state does not fit other settings or another stream.
     for other in [
         r#"{"project_slugs":["gh/acme/web"]}"#,
@@ -462,6 +487,129 @@ fn pipelines_errors_keep_the_state_safe() {
                 .into()
         })
     );
+}
+
+/// The second page of a listing answers 200 with a body that is cut off,
+/// not JSON, or not a page: never an empty or last page. The call keeps the
+/// first page and points its state at the second; the retry surfaces the
+/// error. Same for the first page of a listing under another.
+#[test]
+fn a_broken_200_is_never_an_empty_or_last_page() {
+    let settings = r#"{"project_slugs":["gh/acme/api"]}"#;
+    let url = "https://circleci.com/api/v2/project/gh/acme/api/pipeline";
+    let good = page_body(&["a3"], None);
+    // (body, headers, the error kind it must give)
+    type Case = (String, Vec<(&'static str, String)>, &'static str);
+    let mut broken: Vec<Case> = vec![
+        // Cut off anywhere.
+        (String::new(), vec![], "bad-response"),
+        ("{".into(), vec![], "bad-response"),
+        (r#"{"items":["#.into(), vec![], "bad-response"),
+        (r#"{"items":[]"#.into(), vec![], "bad-response"),
+        (
+            r#"{"items":[],"next_page_token":nu"#.into(),
+            vec![],
+            "bad-response",
+        ),
+        // Whole JSON, but not a page.
+        ("{}".into(), vec![], "bad-response"),
+        (r#"{"next_page_token":null}"#.into(), vec![], "bad-response"),
+        (
+            r#"{"items":null,"next_page_token":null}"#.into(),
+            vec![],
+            "bad-response",
+        ),
+        (
+            r#"{"items":{},"next_page_token":null}"#.into(),
+            vec![],
+            "bad-response",
+        ),
+        (
+            r#"{"items":"","next_page_token":null}"#.into(),
+            vec![],
+            "bad-response",
+        ),
+        (
+            r#"{"items":[null],"next_page_token":null}"#.into(),
+            vec![],
+            "bad-response",
+        ),
+        (
+            r#"{"items":[],"next_page_token":false}"#.into(),
+            vec![],
+            "bad-response",
+        ),
+        (
+            r#"{"items":[],"next_page_token":null}x"#.into(),
+            vec![],
+            "bad-response",
+        ),
+        ("null".into(), vec![], "bad-response"),
+        ("[]".into(), vec![], "bad-response"),
+        ("Rate limited.".into(), vec![], "bad-response"),
+        ("<html>maintenance</html>".into(), vec![], "bad-response"),
+        // A pipeline without its created_at cannot be placed in time.
+        (
+            r#"{"items":[{"id":"a3"}],"next_page_token":null}"#.into(),
+            vec![],
+            "bad-response",
+        ),
+        // A whole page, but cut off in transit: shorter than Content-Length.
+        (
+            good[..good.len() / 2].to_string(),
+            vec![("Content-Length", good.len().to_string())],
+            "unavailable",
+        ),
+        (
+            r#"{"items":[],"next_page_token":null}"#.into(),
+            vec![("Content-Length", "100".into())],
+            "unavailable",
+        ),
+    ];
+    // Every cut of a real page.
+    for cut in (0..good.len()).step_by(7) {
+        broken.push((good[..cut].to_string(), vec![], "bad-response"));
+    }
+    for (body, headers, kind) in broken {
+        let answer = |body: &str| {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            Ok(resp(200, &headers, body))
+        };
+        let mut fake = Fake::new()
+            .on(url, 200, &page_body(&["a1", "a2"], Some("t")))
+            .on_resp(&format!("{url}?page-token=t"), answer(&body));
+        let page = call(&mut fake, "pipelines", settings, None).unwrap();
+        assert!(page.has_more, "{body:?} ended the listing");
+        assert_eq!(page.records.len(), 2, "{body:?}");
+        assert!(
+            page.notices[0].contains(&format!("({kind}: ")),
+            "{body:?}: {:?}",
+            page.notices
+        );
+        let state = page.state.unwrap();
+        assert!(state.contains(r#""t":"t""#), "{body:?}: {state}");
+        let mut fake = Fake::new().on_resp(&format!("{url}?page-token=t"), answer(&body));
+        let e = call(&mut fake, "pipelines", settings, Some(&state)).unwrap_err();
+        assert_eq!(e.kind(), kind, "{body:?}: {e}");
+
+        // As the first page of the workflows under a pipeline (where an
+        // item without created_at is fine).
+        if body.contains(r#"[{"id":"a3"}]"#) {
+            continue;
+        }
+        let workflows = "https://circleci.com/api/v2/pipeline/p1/workflow";
+        let mut fake = Fake::new()
+            .on(url, 200, &page_body(&["p1"], None))
+            .on_resp(workflows, answer(&body));
+        let page = call(&mut fake, "workflows", settings, None).unwrap();
+        assert!(page.has_more && page.records.is_empty(), "{body:?}");
+        assert!(page.notices[0].contains(&format!("({kind}: ")), "{body:?}");
+        let state = page.state.unwrap();
+        let mut fake = Fake::new().on_resp(workflows, answer(&body));
+        let e = call(&mut fake, "workflows", settings, Some(&state)).unwrap_err();
+        assert_eq!(e.kind(), kind, "{body:?}: {e}");
+    }
 }
 
 #[test]

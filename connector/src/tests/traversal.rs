@@ -12,14 +12,14 @@ for their details, tests and artifacts";
 
 /// What a whole sync (calls until `has_more` is false) returned.
 #[derive(Debug, Default)]
-struct Sync {
-    records: Vec<String>,
-    notices: Vec<String>,
-    calls: usize,
-    requests: usize,
-    max_state: usize,
-    max_state_text: String,
-    state: Option<String>,
+pub(super) struct Sync {
+    pub(super) records: Vec<String>,
+    pub(super) notices: Vec<String>,
+    pub(super) calls: usize,
+    pub(super) requests: usize,
+    pub(super) max_state: usize,
+    pub(super) max_state_text: String,
+    pub(super) state: Option<String>,
 }
 
 impl Sync {
@@ -35,7 +35,7 @@ impl Sync {
             .sum()
     }
 
-    fn values(&self) -> Vec<Value> {
+    pub(super) fn values(&self) -> Vec<Value> {
         self.records
             .iter()
             .map(|r| serde_json::from_str(r).unwrap())
@@ -43,7 +43,7 @@ impl Sync {
     }
 
     /// A field of every record, as text.
-    fn field(&self, name: &str) -> Vec<String> {
+    pub(super) fn field(&self, name: &str) -> Vec<String> {
         self.values()
             .iter()
             .map(|v| match &v[name] {
@@ -55,7 +55,7 @@ impl Sync {
 }
 
 /// Runs one sync of `stream`, checking the per-call bounds.
-fn sync(fake: &mut FakeCi, stream: &str, settings: &str, state: Option<String>) -> Sync {
+pub(super) fn sync(fake: &mut FakeCi, stream: &str, settings: &str, state: Option<String>) -> Sync {
     let mut out = Sync::default();
     let mut state = state;
     let start = fake.log.len();
@@ -89,7 +89,7 @@ fn sync(fake: &mut FakeCi, stream: &str, settings: &str, state: Option<String>) 
     out
 }
 
-fn slugs(list: &[&str]) -> String {
+pub(super) fn slugs(list: &[&str]) -> String {
     format!(
         r#"{{"project_slugs":[{}]}}"#,
         list.iter()
@@ -102,7 +102,7 @@ fn slugs(list: &[&str]) -> String {
 /// A fake with one project, gh/acme/api, of `pipelines` typical finished
 /// pipelines ten minutes apart, each build job with `tests` tests (see
 /// [`FakeCi::push_finished`]).
-fn api_project(pipelines: i64, tests: usize) -> (FakeCi, usize) {
+pub(super) fn api_project(pipelines: i64, tests: usize) -> (FakeCi, usize) {
     let mut fake = FakeCi::new();
     let a = fake.add_project("gh/acme/api");
     for i in 0..pipelines {
@@ -546,7 +546,7 @@ fn states_must_fit_the_stream_and_the_settings() {
 // Project discovery
 // ---------------------------------------------------------------------------
 
-fn discovery_fake() -> FakeCi {
+pub(super) fn discovery_fake() -> FakeCi {
     let mut fake = FakeCi::new();
     let api = fake.add_project("gh/acme/api");
     let web = fake.add_project("gh/acme/web:v2");
@@ -667,7 +667,7 @@ fn discovery_scans_50_pages_or_back_to_start_date() {
 /// with a finished job, a running job, an approval on hold and a blocked
 /// job), then 3 more finished pipelines. Returns the fake and the ids of the
 /// unfinished workflow's jobs.
-fn incremental_fake() -> (FakeCi, usize, Vec<String>) {
+pub(super) fn incremental_fake() -> (FakeCi, usize, Vec<String>) {
     let (mut fake, a) = api_project(25, 2);
     let mut done = fake.job("success", Some(t(251)), Some(t(252)));
     done.tests = 2;
@@ -693,7 +693,7 @@ fn incremental_fake() -> (FakeCi, usize, Vec<String>) {
 /// What happens upstream between the two syncs: the unfinished workflow
 /// ends (its running job stops, the approval is approved, the blocked job
 /// runs), and a new pipeline is created.
-fn change(fake: &mut FakeCi, a: usize) -> String {
+pub(super) fn change(fake: &mut FakeCi, a: usize) -> String {
     let wf = &mut fake.projects[a].pipelines[3].workflows[0];
     wf.status = "success".into();
     wf.stopped = Some(t(390));
@@ -706,7 +706,7 @@ fn change(fake: &mut FakeCi, a: usize) -> String {
     fake.push_finished(a, t(395), 2)
 }
 
-fn cursor_of(state: &str) -> Value {
+pub(super) fn cursor_of(state: &str) -> Value {
     serde_json::from_str::<Value>(state).unwrap()["cursor"].clone()
 }
 

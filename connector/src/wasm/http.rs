@@ -1,7 +1,7 @@
 //! [`HttpClient`] over wasi:http `outgoing-handler`. The host applies its
 //! own timeouts and destination policy, so no request options are set here.
 
-use crate::http::{HttpClient, HttpResponse, MAX_BODY_BYTES, TransportError};
+use crate::http::{HttpClient, HttpResponse, TransportError, body_failure, body_limit};
 use crate::url::{Scheme as UrlScheme, Url};
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{ErrorCode, Fields, IncomingBody, Method, OutgoingRequest, Scheme};
@@ -64,18 +64,23 @@ impl HttpClient for WasiHttp {
             .into_iter()
             .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
             .collect();
+        let limit = body_limit(status);
         let declared = headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
             .and_then(|(_, v)| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return Err(TransportError::TooLarge);
+        if declared.is_some_and(|n| n > limit as u64) {
+            body_failure(status, TransportError::TooLarge)?;
         }
         let body = response
             .consume()
             .map_err(|()| TransportError::Other("the body was already taken".into()))?;
-        let bytes = read_body(&body)?;
-        // Trailers are not used; finishing just releases the body.
+        let (bytes, failure) = read_body(&body, limit);
+        if let Some(err) = failure {
+            body_failure(status, err)?;
+        }
+        // Trailers are not used; finishing just releases the body. (A body
+        // shorter than its Content-Length is caught by `upstream::check_complete`.)
         drop(IncomingBody::finish(body));
         Ok(HttpResponse {
             status,
@@ -85,29 +90,35 @@ impl HttpClient for WasiHttp {
     }
 }
 
-/// Reads the whole body, at most [`MAX_BODY_BYTES`].
-fn read_body(body: &IncomingBody) -> Result<Vec<u8>, TransportError> {
-    let stream = body
-        .stream()
-        .map_err(|()| TransportError::Other("the body stream was already taken".into()))?;
+/// Reads the body to its end or to `limit` bytes: the bytes read, and why
+/// reading stopped early (passing `limit` is [`TransportError::TooLarge`]).
+/// The stream is dropped on return, as `IncomingBody::finish` requires.
+fn read_body(body: &IncomingBody, limit: usize) -> (Vec<u8>, Option<TransportError>) {
+    let Ok(stream) = body.stream() else {
+        let err = TransportError::Other("the body stream was already taken".into());
+        return (Vec::new(), Some(err));
+    };
     let mut bytes = Vec::new();
     loop {
         match stream.blocking_read(CHUNK) {
             Ok(chunk) => {
-                if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(TransportError::TooLarge);
+                if bytes.len() + chunk.len() > limit {
+                    let room = limit - bytes.len();
+                    bytes.extend_from_slice(&chunk[..room]);
+                    return (bytes, Some(TransportError::TooLarge));
                 }
                 bytes.extend_from_slice(&chunk);
             }
-            Err(StreamError::Closed) => return Ok(bytes),
+            Err(StreamError::Closed) => return (bytes, None),
             Err(StreamError::LastOperationFailed(e)) => {
-                return Err(match wasip2::http::types::http_error_code(&e) {
+                let err = match wasip2::http::types::http_error_code(&e) {
                     Some(code) => map_code(code),
                     None => TransportError::Protocol(format!(
                         "reading the body failed ({})",
                         e.to_debug_string()
                     )),
-                });
+                };
+                return (bytes, Some(err));
             }
         }
     }
