@@ -105,10 +105,7 @@ impl RecordSink for FileSink {
         Ok(())
     }
     fn resume_at(&mut self, position: u64) -> std::io::Result<()> {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .append(true)
-            .open(&self.path)?;
+        let file = std::fs::OpenOptions::new().append(true).open(&self.path)?;
         let len = file.metadata()?.len();
         if len < position {
             // Someone cut the file: the records of the checkpointed pages
@@ -507,10 +504,9 @@ pub async fn run_streams(
     // what did not finish.
     if outcomes.iter().all(|(_, r)| r.is_ok())
         && let Err(e) = checkpoints.end_run()
+        && let Some((_, last)) = outcomes.last_mut()
     {
-        if let Some((_, last)) = outcomes.last_mut() {
-            *last = Err(e);
-        }
+        *last = Err(e);
     }
     outcomes
 }
