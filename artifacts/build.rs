@@ -9,10 +9,10 @@
 //! while this script runs.
 
 use component_build::{
-    CONNECTOR_ALLOWED_IMPORTS, CONNECTOR_PACKAGE, CONNECTOR_WORLD, ENV_INPUTS, GuestBuild,
-    ToolchainMissing, build_component, default_target_dir,
+    CONNECTOR_ALLOWED_IMPORTS, CONNECTOR_PACKAGE, CONNECTOR_WORLD, GuestBuild, ToolchainMissing,
+    build_component, default_target_dir,
 };
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The file name of the component in `OUT_DIR`; `src/lib.rs` refers to it.
@@ -48,7 +48,7 @@ fn run() -> anyhow::Result<()> {
     // `rerun-if-changed` lines. (A failed script always reruns anyway.)
     let toolchain = component_build::detect()?;
 
-    declare_inputs(&workspace)?;
+    component_build::rerun::declare_guest_inputs(&workspace, &workspace.join("connector"), &[])?;
 
     let mut build = GuestBuild::new(
         &workspace,
@@ -77,56 +77,6 @@ fn run() -> anyhow::Result<()> {
         built.imports
     );
     Ok(())
-}
-
-/// Tells cargo what the component depends on, so this script (and the
-/// guest's cargo, which has its own fingerprints) reruns only when one of
-/// them changes.
-fn declare_inputs(workspace: &Path) -> anyhow::Result<()> {
-    let connector = workspace.join("connector");
-    // Every file and directory: files for edits, directories for files
-    // added or removed.
-    rerun_tree(&connector.join("src"))?;
-    rerun_tree(&workspace.join("wit"))?;
-    for file in [
-        connector.join("Cargo.toml"),
-        connector.join("build.rs"),
-        workspace.join("Cargo.toml"),
-        workspace.join("Cargo.lock"),
-        workspace.join(".cargo/config.toml"),
-    ] {
-        // A path that does not exist would make cargo rerun us every time.
-        if file.exists() {
-            rerun_if_changed(&file);
-        }
-    }
-    for var in ENV_INPUTS {
-        println!("cargo:rerun-if-env-changed={var}");
-    }
-    Ok(())
-}
-
-fn rerun_tree(dir: &Path) -> anyhow::Result<()> {
-    rerun_if_changed(dir);
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("could not list {}: {e}", dir.display()))?;
-    let mut paths: Vec<PathBuf> = entries
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("could not list {}: {e}", dir.display()))?;
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
-            rerun_tree(&path)?;
-        } else {
-            rerun_if_changed(&path);
-        }
-    }
-    Ok(())
-}
-
-fn rerun_if_changed(path: &Path) {
-    println!("cargo:rerun-if-changed={}", path.display());
 }
 
 fn env(name: &str) -> anyhow::Result<String> {

@@ -19,6 +19,7 @@
 
 pub mod encode;
 pub mod guest;
+pub mod rerun;
 pub mod toolchain;
 
 pub use encode::{

@@ -112,7 +112,8 @@ impl Credential {
 /// much a leak as the token itself.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    secrets: Vec<String>,
+    /// Shared: a redactor is cloned for every call and every request.
+    secrets: std::sync::Arc<[String]>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -137,7 +138,9 @@ impl Redactor {
         // Longest first, so a secret containing another is replaced whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Redactor { secrets }
+        Redactor {
+            secrets: secrets.into(),
+        }
     }
 
     /// Whether there is nothing to redact.
@@ -155,7 +158,7 @@ impl Redactor {
     pub fn redact(&self, text: &str) -> String {
         let hay = text.as_bytes();
         let mut ranges = Vec::new();
-        for secret in &self.secrets {
+        for secret in self.secrets.iter() {
             let mut from = 0;
             while let Some(at) = find_ignoring_case(hay, secret.as_bytes(), from) {
                 ranges.push((at, at + secret.len()));

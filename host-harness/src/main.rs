@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use host_harness::bindings::{CredentialSpec, FieldKind, StreamSpec, SyncMode};
 use host_harness::cache::CompileCache;
 use host_harness::checkpoint::{Checkpointer, StateFile};
-use host_harness::credential::{Credential, Redactor};
+use host_harness::credential::Credential;
 use host_harness::limits::{self as limits, Limits};
 use host_harness::logging::{self, SharedRedactor};
 use host_harness::progress::TerminalProgress;
@@ -202,17 +202,12 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
         }
         Command::Validate { credential } => {
             let credential = Credential::from_file(&credential)?;
-            let redactor = redactor(&mut instance, &credential, &log).await?;
-            let account = instance
-                .validate(&credential)
-                .await
-                .map_err(|e| redactor.redact_error(e))?;
+            redact_log(&mut instance, &credential, &log).await?;
+            // The instance returns the account and errors already redacted.
+            let account = instance.validate(&credential).await?;
             let details: Value = serde_json::from_str(&account.details).unwrap_or(Value::Null);
             let out = json!({ "id": account.id, "name": account.name, "details": details });
-            println!(
-                "{}",
-                redactor.redact(&serde_json::to_string_pretty(&out).unwrap_or_default())
-            );
+            print_json(&out);
         }
         Command::Fetch {
             credential,
@@ -227,7 +222,7 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
         } => {
             let retry = retry_from(max_retries, max_retry_wait, no_retry)?;
             let credential = Credential::from_file(&credential)?;
-            let redactor = redactor(&mut instance, &credential, &log).await?;
+            redact_log(&mut instance, &credential, &log).await?;
             let settings = read_settings(settings.as_deref())?;
             let requested: Vec<String> = stream
                 .split(',')
@@ -248,7 +243,7 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
                 ..SyncOptions::default()
             };
             let terminal = std::io::stderr().is_terminal();
-            let mut progress = TerminalProgress::new(std::io::stderr(), redactor.clone());
+            let mut progress = TerminalProgress::new(std::io::stderr());
             let mut quiet = Quiet;
             let observer: &mut dyn Observer = if terminal { &mut progress } else { &mut quiet };
             let outcomes = sync::run_streams(
@@ -273,12 +268,11 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
                     Ok(report) if !terminal => {
                         // Skipped items are worth a line even in a log.
                         for kind in report.notices.kinds() {
-                            eprintln!("notice: {stream}: {}", redactor.redact(&kind.to_string()));
+                            eprintln!("notice: {stream}: {kind}");
                         }
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        let e = redactor.redact_error(e);
                         if streams.len() > 1 {
                             eprintln!("error: {stream}: {e}");
                         }
@@ -390,16 +384,16 @@ fn retry_from(
     })
 }
 
-/// The redactor for this credential's secret fields, per the connector's
-/// schema; the log writes through it from now on.
-async fn redactor(
+/// Makes the log redact this credential's secret fields (per the
+/// connector's schema). Everything else the CLI prints comes from the
+/// connector instance, which redacts it itself.
+async fn redact_log(
     instance: &mut ConnectorInstance,
     credential: &Credential,
     log: &SharedRedactor,
-) -> Result<Redactor, HarnessError> {
-    let redactor = instance.redactor(credential).await?;
-    log.set(redactor.clone());
-    Ok(redactor)
+) -> Result<(), HarnessError> {
+    log.set(instance.redactor(credential).await?);
+    Ok(())
 }
 
 /// Where each stream's records go: stdout or `--out FILE` for a single

@@ -3,13 +3,12 @@
 //! retry a page, then a summary table.
 //!
 //! It is only used when stderr is a terminal; piped or logged runs stay
-//! quiet. Notices and errors pass through the redactor first, since they may
-//! quote upstream text.
+//! quiet. Notices and errors arrive already redacted: the connector
+//! instance removes secret values from everything it returns.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::credential::Redactor;
 use crate::error::HarnessError;
 use crate::retry::{Wait, secs};
 use crate::sync::{Observer, SyncReport};
@@ -20,7 +19,6 @@ const REDRAW_EVERY: Duration = Duration::from_millis(100);
 /// Live progress on a terminal.
 pub struct TerminalProgress<W: Write> {
     out: W,
-    redactor: Redactor,
     started: Instant,
     stream_started: Instant,
     last_draw: Option<Instant>,
@@ -34,11 +32,10 @@ struct Row {
 }
 
 impl<W: Write> TerminalProgress<W> {
-    pub fn new(out: W, redactor: Redactor) -> Self {
+    pub fn new(out: W) -> Self {
         let now = Instant::now();
         TerminalProgress {
             out,
-            redactor,
             started: now,
             stream_started: now,
             last_draw: None,
@@ -149,11 +146,7 @@ impl<W: Write + Send> Observer for TerminalProgress<W> {
                 let line = self.line(stream, report, elapsed);
                 let _ = writeln!(self.out, "\r\x1b[2K{line}");
                 for kind in report.notices.kinds() {
-                    let _ = writeln!(
-                        self.out,
-                        "  notice: {}",
-                        self.redactor.redact(&kind.to_string())
-                    );
+                    let _ = writeln!(self.out, "  notice: {}", kind);
                 }
                 if report.notices.overflow > 0 {
                     let _ = writeln!(
@@ -186,19 +179,13 @@ impl<W: Write + Send> Observer for TerminalProgress<W> {
                 }
             }
             Err(e) => {
-                let _ = writeln!(
-                    self.out,
-                    "\r\x1b[2K{stream:<30} failed: {}",
-                    self.redactor.redact(&e.to_string())
-                );
+                let _ = writeln!(self.out, "\r\x1b[2K{stream:<30} failed: {}", e);
             }
         }
         let _ = self.out.flush();
         self.finished.push(Row {
             stream: stream.to_string(),
-            outcome: result
-                .cloned()
-                .map_err(|e| self.redactor.redact(&e.to_string())),
+            outcome: result.cloned().map_err(|e| e.to_string()),
             elapsed,
         });
     }
@@ -212,7 +199,7 @@ mod tests {
 
     #[test]
     fn shows_the_wait_and_the_retries() {
-        let mut progress = TerminalProgress::new(Vec::new(), Redactor::default());
+        let mut progress = TerminalProgress::new(Vec::new());
         progress.stream_started("pipelines");
         let error = HarnessError::Connector(ConnectorError::RateLimited(RetryHint {
             retry_after_ms: Some(4200),

@@ -18,8 +18,8 @@
 
 use anyhow::Context;
 use component_build::{
-    CONNECTOR_ALLOWED_IMPORTS, ComponentChecks, ENV_INPUTS, GuestBuild, ToolchainMissing,
-    WorldCheck, build_guest, componentize_checked, custom_section, default_target_dir,
+    CONNECTOR_ALLOWED_IMPORTS, ComponentChecks, GuestBuild, ToolchainMissing, WorldCheck,
+    build_guest, componentize_checked, custom_section, default_target_dir,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -147,7 +147,11 @@ fn run() -> anyhow::Result<()> {
     // install commands.
     let toolchain = component_build::detect()?;
 
-    declare_inputs(&workspace, &guest)?;
+    component_build::rerun::declare_guest_inputs(
+        &workspace,
+        &guest,
+        &["wit-other-version", "wit-other-world"],
+    )?;
 
     let started = Instant::now();
     for program in programs(&workspace, &guest) {
@@ -232,56 +236,6 @@ fn write_atomically(dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("could not write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, dest)
         .map_err(|e| anyhow::anyhow!("could not write {}: {e}", dest.display()))
-}
-
-/// Tells cargo what the components depend on, so this script (and the
-/// guest's cargo) reruns only when one of them changes.
-fn declare_inputs(workspace: &Path, guest: &Path) -> anyhow::Result<()> {
-    // Every file and directory: files for edits, directories for files
-    // added or removed.
-    rerun_tree(&guest.join("src"))?;
-    rerun_tree(&guest.join("wit-other-version"))?;
-    rerun_tree(&guest.join("wit-other-world"))?;
-    rerun_tree(&workspace.join("wit"))?;
-    for file in [
-        guest.join("Cargo.toml"),
-        guest.join("build.rs"),
-        workspace.join("Cargo.toml"),
-        workspace.join("Cargo.lock"),
-        workspace.join(".cargo/config.toml"),
-    ] {
-        // A path that does not exist would make cargo rerun us every time.
-        if file.exists() {
-            rerun_if_changed(&file);
-        }
-    }
-    for var in ENV_INPUTS {
-        println!("cargo:rerun-if-env-changed={var}");
-    }
-    Ok(())
-}
-
-fn rerun_tree(dir: &Path) -> anyhow::Result<()> {
-    rerun_if_changed(dir);
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("could not list {}: {e}", dir.display()))?;
-    let mut paths: Vec<PathBuf> = entries
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("could not list {}: {e}", dir.display()))?;
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
-            rerun_tree(&path)?;
-        } else {
-            rerun_if_changed(&path);
-        }
-    }
-    Ok(())
-}
-
-fn rerun_if_changed(path: &Path) {
-    println!("cargo:rerun-if-changed={}", path.display());
 }
 
 fn env(name: &str) -> anyhow::Result<String> {
