@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 /// variables so the workspace's `[profile.release]` can stay tuned for the
 /// host. Size first: the module is shipped, stored and compiled per tenant.
 pub const GUEST_PROFILE: &[(&str, &str)] = &[
-    ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s"),
+    ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3"),
     ("CARGO_PROFILE_RELEASE_LTO", "true"),
     ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1"),
     // No unwinding in the guest: a panic traps, and the host sees a trap.

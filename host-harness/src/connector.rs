@@ -127,7 +127,7 @@ impl Connector {
         limits: Limits,
     ) -> Result<ConnectorInstance, HarnessError> {
         let tripwire = Arc::new(Tripwire::default());
-        let hooks = PolicyHooks::with_limits(policy, &limits, tripwire.clone());
+        let hooks = PolicyHooks::with_tripwire(policy, &limits, tripwire.clone());
         let log = hooks.log();
         let state = HostState {
             table: ResourceTable::new(),
@@ -406,7 +406,10 @@ impl ConnectorInstance {
 
     /// What this instance's requests did so far.
     pub fn outbound_log(&self) -> OutboundLog {
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .snapshot()
     }
 
     /// Adds the host's reason to a `denied` error: the guest only learns

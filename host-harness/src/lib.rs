@@ -36,6 +36,6 @@ pub use error::HarnessError;
 pub use limits::{LimitExceeded, LimitKind, Limits};
 pub use loader::{HostConfig, Loader, Pooling};
 pub use net::{IpNetwork, Resolver};
-pub use policy::{AllowList, OutboundPolicy, Timeouts};
+pub use policy::{AllowList, KeepAlive, OutboundPolicy, Timeouts};
 pub use retry::RetryPolicy;
 pub use tenant::{Tenant, TenantSpec};

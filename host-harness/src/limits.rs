@@ -13,7 +13,7 @@
 //! | `cpu_time_per_call` | epoch interruption: an [`EpochTicker`] per engine, a deadline armed before every call, a callback that checks the call's metered time | a trap |
 //! | `requests_per_call` | [`crate::outbound::PolicyHooks`] counts each call's requests | `HttpRequestDenied` |
 //! | `response_body_bytes` | the response body the hooks hand out | a stream error (`HttpResponseBodySize`) |
-//! | `concurrent_connections` | a semaphore in the hooks, held by each request and its body | `ConnectionLimitReached` after waiting |
+//! | `concurrent_connections` | a semaphore in the hooks, held by each open connection (busy, or idle in the keep-alive pool) until it closes | `ConnectionLimitReached` after waiting |
 //! | `records_per_page`, `bytes_per_page` | checked on each page `fetch` returns, before anything is written | nothing: the call's result is refused |
 //!
 //! Whatever the guest makes of a refused request or a broken body (an error,
@@ -109,10 +109,11 @@ pub struct Limits {
     pub records_per_page: u64,
     /// Bytes of one page: its records, state and notices. Default 64 MiB.
     pub bytes_per_page: u64,
-    /// Requests of this instance in flight at once, each counted from its
-    /// start until its body is finished or dropped. One more waits for a
-    /// slot as long as the connect timeout, then fails with this limit.
-    /// Default 8.
+    /// Connections this instance has open at once: each counts from its
+    /// start until it closes, busy with a request or idle in the keep-alive
+    /// pool ([`crate::net::pool`]). A request that finds none free closes
+    /// the oldest idle one; when none is idle it waits as long as the
+    /// connect timeout, then fails with this limit. Default 8.
     pub concurrent_connections: u32,
 }
 

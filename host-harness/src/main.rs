@@ -18,12 +18,13 @@ use host_harness::checkpoint::{Checkpointer, StateFile};
 use host_harness::credential::Credential;
 use host_harness::limits::{self as limits, Limits};
 use host_harness::logging::{self, SharedRedactor};
+use host_harness::policy::DEFAULT_KEEP_ALIVE_IDLE;
 use host_harness::progress::TerminalProgress;
 use host_harness::retry::{self, RetryPolicy};
 use host_harness::sync::{self, FileSink, Observer, Quiet, RecordSink, SyncOptions, WriterSink};
 use host_harness::{
-    AllowList, ConnectorInstance, HarnessError, HostConfig, IpNetwork, Loader, OutboundPolicy,
-    Resolver, Timeouts,
+    AllowList, ConnectorInstance, HarnessError, HostConfig, IpNetwork, KeepAlive, Loader,
+    OutboundPolicy, Resolver, Timeouts,
 };
 use serde_json::{Value, json};
 
@@ -63,6 +64,10 @@ struct Cli {
     /// Seconds to wait between two chunks of a response body.
     #[arg(long, global = true, default_value_t = 30.0, value_name = "SECS")]
     between_bytes_timeout: f64,
+    /// Seconds a connection stays open for the next request to the same
+    /// host once it is idle (0: a new connection for every request).
+    #[arg(long, global = true, default_value_t = DEFAULT_KEEP_ALIVE_IDLE.as_secs_f64(), value_name = "SECS")]
+    keep_alive_idle: f64,
     /// Where compiled components are cached (default: $CONNECTOR_HARNESS_CACHE_DIR,
     /// else $XDG_CACHE_HOME/connector-harness, else ~/.cache/connector-harness).
     #[arg(long, global = true, value_name = "DIR")]
@@ -88,7 +93,7 @@ struct Cli {
     /// Size of one page the connector returns (records, state, notices), in MiB.
     #[arg(long, global = true, default_value_t = limits::DEFAULT_BYTES_PER_PAGE >> 20, value_name = "MIB")]
     max_page_mb: u64,
-    /// Requests of one instance in flight at once; one more waits up to the connect timeout, then fails.
+    /// Connections one instance may have open at once, busy or kept alive; a request beyond them closes an idle one, else waits up to the connect timeout, then fails.
     #[arg(long, global = true, default_value_t = limits::DEFAULT_CONCURRENT_CONNECTIONS, value_name = "N")]
     max_connections: u32,
     /// Log the host's events to stderr, e.g. `info`, `debug` or
@@ -322,6 +327,14 @@ fn policy(cli: &Cli) -> Result<OutboundPolicy, HarnessError> {
             connect: secs("connect-timeout", cli.connect_timeout)?,
             first_byte: secs("first-byte-timeout", cli.first_byte_timeout)?,
             between_bytes: secs("between-bytes-timeout", cli.between_bytes_timeout)?,
+        },
+        keep_alive: if cli.keep_alive_idle == 0.0 {
+            KeepAlive::OFF
+        } else {
+            KeepAlive {
+                idle_timeout: secs("keep-alive-idle", cli.keep_alive_idle)?,
+                ..KeepAlive::default()
+            }
         },
     })
 }

@@ -3,8 +3,10 @@
 //! wasmtime-wasi-http hands each request the guest makes to
 //! [`WasiHttpHooks::send_request`]; ours checks its host name against the
 //! operator's [`OutboundPolicy`], then has the host's own sender
-//! ([`crate::net`]) resolve the name once, check every address it resolves
-//! to, and connect only to those. A refusal at either check is
+//! ([`crate::net`]) send it: on a connection the instance kept open to the
+//! same scheme, host and port ([`crate::net::pool`]), or on a new one, for
+//! which it resolves the name once, checks every address it resolves to,
+//! and connects only to those. A refusal at either check is
 //! `HttpRequestDenied` to the guest (nothing left the process but, for the
 //! second, a DNS lookup) and a [`Denial`] in the [`OutboundLog`] for the
 //! host's message. Requests go out with the host's timeouts, shortened where
@@ -14,16 +16,20 @@
 //! It also enforces the instance's outbound [`Limits`]: requests per call
 //! (counted from [`PolicyHooks::begin_call`]; one too many is refused with
 //! `HttpRequestDenied`), the size of each response body (a longer body ends
-//! with an `HttpResponseBodySize` stream error) and the connections in flight
-//! (a semaphore whose permit each request holds until its body is finished
-//! or dropped and its connection closed; a request beyond it waits for a
-//! permit as long as the connect timeout, then fails with
-//! `ConnectionLimitReached`). Each of these records the limit in the
-//! instance's tripwire, so the host reports the limit, not the guest's
+//! with an `HttpResponseBodySize` stream error) and the connections open at
+//! once (a semaphore whose permit each connection holds, busy or idle in the
+//! pool, until it closes; a request that finds none free closes an idle
+//! connection, else waits for a permit as long as the connect timeout, then
+//! fails with `ConnectionLimitReached`). Each of these records the limit in
+//! the instance's tripwire, so the host reports the limit, not the guest's
 //! rendering of the refusal.
+//!
+//! The [`OutboundLog`] counts what the requests did, and how long the
+//! instance waited on the network (`upstream_wait`), for reports and
+//! benchmarks.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -36,20 +42,71 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 
 use crate::credential::Redactor;
 use crate::limits::{LimitKind, Limits, Tripwire, bytes};
+use crate::net::connect::{self, Connection};
+use crate::net::http1::{self, Failed, Paced};
+use crate::net::pool::{Key, Pool, Returning, Slot};
 use crate::net::{self, IoFuture, Refused};
-use crate::policy::{Denial, OutboundPolicy, Timeouts};
+use crate::policy::{Denial, Destination, OutboundPolicy, Timeouts};
 
 /// What one instance's requests did, for reports and tests.
 #[derive(Debug, Default, Clone)]
 pub struct OutboundLog {
     /// Requests that passed the policy (their name and every address it
-    /// resolved to) and went on to the network, whatever came of it; a name
-    /// that does not resolve counts here too.
+    /// resolved to, or went on a connection kept from an earlier request to
+    /// the same destination) and went on to the network, whatever came of
+    /// it; a name that does not resolve counts here too.
     pub sent: u64,
     /// Requests refused, by the policy (name or address) or a limit.
     pub denied: u64,
     /// Why the most recent request was refused.
     pub last_denial: Option<Denial>,
+    /// New TCP connections made.
+    pub connections_opened: u64,
+    /// Requests that went on a connection kept open from an earlier one.
+    pub reused: u64,
+    /// Wall time during which at least one of the instance's requests
+    /// waited on the network: from when a request leaves for the network
+    /// (resolving and connecting included, for a new connection) until its
+    /// response head arrives, and, while its body is read, from each read
+    /// that found nothing until data (or the end) arrives. Concurrent waits
+    /// count once. A wait still in progress counts from
+    /// [`OutboundLog::snapshot`] on.
+    pub upstream_wait: Duration,
+    /// Requests waiting on the network now.
+    waiting: u32,
+    /// Since when at least one has been.
+    waiting_since: Option<std::time::Instant>,
+}
+
+impl OutboundLog {
+    /// A copy with the wait in progress, if any, counted up to now.
+    pub fn snapshot(&self) -> OutboundLog {
+        let mut copy = self.clone();
+        if let Some(since) = copy.waiting_since {
+            copy.upstream_wait += since.elapsed();
+        }
+        copy
+    }
+
+    fn wait_began(&mut self, now: std::time::Instant) {
+        if self.waiting == 0 {
+            self.waiting_since = Some(now);
+        }
+        self.waiting += 1;
+    }
+
+    fn wait_ended(&mut self, now: std::time::Instant) {
+        self.waiting = self.waiting.saturating_sub(1);
+        if self.waiting == 0
+            && let Some(since) = self.waiting_since.take()
+        {
+            self.upstream_wait += now.saturating_duration_since(since);
+        }
+    }
+}
+
+fn lock(log: &Mutex<OutboundLog>) -> MutexGuard<'_, OutboundLog> {
+    log.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The `WasiHttpHooks` of one store.
@@ -60,6 +117,8 @@ pub struct PolicyHooks {
     /// Requests made since [`PolicyHooks::begin_call`].
     requests_this_call: u64,
     connections: Arc<Semaphore>,
+    /// This instance's kept connections; never shared with another.
+    pool: Pool,
     tripwire: Arc<Tripwire>,
     /// The current call's secrets: a guest may put one in a URL, and the
     /// denials and log events that name the destination must not show it.
@@ -69,10 +128,16 @@ pub struct PolicyHooks {
 impl PolicyHooks {
     /// Hooks with the default [`Limits`].
     pub fn new(policy: Arc<OutboundPolicy>) -> Self {
-        Self::with_limits(policy, &Limits::default(), Arc::default())
+        Self::with_limits(policy, &Limits::default())
     }
 
-    pub(crate) fn with_limits(
+    /// Hooks enforcing `limits` (their outbound ones).
+    pub fn with_limits(policy: Arc<OutboundPolicy>, limits: &Limits) -> Self {
+        Self::with_tripwire(policy, limits, Arc::default())
+    }
+
+    /// Hooks that record a limit hit in `tripwire`, the instance's.
+    pub(crate) fn with_tripwire(
         policy: Arc<OutboundPolicy>,
         limits: &Limits,
         tripwire: Arc<Tripwire>,
@@ -81,6 +146,7 @@ impl PolicyHooks {
             .unwrap_or(usize::MAX)
             .min(Semaphore::MAX_PERMITS);
         PolicyHooks {
+            pool: Pool::new(policy.keep_alive),
             policy,
             log: Arc::default(),
             limits: limits.clone(),
@@ -102,6 +168,11 @@ impl PolicyHooks {
         self.log.clone()
     }
 
+    /// Connections kept open for the next request now.
+    pub fn idle_connections(&self) -> usize {
+        self.pool.idle()
+    }
+
     /// The host's timeouts, shortened where the guest asked for less.
     fn timeouts(&self, guest: Option<RequestOptions>) -> Timeouts {
         let host = self.policy.timeouts;
@@ -116,12 +187,33 @@ impl PolicyHooks {
             between_bytes: min(host.between_bytes, guest.between_bytes_timeout),
         }
     }
+
+    fn redact_denial(&self, denial: Denial) -> Denial {
+        Denial {
+            destination: self.redactor.redact(&denial.destination),
+            ..denial
+        }
+    }
+
+    /// What one request's future needs from the hooks.
+    fn outgoing(&self, options: Option<RequestOptions>) -> Outgoing {
+        Outgoing {
+            policy: self.policy.clone(),
+            log: self.log.clone(),
+            limits: self.limits.clone(),
+            connections: self.connections.clone(),
+            pool: self.pool.clone(),
+            tripwire: self.tripwire.clone(),
+            redactor: self.redactor.clone(),
+            timeouts: self.timeouts(options),
+        }
+    }
 }
 
 /// Counts a request in the log: `Ok` sent, `Err(Some)` refused by the
 /// policy, `Err(None)` refused by a limit (not a policy denial).
 fn record(log: &Mutex<OutboundLog>, outcome: Result<(), Option<&Denial>>) {
-    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+    let mut log = lock(log);
     match outcome {
         Ok(()) => log.sent += 1,
         Err(denial) => {
@@ -129,15 +221,6 @@ fn record(log: &Mutex<OutboundLog>, outcome: Result<(), Option<&Denial>>) {
             if let Some(denial) = denial {
                 log.last_denial = Some(denial.clone());
             }
-        }
-    }
-}
-
-impl PolicyHooks {
-    fn redact_denial(&self, denial: Denial) -> Denial {
-        Denial {
-            destination: self.redactor.redact(&denial.destination),
-            ..denial
         }
     }
 }
@@ -157,6 +240,8 @@ impl WasiHttpHooks for PolicyHooks {
         // requests is stopped too.
         self.requests_this_call += 1;
         let over_limit = self.requests_this_call > u64::from(self.limits.requests_per_call);
+        // Both checks come before the pool is asked: a kept connection
+        // never lets a request skip them.
         let verdict = if over_limit {
             self.tripwire.trip(self.limits.exceeded(
                 LimitKind::RequestsPerCall,
@@ -179,76 +264,237 @@ impl WasiHttpHooks for PolicyHooks {
             }
             record(&self.log, Err(denial.as_ref()));
         }
-        let redactor = self.redactor.clone();
-        let timeouts = self.timeouts(options);
-        let policy = self.policy.clone();
-        let log = self.log.clone();
-        let connections = self.connections.clone();
-        let tripwire = self.tripwire.clone();
-        let limits = self.limits.clone();
+        let outgoing = self.outgoing(options);
         Box::new(async move {
             let dest = verdict.map_err(|_| HttpError::HttpRequestDenied)?;
-            let wait = timeouts.connect;
-            let permit = match tokio::time::timeout(wait, connections.acquire_owned()).await {
-                Ok(Ok(permit)) => Arc::new(permit),
-                _ => {
-                    tripwire.trip(limits.exceeded(
-                        LimitKind::Connections,
-                        format!("a request waited {} ms for one of the instance's connections to finish", wait.as_millis()),
-                    ));
-                    return Err(HttpError::ConnectionLimitReached);
-                }
-            };
-            // Resolving and connecting share the connect timeout, as they
-            // did inside the default sender.
-            let deadline = Instant::now() + timeouts.connect;
-            let addrs = match net::resolve_checked(&policy, &dest, deadline).await {
-                Ok(addrs) => {
-                    record(&log, Ok(()));
-                    tracing::debug!(
-                        destination = %redactor.redact(dest.authority()),
-                        addresses = ?addrs,
-                        "resolved and allowed"
-                    );
-                    addrs
-                }
-                Err(Refused::Denied(denial)) => {
-                    let denial = Denial {
-                        destination: redactor.redact(&denial.destination),
-                        ..denial
-                    };
-                    tracing::info!(%denial, "request refused after resolving");
-                    record(&log, Err(Some(&denial)));
-                    return Err(HttpError::HttpRequestDenied);
-                }
-                Err(Refused::Failed(e)) => {
-                    tracing::debug!(
-                        destination = %redactor.redact(dest.authority()),
-                        error = %e,
-                        "name did not resolve"
-                    );
-                    record(&log, Ok(()));
-                    return Err(e);
-                }
-            };
-            let (response, io) = net::send(&dest, &addrs, request, &timeouts, deadline).await?;
-            let body_permit = permit.clone();
-            let response = response
-                .map(|body| LimitedBody::new(body, &limits, tripwire, body_permit).boxed_unsync());
-            // The connection's task holds the permit too: it is released
-            // when both the body and the connection are done.
-            let io = async move {
-                let result = Box::into_pin(io).await;
-                drop(permit);
-                result
-            };
-            Ok((response, Box::new(io) as IoFuture))
+            outgoing.deliver(dest, request).await
         })
     }
 }
 
+/// One request on its way out, with what it needs of its instance.
+struct Outgoing {
+    policy: Arc<OutboundPolicy>,
+    log: Arc<Mutex<OutboundLog>>,
+    limits: Limits,
+    connections: Arc<Semaphore>,
+    pool: Pool,
+    tripwire: Arc<Tripwire>,
+    redactor: Redactor,
+    timeouts: Timeouts,
+}
+
+impl Outgoing {
+    /// Sends `request`, which passed the name check, on a kept connection
+    /// to `dest` or a new one, and hands back the response with its body
+    /// wrapped in the host's limits and accounting.
+    async fn deliver(
+        self,
+        dest: Destination,
+        mut request: http::Request<WasiBody>,
+    ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
+        http1::to_origin_form(&mut request, dest.authority())?;
+        let key = Key::of(&dest);
+        let wait = self.timeouts.connect;
+        let slot = self.pool.slot(&key, &self.connections, wait).await;
+        let mut waiting = Waiting::new(&self.log);
+        let (mut conn, kept) = match slot {
+            Some(Slot::Pooled(conn)) => {
+                record(&self.log, Ok(()));
+                (conn, true)
+            }
+            Some(Slot::New(permit)) => (self.open(&dest, permit, true).await?, false),
+            None => return Err(self.no_connection(wait)),
+        };
+        let head = match http1::send(&mut conn, request, self.timeouts.first_byte).await {
+            Err(Failed::Unsent(request, error)) if kept => {
+                // The server closed the kept connection before the request
+                // went out: it goes once more, on a new connection.
+                tracing::debug!(
+                    destination = %self.redactor.redact(dest.authority()),
+                    %error,
+                    "a kept connection was closed; sending on a new one"
+                );
+                drop(conn);
+                let Some(permit) = self.pool.fresh(&self.connections, wait).await else {
+                    return Err(self.no_connection(wait));
+                };
+                conn = self.open(&dest, permit, false).await?;
+                http1::send(&mut conn, *request, self.timeouts.first_byte).await
+            }
+            sent => {
+                if kept {
+                    lock(&self.log).reused += 1;
+                }
+                sent
+            }
+        };
+        let head = head.map_err(Failed::into_error)?;
+        waiting.stop();
+        let lease = self.pool.lease(key, conn);
+        let between = self.timeouts.between_bytes;
+        let limits = &self.limits;
+        let tripwire = self.tripwire;
+        let response = head.map(|incoming| {
+            let body = Returning::new(Paced::new(incoming, between), lease);
+            let body = Metered::new(body, waiting);
+            LimitedBody::new(body.boxed_unsync(), limits, tripwire).boxed_unsync()
+        });
+        // Nothing for wasmtime-wasi-http to run: the connection's driver
+        // has its own task.
+        Ok((response, Box::new(async { Ok(()) }) as IoFuture))
+    }
+
+    /// Resolves `dest`, checks every address, and connects to them with
+    /// `permit`. The request counts as sent once its addresses pass (or its
+    /// name does not resolve), unless `first` is false: a request sent again
+    /// after a kept connection closed was counted already.
+    async fn open(
+        &self,
+        dest: &Destination,
+        permit: OwnedSemaphorePermit,
+        first: bool,
+    ) -> Result<Connection, HttpError> {
+        // Resolving and connecting share the connect timeout, as they did
+        // inside the default sender.
+        let deadline = Instant::now() + self.timeouts.connect;
+        let shown = || self.redactor.redact(dest.authority());
+        let addrs = match net::resolve_checked(&self.policy, dest, deadline).await {
+            Ok(addrs) => {
+                tracing::debug!(destination = %shown(), addresses = ?addrs, "resolved and allowed");
+                addrs
+            }
+            Err(Refused::Denied(denial)) => {
+                let denial = Denial {
+                    destination: self.redactor.redact(&denial.destination),
+                    ..denial
+                };
+                tracing::info!(%denial, "request refused after resolving");
+                record(&self.log, Err(Some(&denial)));
+                return Err(HttpError::HttpRequestDenied);
+            }
+            Err(Refused::Failed(e)) => {
+                tracing::debug!(destination = %shown(), error = %e, "name did not resolve");
+                if first {
+                    record(&self.log, Ok(()));
+                }
+                return Err(e);
+            }
+        };
+        if first {
+            record(&self.log, Ok(()));
+        }
+        let log = &self.log;
+        let connected = || lock(log).connections_opened += 1;
+        connect::open(
+            dest,
+            &addrs,
+            deadline,
+            self.timeouts.connect,
+            permit,
+            connected,
+        )
+        .await
+    }
+
+    /// The connection limit, after a request waited `wait` for a connection.
+    fn no_connection(&self, wait: Duration) -> HttpError {
+        self.tripwire.trip(self.limits.exceeded(
+            LimitKind::Connections,
+            format!(
+                "a request waited {} ms for one of the instance's connections to finish",
+                wait.as_millis()
+            ),
+        ));
+        HttpError::ConnectionLimitReached
+    }
+}
+
+/// One request's wait on the network, counted in its log's `upstream_wait`
+/// while it lasts (and ended when dropped).
+struct Waiting {
+    log: Arc<Mutex<OutboundLog>>,
+    on: bool,
+}
+
+impl Waiting {
+    /// A wait that starts now.
+    fn new(log: &Arc<Mutex<OutboundLog>>) -> Self {
+        let mut waiting = Waiting {
+            log: log.clone(),
+            on: false,
+        };
+        waiting.start();
+        waiting
+    }
+
+    fn start(&mut self) {
+        if !self.on {
+            self.on = true;
+            lock(&self.log).wait_began(std::time::Instant::now());
+        }
+    }
+
+    fn stop(&mut self) {
+        if self.on {
+            self.on = false;
+            lock(&self.log).wait_ended(std::time::Instant::now());
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A response body whose waits for data count as time waiting on the
+/// network: from a read that finds nothing to the next that finds
+/// something (or the end, or an error).
+struct Metered<B> {
+    inner: B,
+    waiting: Waiting,
+}
+
+impl<B> Metered<B> {
+    /// `waiting` is the request's, stopped when its head arrived.
+    fn new(inner: B, waiting: Waiting) -> Self {
+        Metered { inner, waiting }
+    }
+}
+
+impl<B> Body for Metered<B>
+where
+    B: Body<Data = Bytes, Error = HttpError> + Unpin,
+{
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        let this = &mut *self;
+        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        match frame {
+            Poll::Pending => this.waiting.start(),
+            Poll::Ready(_) => this.waiting.stop(),
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A response body that ends with an error once it has delivered more than
-/// the limit, and holds its request's connection permit until it is done.
+/// the limit.
 struct LimitedBody {
     inner: WasiBody,
     limit: u64,
@@ -257,16 +503,10 @@ struct LimitedBody {
     checked_length: bool,
     failed: bool,
     tripwire: Arc<Tripwire>,
-    permit: Option<Arc<OwnedSemaphorePermit>>,
 }
 
 impl LimitedBody {
-    fn new(
-        inner: WasiBody,
-        limits: &Limits,
-        tripwire: Arc<Tripwire>,
-        permit: Arc<OwnedSemaphorePermit>,
-    ) -> Self {
+    fn new(inner: WasiBody, limits: &Limits, tripwire: Arc<Tripwire>) -> Self {
         LimitedBody {
             inner,
             limit: limits.response_body_bytes,
@@ -275,13 +515,16 @@ impl LimitedBody {
             checked_length: false,
             failed: false,
             tripwire,
-            permit: Some(permit),
         }
     }
 
     fn fail(&mut self, detail: String) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         self.failed = true;
-        self.permit = None;
+        // Nothing more is read: dropping the rest closes the connection
+        // now (and frees its permit) rather than when the guest lets go.
+        self.inner = http_body_util::Empty::new()
+            .map_err(|e| match e {})
+            .boxed_unsync();
         self.tripwire.trip(crate::limits::LimitExceeded {
             limit: LimitKind::ResponseBody,
             value: self.value.clone(),
@@ -322,11 +565,8 @@ impl Body for LimitedBody {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            other => {
-                // The end of the body, or its error: the request is done.
-                this.permit = None;
-                Poll::Ready(other)
-            }
+            // The end of the body, or its error: the request is done.
+            other => Poll::Ready(other),
         }
     }
 
@@ -346,11 +586,13 @@ impl Body for LimitedBody {
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
 
-    /// A body of chunks that declares no length (like a chunked response).
-    struct Chunks(VecDeque<Bytes>);
+    /// A body of chunks that declares no length (like a chunked response),
+    /// which says when it is dropped.
+    struct Chunks(VecDeque<Bytes>, Arc<AtomicBool>);
 
     impl Body for Chunks {
         type Data = Bytes;
@@ -363,10 +605,15 @@ mod tests {
         }
     }
 
-    fn body(chunks: &[&'static str], limit: u64) -> (LimitedBody, Arc<Tripwire>, Arc<Semaphore>) {
+    impl Drop for Chunks {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn body(chunks: &[&'static str], limit: u64) -> (LimitedBody, Arc<Tripwire>, Arc<AtomicBool>) {
         let tripwire = Arc::new(Tripwire::default());
-        let semaphore = Arc::new(Semaphore::new(1));
-        let permit = Arc::new(semaphore.clone().try_acquire_owned().unwrap());
+        let dropped = Arc::new(AtomicBool::new(false));
         let limits = Limits {
             response_body_bytes: limit,
             ..Limits::default()
@@ -376,53 +623,49 @@ mod tests {
                 .iter()
                 .map(|c| Bytes::from_static(c.as_bytes()))
                 .collect(),
+            dropped.clone(),
         )
         .boxed_unsync();
         (
-            LimitedBody::new(inner, &limits, tripwire.clone(), permit),
+            LimitedBody::new(inner, &limits, tripwire.clone()),
             tripwire,
-            semaphore,
+            dropped,
         )
     }
 
     #[tokio::test]
-    async fn a_body_within_the_limit_passes_and_frees_its_connection() {
-        let (mut b, tripwire, semaphore) = body(&["abc", "def"], 6);
-        assert_eq!(semaphore.available_permits(), 0);
+    async fn a_body_within_the_limit_passes() {
+        let (mut b, tripwire, _) = body(&["abc", "def"], 6);
         let mut seen = Vec::new();
         while let Some(frame) = b.frame().await {
             seen.extend_from_slice(frame.unwrap().data_ref().unwrap());
         }
         assert_eq!(seen, b"abcdef");
         assert!(tripwire.take().is_none());
-        assert_eq!(
-            semaphore.available_permits(),
-            1,
-            "the end of the body gives the permit back"
-        );
     }
 
     #[tokio::test]
     async fn a_body_past_the_limit_ends_with_an_error_naming_it() {
-        let (mut b, tripwire, semaphore) = body(&["abc", "def", "ghi"], 5);
+        let (mut b, tripwire, dropped) = body(&["abc", "def", "ghi"], 5);
         assert!(b.frame().await.unwrap().is_ok());
         let err = b.frame().await.unwrap().unwrap_err();
         assert!(
             matches!(err, HttpError::HttpResponseBodySize(Some(5))),
             "{err:?}"
         );
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the rest (and with it the connection) is dropped at once"
+        );
         assert!(b.frame().await.is_none(), "nothing after the error");
         let hit = tripwire.take().unwrap();
         assert_eq!(hit.limit, LimitKind::ResponseBody);
         assert_eq!(hit.value, "5 bytes");
-        assert_eq!(semaphore.available_permits(), 1);
     }
 
     #[tokio::test]
     async fn a_declared_length_past_the_limit_fails_before_reading() {
         let tripwire = Arc::new(Tripwire::default());
-        let semaphore = Arc::new(Semaphore::new(1));
-        let permit = Arc::new(semaphore.clone().try_acquire_owned().unwrap());
         let limits = Limits {
             response_body_bytes: 3,
             ..Limits::default()
@@ -430,7 +673,7 @@ mod tests {
         let inner = http_body_util::Full::new(Bytes::from_static(b"abcd"))
             .map_err(|e| match e {})
             .boxed_unsync();
-        let mut b = LimitedBody::new(inner, &limits, tripwire.clone(), permit);
+        let mut b = LimitedBody::new(inner, &limits, tripwire.clone());
         assert!(b.frame().await.unwrap().is_err());
         assert!(
             tripwire
@@ -442,13 +685,82 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_waits_count_once() {
+        let ms = Duration::from_millis;
+        let t0 = std::time::Instant::now();
+        let mut log = OutboundLog::default();
+        // Two requests waiting over [0, 10] and [5, 20]: 20 ms of waiting.
+        log.wait_began(t0);
+        log.wait_began(t0 + ms(5));
+        log.wait_ended(t0 + ms(10));
+        assert_eq!(log.upstream_wait, Duration::ZERO, "one still waits");
+        log.wait_ended(t0 + ms(20));
+        assert_eq!(log.upstream_wait, ms(20));
+        // Then nothing waits for 10 ms, then one request for 5.
+        log.wait_began(t0 + ms(30));
+        log.wait_ended(t0 + ms(35));
+        assert_eq!(log.upstream_wait, ms(25));
+        // An unmatched end (cannot happen) changes nothing.
+        log.wait_ended(t0 + ms(50));
+        assert_eq!(log.upstream_wait, ms(25));
+    }
+
+    /// A body whose first read finds nothing; its data comes `after` later.
+    struct Late {
+        sleep: Pin<Box<tokio::time::Sleep>>,
+        done: bool,
+    }
+
+    impl Body for Late {
+        type Data = Bytes;
+        type Error = HttpError;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            ready!(self.sleep.as_mut().poll(cx));
+            self.done = true;
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"x")))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_counts_the_time_it_waits_for_data() {
+        let log = Arc::new(Mutex::new(OutboundLog::default()));
+        let mut waiting = Waiting::new(&log);
+        waiting.stop();
+        let late = Late {
+            sleep: Box::pin(tokio::time::sleep(Duration::from_millis(30))),
+            done: false,
+        };
+        let mut metered = Metered::new(late, waiting);
+        assert!(metered.frame().await.unwrap().is_ok());
+        let waited = lock(&log).upstream_wait;
+        assert!(waited >= Duration::from_millis(30), "{waited:?}");
+        assert!(metered.frame().await.is_none());
+        assert_eq!(lock(&log).upstream_wait, waited, "no wait for the end");
+        assert_eq!(lock(&log).waiting, 0);
+
+        // A body that never waits adds nothing.
+        let (limited, _, _) = body(&["abc"], 10);
+        let mut waiting = Waiting::new(&log);
+        waiting.stop();
+        let before = lock(&log).upstream_wait;
+        let mut metered = Metered::new(limited, waiting);
+        while metered.frame().await.is_some() {}
+        assert_eq!(lock(&log).upstream_wait, before);
+    }
+
+    #[test]
     fn requests_are_counted_per_call() {
         let limits = Limits {
             requests_per_call: 2,
             ..Limits::default()
         };
-        let mut hooks =
-            PolicyHooks::with_limits(Arc::new(OutboundPolicy::default()), &limits, Arc::default());
+        let mut hooks = PolicyHooks::with_limits(Arc::new(OutboundPolicy::default()), &limits);
         let request = || {
             http::Request::builder()
                 .uri("https://evil.example/x")
@@ -488,6 +800,177 @@ mod tests {
         assert!(
             hooks.tripwire.take().is_none(),
             "a new call starts counting again"
+        );
+    }
+
+    /// A loopback server that answers every request on every connection
+    /// with `200 ok` and keeps the connection open; it counts both.
+    async fn answering_server() -> (std::net::SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counters = (Arc::clone(&connections), Arc::clone(&requests));
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counters.0.fetch_add(1, Ordering::SeqCst);
+                let requests = counters.1.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    loop {
+                        while !head.ends_with(b"\r\n\r\n") {
+                            match socket.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => head.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        head.clear();
+                        requests.fetch_add(1, Ordering::SeqCst);
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if socket.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, connections, requests)
+    }
+
+    /// Hooks allowing `addr`, with a connection to it already kept in the
+    /// pool, whose server end is handed back: it is an in-memory pipe, so
+    /// what happens to the kept connection is up to the test.
+    async fn hooks_with_a_kept_connection(
+        addr: std::net::SocketAddr,
+    ) -> (PolicyHooks, tokio::io::DuplexStream) {
+        let policy = OutboundPolicy {
+            allow: crate::AllowList::parse(&[addr.to_string()]).unwrap(),
+            ..OutboundPolicy::default()
+        };
+        let hooks = PolicyHooks::new(Arc::new(policy));
+        let dest = hooks.policy.check("http", &addr.to_string()).unwrap();
+        let (client, server) = tokio::io::duplex(4096);
+        let (sender, driver) = hyper::client::conn::http1::handshake::<_, WasiBody>(
+            hyper_util::rt::TokioIo::new(client),
+        )
+        .await
+        .unwrap();
+        let permit = hooks.connections.clone().try_acquire_owned().unwrap();
+        let mut kept = Connection::spawn(sender, driver, permit);
+        assert!(kept.ready().await);
+        hooks.pool.put_back(Key::of(&dest), kept);
+        assert_eq!(hooks.idle_connections(), 1);
+        (hooks, server)
+    }
+
+    async fn get(hooks: &mut PolicyHooks, addr: std::net::SocketAddr) -> Result<Bytes, HttpError> {
+        let request = http::Request::builder()
+            .uri(format!("http://{addr}/x"))
+            .header(http::header::HOST, addr.to_string())
+            .body(
+                http_body_util::Empty::new()
+                    .map_err(|e| match e {})
+                    .boxed_unsync(),
+            )
+            .unwrap();
+        let future = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+        let (response, _io) = Box::into_pin(future).await?;
+        Ok(response.into_body().collect().await?.to_bytes())
+    }
+
+    #[tokio::test]
+    async fn a_request_a_closed_kept_connection_never_sent_goes_once_on_a_new_one() {
+        let (addr, connections, requests) = answering_server().await;
+        let (mut hooks, server_end) = hooks_with_a_kept_connection(addr).await;
+        // The server closes the kept connection; its driver has not run
+        // since, so the pool still finds it ready and hands it out. hyper
+        // sees the close before it writes the request, and gives it back.
+        drop(server_end);
+        let body = get(&mut hooks, addr)
+            .await
+            .expect("answered on a new connection");
+        assert_eq!(body.as_ref(), b"ok");
+        let log = hooks.log().lock().unwrap().snapshot();
+        assert_eq!(
+            (log.sent, log.reused, log.connections_opened),
+            (1, 0, 1),
+            "{log:?}"
+        );
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "sent once");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_went_out_on_a_kept_connection_is_not_sent_again() {
+        use tokio::io::AsyncReadExt;
+        let (addr, connections, _) = answering_server().await;
+        let (mut hooks, mut server_end) = hooks_with_a_kept_connection(addr).await;
+        // The server reads the request, then closes without answering.
+        tokio::spawn(async move {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.ends_with(b"\r\n\r\n") {
+                match server_end.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+        });
+        let err = get(&mut hooks, addr).await.unwrap_err();
+        assert!(!matches!(err, HttpError::HttpRequestDenied), "{err:?}");
+        let log = hooks.log().lock().unwrap().snapshot();
+        assert_eq!(
+            (log.sent, log.reused, log.connections_opened),
+            (1, 1, 0),
+            "{log:?}"
+        );
+        assert_eq!(connections.load(Ordering::SeqCst), 0, "never sent again");
+    }
+
+    #[tokio::test]
+    async fn a_body_read_to_its_end_gives_its_connection_back() {
+        let (addr, connections, requests) = answering_server().await;
+        let policy = OutboundPolicy {
+            allow: crate::AllowList::parse(&[addr.to_string()]).unwrap(),
+            ..OutboundPolicy::default()
+        };
+        let mut hooks = PolicyHooks::new(Arc::new(policy));
+        for _ in 0..3 {
+            assert_eq!(get(&mut hooks, addr).await.unwrap().as_ref(), b"ok");
+            assert_eq!(hooks.idle_connections(), 1);
+        }
+        let log = hooks.log().lock().unwrap().snapshot();
+        assert_eq!(
+            (log.sent, log.reused, log.connections_opened),
+            (3, 2, 1),
+            "{log:?}"
+        );
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+        assert!(log.upstream_wait > Duration::ZERO);
+
+        // A body dropped before its end takes its connection with it.
+        let request = http::Request::builder()
+            .uri(format!("http://{addr}/x"))
+            .header(http::header::HOST, addr.to_string())
+            .body(
+                http_body_util::Empty::new()
+                    .map_err(|e| match e {})
+                    .boxed_unsync(),
+            )
+            .unwrap();
+        let future = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+        let (response, _io) = Box::into_pin(future).await.unwrap();
+        assert_eq!(hooks.idle_connections(), 0, "in use");
+        drop(response);
+        assert_eq!(hooks.idle_connections(), 0, "not given back");
+        assert_eq!(get(&mut hooks, addr).await.unwrap().as_ref(), b"ok");
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            2,
+            "a new one was opened"
         );
     }
 }

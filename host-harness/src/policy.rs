@@ -1,5 +1,6 @@
 //! The operator's outbound policy: which hosts a connector may reach, which
-//! special networks it may reach through them, and how long the host waits.
+//! special networks it may reach through them, how long the host waits, and
+//! how long it keeps a connection open for the next request.
 //!
 //! The allow-list is the operator's, never the guest's: a credential's base
 //! URL must name an allowed host or every request to it is refused.
@@ -403,6 +404,44 @@ impl Default for Timeouts {
     }
 }
 
+/// How long the host keeps a connection open between requests of one
+/// connector instance (see [`crate::net::pool`]). A kept connection is only
+/// ever used again for the same scheme, host and port, by the same instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// How long an idle connection stays open; `Duration::ZERO` turns reuse
+    /// off (every request opens its own connection). Default 30 s.
+    pub idle_timeout: Duration,
+    /// Idle connections kept per destination; more are closed, oldest
+    /// first. Default 8.
+    pub max_idle_per_host: usize,
+}
+
+/// Default for [`KeepAlive::idle_timeout`].
+pub const DEFAULT_KEEP_ALIVE_IDLE: Duration = Duration::from_secs(30);
+
+impl Default for KeepAlive {
+    fn default() -> Self {
+        KeepAlive {
+            idle_timeout: DEFAULT_KEEP_ALIVE_IDLE,
+            max_idle_per_host: 8,
+        }
+    }
+}
+
+impl KeepAlive {
+    /// Every request on its own connection, closed after its response.
+    pub const OFF: KeepAlive = KeepAlive {
+        idle_timeout: Duration::ZERO,
+        max_idle_per_host: 0,
+    };
+
+    /// Whether connections are kept at all.
+    pub fn enabled(&self) -> bool {
+        !self.idle_timeout.is_zero() && self.max_idle_per_host > 0
+    }
+}
+
 /// Everything the host enforces on a connector's outbound requests.
 #[derive(Clone, Debug, Default)]
 pub struct OutboundPolicy {
@@ -414,6 +453,8 @@ pub struct OutboundPolicy {
     pub timeouts: Timeouts,
     /// How host names become addresses: the system resolver by default.
     pub resolver: Resolver,
+    /// Connection reuse between requests of one instance.
+    pub keep_alive: KeepAlive,
 }
 
 impl OutboundPolicy {

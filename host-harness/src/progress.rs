@@ -63,7 +63,12 @@ impl<W: Write> TerminalProgress<W> {
             "stream", "records", "pages", "requests", "retries", "seconds", "state bytes"
         );
         let (mut records, mut requests, mut retries) = (0, 0, 0);
+        let (mut connections, mut waited) = (0, Duration::ZERO);
         for row in &self.finished {
+            if let Ok(rep) = &row.outcome {
+                connections += rep.connections;
+                waited += rep.upstream_wait;
+            }
             let (r, p, q, t, st, result) = match &row.outcome {
                 Ok(rep) => (
                     rep.records,
@@ -95,6 +100,15 @@ impl<W: Write> TerminalProgress<W> {
             "",
             total.as_secs_f64()
         );
+        if connections > 0 {
+            let _ = writeln!(
+                self.out,
+                "{requests} requests on {connections} connection(s), {:.1} requests/connection; \
+                 waiting on the upstream {:.2} s",
+                requests as f64 / connections as f64,
+                waited.as_secs_f64()
+            );
+        }
     }
 }
 
@@ -219,6 +233,9 @@ mod tests {
         let report = SyncReport {
             records: 3,
             pages: 1,
+            requests: 5,
+            connections: 2,
+            upstream_wait: Duration::from_millis(1500),
             retries: 1,
             retry_wait: Duration::from_millis(4200),
             duplicates: 2,
@@ -234,5 +251,11 @@ mod tests {
         assert!(text.contains("retried 1 time(s), waited 4.2 s"), "{text}");
         assert!(text.contains("dropped 2 duplicate record(s)"), "{text}");
         assert!(text.contains("retries"), "{text}");
+        assert!(
+            text.contains(
+                "5 requests on 2 connection(s), 2.5 requests/connection; waiting on the upstream 1.50 s"
+            ),
+            "{text}"
+        );
     }
 }

@@ -217,6 +217,16 @@ pub struct SyncReport {
     pub records: u64,
     /// Upstream requests the connector made (that the policy let through).
     pub requests: u64,
+    /// New connections those requests opened; the others went on
+    /// connections kept open (see [`crate::net::pool`]).
+    pub connections: u64,
+    /// Wall time during which at least one request waited on the network
+    /// (see [`crate::outbound::OutboundLog::upstream_wait`]): the rest of a
+    /// sync's time is the host's and the guest's own.
+    pub upstream_wait: Duration,
+    /// Time the connector's calls spent running (guest code and the host
+    /// functions it calls, as the CPU limit meters it; not waits on I/O).
+    pub guest_time: Duration,
     /// Bytes of records written.
     pub bytes: u64,
     /// The largest state the connector returned, in bytes: it must stay
@@ -324,7 +334,7 @@ pub async fn run_with_primary_key(
     }
     .map_err(|e| io("cannot open output", e))?;
 
-    let sent_before = instance.outbound_log().sent;
+    let before = instance.outbound_log();
     let mut report = SyncReport {
         resumed,
         ..SyncReport::default()
@@ -349,7 +359,9 @@ pub async fn run_with_primary_key(
         // `Retrier::run`: its borrow of the instance keeps this future `Send`.)
         let mut tries = Tries::default();
         let page = loop {
-            match instance.fetch(credential, &request).await {
+            let result = instance.fetch(credential, &request).await;
+            report.guest_time += instance.cpu_time_of_last_call();
+            match result {
                 Ok(page) => break page,
                 Err(error) => {
                     let wait = retrier.failed(&mut tries, error)?;
@@ -400,7 +412,10 @@ pub async fn run_with_primary_key(
         report.max_state_bytes = report
             .max_state_bytes
             .max(page.state.as_ref().map_or(0, |s| s.len() as u64));
-        report.requests = instance.outbound_log().sent - sent_before;
+        let log = instance.outbound_log();
+        report.requests = log.sent - before.sent;
+        report.connections = log.connections_opened - before.connections_opened;
+        report.upstream_wait = log.upstream_wait.saturating_sub(before.upstream_wait);
         for notice in page.notices {
             report.notices.add(notice);
         }

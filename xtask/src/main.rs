@@ -7,6 +7,9 @@
 //! - `demo`: the same set-up, then starts the CircleCI simulator and walks
 //!   the harness through schema → validate (good and bad key) → fetch
 //!   projects and pipelines, and prints a summary.
+//! - `bench`: the same set-up, then builds the harness, the simulator and
+//!   the benchmark in release and runs `connector-bench` (BENCHMARKS.md);
+//!   extra arguments go to it (`cargo xtask bench -- --help`).
 //! - `toolchain`: only the set-up.
 //!
 //! Everything a newcomer needs is here, so the README's two commands work on
@@ -25,9 +28,12 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("demo") => ensure_toolchain().and_then(|()| demo::run_demo(&workspace_root())),
+        Some("bench") => bench(&args[1..]),
         Some("toolchain") => ensure_toolchain(),
         _ => {
-            eprintln!("usage: cargo xtask <test [cargo test args…] | demo | toolchain>");
+            eprintln!(
+                "usage: cargo xtask <test [cargo test args…] | demo | bench [connector-bench args…] | toolchain>"
+            );
             std::process::exit(2);
         }
     };
@@ -61,6 +67,28 @@ fn test(extra: &[String]) -> Result<()> {
         .args(["test", "--release", "--workspace"])
         .args(extra);
     scan::run_and_scan(&mut cmd)
+}
+
+/// Builds the benchmark and what it drives (the CLI, the simulator), then
+/// runs it from the workspace root so its results land in `target/bench/`.
+fn bench(extra: &[String]) -> Result<()> {
+    ensure_toolchain()?;
+    let root = workspace_root();
+    run(cargo().current_dir(&root).args([
+        "build",
+        "--release",
+        "-p",
+        "connector-bench",
+        "-p",
+        "host-harness",
+        "-p",
+        "conformance",
+        "--bins",
+    ]))?;
+    let extra = extra.strip_prefix(&["--".to_string()]).unwrap_or(extra);
+    run(Command::new(root.join("target/release/connector-bench"))
+        .current_dir(&root)
+        .args(extra))
 }
 
 /// The cargo that runs xtask (rustup's), not whatever is first on PATH.

@@ -2,9 +2,10 @@
 //! TLS for https, then the HTTP/1.1 client handshake.
 //!
 //! Everything that makes a connection lives in [`open`], and it returns a
-//! [`Connection`] that can carry requests; a keep-alive pool (one per tenant
-//! and allowed host, issue 6) would keep `Connection`s here and hand one
-//! out instead of calling `open` again. Today every request opens its own.
+//! [`Connection`] that can carry one request after another; the instance's
+//! keep-alive pool ([`super::pool`]) keeps them between requests. The
+//! connection's driver runs in its own task, which holds the connection's
+//! permit until the connection closes.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +17,8 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
@@ -85,28 +88,85 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// The hyper connection task: it must be polled for the connection to make
-/// progress, and finishes when the connection closes.
-pub(crate) type Driver = http1::Connection<TokioIo<Stream>, WasiBody>;
-
-/// An open HTTP/1.1 connection: the handle that sends requests, and the
-/// task that drives the socket.
+/// An open HTTP/1.1 connection: the handle that sends requests on it. Its
+/// driver (hyper's connection task, which moves the bytes) runs in a task
+/// of its own that holds the connection's permit until it ends: when the
+/// server closes the connection, or when this handle is dropped, which
+/// aborts the task whatever is in flight. The handle lives in the pool or
+/// with the request and then its response body, so a connection nobody can
+/// use any more closes at once, and its socket and permit go with it.
 pub(crate) struct Connection {
-    pub(crate) sender: http1::SendRequest<WasiBody>,
-    pub(crate) driver: Driver,
+    sender: http1::SendRequest<WasiBody>,
+    driver: AbortHandle,
+}
+
+impl Connection {
+    /// Starts `driver` in its own task, holding `permit` until it ends.
+    pub(crate) fn spawn<D>(
+        sender: http1::SendRequest<WasiBody>,
+        driver: D,
+        permit: OwnedSemaphorePermit,
+    ) -> Connection
+    where
+        D: Future<Output = hyper::Result<()>> + Send + 'static,
+    {
+        let task = tokio::spawn(async move {
+            if let Err(e) = driver.await {
+                // The request or body on it got the error already.
+                tracing::trace!(error = %e, "connection closed with an error");
+            }
+            drop(permit);
+        });
+        Connection {
+            sender,
+            driver: task.abort_handle(),
+        }
+    }
+
+    /// The handle to send a request with.
+    pub(crate) fn sender(&mut self) -> &mut http1::SendRequest<WasiBody> {
+        &mut self.sender
+    }
+
+    /// Whether it is open and can take a request now.
+    pub(crate) fn is_ready(&self) -> bool {
+        !self.sender.is_closed() && self.sender.is_ready()
+    }
+
+    /// Whether it can take a request, when it can; false when it closed
+    /// instead.
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        self.sender.poll_ready(cx).map(|ready| ready.is_ok())
+    }
+
+    /// Waits until it can take a request; false when it closed instead.
+    #[cfg(test)]
+    pub(crate) async fn ready(&mut self) -> bool {
+        std::future::poll_fn(|cx| self.poll_ready(cx)).await
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
 }
 
 /// Connects to `dest` through the first of `addrs` that answers, all of them
 /// checked by the caller and tried in order before `deadline`; then runs
 /// the TLS handshake (https) and the HTTP/1.1 handshake, which together get
-/// `handshake_timeout`.
+/// `handshake_timeout`. `permit` is the connection's (see [`Connection`]);
+/// `connected` is called once the TCP connection is made.
 pub(crate) async fn open(
     dest: &Destination,
     addrs: &[SocketAddr],
     deadline: Instant,
     handshake_timeout: Duration,
+    permit: OwnedSemaphorePermit,
+    connected: impl FnOnce(),
 ) -> Result<Connection, HttpError> {
     let tcp = tcp(addrs, deadline).await?;
+    connected();
     let handshake = async {
         let stream = if dest.is_https() {
             Stream::Tls(Box::new(super::tls::handshake(tcp, dest.host()).await?))
@@ -114,7 +174,7 @@ pub(crate) async fn open(
             Stream::Plain(tcp)
         };
         let (sender, driver) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
+            .handshake::<_, WasiBody>(TokioIo::new(stream))
             .await?;
         Ok::<_, HttpError>((sender, driver))
     };
@@ -123,7 +183,7 @@ pub(crate) async fn open(
     let (sender, driver) = tokio::time::timeout(handshake_timeout, handshake)
         .await
         .map_err(|_| HttpError::ConnectionTimeout)??;
-    Ok(Connection { sender, driver })
+    Ok(Connection::spawn(sender, driver, permit))
 }
 
 /// A TCP connection to the first address that accepts one. Each attempt

@@ -5,100 +5,69 @@
 //! the Host header already set from the guest's authority. Sent to an origin
 //! server (not a proxy), the request line must be in origin-form
 //! (`/path?query`), and hyper sends whatever URI it is given, so the URI is
-//! rewritten here; the headers go out as they came.
+//! rewritten here ([`to_origin_form`]); the headers go out as they came.
 //!
 //! The response is never interpreted: a 3xx goes back to the guest as it
 //! is, and nothing here follows a `Location`.
 
-use std::future::poll_fn;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::{Instant, Sleep};
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
-use super::IoFuture;
 use super::connect::Connection;
-use crate::policy::Timeouts;
 
-/// Sends `request` over `conn`. Sending it and receiving the response head
-/// must take at most `timeouts.first_byte` (else `ConnectionReadTimeout`),
-/// as in the default sender, and the body
-/// may pause at most `timeouts.between_bytes` between two chunks. Returns
-/// the response and the future that drives the connection until it closes
-/// (after the body), which the caller must poll.
-pub(crate) async fn exchange(
-    conn: Connection,
-    mut request: http::Request<WasiBody>,
-    authority: &str,
-    timeouts: &Timeouts,
-) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
-    to_origin_form(&mut request, authority)?;
-    let Connection { mut sender, driver } = conn;
-    let mut driver = Some(Box::pin(driver));
-    let mut response = pin!(tokio::time::timeout(
-        timeouts.first_byte,
-        sender.send_request(request)
-    ));
-    // The response only arrives while the connection task runs, so poll
-    // both until the response (or a failure of the connection) comes.
-    let response = poll_fn(|cx| {
-        if let Poll::Ready(result) = response.as_mut().poll(cx) {
-            return Poll::Ready(head(result));
-        }
-        let Some(task) = driver.as_mut() else {
-            return Poll::Pending;
-        };
-        let closed = ready!(task.as_mut().poll(cx));
-        driver = None;
-        match closed {
-            // The connection is done, so the response is too: poll it again.
-            Ok(()) => response.as_mut().poll(cx).map(head),
-            Err(e) => Poll::Ready(Err(HttpError::from(e))),
-        }
-    })
-    .await?;
-    // Without its sender the connection closes once this response's body is
-    // read, which ends the driver (and frees the caller's connection permit).
-    // A pool would keep the sender here instead.
-    drop(sender);
-    let response =
-        response.map(|incoming| Paced::new(incoming, timeouts.between_bytes).boxed_unsync());
-    let io: IoFuture = match driver {
-        Some(task) => Box::new(async move {
-            task.await.map_err(|e| {
-                if e.is_timeout() {
-                    HttpError::HttpResponseTimeout
-                } else {
-                    HttpError::from(e)
-                }
-            })
-        }),
-        None => Box::new(async { Ok(()) }),
-    };
-    Ok((response, io))
+/// Why a request got no response head.
+pub(crate) enum Failed {
+    /// It never left: the connection was closed before hyper wrote any of
+    /// it. Here it is back, to go out on another connection.
+    Unsent(Box<http::Request<WasiBody>>, HttpError),
+    /// It went out, whole or in part; what came back, or did not.
+    Sent(HttpError),
 }
 
-/// The response head, or why it did not come: the first-byte timeout, or
-/// what hyper said.
-fn head(
-    result: Result<hyper::Result<http::Response<Incoming>>, tokio::time::error::Elapsed>,
-) -> Result<http::Response<Incoming>, HttpError> {
-    match result {
+impl Failed {
+    pub(crate) fn into_error(self) -> HttpError {
+        match self {
+            Failed::Unsent(_, e) | Failed::Sent(e) => e,
+        }
+    }
+}
+
+/// Sends `request` (in origin-form already) over `conn`. Sending it and
+/// receiving the response head must take at most `first_byte` (else
+/// `ConnectionReadTimeout`, as in the default sender); on a timeout hyper
+/// closes the connection, so the caller must not use it again.
+pub(crate) async fn send(
+    conn: &mut Connection,
+    request: http::Request<WasiBody>,
+    first_byte: Duration,
+) -> Result<http::Response<Incoming>, Failed> {
+    let sent = conn.sender().try_send_request(request);
+    match tokio::time::timeout(first_byte, sent).await {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) => Err(HttpError::from(e)),
-        Err(_) => Err(HttpError::ConnectionReadTimeout),
+        Ok(Err(mut e)) => match e.take_message() {
+            Some(request) => Err(Failed::Unsent(
+                Box::new(request),
+                HttpError::from(e.into_error()),
+            )),
+            None => Err(Failed::Sent(HttpError::from(e.into_error()))),
+        },
+        Err(_) => Err(Failed::Sent(HttpError::ConnectionReadTimeout)),
     }
 }
 
 /// Rewrites the URI to origin-form (`/path?query`, `/` when empty), and
 /// sets the Host header from the authority if the request has none:
 /// HTTP/1.1 requires it, and the absolute URI that carried it is gone.
-fn to_origin_form(request: &mut http::Request<WasiBody>, authority: &str) -> Result<(), HttpError> {
+pub(crate) fn to_origin_form(
+    request: &mut http::Request<WasiBody>,
+    authority: &str,
+) -> Result<(), HttpError> {
     let path = request
         .uri()
         .path_and_query()
@@ -124,14 +93,14 @@ fn to_origin_form(request: &mut http::Request<WasiBody>, authority: &str) -> Res
 /// A response body that fails with `ConnectionReadTimeout` when the next
 /// chunk takes longer than the between-bytes timeout. The clock starts when
 /// the response head arrives and restarts with every chunk.
-struct Paced {
+pub(crate) struct Paced {
     incoming: Incoming,
     between: Duration,
     deadline: Pin<Box<Sleep>>,
 }
 
 impl Paced {
-    fn new(incoming: Incoming, between: Duration) -> Self {
+    pub(crate) fn new(incoming: Incoming, between: Duration) -> Self {
         Paced {
             incoming,
             between,
@@ -178,6 +147,8 @@ impl Body for Paced {
 
 #[cfg(test)]
 mod tests {
+    use http_body_util::BodyExt;
+
     use super::*;
 
     fn request(uri: &str) -> http::Request<WasiBody> {

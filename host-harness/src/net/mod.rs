@@ -11,6 +11,11 @@
 //! request's host name as SNI; http is plain TCP. Requests are HTTP/1.1
 //! (`http1`) and redirects are never followed.
 //!
+//! Connections are kept open between requests of one instance and used
+//! again for the same scheme, host and port (`pool`, which says why that
+//! is safe under the address policy); resolving and checking happen for
+//! each new connection.
+//!
 //! Timeouts: resolving and the TCP connect share one deadline (the connect
 //! timeout), the TLS and HTTP handshakes get the connect timeout again, the
 //! response head the first-byte timeout, and each body chunk the
@@ -19,6 +24,7 @@
 pub mod address;
 pub(crate) mod connect;
 pub(crate) mod http1;
+pub mod pool;
 pub mod resolve;
 pub(crate) mod tls;
 
@@ -26,15 +32,17 @@ use std::io;
 use std::net::SocketAddr;
 
 use tokio::time::Instant;
-use wasmtime_wasi_http::{Error as HttpError, WasiBody};
+use wasmtime_wasi_http::Error as HttpError;
 
 pub use address::{AddressClass, IpNetwork, classify};
 pub use resolve::Resolver;
 
-use crate::policy::{Denial, Destination, OutboundPolicy, Timeouts};
+use crate::policy::{Denial, Destination, OutboundPolicy};
 
-/// The future that drives a connection after its response head arrived,
-/// as `WasiHttpHooks::send_request` returns it.
+/// The future `WasiHttpHooks::send_request` returns beside a response, which
+/// wasmtime-wasi-http runs while the response body is read (and aborts when
+/// the body is dropped). Ours has nothing to do: each connection's driver
+/// runs in a task of its own, since a kept connection outlives the request.
 pub type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 /// Why a request was not sent after it passed the name check.
@@ -80,17 +88,4 @@ fn dns_error(_: &io::Error) -> HttpError {
         rcode: Some("address not available".to_string()),
         info_code: None,
     }
-}
-
-/// Connects to `dest` at one of `addrs` (all checked) and sends `request`.
-/// `deadline` is when the connect timeout that began before resolving ends.
-pub(crate) async fn send(
-    dest: &Destination,
-    addrs: &[SocketAddr],
-    request: http::Request<WasiBody>,
-    timeouts: &Timeouts,
-    deadline: Instant,
-) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
-    let conn = connect::open(dest, addrs, deadline, timeouts.connect).await?;
-    http1::exchange(conn, request, dest.authority(), timeouts).await
 }

@@ -77,6 +77,10 @@ struct Args {
     /// New pipelines per project at each advance, `N` or `MIN-MAX`.
     #[arg(long, value_name = "MIN-MAX", value_parser = parse_count, default_value = "0-2")]
     new_pipelines: Count,
+    /// Wait this many milliseconds before every API answer, standing in for the round trip to a real
+    /// CircleCI (0: answer at once).
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    latency_ms: f64,
     /// Advance to the next epoch every this many seconds (never by default).
     #[arg(long, value_name = "SECS")]
     advance_every: Option<u64>,
@@ -233,6 +237,11 @@ async fn run(args: Args) -> Result<()> {
     };
 
     let sim = Simulator::start_on(config, SocketAddr::new(ip, args.port)).await?;
+    if args.latency_ms > 0.0 {
+        let latency = std::time::Duration::try_from_secs_f64(args.latency_ms / 1e3)
+            .context("--latency-ms out of range")?;
+        sim.set_latency(latency);
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {}", sim.base_url())?;

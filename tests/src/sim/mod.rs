@@ -53,6 +53,7 @@ pub mod record;
 pub mod reply;
 pub mod rng;
 pub mod routes;
+pub mod served;
 pub mod server;
 pub mod slug;
 pub mod state;

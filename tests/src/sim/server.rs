@@ -140,6 +140,22 @@ impl Simulator {
         Ok(())
     }
 
+    /// Waits `latency` before every API answer from now on, as a network round trip to CircleCI
+    /// would (zero, the default, answers at once). `/_sim/*` paths never wait.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.served.set_latency(latency);
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.state.served.connections()
+    }
+
+    /// Body bytes of the API answers sent so far (faulted answers not counted).
+    pub fn api_body_bytes(&self) -> u64 {
+        self.state.served.api_body_bytes()
+    }
+
     /// The fault plan running now.
     pub fn faults(&self) -> FaultPlan {
         FaultPlan::clone(&self.state.faults.plan())
@@ -174,6 +190,7 @@ async fn accept_loop(
             _ = stopped.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
+                    state.served.connection();
                     connections.spawn(serve_connection(stream, Arc::clone(&state), stopped.clone()));
                 }
                 // Transient (e.g. out of file descriptors): back off briefly rather than spin.
@@ -245,9 +262,17 @@ async fn serve(
         query: uri.query(),
         headers: request.headers(),
     };
+    let latency = state.served.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let decided = state.faults.decide(sim_request);
     match decided {
-        None => Ok(respond(answer(state, sim_request, None))),
+        None => {
+            let reply = answer(state, sim_request, None);
+            state.served.answered(reply.body.len());
+            Ok(respond(reply))
+        }
         Some((kind, plan)) => inject::apply(state, sim_request, kind, &plan, reset).await,
     }
 }
@@ -324,5 +349,8 @@ fn stats(state: &SimState) -> serde_json::Value {
         "statuses": statuses,
         "epoch": state.epoch(),
         "faults": state.faults.injected(),
+        "connections": state.served.connections(),
+        "body_bytes": state.served.api_body_bytes(),
+        "latency_ms": state.served.latency().as_secs_f64() * 1e3,
     })
 }

@@ -15,6 +15,7 @@ use super::ids::{MAX_ORDINAL, MAX_TENANTS};
 use super::injector::Injector;
 use super::paging::PageTokens;
 use super::record::RequestLog;
+use super::served::Served;
 use super::slug::ProjectSlug;
 use super::world::pipeline_count;
 
@@ -48,6 +49,8 @@ pub struct SimState {
     pub tenants: Vec<Tenant>,
     pub page_tokens: PageTokens,
     pub log: RequestLog,
+    /// Connections, bytes sent and the added latency ([`crate::sim::served`]).
+    pub served: Served,
     pub faults: Injector,
     /// Every `head-insert` so far, in order.
     inserted: Mutex<Vec<InsertedPipeline>>,
@@ -105,6 +108,7 @@ impl SimState {
             tenants,
             page_tokens: PageTokens::new(config.seed),
             log: RequestLog::default(),
+            served: Served::default(),
             faults: Injector::new(config.faults.clone()),
             inserted: Mutex::new(Vec::new()),
             epoch: AtomicU64::new(0),
