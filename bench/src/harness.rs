@@ -76,9 +76,18 @@ pub struct Harness {
 }
 
 impl Harness {
-    pub fn new(bytes: &[u8], cache_dir: &std::path::Path, authority: &str) -> Result<Harness> {
+    /// `cpu_limit: false` turns off epoch interruption (and with it the CPU
+    /// limit), only to measure what it costs.
+    pub fn new(
+        bytes: &[u8],
+        cache_dir: &std::path::Path,
+        authority: &str,
+        cpu_limit: bool,
+    ) -> Result<Harness> {
         let loader = Loader::new(HostConfig {
             cache: Some(host_harness::cache::CompileCache::new(cache_dir)),
+            measure_wasm_time: true,
+            enforce_cpu_time: cpu_limit,
             ..HostConfig::default()
         })?;
         let connector = loader.load(bytes)?;
@@ -121,6 +130,7 @@ impl Harness {
             cpu: cpu_time().saturating_sub(cpu_before),
             upstream_wait: report.upstream_wait,
             guest_time: report.guest_time,
+            wasm_time: report.wasm_time,
             records: report.records,
             bytes: report.bytes,
             requests: report.requests,
@@ -138,6 +148,9 @@ pub struct WasmSync {
     pub upstream_wait: Duration,
     /// Time the guest's calls ran (the CircleCI logic, in wasm).
     pub guest_time: Duration,
+    /// Of that, time in the guest's own wasm code (the host functions it
+    /// calls left out).
+    pub wasm_time: Duration,
     pub records: u64,
     pub bytes: u64,
     pub requests: u64,

@@ -61,6 +61,10 @@ struct Args {
     /// The latency the second simulator adds before every answer, in ms.
     #[arg(long, default_value_t = 2.0)]
     latency_ms: f64,
+    /// Run the syncs without epoch interruption (so without the CPU
+    /// limit), to measure what it costs; never how a tenant is run.
+    #[arg(long)]
+    no_cpu_limit: bool,
     /// Where the results (results.md, results.json) and scratch files go.
     #[arg(long, default_value = "target/bench")]
     out_dir: PathBuf,
@@ -68,6 +72,18 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum ChildCommand {
+    /// (internal) One native sync of the `jobs` stream against a running
+    /// simulator, alone in its process, for a profiler.
+    #[command(hide = true)]
+    Native {
+        #[arg(long)]
+        base_url: String,
+        #[arg(long)]
+        token: String,
+        /// The settings JSON.
+        #[arg(long)]
+        settings: String,
+    },
     /// (internal) The density measurement, in a process of its own.
     #[command(hide = true)]
     Tenants {
@@ -95,6 +111,22 @@ fn main() {
             println!("{}", serde_json::to_string(&density)?);
             Ok(())
         }),
+        Some(ChildCommand::Native {
+            base_url,
+            token,
+            settings,
+        }) => {
+            let credential = vec![
+                ("api_key".to_string(), token.clone()),
+                ("base_url".to_string(), base_url.clone()),
+            ];
+            native::sync(&credential, STREAM, settings, Path::new("/dev/null")).map(|run| {
+                eprintln!(
+                    "{} records, {} requests in {:.2?} (logic {:.2?})",
+                    run.records, run.requests, run.wall, run.logic
+                );
+            })
+        }
         None => bench(&args),
     };
     if let Err(e) = result {
@@ -144,7 +176,12 @@ fn bench(args: &Args) -> Result<()> {
     let settings_path = work.join("settings.json");
     std::fs::write(&settings_path, &settings)?;
 
-    let harness = Harness::new(component, &work.join("cache"), sim.authority())?;
+    let harness = Harness::new(
+        component,
+        &work.join("cache"),
+        sim.authority(),
+        !args.no_cpu_limit,
+    )?;
     let credential = sim.credential();
     let mut wasm_runs = Vec::new();
     let mut native_runs = Vec::new();
@@ -179,7 +216,8 @@ fn bench(args: &Args) -> Result<()> {
             .map(|(w, s)| RunFigures {
                 wall: w.wall,
                 waited: w.upstream_wait,
-                logic: w.guest_time,
+                logic: w.wasm_time,
+                guest: w.guest_time,
                 records: w.records,
                 requests: w.requests,
                 connections: w.connections,
@@ -194,6 +232,7 @@ fn bench(args: &Args) -> Result<()> {
                 wall: n.wall,
                 waited: n.waited,
                 logic: n.logic,
+                guest: n.logic,
                 records: n.records,
                 requests: n.requests,
                 connections: n.connections,
@@ -234,11 +273,15 @@ fn bench(args: &Args) -> Result<()> {
         "a sync with {} ms of upstream latency",
         args.latency_ms
     ));
-    let latency = latency_sync(&rt, &bin_dir, &work, args.latency_ms, component)?;
+    let latency = latency_sync(&rt, &bin_dir, &work, args, component)?;
 
     let figures = Figures {
         machine: Machine::this(),
-        command: "cargo xtask bench".into(),
+        command: if args.no_cpu_limit {
+            "cargo xtask bench -- --no-cpu-limit".into()
+        } else {
+            "cargo xtask bench".into()
+        },
         stream: STREAM.into(),
         projects: args.projects,
         pipelines_per_project: args.pipelines,
@@ -295,6 +338,9 @@ struct RunFigures {
     /// Time in the CircleCI logic: the guest's calls, or natively the
     /// connector's `fetch` outside its HTTP client.
     logic: Duration,
+    /// Time in the connector's calls: in wasm, its code and the host
+    /// functions it calls (the CPU limit's meter); natively, the logic.
+    guest: Duration,
     records: u64,
     requests: u64,
     connections: u64,
@@ -319,6 +365,7 @@ fn sync_figures(runs: Vec<RunFigures>) -> SyncFigures {
         ours_share: of(&|r| ours(r) / r.wall.as_secs_f64()),
         ours_us_per_request: of(&|r| ours(r) * 1e6 / r.requests.max(1) as f64),
         logic_us_per_request: of(&|r| r.logic.as_secs_f64() * 1e6 / r.requests.max(1) as f64),
+        guest_us_per_request: of(&|r| r.guest.as_secs_f64() * 1e6 / r.requests.max(1) as f64),
     }
 }
 
@@ -349,9 +396,10 @@ fn latency_sync(
     rt: &tokio::runtime::Runtime,
     bin_dir: &Path,
     work: &Path,
-    latency_ms: f64,
+    args: &Args,
     component: &[u8],
 ) -> Result<SyncFigures> {
+    let latency_ms = args.latency_ms;
     let sim = SimProcess::start(
         bin_dir,
         &[
@@ -364,7 +412,12 @@ fn latency_sync(
         ],
     )?;
     let settings = serde_json::json!({ "project_slugs": sim.projects }).to_string();
-    let harness = Harness::new(component, &work.join("cache"), sim.authority())?;
+    let harness = Harness::new(
+        component,
+        &work.join("cache"),
+        sim.authority(),
+        !args.no_cpu_limit,
+    )?;
     let before = Served::of(&sim.stats()?);
     let run = rt.block_on(harness.sync(
         &sim.credential(),
@@ -376,7 +429,8 @@ fn latency_sync(
     Ok(sync_figures(vec![RunFigures {
         wall: run.wall,
         waited: run.upstream_wait,
-        logic: run.guest_time,
+        logic: run.wasm_time,
+        guest: run.guest_time,
         records: run.records,
         requests: run.requests,
         connections: run.connections,

@@ -13,6 +13,7 @@
 
 use crate::error::ConnectorError;
 use serde_json::value::RawValue;
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
 
 fn bad(msg: String) -> ConnectorError {
@@ -159,16 +160,66 @@ fn records(items: &[&RawValue], what: &str) -> Result<Vec<String>, ConnectorErro
 /// answer, rather than a record that fails later and looks like the
 /// connector's fault.
 fn readable(raw: &RawValue, what: impl Fn() -> String) -> Result<(), ConnectorError> {
-    serde_json::from_str::<serde_json::Value>(raw.get())
-        .map(drop)
+    use serde::de::DeserializeSeed;
+    let mut parser = serde_json::Deserializer::from_str(raw.get());
+    Readable
+        .deserialize(&mut parser)
+        .and_then(|()| parser.end())
         .map_err(|e| bad(format!("{} holds JSON that parsers refuse ({e})", what())))
 }
 
+/// Reads a JSON value as `serde_json::Value` would, refusing what it
+/// refuses (numbers beyond a double, unpaired surrogates, nesting deeper
+/// than 128), without building it: no allocation per field or string. It
+/// runs on every record, so it must cost little beside the upstream.
+struct Readable;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Readable {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Readable {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Readable)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Readable)?.is_some() {
+            map.next_value_seed(Readable)?;
+        }
+        Ok(())
+    }
+}
+
 /// The fields of a JSON object body, each as raw JSON.
-pub fn object<'a>(
-    body: &'a [u8],
-    what: &str,
-) -> Result<BTreeMap<String, &'a RawValue>, ConnectorError> {
+pub fn object<'a>(body: &'a [u8], what: &str) -> Result<Fields<'a>, ConnectorError> {
     serde_json::from_str(object_body(body, what)?.get()).map_err(|e| not_json(what, e))
 }
 
@@ -180,7 +231,7 @@ pub fn record(body: &[u8], what: &str) -> Result<String, ConnectorError> {
 }
 
 /// A string field of an object, if present and a string.
-pub fn string_field(fields: &BTreeMap<String, &RawValue>, name: &str) -> Option<String> {
+pub fn string_field(fields: &Fields<'_>, name: &str) -> Option<String> {
     fields
         .get(name)
         .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
@@ -188,7 +239,41 @@ pub fn string_field(fields: &BTreeMap<String, &RawValue>, name: &str) -> Option<
 
 /// The top-level fields of one record (a compact JSON object from
 /// [`list_page`], [`record`] or [`array`]), each as raw JSON.
-pub type Fields<'a> = BTreeMap<String, &'a RawValue>;
+pub type Fields<'a> = BTreeMap<Key<'a>, &'a RawValue>;
+
+/// A field name, borrowed from the JSON text (copied only when it holds an
+/// escape). Every record's fields are split on every page, so naming them
+/// without an allocation each is a large part of what the parsing costs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key<'a>(Cow<'a, str>);
+
+impl Borrow<str> for Key<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Key<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl<'de> serde::de::Visitor<'de> for Name {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v))
+            }
+        }
+        d.deserialize_str(Name).map(Key)
+    }
+}
 
 /// Splits a record into its fields. `what` names the list, for messages.
 pub fn fields<'a>(item: &'a str, what: &str) -> Result<Fields<'a>, ConnectorError> {
@@ -376,6 +461,22 @@ mod tests {
         );
         let p = list_page(br#"{"items": [], "next_page_token": ""}"#, "w").unwrap();
         assert_eq!(p.next_page_token, None);
+    }
+
+    #[test]
+    fn field_names_are_borrowed_unless_escaped() {
+        let f = fields(r#"{"id":"1","a\u0062":2,"n":null}"#, "w").unwrap();
+        let key = |name: &str| f.keys().find(|k| k.0 == name).map(|k| k.0.clone());
+        assert!(matches!(key("id"), Some(Cow::Borrowed(_))));
+        assert!(matches!(key("ab"), Some(Cow::Owned(_))));
+        assert_eq!(
+            raw_field(&f, "ab"),
+            Some("2"),
+            "an escaped name reads as its text"
+        );
+        assert_eq!(string_field(&f, "id").as_deref(), Some("1"));
+        assert_eq!(raw_field(&f, "n"), Some("null"));
+        assert_eq!(raw_field(&f, "missing"), None);
     }
 
     #[test]

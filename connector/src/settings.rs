@@ -119,6 +119,10 @@ fn parse_slugs(value: &Value) -> Result<Vec<ProjectSlug>, ConnectorError> {
         ));
     };
     let mut slugs: Vec<ProjectSlug> = Vec::with_capacity(items.len());
+    // Each slug's canonical form, made once: settings are parsed on every
+    // call, and comparing by formatting both sides made this quadratic in
+    // allocations (a measurable share of a sync with many projects).
+    let mut canonical: Vec<String> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let Some(text) = item.as_str() else {
             return Err(invalid(format!("project_slugs[{i}] must be a string")));
@@ -129,11 +133,13 @@ fn parse_slugs(value: &Value) -> Result<Vec<ProjectSlug>, ConnectorError> {
                 quote(text, 100)
             ))
         })?;
-        if let Some(j) = slugs.iter().position(|s| s.canonical() == slug.canonical()) {
+        let key = slug.canonical();
+        if let Some(j) = canonical.iter().position(|k| *k == key) {
             return Err(invalid(format!(
                 "project_slugs[{i}] `{slug}` is the same project as project_slugs[{j}]; list each project once"
             )));
         }
+        canonical.push(key);
         slugs.push(slug);
     }
     Ok(slugs)

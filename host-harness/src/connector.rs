@@ -37,6 +37,7 @@ use crate::limits::{
 };
 use crate::outbound::{OutboundLog, PolicyHooks};
 use crate::policy::OutboundPolicy;
+use crate::wasm_clock::WasmClock;
 
 /// The data of one instance's store.
 pub struct HostState {
@@ -44,6 +45,7 @@ pub struct HostState {
     http: WasiHttpCtx,
     hooks: PolicyHooks,
     limiter: SandboxLimiter,
+    wasm_clock: WasmClock,
 }
 
 impl IoView for HostState {
@@ -73,6 +75,8 @@ pub struct Connector {
     ticker: Option<Arc<EpochTicker>>,
     /// The keys of the schema's secret fields, asked once (see the module docs).
     secret_keys: SecretKeys,
+    /// Whether instances keep a [`WasmClock`].
+    measure_wasm_time: bool,
 }
 
 /// The schema's secret field keys, shared by a connector and its instances.
@@ -91,6 +95,15 @@ impl Connector {
             limits,
             ticker,
             secret_keys: SecretKeys::default(),
+            measure_wasm_time: false,
+        }
+    }
+
+    /// The same connector, its instances keeping a [`WasmClock`] or not.
+    pub(crate) fn measuring_wasm_time(self, on: bool) -> Self {
+        Connector {
+            measure_wasm_time: on,
+            ..self
         }
     }
 
@@ -134,9 +147,16 @@ impl Connector {
             http: WasiHttpCtx::new(),
             hooks,
             limiter: SandboxLimiter::new(&limits, tripwire.clone()),
+            wasm_clock: WasmClock::default(),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
+        if self.measure_wasm_time {
+            store.call_hook(|mut cx, hook| {
+                cx.data_mut().wasm_clock.on(hook);
+                Ok(())
+            });
+        }
         let meter = Arc::new(CpuMeter::default());
         // With epoch interruption on, a store must always have a deadline:
         // instantiation may run guest code (start functions) too.
@@ -402,6 +422,12 @@ impl ConnectorInstance {
                 .into());
         }
         Ok(())
+    }
+
+    /// Time spent in the guest's own wasm code so far, when the loader
+    /// measures it ([`crate::HostConfig::measure_wasm_time`]); else zero.
+    pub fn wasm_time(&self) -> std::time::Duration {
+        self.store.data().wasm_clock.total()
     }
 
     /// What this instance's requests did so far.

@@ -30,6 +30,7 @@ pub mod progress;
 pub mod retry;
 pub mod sync;
 pub mod tenant;
+pub mod wasm_clock;
 
 pub use connector::{Connector, ConnectorInstance};
 pub use error::HarnessError;

@@ -68,6 +68,10 @@ pub struct HostConfig {
     /// Components larger than this are refused before anything parses them
     /// (default [`MAX_COMPONENT_BYTES`]).
     pub max_component_bytes: usize,
+    /// Keep a [`crate::wasm_clock::WasmClock`] in every instance, so
+    /// [`crate::ConnectorInstance::wasm_time`] tells the time spent in the
+    /// guest's own code (default: no; it is for benchmarks).
+    pub measure_wasm_time: bool,
 }
 
 impl Default for HostConfig {
@@ -78,6 +82,7 @@ impl Default for HostConfig {
             enforce_cpu_time: true,
             pooling: None,
             max_component_bytes: MAX_COMPONENT_BYTES,
+            measure_wasm_time: false,
         }
     }
 }
@@ -143,6 +148,7 @@ pub struct Loader {
     limits: Limits,
     ticker: Option<Arc<EpochTicker>>,
     max_component_bytes: usize,
+    measure_wasm_time: bool,
 }
 
 impl Loader {
@@ -174,6 +180,7 @@ impl Loader {
             limits: config.limits,
             ticker,
             max_component_bytes: config.max_component_bytes,
+            measure_wasm_time: config.measure_wasm_time,
         })
     }
 
@@ -233,12 +240,8 @@ impl Loader {
                 "component does not implement {REQUIRED_EXPORT}: {e:#}"
             ))
         })?;
-        Ok(Connector::new(
-            pre,
-            outcome,
-            self.limits.clone(),
-            self.ticker.clone(),
-        ))
+        let connector = Connector::new(pre, outcome, self.limits.clone(), self.ticker.clone());
+        Ok(connector.measuring_wasm_time(self.measure_wasm_time))
     }
 
     /// Refuses components that import beyond [`ALLOWED_IMPORTS`] or do not

@@ -227,6 +227,9 @@ pub struct SyncReport {
     /// Time the connector's calls spent running (guest code and the host
     /// functions it calls, as the CPU limit meters it; not waits on I/O).
     pub guest_time: Duration,
+    /// Of that, the time in the guest's own wasm code, when the loader
+    /// measures it ([`crate::HostConfig::measure_wasm_time`]; else zero).
+    pub wasm_time: Duration,
     /// Bytes of records written.
     pub bytes: u64,
     /// The largest state the connector returned, in bytes: it must stay
@@ -335,6 +338,7 @@ pub async fn run_with_primary_key(
     .map_err(|e| io("cannot open output", e))?;
 
     let before = instance.outbound_log();
+    let wasm_before = instance.wasm_time();
     let mut report = SyncReport {
         resumed,
         ..SyncReport::default()
@@ -416,6 +420,7 @@ pub async fn run_with_primary_key(
         report.requests = log.sent - before.sent;
         report.connections = log.connections_opened - before.connections_opened;
         report.upstream_wait = log.upstream_wait.saturating_sub(before.upstream_wait);
+        report.wasm_time = instance.wasm_time().saturating_sub(wasm_before);
         for notice in page.notices {
             report.notices.add(notice);
         }

@@ -731,6 +731,54 @@ async fn advance_and_stats_over_http() {
 }
 
 #[tokio::test]
+async fn counts_connections_and_bytes_and_adds_latency() {
+    let sim = Simulator::start(SimConfig::single(DEFAULT_TOKEN, 2, 5))
+        .await
+        .unwrap();
+    let addr = sim.addr();
+    // Two requests on one connection, one on another.
+    let two = exchange(
+        addr,
+        &[
+            ("GET", "/api/v2/me", &[("Circle-Token", DEFAULT_TOKEN)]),
+            (
+                "GET",
+                "/api/v2/me/collaborations",
+                &[("Circle-Token", DEFAULT_TOKEN)],
+            ),
+        ],
+    )
+    .await;
+    let one = get(addr, "/api/v2/me").await;
+    let sent: usize = two.iter().chain([&one]).map(|r| r.body.len()).sum();
+    assert_eq!(sim.connections(), 2);
+    assert_eq!(sim.api_body_bytes(), sent as u64);
+    let stats = get(addr, "/_sim/stats").await.json();
+    assert_eq!(
+        stats["connections"], 3,
+        "the stats request's own connection counts"
+    );
+    assert_eq!(
+        stats["body_bytes"], sent as u64,
+        "/_sim answers are not counted"
+    );
+
+    sim.set_latency(std::time::Duration::from_millis(60));
+    let started = std::time::Instant::now();
+    assert_eq!(get(addr, "/api/v2/me").await.status, 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(60));
+    // A latency no test would wait out: /_sim paths answer at once.
+    sim.set_latency(std::time::Duration::from_secs(30));
+    let started = std::time::Instant::now();
+    get(addr, "/_sim/stats").await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "/_sim paths never wait"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn date_is_the_simulated_now() {
     let sim = Simulator::start(SimConfig::single(DEFAULT_TOKEN, 2, 5))
         .await

@@ -98,6 +98,7 @@ fn jsonish() -> impl Strategy<Value = String> {
         Just("true".to_string()),
         Just("-0.5e3".to_string()),
         Just("18446744073709551616".to_string()),
+        Just("1e400".to_string()),
         Just("\"items\"".to_string()),
         Just("\"next_page_token\"".to_string()),
         Just("\"id\"".to_string()),

@@ -134,6 +134,16 @@ proptest! {
         every_parser(body.as_bytes())?;
     }
 
+    /// `json::record` accepts an object exactly when `serde_json::Value`
+    /// reads it: its check builds nothing, but must refuse the same things.
+    #[test]
+    fn records_are_refused_exactly_as_value_refuses_them(body in jsonish()) {
+        let text = format!("{{\"v\":{body}}}");
+        let by_value = serde_json::from_str::<Value>(&text).is_ok();
+        let by_record = json::record(text.as_bytes(), "w").is_ok();
+        prop_assert_eq!(by_value, by_record, "{}", text);
+    }
+
     /// A whole page parses to exactly its items (as compact text) and token.
     #[test]
     fn whole_pages_parse((body, items, token) in page()) {
