@@ -95,6 +95,9 @@ enum ChildCommand {
         token: String,
         #[arg(long)]
         cache_dir: PathBuf,
+        /// Use every pool slot once first (`Connector::prewarm`).
+        #[arg(long)]
+        prewarm: bool,
     },
 }
 
@@ -106,8 +109,11 @@ fn main() {
             base_url,
             token,
             cache_dir,
+            prewarm,
         }) => runtime().and_then(|rt| {
-            let density = rt.block_on(tenants::measure(*count, base_url, token, cache_dir))?;
+            let density = rt.block_on(tenants::measure(
+                *count, *prewarm, base_url, token, cache_dir,
+            ))?;
             println!("{}", serde_json::to_string(&density)?);
             Ok(())
         }),
@@ -266,7 +272,12 @@ fn bench(args: &Args) -> Result<()> {
         "{} idle tenants, in a child process",
         args.tenants
     ));
-    let density = density(args.tenants, &sim, &work.join("cache"))?;
+    let cold_pool = density(args.tenants, false, &sim, &work.join("cache"))?;
+    step(&format!(
+        "{} idle tenants from a prewarmed pool, in a child process",
+        args.tenants
+    ));
+    let prewarmed = density(args.tenants, true, &sim, &work.join("cache"))?;
     drop(sim);
 
     step(&format!(
@@ -300,7 +311,8 @@ fn bench(args: &Args) -> Result<()> {
         cli_sync_records_per_sec: first_wasm.records as f64 / cli_sync.wall.as_secs_f64(),
         cli_peak_rss_mib: cli_sync.max_rss_kib as f64 / 1024.0,
         bench_peak_rss_mib,
-        density,
+        density: cold_pool,
+        prewarmed,
         serve_one,
         serve_two,
         latency_ms: args.latency_ms,
@@ -370,9 +382,18 @@ fn sync_figures(runs: Vec<RunFigures>) -> SyncFigures {
 }
 
 /// Runs the density measurement in a child process of this binary.
-fn density(count: usize, sim: &SimProcess, cache_dir: &Path) -> Result<tenants::Density> {
-    let output = std::process::Command::new(std::env::current_exe()?)
-        .arg("tenants")
+fn density(
+    count: usize,
+    prewarm: bool,
+    sim: &SimProcess,
+    cache_dir: &Path,
+) -> Result<tenants::Density> {
+    let mut child = std::process::Command::new(std::env::current_exe()?);
+    child.arg("tenants");
+    if prewarm {
+        child.arg("--prewarm");
+    }
+    let output = child
         .arg("--count")
         .arg(count.to_string())
         .arg("--base-url")

@@ -3,7 +3,9 @@
 //! resident memory is the host's and the tenants' only.
 //!
 //! Each tenant is instantiated from the shared pre-linked component (timed
-//! one by one), then validates its credential once against the simulator;
+//! one by one), from a cold pool or one prewarmed with
+//! [`host_harness::Connector::prewarm`], then validates its credential once
+//! against the simulator;
 //! resident memory is read before, after instantiating and after
 //! validating, and divided by the number of tenants.
 
@@ -20,6 +22,11 @@ use crate::stats::{median, percentile, rss_kib, us};
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Density {
     pub tenants: usize,
+    /// Whether the pool's slots were used once before ([`host_harness::Connector::prewarm`]).
+    pub prewarmed: bool,
+    /// Resident memory before the pool was prewarmed (equal to
+    /// `rss_loaded_kib` when it was not).
+    pub rss_cold_kib: u64,
     pub instantiate_us_median: f64,
     pub instantiate_us_p90: f64,
     pub instantiate_us_mean: f64,
@@ -50,6 +57,7 @@ impl Density {
 /// The child's work: `count` tenants against the simulator at `base_url`.
 pub async fn measure(
     count: usize,
+    prewarm: bool,
     base_url: &str,
     token: &str,
     cache_dir: &std::path::Path,
@@ -73,6 +81,10 @@ pub async fn measure(
     // One tenant first, dropped: the lazily made parts of the runtime exist
     // before the baseline is read.
     drop(connector.tenant(spec(0, &credential, &policy)).await?);
+    let rss_cold_kib = rss_kib();
+    if prewarm {
+        connector.prewarm(count).await?;
+    }
     let rss_loaded_kib = rss_kib();
     let mut times = Vec::with_capacity(count);
     let mut tenants = Vec::with_capacity(count);
@@ -100,6 +112,8 @@ pub async fn measure(
         drop(tenant);
     }
     Ok(Density {
+        prewarmed: prewarm,
+        rss_cold_kib,
         reinstantiate_us_median: median(&again),
         tenants: count,
         instantiate_us_median: median(&times),
