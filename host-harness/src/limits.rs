@@ -82,7 +82,7 @@ pub const DEFAULT_CONCURRENT_CONNECTIONS: u32 = 8;
 /// What one connector instance may use.
 ///
 /// The defaults fit the CircleCI connector with a wide margin: it runs in a
-/// couple of MiB of linear memory, makes at most 8 requests per call
+/// couple of MiB of linear memory, makes at most 32 requests per call
 /// (sequentially), reads bodies its own bound caps at 32 MiB, and returns
 /// at most about 500 records per page; a call's guest code runs for
 /// milliseconds.

@@ -269,7 +269,7 @@ async fn memory_too_small_to_run_traps_the_call_and_retires_the_instance() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_per_call_limit_ends_the_call_not_the_instance() {
-    // 6 projects of 45 pipelines: 18 pages, and a call reads up to 8.
+    // 6 projects of 45 pipelines: 18 pages, and a call reads up to 32.
     let sim = simulator(6, 45).await;
     let mut inst = instance(
         &sim,

@@ -73,8 +73,12 @@ async fn every_pipeline_exactly_once_across_pages() {
         "20 pipelines a page upstream: {report:?}"
     );
     assert!(
-        sink.pages.iter().all(|p| p.len() <= 8 * 20),
-        "a call reads at most 8 upstream pages"
+        sink.pages.iter().all(|p| p.len() <= 32 * 20),
+        "a call reads at most 32 upstream pages"
+    );
+    assert!(
+        sink.pages.iter().all(|p| p.len() <= 450 + 20),
+        "a call starts no request once it holds 450 records"
     );
     for r in &requests {
         assert_eq!(
@@ -166,7 +170,8 @@ async fn projects_and_me() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_sync_resumes_from_its_state_file() {
-    let sim = simulator(6, 200).await;
+    // Enough pipelines for more than two calls of up to 450 records each.
+    let sim = simulator(6, 500).await;
     let slugs = all_slugs(&sim);
     let settings = json!({"project_slugs": slugs}).to_string();
     let cred = credential(&sim, TOKEN);
