@@ -292,7 +292,8 @@ fn settings(sim: &Simulator, token: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_multi_page_sync_goes_over_one_connection() {
-    let sim = Simulator::start(SimConfig::single(TOKEN, 1, 240))
+    // Enough pipelines for more than one call (a call stops at 450 records).
+    let sim = Simulator::start(SimConfig::single(TOKEN, 1, 700))
         .await
         .unwrap();
     let proxy = Proxy::start(sim.addr()).await;
