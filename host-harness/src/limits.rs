@@ -101,7 +101,7 @@ pub struct Limits {
     /// Enforced only when the loader has [`crate::HostConfig::enforce_cpu_time`].
     pub cpu_time_per_call: Duration,
     /// Requests one call (`validate`, `fetch`, …) may make, refused or not.
-    /// Default 64 (the CircleCI connector makes at most 8).
+    /// Default 64 (the CircleCI connector makes at most 32).
     pub requests_per_call: u32,
     /// Bytes of one response body. Default 64 MiB.
     pub response_body_bytes: u64,
