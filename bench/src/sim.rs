@@ -1,11 +1,12 @@
 //! The CircleCI simulator as a separate process, so its CPU and memory
 //! never count as the harness's, and its own report (`/_sim/stats`).
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use conformance::announcement::Announcement;
 
 /// A running `circleci-sim`; killed when dropped.
 pub struct SimProcess {
@@ -27,31 +28,21 @@ impl SimProcess {
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
         let stdout = child.stdout.take().context("simulator stdout")?;
-        let mut sim = SimProcess {
-            child,
-            base_url: String::new(),
-            token: String::new(),
-            projects: Vec::new(),
+        let announced = match Announcement::read(BufReader::new(stdout)) {
+            Ok(announced) => announced,
+            Err(e) => {
+                // A simulator that said too little is not left running.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
         };
-        for line in BufReader::new(stdout).lines() {
-            let line = line?;
-            if line.is_empty() {
-                break;
-            }
-            if let Some(url) = line.strip_prefix("listening on ") {
-                sim.base_url = url.trim().to_string();
-            } else if let Some(token) = line.strip_prefix("token: ") {
-                if sim.token.is_empty() {
-                    sim.token = token.trim().to_string();
-                }
-            } else if let Some(project) = line.strip_prefix("project: ") {
-                sim.projects.push(project.trim().to_string());
-            }
-        }
-        if sim.base_url.is_empty() || sim.token.is_empty() {
-            bail!("the simulator did not announce its address and token");
-        }
-        Ok(sim)
+        Ok(SimProcess {
+            child,
+            base_url: announced.base_url,
+            token: announced.tokens.into_iter().next().unwrap_or_default(),
+            projects: announced.projects,
+        })
     }
 
     /// `127.0.0.1:PORT`.

@@ -30,7 +30,7 @@
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -337,8 +337,7 @@ impl Outgoing {
         let tripwire = self.tripwire;
         let response = head.map(|incoming| {
             let body = Returning::new(Paced::new(incoming, between), lease);
-            let body = Metered::new(body, waiting);
-            LimitedBody::new(body.boxed_unsync(), limits, tripwire).boxed_unsync()
+            ResponseBody::new(body, limits, tripwire, waiting).boxed_unsync()
         });
         // Nothing for wasmtime-wasi-http to run: the connection's driver
         // has its own task.
@@ -449,22 +448,53 @@ impl Drop for Waiting {
     }
 }
 
-/// A response body whose waits for data count as time waiting on the
-/// network: from a read that finds nothing to the next that finds
-/// something (or the end, or an error).
-struct Metered<B> {
-    inner: B,
+/// A response body as the guest reads it: it ends with an error once it
+/// has delivered more than the size limit, and its waits for data count as
+/// time waiting on the network (from a read that finds nothing to the next
+/// that finds something, or the end, or an error).
+struct ResponseBody<B> {
+    /// `None` once the limit was passed: nothing more is read, and
+    /// dropping the rest closes the connection now (freeing its permit)
+    /// rather than when the guest lets go.
+    inner: Option<B>,
+    limit: u64,
+    value: String,
+    seen: u64,
+    checked_length: bool,
+    tripwire: Arc<Tripwire>,
+    /// The request's wait, stopped when its head arrived.
     waiting: Waiting,
 }
 
-impl<B> Metered<B> {
-    /// `waiting` is the request's, stopped when its head arrived.
-    fn new(inner: B, waiting: Waiting) -> Self {
-        Metered { inner, waiting }
+impl<B> ResponseBody<B>
+where
+    B: Body<Data = Bytes, Error = HttpError> + Unpin,
+{
+    fn new(inner: B, limits: &Limits, tripwire: Arc<Tripwire>, waiting: Waiting) -> Self {
+        ResponseBody {
+            inner: Some(inner),
+            limit: limits.response_body_bytes,
+            value: limits.value_of(LimitKind::ResponseBody),
+            seen: 0,
+            checked_length: false,
+            tripwire,
+            waiting,
+        }
+    }
+
+    fn fail(&mut self, detail: String) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        self.inner = None;
+        self.waiting.stop();
+        self.tripwire.trip(crate::limits::LimitExceeded {
+            limit: LimitKind::ResponseBody,
+            value: self.value.clone(),
+            detail,
+        });
+        Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(self.limit)))))
     }
 }
 
-impl<B> Body for Metered<B>
+impl<B> Body for ResponseBody<B>
 where
     B: Body<Data = Bytes, Error = HttpError> + Unpin,
 {
@@ -476,109 +506,48 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         let this = &mut *self;
-        let frame = Pin::new(&mut this.inner).poll_frame(cx);
-        match frame {
-            Poll::Pending => this.waiting.start(),
-            Poll::Ready(_) => this.waiting.stop(),
-        }
-        frame
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// A response body that ends with an error once it has delivered more than
-/// the limit.
-struct LimitedBody {
-    inner: WasiBody,
-    limit: u64,
-    value: String,
-    seen: u64,
-    checked_length: bool,
-    failed: bool,
-    tripwire: Arc<Tripwire>,
-}
-
-impl LimitedBody {
-    fn new(inner: WasiBody, limits: &Limits, tripwire: Arc<Tripwire>) -> Self {
-        LimitedBody {
-            inner,
-            limit: limits.response_body_bytes,
-            value: limits.value_of(LimitKind::ResponseBody),
-            seen: 0,
-            checked_length: false,
-            failed: false,
-            tripwire,
-        }
-    }
-
-    fn fail(&mut self, detail: String) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
-        self.failed = true;
-        // Nothing more is read: dropping the rest closes the connection
-        // now (and frees its permit) rather than when the guest lets go.
-        self.inner = http_body_util::Empty::new()
-            .map_err(|e| match e {})
-            .boxed_unsync();
-        self.tripwire.trip(crate::limits::LimitExceeded {
-            limit: LimitKind::ResponseBody,
-            value: self.value.clone(),
-            detail,
-        });
-        Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(self.limit)))))
-    }
-}
-
-impl Body for LimitedBody {
-    type Data = Bytes;
-    type Error = HttpError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
-        let this = &mut *self;
-        if this.failed {
+        let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
-        }
+        };
         if !this.checked_length {
             // A declared length over the limit fails before anything is read.
             this.checked_length = true;
-            let declared = this.inner.size_hint().lower();
+            let declared = inner.size_hint().lower();
             if declared > this.limit {
                 return this.fail(format!("a response declared a body of {}", bytes(declared)));
             }
         }
-        match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    this.seen = this.seen.saturating_add(data.len() as u64);
-                    if this.seen > this.limit {
-                        return this
-                            .fail(format!("a response body went past {} bytes", this.limit));
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
+        let frame = Pin::new(inner).poll_frame(cx);
+        let frame = match frame {
+            Poll::Pending => {
+                this.waiting.start();
+                return Poll::Pending;
             }
-            // The end of the body, or its error: the request is done.
-            other => Poll::Ready(other),
+            Poll::Ready(frame) => {
+                this.waiting.stop();
+                frame
+            }
+        };
+        if let Some(Ok(f)) = &frame
+            && let Some(data) = f.data_ref()
+        {
+            this.seen = this.seen.saturating_add(data.len() as u64);
+            if this.seen > this.limit {
+                return this.fail(format!("a response body went past {} bytes", this.limit));
+            }
         }
+        // The end of the body, or its error, passes as it is.
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.failed || self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.failed {
-            SizeHint::with_exact(0)
-        } else {
-            self.inner.size_hint()
+        match &self.inner {
+            Some(b) => b.size_hint(),
+            None => SizeHint::with_exact(0),
         }
     }
 }
@@ -587,6 +556,7 @@ impl Body for LimitedBody {
 mod tests {
     use std::collections::VecDeque;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::task::ready;
 
     use super::*;
 
@@ -611,7 +581,18 @@ mod tests {
         }
     }
 
-    fn body(chunks: &[&'static str], limit: u64) -> (LimitedBody, Arc<Tripwire>, Arc<AtomicBool>) {
+    /// A wait on a log of its own, already stopped (as after a head).
+    fn stopped_wait() -> (Waiting, Arc<Mutex<OutboundLog>>) {
+        let log = Arc::new(Mutex::new(OutboundLog::default()));
+        let mut waiting = Waiting::new(&log);
+        waiting.stop();
+        (waiting, log)
+    }
+
+    fn body(
+        chunks: &[&'static str],
+        limit: u64,
+    ) -> (ResponseBody<Chunks>, Arc<Tripwire>, Arc<AtomicBool>) {
         let tripwire = Arc::new(Tripwire::default());
         let dropped = Arc::new(AtomicBool::new(false));
         let limits = Limits {
@@ -624,10 +605,9 @@ mod tests {
                 .map(|c| Bytes::from_static(c.as_bytes()))
                 .collect(),
             dropped.clone(),
-        )
-        .boxed_unsync();
+        );
         (
-            LimitedBody::new(inner, &limits, tripwire.clone()),
+            ResponseBody::new(inner, &limits, tripwire.clone(), stopped_wait().0),
             tripwire,
             dropped,
         )
@@ -673,7 +653,7 @@ mod tests {
         let inner = http_body_util::Full::new(Bytes::from_static(b"abcd"))
             .map_err(|e| match e {})
             .boxed_unsync();
-        let mut b = LimitedBody::new(inner, &limits, tripwire.clone());
+        let mut b = ResponseBody::new(inner, &limits, tripwire.clone(), stopped_wait().0);
         assert!(b.frame().await.unwrap().is_err());
         assert!(
             tripwire
@@ -729,14 +709,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_counts_the_time_it_waits_for_data() {
-        let log = Arc::new(Mutex::new(OutboundLog::default()));
-        let mut waiting = Waiting::new(&log);
-        waiting.stop();
+        let (waiting, log) = stopped_wait();
         let late = Late {
             sleep: Box::pin(tokio::time::sleep(Duration::from_millis(30))),
             done: false,
         };
-        let mut metered = Metered::new(late, waiting);
+        let mut metered = ResponseBody::new(late, &Limits::default(), Arc::default(), waiting);
         assert!(metered.frame().await.unwrap().is_ok());
         let waited = lock(&log).upstream_wait;
         assert!(waited >= Duration::from_millis(30), "{waited:?}");
@@ -745,12 +723,10 @@ mod tests {
         assert_eq!(lock(&log).waiting, 0);
 
         // A body that never waits adds nothing.
-        let (limited, _, _) = body(&["abc"], 10);
-        let mut waiting = Waiting::new(&log);
-        waiting.stop();
+        let (mut ready, _, _) = body(&["abc"], 10);
+        let log = ready.waiting.log.clone();
         let before = lock(&log).upstream_wait;
-        let mut metered = Metered::new(limited, waiting);
-        while metered.frame().await.is_some() {}
+        while ready.frame().await.is_some() {}
         assert_eq!(lock(&log).upstream_wait, before);
     }
 
@@ -865,8 +841,8 @@ mod tests {
         (hooks, server)
     }
 
-    async fn get(hooks: &mut PolicyHooks, addr: std::net::SocketAddr) -> Result<Bytes, HttpError> {
-        let request = http::Request::builder()
+    fn request_to(addr: std::net::SocketAddr) -> http::Request<WasiBody> {
+        http::Request::builder()
             .uri(format!("http://{addr}/x"))
             .header(http::header::HOST, addr.to_string())
             .body(
@@ -874,8 +850,11 @@ mod tests {
                     .map_err(|e| match e {})
                     .boxed_unsync(),
             )
-            .unwrap();
-        let future = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+            .unwrap()
+    }
+
+    async fn get(hooks: &mut PolicyHooks, addr: std::net::SocketAddr) -> Result<Bytes, HttpError> {
+        let future = hooks.send_request(request_to(addr), None, Box::new(async { Ok(()) }));
         let (response, _io) = Box::into_pin(future).await?;
         Ok(response.into_body().collect().await?.to_bytes())
     }
@@ -952,16 +931,7 @@ mod tests {
         assert!(log.upstream_wait > Duration::ZERO);
 
         // A body dropped before its end takes its connection with it.
-        let request = http::Request::builder()
-            .uri(format!("http://{addr}/x"))
-            .header(http::header::HOST, addr.to_string())
-            .body(
-                http_body_util::Empty::new()
-                    .map_err(|e| match e {})
-                    .boxed_unsync(),
-            )
-            .unwrap();
-        let future = hooks.send_request(request, None, Box::new(async { Ok(()) }));
+        let future = hooks.send_request(request_to(addr), None, Box::new(async { Ok(()) }));
         let (response, _io) = Box::into_pin(future).await.unwrap();
         assert_eq!(hooks.idle_connections(), 0, "in use");
         drop(response);

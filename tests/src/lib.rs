@@ -4,4 +4,5 @@
 //! reads (see `/work/shared/circleci-api-v2.md`). The conformance suite and the `circleci-sim` binary
 //! run the connector against it, since no live CircleCI endpoint can be reached.
 
+pub mod announcement;
 pub mod sim;

@@ -13,12 +13,12 @@
 //! or at run time with `POST /_sim/faults` (a JSON plan; `GET` shows it and the counts); see
 //! `conformance::sim::faults` and `--help`.
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use conformance::announcement::Announcement;
 use conformance::sim::config::{
     DEFAULT_PIPELINES_PER_PROJECT, DEFAULT_PROJECTS, DEFAULT_SEED, DEFAULT_TOKEN,
 };
@@ -242,23 +242,19 @@ async fn run(args: Args) -> Result<()> {
             .context("--latency-ms out of range")?;
         sim.set_latency(latency);
     }
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {}", sim.base_url())?;
-        out.flush()?;
-        for token in &tokens {
-            writeln!(out, "token: {token}")?;
-        }
-        // The first tenant's projects, so a demo or an operator can name
-        // them in settings; a blank line ends the announcement.
-        if let Some(dataset) = tokens.first().and_then(|t| sim.dataset(t)) {
-            for project in &dataset.projects {
-                writeln!(out, "project: {}", project.slug)?;
-            }
-        }
-        writeln!(out)?;
-        out.flush()?;
+    // The first tenant's projects, so a demo or an operator can name them
+    // in settings.
+    let projects = tokens
+        .first()
+        .and_then(|t| sim.dataset(t))
+        .map(|dataset| dataset.projects.iter().map(|p| p.slug.clone()).collect())
+        .unwrap_or_default();
+    Announcement {
+        base_url: sim.base_url(),
+        tokens: tokens.clone(),
+        projects,
     }
+    .write(&mut std::io::stdout().lock())?;
 
     let signal = wait_for_signal();
     let mut signal = std::pin::pin!(signal);
