@@ -92,7 +92,9 @@ impl Harness {
         })?;
         let connector = loader.load(bytes)?;
         let policy = Arc::new(OutboundPolicy {
-            allow: AllowList::parse(&[authority]).map_err(anyhow::Error::msg)?,
+            // The simulator speaks plain HTTP: the rule must say so.
+            allow: AllowList::parse(&[format!("http://{authority}")])
+                .map_err(anyhow::Error::msg)?,
             ..OutboundPolicy::default()
         });
         Ok(Harness { connector, policy })

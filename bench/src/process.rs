@@ -75,7 +75,7 @@ impl Cli {
         cmd.arg("--cache-dir")
             .arg(&self.cache_dir)
             .arg("--allow-host")
-            .arg(&self.authority)
+            .arg(format!("http://{}", self.authority))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

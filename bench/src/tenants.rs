@@ -69,9 +69,8 @@ pub async fn measure(
         ..HostConfig::default()
     })?;
     let connector = loader.load(connector_artifacts::CIRCLECI_CONNECTOR)?;
-    let authority = base_url.trim_start_matches("http://");
     let policy = Arc::new(OutboundPolicy {
-        allow: AllowList::parse(&[authority]).map_err(anyhow::Error::msg)?,
+        allow: AllowList::parse(&[base_url]).map_err(anyhow::Error::msg)?,
         ..OutboundPolicy::default()
     });
     let credential = Credential::from_pairs([

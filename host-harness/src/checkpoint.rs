@@ -5,9 +5,12 @@
 //! owns around each stream's opaque guest state, saying whether that
 //! stream's sync was unfinished (resume it) or complete (its state starts the
 //! next sync). A file that cannot be read or parsed is an error, never a
-//! silent restart from scratch. Writes go to a temporary file that is synced
-//! and renamed over the old one, so the file is always either the old or the
-//! new state.
+//! silent restart from scratch. Writes go to a new file of a random name,
+//! created exclusively (never through a symlink) with the state file's mode
+//! (0600 unless the operator says otherwise), synced and renamed over the old
+//! one, so the file is always either the old or the new state. A state the
+//! host saves is one it can read back: a file over [`MAX_STATE_FILE_BYTES`]
+//! is refused when it would be written, not when the next run reads it.
 //!
 //! A run of several streams is recorded too ([`RunProgress`]): which streams
 //! it syncs and which of them it finished. A rerun of the same streams after
@@ -18,17 +21,26 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::HarnessError;
+use crate::limits::{LimitKind, bytes};
 
 const FORMAT: &str = "ingest-connector-state";
 const VERSION: u32 = 1;
 
-/// Largest state file accepted: the guest's states are meant to stay small.
-pub const MAX_STATE_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest state file written or read: room for every stream of a catalog
+/// at its [`crate::Limits::state_bytes`] with margin (the guest's states are
+/// meant to stay small).
+pub const MAX_STATE_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The mode new state and output files get unless the operator says
+/// otherwise: readable by their owner only (records and states are the
+/// tenant's data).
+pub const DEFAULT_FILE_MODE: u32 = 0o600;
 
 /// Where one stream's sync stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,11 +103,21 @@ impl SyncState {
 #[derive(Clone, Debug)]
 pub struct StateFile {
     path: PathBuf,
+    mode: u32,
 }
 
 impl StateFile {
+    /// The state file at `path`, written with [`DEFAULT_FILE_MODE`].
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        StateFile { path: path.into() }
+        StateFile {
+            path: path.into(),
+            mode: DEFAULT_FILE_MODE,
+        }
+    }
+
+    /// The same file, written with permission bits `mode` (e.g. `0o640`).
+    pub fn with_mode(self, mode: u32) -> Self {
+        StateFile { mode, ..self }
     }
 
     pub fn path(&self) -> &Path {
@@ -132,35 +154,39 @@ impl StateFile {
 
     /// Durably replaces the file with `state`.
     pub fn save(&self, state: &SyncState) -> Result<(), HarnessError> {
-        let fail = |why: std::io::Error| {
-            HarnessError::Io(format!(
-                "cannot save state to {}: {why}",
-                self.path.display()
-            ))
-        };
+        let mut body = serde_json::to_vec_pretty(state).expect("a state always serialises");
+        body.push(b'\n');
+        if body.len() as u64 > MAX_STATE_FILE_BYTES {
+            // Saving it would strand the sync: the next run could not read it.
+            return Err(HarnessError::Limit {
+                limit: LimitKind::StateBytes,
+                value: format!("{} for the whole state file", bytes(MAX_STATE_FILE_BYTES)),
+                detail: format!(
+                    "the state would take {}; nothing was saved",
+                    bytes(body.len() as u64)
+                ),
+            });
+        }
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-        let mut body = serde_json::to_vec_pretty(state).expect("a state always serialises");
-        body.push(b'\n');
         let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&tmp)?;
+            let mut file = tempfile::Builder::new()
+                .prefix(".state-")
+                .permissions(std::fs::Permissions::from_mode(self.mode))
+                .tempfile_in(&dir)?;
             file.write_all(&body)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &self.path)?;
+            file.as_file().sync_all()?;
+            file.persist(&self.path).map_err(|e| e.error)?;
             // Make the rename itself durable.
             std::fs::File::open(&dir)?.sync_all()
         };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            fail(e)
+        write().map_err(|why| {
+            HarnessError::Io(format!(
+                "cannot save state to {}: {why}",
+                self.path.display()
+            ))
         })
     }
 }
@@ -204,6 +230,69 @@ mod tests {
     }
 
     #[test]
+    fn the_file_is_private_written_afresh_and_never_larger_than_it_may_be_read() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("ckpt-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        // A symlink where the file goes is replaced, never written through.
+        let target = dir.join("elsewhere");
+        std::fs::write(&target, b"keep").unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let file = StateFile::new(&path);
+        file.save(&SyncState::default()).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert!(
+            !std::fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        StateFile::new(&path)
+            .with_mode(0o640)
+            .save(&SyncState::default())
+            .unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
+
+        // A state too large to be read back is refused before it is written.
+        let mut huge = SyncState::default();
+        huge.set(
+            "s",
+            Checkpoint {
+                state: Some("x".repeat(MAX_STATE_FILE_BYTES as usize)),
+                has_more: true,
+                output_bytes: None,
+            },
+        );
+        let err = file.save(&huge).unwrap_err();
+        assert_eq!(err.limit(), Some(LimitKind::StateBytes), "{err}");
+        assert_eq!(
+            file.load().unwrap(),
+            SyncState::default(),
+            "the old state stays"
+        );
+        // What fits is read back.
+        let mut big = SyncState::default();
+        big.set(
+            "s",
+            Checkpoint {
+                state: Some("x".repeat(MAX_STATE_FILE_BYTES as usize / 2)),
+                has_more: true,
+                output_bytes: None,
+            },
+        );
+        file.save(&big).unwrap();
+        assert_eq!(file.load().unwrap(), big);
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| !n.starts_with(".state-")), "{names:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_rerun_of_the_same_streams_skips_those_finished() {
         let streams: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let mut c = Checkpointer::in_memory();
@@ -216,6 +305,25 @@ mod tests {
             file: None,
         };
         assert_eq!(rerun.begin_run(&streams).unwrap(), vec!["a".to_string()]);
+        // A stream's last checkpoint marks it done in the same write.
+        rerun
+            .record(
+                "b",
+                Checkpoint {
+                    state: None,
+                    has_more: false,
+                    output_bytes: None,
+                },
+            )
+            .unwrap();
+        let crashed = Checkpointer {
+            state: rerun.state().clone(),
+            file: None,
+        };
+        assert_eq!(
+            crashed.state().run.as_ref().unwrap().done,
+            ["a".to_string(), "b".to_string()]
+        );
         // Another set of streams is another run.
         let mut other = Checkpointer {
             state: c.state().clone(),
@@ -262,9 +370,21 @@ impl Checkpointer {
         &self.state
     }
 
-    /// Records `stream`'s new checkpoint and makes it durable.
+    /// Records `stream`'s new checkpoint and makes it durable. The last
+    /// page's checkpoint (`has_more` false) also marks the stream finished
+    /// in the current run, in the same write: a crash between the two would
+    /// otherwise make the rerun sync that stream again from its new
+    /// watermark, truncating its output to only what changed since.
     pub fn record(&mut self, stream: &str, checkpoint: Checkpoint) -> Result<(), HarnessError> {
+        let finished = !checkpoint.has_more;
         self.state.set(stream, checkpoint);
+        if finished
+            && let Some(run) = &mut self.state.run
+            && run.streams.iter().any(|s| s == stream)
+            && !run.done.iter().any(|s| s == stream)
+        {
+            run.done.push(stream.to_string());
+        }
         self.save()
     }
 

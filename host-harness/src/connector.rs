@@ -9,19 +9,22 @@
 //! After a trap, a memory or CPU limit included, or a call abandoned before
 //! it finished, the instance refuses further calls: instantiate a new one.
 //!
-//! Secrets: the credential fields the connector's schema marks `secret` are
-//! read from the schema once per [`Connector`] (the first instance asks,
-//! every later one reuses the answer, so a guest cannot change its mind
-//! later). Every call that is handed a credential redacts those values from
-//! everything it returns, whatever the guest did: error messages, the
-//! account, and a page's records, state and notices.
+//! Secrets: which credential fields are secret is the host's decision
+//! ([`Credential::secret_keys`]): those the connector's schema marks
+//! `secret` (read once per [`Connector`]: the first instance asks, every
+//! later one reuses the answer, so a guest cannot change its mind later),
+//! every field whose key looks like a secret's whatever the schema says, and
+//! those the operator names ([`crate::HostConfig::secret_fields`]). Every
+//! call that is handed a credential redacts those values, in any spelling
+//! [`Redactor`] knows, from everything it returns, whatever the guest did:
+//! error messages, the account, and a page's records, state and notices.
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
 use wasmtime::Store;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use wasmtime_wasi_io::IoView;
 
@@ -77,6 +80,8 @@ pub struct Connector {
     secret_keys: SecretKeys,
     /// Whether instances keep a [`WasmClock`].
     measure_wasm_time: bool,
+    /// Credential fields the operator declares secret.
+    secret_fields: Arc<[String]>,
 }
 
 /// The schema's secret field keys, shared by a connector and its instances.
@@ -96,6 +101,7 @@ impl Connector {
             ticker,
             secret_keys: SecretKeys::default(),
             measure_wasm_time: false,
+            secret_fields: Arc::new([]),
         }
     }
 
@@ -103,6 +109,14 @@ impl Connector {
     pub(crate) fn measuring_wasm_time(self, on: bool) -> Self {
         Connector {
             measure_wasm_time: on,
+            ..self
+        }
+    }
+
+    /// The same connector, with these credential fields secret too.
+    pub(crate) fn with_secret_fields(self, fields: &[String]) -> Self {
+        Connector {
+            secret_fields: fields.into(),
             ..self
         }
     }
@@ -162,9 +176,16 @@ impl Connector {
         let tripwire = Arc::new(Tripwire::default());
         let hooks = PolicyHooks::with_tripwire(policy, &limits, tripwire.clone());
         let log = hooks.log();
+        // Every handle the guest holds lives in this table, and the only
+        // resource whose size it chooses (a header map) is capped: together
+        // they bound the host memory the instance can hold (see limits).
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(usize::try_from(limits.host_resources).unwrap_or(usize::MAX));
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(usize::try_from(limits.header_bytes).unwrap_or(usize::MAX));
         let state = HostState {
-            table: ResourceTable::new(),
-            http: WasiHttpCtx::new(),
+            table,
+            http,
             hooks,
             limiter: SandboxLimiter::new(&limits, tripwire.clone()),
             wasm_clock: WasmClock::default(),
@@ -187,12 +208,23 @@ impl Connector {
         if let Some(cpu) = &cpu {
             cpu.arm(&mut store);
         }
-        let bindings = metered(&meter, self.pre.instantiate_async(&mut store))
-            .await
-            .map_err(|e| match limit_of(&tripwire, &limits, &e) {
-                Some(hit) => HarnessError::from(hit),
-                None => HarnessError::Load(format!("cannot instantiate component: {e:#}")),
-            })?;
+        // Instantiation can run guest code (start functions), which may
+        // block on a request like any call: it has the same deadline.
+        let bindings = within(
+            limits.call_time,
+            metered(&meter, self.pre.instantiate_async(&mut store)),
+        )
+        .await
+        .ok_or_else(|| {
+            HarnessError::from(limits.exceeded(
+                LimitKind::CallTime,
+                "instantiating the component did not finish in time",
+            ))
+        })?
+        .map_err(|e| match limit_of(&tripwire, &limits, &e) {
+            Some(hit) => HarnessError::from(hit),
+            None => HarnessError::Load(format!("cannot instantiate component: {e:#}")),
+        })?;
         Ok(ConnectorInstance {
             store,
             bindings,
@@ -203,6 +235,7 @@ impl Connector {
             meter,
             _ticker: self.ticker.clone(),
             secret_keys: self.secret_keys.clone(),
+            secret_fields: self.secret_fields.clone(),
             unusable: None,
         })
     }
@@ -219,6 +252,7 @@ pub struct ConnectorInstance {
     meter: Arc<CpuMeter>,
     _ticker: Option<Arc<EpochTicker>>,
     secret_keys: SecretKeys,
+    secret_fields: Arc<[String]>,
     /// Why the instance refuses calls: it trapped, or a call was abandoned.
     unusable: Option<String>,
 }
@@ -227,15 +261,27 @@ impl ConnectorInstance {
     pub async fn credential_schema(&mut self) -> Result<CredentialSpec, HarnessError> {
         self.begin(Redactor::default())?;
         let source = self.bindings.ingest_connector_source();
-        let outcome = metered(&self.meter, source.call_credential_schema(&mut self.store)).await;
+        let outcome = within(
+            self.limits.call_time,
+            metered(&self.meter, source.call_credential_schema(&mut self.store)),
+        )
+        .await;
         self.finish(outcome)
     }
 
+    /// The stream catalog, refused whole when it breaks the host's rules
+    /// ([`crate::catalog::check`]: names become file names).
     pub async fn streams(&mut self) -> Result<Vec<StreamSpec>, HarnessError> {
         self.begin(Redactor::default())?;
         let source = self.bindings.ingest_connector_source();
-        let outcome = metered(&self.meter, source.call_streams(&mut self.store)).await;
-        self.finish(outcome)
+        let outcome = within(
+            self.limits.call_time,
+            metered(&self.meter, source.call_streams(&mut self.store)),
+        )
+        .await;
+        let catalog = self.finish(outcome)?;
+        crate::catalog::check(&catalog)?;
+        Ok(catalog)
     }
 
     /// Checks a credential. Secret values are redacted from the account and
@@ -268,22 +314,26 @@ impl ConnectorInstance {
     ) -> Result<Account, HarnessError> {
         self.begin(redactor.clone())?;
         let source = self.bindings.ingest_connector_source();
-        let outcome = metered(
-            &self.meter,
-            source.call_validate(&mut self.store, &credential.0),
+        let outcome = within(
+            self.limits.call_time,
+            metered(
+                &self.meter,
+                source.call_validate(&mut self.store, &credential.0),
+            ),
         )
         .await;
         self.finish(outcome)?.map_err(|e| self.explain(e))
     }
 
-    /// The redactor of `credential`'s secret values under the connector's
-    /// schema, asking the schema on the first call of any instance.
+    /// The redactor of `credential`'s secret values (see the module docs),
+    /// asking the schema on the first call of any instance.
     pub async fn redactor(&mut self, credential: &Credential) -> Result<Redactor, HarnessError> {
         let cell = self.secret_keys.clone();
+        let also = self.secret_fields.clone();
         let keys = cell
             .get_or_try_init(|| async {
                 let spec = self.credential_schema().await?;
-                Ok::<_, HarnessError>(Credential::secret_keys(&spec).into())
+                Ok::<_, HarnessError>(Credential::secret_keys(&spec, &also).into())
             })
             // Until this succeeds no instance of the connector has been
             // handed a credential, so its failure cannot carry one.
@@ -339,9 +389,12 @@ impl ConnectorInstance {
     ) -> Result<Page, HarnessError> {
         self.begin(redactor.clone())?;
         let source = self.bindings.ingest_connector_source();
-        let outcome = metered(
-            &self.meter,
-            source.call_fetch(&mut self.store, &credential.0, request),
+        let outcome = within(
+            self.limits.call_time,
+            metered(
+                &self.meter,
+                source.call_fetch(&mut self.store, &credential.0, request),
+            ),
         )
         .await;
         let page = self.finish(outcome)?.map_err(|e| self.explain(e))?;
@@ -399,9 +452,21 @@ impl ConnectorInstance {
     }
 
     /// Ends a call: a limit hit during it wins over whatever the guest
-    /// answered; a failed call (a trap) makes the instance unusable.
-    fn finish<R>(&mut self, outcome: wasmtime::Result<R>) -> Result<R, HarnessError> {
+    /// answered; a failed call (a trap, or one stopped at its deadline)
+    /// makes the instance unusable.
+    fn finish<R>(&mut self, outcome: Deadlined<R>) -> Result<R, HarnessError> {
         self.unusable = None;
+        let Some(outcome) = outcome else {
+            // The call's future was dropped at its deadline: the guest is
+            // somewhere in the middle of it, and its handles (a request it
+            // never sent, a body it was writing) go with the instance.
+            let failure = HarnessError::from(self.limits.exceeded(
+                LimitKind::CallTime,
+                "the call did not finish in time (waiting on the network included)",
+            ));
+            self.unusable = Some(failure.to_string());
+            return Err(failure);
+        };
         match outcome {
             Ok(value) => match self.tripwire.take() {
                 Some(hit) => Err(hit.into()),
@@ -429,8 +494,18 @@ impl ConnectorInstance {
                 )
                 .into());
         }
+        let state = page.state.as_ref().map_or(0, String::len);
+        if state as u64 > self.limits.state_bytes {
+            return Err(self
+                .limits
+                .exceeded(
+                    LimitKind::StateBytes,
+                    format!("the connector returned a state of {}", bytes(state as u64)),
+                )
+                .into());
+        }
         let size: usize = page.records.iter().map(String::len).sum::<usize>()
-            + page.state.as_ref().map_or(0, String::len)
+            + state
             + page.notices.iter().map(String::len).sum::<usize>();
         if size as u64 > self.limits.bytes_per_page {
             return Err(self
@@ -507,6 +582,17 @@ fn redact_page(redactor: &Redactor, page: &mut Page) {
     }
 }
 
+/// A call's outcome, or `None` when it passed its wall-clock deadline.
+type Deadlined<R> = Option<wasmtime::Result<R>>;
+
+/// Runs a call, giving up on it (dropping it) after `limit`.
+async fn within<R>(
+    limit: std::time::Duration,
+    call: impl Future<Output = wasmtime::Result<R>>,
+) -> Deadlined<R> {
+    tokio::time::timeout(limit, call).await.ok()
+}
+
 /// The limit that made a call or an instantiation fail, if one did.
 fn limit_of(
     tripwire: &Tripwire,
@@ -525,6 +611,26 @@ fn limit_of(
             "the call was interrupted at its deadline",
         ));
     }
+    // A handle the resource table had no room for.
+    if error.chain().any(|e| {
+        e.downcast_ref::<ResourceTableError>()
+            .is_some_and(|e| matches!(e, ResourceTableError::Full))
+    }) {
+        return Some(limits.exceeded(
+            LimitKind::HostResources,
+            "the connector held as many handles (header maps, requests, bodies, streams) as its resource table admits",
+        ));
+    }
+    // A header map past wasmtime-wasi-http's size limit traps with this.
+    if error
+        .chain()
+        .any(|e| e.to_string().contains(HEADER_LIMIT_MESSAGE))
+    {
+        return Some(limits.exceeded(
+            LimitKind::HeaderBytes,
+            "the connector grew a header map past it",
+        ));
+    }
     // wasmtime's own count of instances, tables and memories per store.
     const COUNT: &str = "resource limit exceeded: ";
     let message = format!("{error:#}");
@@ -537,6 +643,10 @@ fn limit_of(
     }
     None
 }
+
+/// How wasmtime-wasi-http's `FieldMapError::TotalSizeTooBig` reads: a
+/// header map past its size limit traps with it.
+const HEADER_LIMIT_MESSAGE: &str = "total size of fields exceeds limit";
 
 /// A failed call into the guest: a trap, or the host failing to run it.
 fn trap(error: wasmtime::Error) -> HarnessError {

@@ -179,10 +179,33 @@ impl fmt::Display for HarnessError {
                 None => format!("{limit} limit of {value} exceeded: {detail}"),
             },
         };
-        // One line, whatever the message held.
-        let message = message.replace(['\n', '\r'], " ");
-        write!(f, "{}: {}", self.kind(), message.trim())
+        write!(f, "{}: {}", self.kind(), printable(message.trim()))
     }
+}
+
+/// `text` made safe to print on one line of a terminal: line breaks become
+/// spaces, and every other control character (C0, DEL, C1, which include
+/// ESC and the single-byte CSI that drive a terminal, and BEL) and every
+/// Unicode bidirectional or invisible format control (which can make a line
+/// read other than it is) is shown escaped, `\u{1b}`. Text from a guest or
+/// an upstream goes through this before the host shows it.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 impl std::error::Error for HarnessError {}
@@ -210,5 +233,24 @@ impl From<LimitExceeded> for HarnessError {
 impl From<ConnectorError> for HarnessError {
     fn from(e: ConnectorError) -> Self {
         HarnessError::Connector(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_print_on_one_line_without_terminal_controls() {
+        let error = HarnessError::Connector(ConnectorError::BadResponse(
+            "a\nb\r\x1b[2J\x07\u{9b}31m\u{202e}evil\u{7f}".into(),
+        ));
+        let shown = error.to_string();
+        assert_eq!(
+            shown,
+            "bad-response: a b \\u{1b}[2J\\u{7}\\u{9b}31m\\u{202e}evil\\u{7f}"
+        );
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert_eq!(printable("plain é ✓"), "plain é ✓");
     }
 }

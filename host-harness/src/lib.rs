@@ -14,6 +14,7 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod catalog;
 pub mod checkpoint;
 pub mod connector;
 pub mod credential;

@@ -14,7 +14,25 @@
 //! | `requests_per_call` | [`crate::outbound::PolicyHooks`] counts each call's requests | `HttpRequestDenied` |
 //! | `response_body_bytes` | the response body the hooks hand out | a stream error (`HttpResponseBodySize`) |
 //! | `concurrent_connections` | a semaphore in the hooks, held by each open connection (busy, or idle in the keep-alive pool) until it closes | `ConnectionLimitReached` after waiting |
-//! | `records_per_page`, `bytes_per_page` | checked on each page `fetch` returns, before anything is written | nothing: the call's result is refused |
+//! | `records_per_page`, `bytes_per_page`, `state_bytes` | checked on each page `fetch` returns, before anything is written | nothing: the call's result is refused |
+//! | `host_resources` | the capacity of the store's resource table: every handle the guest holds (fields, requests, bodies, streams, pollables) is an entry, kept across calls until the guest drops it | a trap |
+//! | `header_bytes` | wasmtime-wasi-http's size limit of each `fields` resource | a trap |
+//! | `request_body_bytes`, `request_bytes_per_call` | the request body the hooks send, counted as it goes out (a declared length over the limit is refused before sending) | a stream error on the request |
+//! | `call_time` | a wall-clock deadline around every call, whatever the guest waits on | nothing: the call is abandoned |
+//!
+//! # Host memory
+//!
+//! Linear memory is the guest's own and `memory_bytes` caps it. What a
+//! guest makes the *host* hold lives in the store's resource table, one
+//! entry per handle: header maps (`fields`, the only resource whose size the
+//! guest chooses, each capped at `header_bytes`), requests and their bodies
+//! (whose buffers wasmtime-wasi-http bounds), responses (their bodies capped
+//! at `response_body_bytes` as they are read), streams and pollables. So
+//! the host memory one instance's resources can hold is bounded by
+//! [`Limits::host_memory_bound`]: `host_resources` × `header_bytes`, plus
+//! the buffers of at most `concurrent_connections` connections. Both limits
+//! end the call with a trap naming them, and the store (with every handle
+//! it held) is dropped when the instance is replaced.
 //!
 //! Whatever the guest makes of a refused request or a broken body (an error,
 //! a partial page), the host reports the limit: a call during which a limit
@@ -78,14 +96,28 @@ pub const DEFAULT_RECORDS_PER_PAGE: u64 = 10_000;
 pub const DEFAULT_BYTES_PER_PAGE: u64 = 64 * MIB;
 /// Default for [`Limits::concurrent_connections`].
 pub const DEFAULT_CONCURRENT_CONNECTIONS: u32 = 8;
+/// Default for [`Limits::host_resources`].
+pub const DEFAULT_HOST_RESOURCES: u32 = 1024;
+/// Default for [`Limits::header_bytes`]: 16 KiB, the size common HTTP
+/// servers accept for a request's whole header block.
+pub const DEFAULT_HEADER_BYTES: u64 = 16 * 1024;
+/// Default for [`Limits::request_body_bytes`]: 1 MiB.
+pub const DEFAULT_REQUEST_BODY_BYTES: u64 = MIB;
+/// Default for [`Limits::request_bytes_per_call`]: 8 MiB.
+pub const DEFAULT_REQUEST_BYTES_PER_CALL: u64 = 8 * MIB;
+/// Default for [`Limits::state_bytes`]: 1 MiB.
+pub const DEFAULT_STATE_BYTES: u64 = MIB;
+/// Default for [`Limits::call_time`]: 5 minutes.
+pub const DEFAULT_CALL_TIME: Duration = Duration::from_secs(300);
 
 /// What one connector instance may use.
 ///
 /// The defaults fit the CircleCI connector with a wide margin: it runs in a
 /// couple of MiB of linear memory, makes at most 32 requests per call
-/// (sequentially), reads bodies its own bound caps at 32 MiB, and returns
-/// at most about 500 records per page; a call's guest code runs for
-/// milliseconds.
+/// (sequentially), sends no request body, holds a few dozen handles, reads
+/// bodies its own bound caps at 32 MiB, and returns at most about 500
+/// records and a state of a few KiB per page; a call's guest code runs for
+/// milliseconds, and a whole call for as long as its requests take.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Linear memory, in bytes, summed over all the instance's memories
@@ -115,6 +147,27 @@ pub struct Limits {
     /// the oldest idle one; when none is idle it waits as long as the
     /// connect timeout, then fails with this limit. Default 8.
     pub concurrent_connections: u32,
+    /// Handles the instance may hold in the host at once (entries of its
+    /// resource table: header maps, requests, responses, bodies, streams,
+    /// pollables), across calls. Default 1,024.
+    pub host_resources: u32,
+    /// Bytes one header map (`fields`) may hold, as wasmtime-wasi-http
+    /// counts them (names and values plus their in-memory overhead).
+    /// Default 16 KiB.
+    pub header_bytes: u64,
+    /// Bytes of one request's body. Default 1 MiB.
+    pub request_body_bytes: u64,
+    /// Bytes of request bodies one call may send in all. Default 8 MiB.
+    pub request_bytes_per_call: u64,
+    /// Bytes of the state one page returns. The host saves it after the
+    /// page and must be able to read it back: the state file's own bound
+    /// ([`crate::checkpoint::MAX_STATE_FILE_BYTES`]) is checked when it is
+    /// written. Default 1 MiB.
+    pub state_bytes: u64,
+    /// Wall-clock time one call may take, waiting included (a guest that
+    /// blocks on a request it never sends, or an upstream that trickles a
+    /// byte a second, is stopped here). Default 5 minutes.
+    pub call_time: Duration,
 }
 
 impl Default for Limits {
@@ -129,6 +182,12 @@ impl Default for Limits {
             records_per_page: DEFAULT_RECORDS_PER_PAGE,
             bytes_per_page: DEFAULT_BYTES_PER_PAGE,
             concurrent_connections: DEFAULT_CONCURRENT_CONNECTIONS,
+            host_resources: DEFAULT_HOST_RESOURCES,
+            header_bytes: DEFAULT_HEADER_BYTES,
+            request_body_bytes: DEFAULT_REQUEST_BODY_BYTES,
+            request_bytes_per_call: DEFAULT_REQUEST_BYTES_PER_CALL,
+            state_bytes: DEFAULT_STATE_BYTES,
+            call_time: DEFAULT_CALL_TIME,
         }
     }
 }
@@ -146,7 +205,20 @@ impl Limits {
             LimitKind::RecordsPerPage => self.records_per_page.to_string(),
             LimitKind::BytesPerPage => bytes(self.bytes_per_page),
             LimitKind::Connections => self.concurrent_connections.to_string(),
+            LimitKind::HostResources => self.host_resources.to_string(),
+            LimitKind::HeaderBytes => bytes(self.header_bytes),
+            LimitKind::RequestBody => bytes(self.request_body_bytes),
+            LimitKind::RequestBytesPerCall => bytes(self.request_bytes_per_call),
+            LimitKind::StateBytes => bytes(self.state_bytes),
+            LimitKind::CallTime => format!("{:?}", self.call_time),
         }
+    }
+
+    /// The most host memory the instance's resources can hold at once
+    /// beyond connection buffers: every handle a header map of
+    /// `header_bytes` (see the module docs).
+    pub fn host_memory_bound(&self) -> u64 {
+        u64::from(self.host_resources).saturating_mul(self.header_bytes)
     }
 
     /// A [`LimitExceeded`] for `limit`, with its configured value.
@@ -182,6 +254,12 @@ pub enum LimitKind {
     RecordsPerPage,
     BytesPerPage,
     Connections,
+    HostResources,
+    HeaderBytes,
+    RequestBody,
+    RequestBytesPerCall,
+    StateBytes,
+    CallTime,
 }
 
 impl LimitKind {
@@ -197,6 +275,12 @@ impl LimitKind {
             LimitKind::RecordsPerPage => "records-per-page",
             LimitKind::BytesPerPage => "bytes-per-page",
             LimitKind::Connections => "connections",
+            LimitKind::HostResources => "host-resources",
+            LimitKind::HeaderBytes => "header-bytes",
+            LimitKind::RequestBody => "request-body",
+            LimitKind::RequestBytesPerCall => "request-bytes-per-call",
+            LimitKind::StateBytes => "state-bytes",
+            LimitKind::CallTime => "call-time",
         }
     }
 
@@ -210,6 +294,12 @@ impl LimitKind {
             LimitKind::RecordsPerPage => Some("--max-records-per-page"),
             LimitKind::BytesPerPage => Some("--max-page-mb"),
             LimitKind::Connections => Some("--max-connections"),
+            LimitKind::HostResources => Some("--max-host-resources"),
+            LimitKind::HeaderBytes => Some("--max-header-kb"),
+            LimitKind::RequestBody => Some("--max-request-body-kb"),
+            LimitKind::RequestBytesPerCall => Some("--max-request-mb-per-call"),
+            LimitKind::StateBytes => Some("--max-state-kb"),
+            LimitKind::CallTime => Some("--max-call-secs"),
             LimitKind::TableElements | LimitKind::Instances => None,
         }
     }

@@ -72,6 +72,11 @@ pub struct HostConfig {
     /// [`crate::ConnectorInstance::wasm_time`] tells the time spent in the
     /// guest's own code (default: no; it is for benchmarks).
     pub measure_wasm_time: bool,
+    /// Credential fields whose values are secret whatever the component's
+    /// schema says, beside those it marks `secret` and those whose key looks
+    /// like a secret's ([`crate::credential::key_looks_secret`]). Empty by
+    /// default.
+    pub secret_fields: Vec<String>,
 }
 
 impl Default for HostConfig {
@@ -83,6 +88,7 @@ impl Default for HostConfig {
             pooling: None,
             max_component_bytes: MAX_COMPONENT_BYTES,
             measure_wasm_time: false,
+            secret_fields: Vec::new(),
         }
     }
 }
@@ -149,6 +155,7 @@ pub struct Loader {
     ticker: Option<Arc<EpochTicker>>,
     max_component_bytes: usize,
     measure_wasm_time: bool,
+    secret_fields: Vec<String>,
 }
 
 impl Loader {
@@ -181,6 +188,7 @@ impl Loader {
             ticker,
             max_component_bytes: config.max_component_bytes,
             measure_wasm_time: config.measure_wasm_time,
+            secret_fields: config.secret_fields,
         })
     }
 
@@ -241,7 +249,9 @@ impl Loader {
             ))
         })?;
         let connector = Connector::new(pre, outcome, self.limits.clone(), self.ticker.clone());
-        Ok(connector.measuring_wasm_time(self.measure_wasm_time))
+        Ok(connector
+            .measuring_wasm_time(self.measure_wasm_time)
+            .with_secret_fields(&self.secret_fields))
     }
 
     /// Refuses components that import beyond [`ALLOWED_IMPORTS`] or do not

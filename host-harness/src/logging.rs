@@ -10,7 +10,8 @@
 //! Other crates log too (wasmtime-wasi-http logs hyper and TLS errors at
 //! `warn`), and their text is not ours to vet. So the CLI's subscriber writes
 //! through a [`RedactingWriter`]: every formatted line is redacted with the
-//! secrets of the credential in use before it reaches stderr.
+//! secrets of the credential in use, and its control characters escaped
+//! ([`printable`]), before it reaches stderr.
 
 use std::io::Write;
 use std::sync::{Arc, RwLock};
@@ -19,6 +20,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::credential::Redactor;
+use crate::error::printable;
 
 /// The environment variable the CLI reads its log filter from
 /// (`tracing_subscriber::EnvFilter` syntax, e.g. `debug` or
@@ -80,10 +82,14 @@ impl<W: Write> Drop for EventWriter<'_, W> {
     fn drop(&mut self) {
         let text = String::from_utf8_lossy(&self.buffer);
         let redacted = self.target.redactor.redact(&text);
+        // One line, with nothing in it that drives a terminal: an event may
+        // quote a guest's text.
+        let line = printable(redacted.strip_suffix('\n').unwrap_or(&redacted));
         let mut inner = self.target.inner.lock().unwrap_or_else(|p| p.into_inner());
         // A log line that cannot be written is dropped: logging must never
         // end a sync.
-        let _ = inner.write_all(redacted.as_bytes());
+        let _ = inner.write_all(line.as_bytes());
+        let _ = inner.write_all(b"\n");
         let _ = inner.flush();
     }
 }
@@ -155,10 +161,13 @@ mod tests {
                 "a third-party event"
             );
             tracing::info!("url https://x/?key=tok_secret_4567&a=1");
+            tracing::warn!("a guest's text: \x1b]0;title\x07 tok_\\u0073ecret_4567");
         });
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         assert!(!text.contains("tok_secret_4567"), "{text}");
-        assert_eq!(text.matches("[REDACTED]").count(), 2, "{text}");
+        assert_eq!(text.matches("[REDACTED]").count(), 3, "{text}");
+        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text}");
+        assert_eq!(text.lines().count(), 4, "one line per event: {text}");
         assert!(text.contains("tok_early_0123"), "nothing to redact yet");
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use host_harness::bindings::{CredentialSpec, FieldKind, StreamSpec, SyncMode};
 use host_harness::cache::CompileCache;
+use host_harness::catalog;
 use host_harness::checkpoint::{Checkpointer, StateFile};
 use host_harness::credential::Credential;
 use host_harness::limits::{self as limits, Limits};
@@ -38,11 +39,18 @@ struct Cli {
     /// The component to load (default: the CircleCI connector built with this harness).
     #[arg(long, global = true, value_name = "PATH")]
     component: Option<PathBuf>,
-    /// A host the connector may reach, HOST[:PORT] or *.DOMAIN; repeatable.
-    /// Replaces the default (circleci.com). Loopback and private addresses
-    /// must be named exactly; a host name that resolves to one also needs
-    /// --allow-network.
-    #[arg(long = "allow-host", global = true, value_name = "HOST[:PORT]")]
+    /// A destination the connector may reach, [SCHEME://]HOST[:PORT];
+    /// repeatable. SCHEME is https (the default), http or *; HOST a name,
+    /// *.DOMAIN or an IP; PORT a number or * (default: the scheme's own,
+    /// 443 or 80). Replaces the default (https://circleci.com:443). Plain
+    /// HTTP needs a rule that says http:// or *://. Loopback and private
+    /// addresses must be named exactly; a host name that resolves to one
+    /// also needs --allow-network.
+    #[arg(
+        long = "allow-host",
+        global = true,
+        value_name = "[SCHEME://]HOST[:PORT]"
+    )]
     allow_hosts: Vec<String>,
     /// A network whose loopback, private, link-local or other special
     /// addresses allowed hosts may resolve to, in CIDR form (e.g.
@@ -96,6 +104,35 @@ struct Cli {
     /// Connections one instance may have open at once, busy or kept alive; a request beyond them closes an idle one, else waits up to the connect timeout, then fails.
     #[arg(long, global = true, default_value_t = limits::DEFAULT_CONCURRENT_CONNECTIONS, value_name = "N")]
     max_connections: u32,
+    /// Handles one instance may hold in the host at once (header maps,
+    /// requests, bodies, streams), across calls.
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_HOST_RESOURCES, value_name = "N")]
+    max_host_resources: u32,
+    /// Size of one header map the connector builds, in KiB.
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_HEADER_BYTES >> 10, value_name = "KIB")]
+    max_header_kb: u64,
+    /// Size of one request body the connector sends, in KiB.
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_REQUEST_BODY_BYTES >> 10, value_name = "KIB")]
+    max_request_body_kb: u64,
+    /// Request body bytes one call may send in all, in MiB.
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_REQUEST_BYTES_PER_CALL >> 20, value_name = "MIB")]
+    max_request_mb_per_call: u64,
+    /// Size of the state one page returns, in KiB.
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_STATE_BYTES >> 10, value_name = "KIB")]
+    max_state_kb: u64,
+    /// Wall-clock seconds one call may take, waiting on the network included.
+    #[arg(long, global = true, default_value_t = limits::DEFAULT_CALL_TIME.as_secs_f64(), value_name = "SECS")]
+    max_call_secs: f64,
+    /// Permission bits of the output and state files the harness creates,
+    /// in octal (default 600: the owner only).
+    #[arg(long, global = true, default_value = "600", value_name = "OCTAL")]
+    file_mode: String,
+    /// A credential field whose value is secret (redacted from everything
+    /// the harness prints or writes) whatever the connector's schema says;
+    /// repeatable. Fields the schema marks secret, and fields whose key
+    /// looks like a secret's (key, token, secret, password, …), always are.
+    #[arg(long = "secret-field", global = true, value_name = "KEY")]
+    secret_fields: Vec<String>,
     /// Log the host's events to stderr, e.g. `info`, `debug` or
     /// `host_harness=trace` (default: $CONNECTOR_HARNESS_LOG, else nothing).
     /// Every line is redacted of the credential's secret values.
@@ -189,6 +226,7 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
         // One tenant per process: on-demand allocation starts faster than
         // reserving a pool.
         pooling: None,
+        secret_fields: cli.secret_fields.clone(),
         ..HostConfig::default()
     })?;
     let connector = match &cli.component {
@@ -237,9 +275,10 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
             let catalog = instance.streams().await?;
             let streams = sync::plan(&catalog, &requested)?;
             let single = streams.len() == 1 && !requested.iter().any(|r| r == "all");
-            let mut sink_for = sinks(out.as_deref(), single)?;
+            let mode = file_mode(&cli.file_mode)?;
+            let mut sink_for = sinks(out.as_deref(), single, mode)?;
             let mut checkpoints = match state {
-                Some(path) => Checkpointer::open(StateFile::new(path))?,
+                Some(path) => Checkpointer::open(StateFile::new(path).with_mode(mode))?,
                 None => Checkpointer::in_memory(),
             };
             let options = SyncOptions {
@@ -356,16 +395,26 @@ fn limits_from(cli: &Cli) -> Result<Limits, HarnessError> {
             Err(usage(format!("--{name} must be at least 1")))
         }
     };
-    let cpu = cli.max_cpu_secs;
-    if !(cpu.is_finite() && cpu > 0.0 && cpu <= 86_400.0) {
-        return Err(usage(
-            "--max-cpu-secs must be between 0 and 86400 seconds".into(),
-        ));
-    }
+    let kib = |name: &str, v: u64, max: u64| {
+        if (1..=max).contains(&v) {
+            Ok(v << 10)
+        } else {
+            Err(usage(format!("--{name} must be between 1 and {max}")))
+        }
+    };
+    let secs = |name: &str, v: f64| {
+        if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(usage(format!(
+                "--{name} must be between 0 and 86400 seconds"
+            )))
+        }
+    };
     Ok(Limits {
         // A 32-bit linear memory holds at most 4 GiB.
         memory_bytes: mib("max-memory-mb", cli.max_memory_mb, 4096)?,
-        cpu_time_per_call: Duration::from_secs_f64(cpu),
+        cpu_time_per_call: secs("max-cpu-secs", cli.max_cpu_secs)?,
         requests_per_call: count("max-requests-per-call", cli.max_requests_per_call)?,
         response_body_bytes: mib("max-response-mb", cli.max_response_mb, 1 << 20)?,
         records_per_page: match cli.max_records_per_page {
@@ -374,6 +423,16 @@ fn limits_from(cli: &Cli) -> Result<Limits, HarnessError> {
         },
         bytes_per_page: mib("max-page-mb", cli.max_page_mb, 1 << 20)?,
         concurrent_connections: count("max-connections", cli.max_connections)?,
+        host_resources: count("max-host-resources", cli.max_host_resources)?,
+        header_bytes: kib("max-header-kb", cli.max_header_kb, 1 << 20)?,
+        request_body_bytes: kib("max-request-body-kb", cli.max_request_body_kb, 1 << 30)?,
+        request_bytes_per_call: mib(
+            "max-request-mb-per-call",
+            cli.max_request_mb_per_call,
+            1 << 20,
+        )?,
+        state_bytes: kib("max-state-kb", cli.max_state_kb, 16 << 10)?,
+        call_time: secs("max-call-secs", cli.max_call_secs)?,
         ..Limits::default()
     })
 }
@@ -413,7 +472,7 @@ async fn redact_log(
 /// stream, `--out DIR/<stream>.jsonl` for several (or when FILE is a directory).
 type SinkFor = Box<dyn FnMut(&str) -> Box<dyn RecordSink>>;
 
-fn sinks(out: Option<&Path>, single: bool) -> Result<SinkFor, HarnessError> {
+fn sinks(out: Option<&Path>, single: bool, mode: u32) -> Result<SinkFor, HarnessError> {
     match out {
         None if single => Ok(Box::new(|_: &str| {
             Box::new(WriterSink(std::io::stdout())) as Box<dyn RecordSink>
@@ -424,7 +483,7 @@ fn sinks(out: Option<&Path>, single: bool) -> Result<SinkFor, HarnessError> {
         Some(path) if single && !path.is_dir() => {
             let path = path.to_path_buf();
             Ok(Box::new(move |_: &str| {
-                Box::new(FileSink::new(&path)) as Box<dyn RecordSink>
+                Box::new(FileSink::new(&path).with_mode(mode)) as Box<dyn RecordSink>
             }))
         }
         Some(dir) => {
@@ -432,10 +491,37 @@ fn sinks(out: Option<&Path>, single: bool) -> Result<SinkFor, HarnessError> {
                 .map_err(|e| HarnessError::Io(format!("cannot create {}: {e}", dir.display())))?;
             let dir = dir.to_path_buf();
             Ok(Box::new(move |stream: &str| {
-                Box::new(FileSink::new(dir.join(format!("{stream}.jsonl")))) as Box<dyn RecordSink>
+                Box::new(
+                    FileSink::new(output_path(&dir, stream))
+                        .with_mode(mode)
+                        .no_follow(),
+                ) as Box<dyn RecordSink>
             }))
         }
     }
+}
+
+/// `DIR/<stream>.jsonl`. Stream names come from the connector's catalog,
+/// which the host checked ([`catalog::check`]); checked here again, so that
+/// no name can make a path that leaves `dir` however it got here.
+fn output_path(dir: &Path, stream: &str) -> PathBuf {
+    assert!(
+        catalog::is_valid_stream_name(stream),
+        "stream names are checked when the catalog is read"
+    );
+    dir.join(format!("{stream}.jsonl"))
+}
+
+/// `--file-mode`: octal permission bits, at most 0o777.
+fn file_mode(text: &str) -> Result<u32, HarnessError> {
+    u32::from_str_radix(text.trim().trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| {
+            HarnessError::Usage(format!(
+                "--file-mode {text:?} is not octal permission bits such as 600 or 640"
+            ))
+        })
 }
 
 fn read_settings(path: Option<&Path>) -> Result<String, HarnessError> {

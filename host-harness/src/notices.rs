@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::error::printable;
+
 /// At most this many kinds of notice are kept; the rest are only counted.
 pub const MAX_KINDS: usize = 50;
 
@@ -57,11 +59,21 @@ impl Notices {
     }
 }
 
+/// A notice is shown cut to this many characters.
+pub const MAX_SHOWN_CHARS: usize = 500;
+
 impl fmt::Display for NoticeKind {
+    /// The example, on one line with its control characters escaped (it is
+    /// the guest's text) and cut to [`MAX_SHOWN_CHARS`], and its count.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown: String = self.example.chars().take(MAX_SHOWN_CHARS).collect();
+        if shown.len() < self.example.len() {
+            shown.push('…');
+        }
+        let shown = printable(&shown);
         match self.count {
-            1 => write!(f, "{}", self.example),
-            n => write!(f, "{} (and {} more like it)", self.example, n - 1),
+            1 => write!(f, "{shown}"),
+            n => write!(f, "{shown} (and {} more like it)", n - 1),
         }
     }
 }
@@ -104,5 +116,18 @@ mod tests {
         }
         assert_eq!(n.kinds().len(), MAX_KINDS);
         assert_eq!(n.overflow, 200 - (MAX_KINDS as u64 - 2));
+    }
+
+    #[test]
+    fn shows_a_guests_text_safely() {
+        let mut n = Notices::default();
+        n.add(format!("\x1b]0;owned\x07 line\nbreak {}", "y".repeat(2000)));
+        let shown = n.kinds()[0].to_string();
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert!(
+            shown.starts_with("\\u{1b}]0;owned\\u{7} line break yyy"),
+            "{shown}"
+        );
+        assert!(shown.chars().count() < MAX_SHOWN_CHARS + 40, "cut short");
     }
 }

@@ -15,7 +15,11 @@
 //!
 //! It also enforces the instance's outbound [`Limits`]: requests per call
 //! (counted from [`PolicyHooks::begin_call`]; one too many is refused with
-//! `HttpRequestDenied`), the size of each response body (a longer body ends
+//! `HttpRequestDenied`), the size of each request body and of all of a
+//! call's request bodies (a declared length over either is refused before
+//! anything is sent; a body that grows past one ends with an
+//! `HttpRequestBodySize` error, which aborts the request), the size of each
+//! response body (a longer body ends
 //! with an `HttpResponseBodySize` stream error) and the connections open at
 //! once (a semaphore whose permit each connection holds, busy or idle in the
 //! pool, until it closes; a request that finds none free closes an idle
@@ -29,6 +33,7 @@
 //! benchmarks.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -41,7 +46,7 @@ use tokio::time::Instant;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::credential::Redactor;
-use crate::limits::{LimitKind, Limits, Tripwire, bytes};
+use crate::limits::{LimitExceeded, LimitKind, Limits, Tripwire, bytes};
 use crate::net::connect::{self, Connection};
 use crate::net::http1::{self, Failed, Paced};
 use crate::net::pool::{Key, Pool, Returning, Slot};
@@ -116,6 +121,9 @@ pub struct PolicyHooks {
     limits: Limits,
     /// Requests made since [`PolicyHooks::begin_call`].
     requests_this_call: u64,
+    /// Request body bytes sent since [`PolicyHooks::begin_call`], shared
+    /// with the bodies on their way out.
+    request_bytes_this_call: Arc<AtomicU64>,
     connections: Arc<Semaphore>,
     /// This instance's kept connections; never shared with another.
     pool: Pool,
@@ -151,6 +159,7 @@ impl PolicyHooks {
             log: Arc::default(),
             limits: limits.clone(),
             requests_this_call: 0,
+            request_bytes_this_call: Arc::default(),
             connections: Arc::new(Semaphore::new(permits)),
             tripwire,
             redactor: Redactor::default(),
@@ -161,6 +170,9 @@ impl PolicyHooks {
     pub fn begin_call(&mut self, redactor: Redactor) {
         self.redactor = redactor;
         self.requests_this_call = 0;
+        // A new counter: a body of an earlier call still on its way out
+        // (it cannot grow, the guest is not running) counts there.
+        self.request_bytes_this_call = Arc::default();
     }
 
     /// A handle on this store's request log.
@@ -185,6 +197,35 @@ impl PolicyHooks {
             connect: min(host.connect, guest.connect_timeout),
             first_byte: min(host.first_byte, guest.first_byte_timeout),
             between_bytes: min(host.between_bytes, guest.between_bytes_timeout),
+        }
+    }
+
+    /// The request-body limit a request's declared `Content-Length` would
+    /// pass, if any: such a request is refused before anything is sent.
+    fn declared_body_over_limit(&self, request: &http::Request<WasiBody>) -> Option<LimitExceeded> {
+        let declared = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .or_else(|| request.body().size_hint().exact())?;
+        let sent = self.request_bytes_this_call.load(Ordering::Relaxed);
+        if declared > self.limits.request_body_bytes {
+            Some(self.limits.exceeded(
+                LimitKind::RequestBody,
+                format!("a request declared a body of {}", bytes(declared)),
+            ))
+        } else if sent.saturating_add(declared) > self.limits.request_bytes_per_call {
+            Some(self.limits.exceeded(
+                LimitKind::RequestBytesPerCall,
+                format!(
+                    "a request declared a body of {} after {} sent in this call",
+                    bytes(declared),
+                    bytes(sent)
+                ),
+            ))
+        } else {
+            None
         }
     }
 
@@ -251,6 +292,9 @@ impl WasiHttpHooks for PolicyHooks {
                 ),
             ));
             Err(None)
+        } else if let Some(hit) = self.declared_body_over_limit(&request) {
+            self.tripwire.trip(hit);
+            Err(None)
         } else {
             self.policy
                 .check(scheme, authority)
@@ -265,6 +309,16 @@ impl WasiHttpHooks for PolicyHooks {
             record(&self.log, Err(denial.as_ref()));
         }
         let outgoing = self.outgoing(options);
+        let request = request.map(|body| {
+            RequestBody {
+                inner: body,
+                seen: 0,
+                limits: self.limits.clone(),
+                call: self.request_bytes_this_call.clone(),
+                tripwire: self.tripwire.clone(),
+            }
+            .boxed_unsync()
+        });
         Box::new(async move {
             let dest = verdict.map_err(|_| HttpError::HttpRequestDenied)?;
             outgoing.deliver(dest, request).await
@@ -445,6 +499,74 @@ impl Waiting {
 impl Drop for Waiting {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A request body on its way out: it ends with an error once it has sent
+/// more than the request's limit, or the call's bytes pass the call's.
+struct RequestBody {
+    inner: WasiBody,
+    seen: u64,
+    limits: Limits,
+    /// The call's running total, shared by its requests.
+    call: Arc<AtomicU64>,
+    tripwire: Arc<Tripwire>,
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        let this = &mut *self;
+        let frame = std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if let Some(Ok(f)) = &frame
+            && let Some(data) = f.data_ref()
+        {
+            let len = data.len() as u64;
+            this.seen = this.seen.saturating_add(len);
+            let call = this
+                .call
+                .fetch_add(len, Ordering::Relaxed)
+                .saturating_add(len);
+            let hit = if this.seen > this.limits.request_body_bytes {
+                Some((
+                    LimitKind::RequestBody,
+                    this.limits.request_body_bytes,
+                    format!(
+                        "a request body went past {} bytes",
+                        this.limits.request_body_bytes
+                    ),
+                ))
+            } else if call > this.limits.request_bytes_per_call {
+                Some((
+                    LimitKind::RequestBytesPerCall,
+                    this.limits.request_bytes_per_call,
+                    format!(
+                        "the call's request bodies went past {} bytes",
+                        this.limits.request_bytes_per_call
+                    ),
+                ))
+            } else {
+                None
+            };
+            if let Some((limit, value, detail)) = hit {
+                this.tripwire.trip(this.limits.exceeded(limit, detail));
+                return Poll::Ready(Some(Err(HttpError::HttpRequestBodySize(Some(value)))));
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -822,7 +944,7 @@ mod tests {
         addr: std::net::SocketAddr,
     ) -> (PolicyHooks, tokio::io::DuplexStream) {
         let policy = OutboundPolicy {
-            allow: crate::AllowList::parse(&[addr.to_string()]).unwrap(),
+            allow: crate::AllowList::parse(&[format!("http://{addr}")]).unwrap(),
             ..OutboundPolicy::default()
         };
         let hooks = PolicyHooks::new(Arc::new(policy));
@@ -912,7 +1034,7 @@ mod tests {
     async fn a_body_read_to_its_end_gives_its_connection_back() {
         let (addr, connections, requests) = answering_server().await;
         let policy = OutboundPolicy {
-            allow: crate::AllowList::parse(&[addr.to_string()]).unwrap(),
+            allow: crate::AllowList::parse(&[format!("http://{addr}")]).unwrap(),
             ..OutboundPolicy::default()
         };
         let mut hooks = PolicyHooks::new(Arc::new(policy));

@@ -31,12 +31,59 @@ pub use crate::net::Resolver;
 use crate::net::address::canonical_ip;
 pub use crate::net::address::{AddressClass, IpNetwork, classify};
 
-/// One allowed destination: a host name, an IP literal, or `*.domain` for
-/// every subdomain; with an optional port (no port: any port).
+/// One allowed destination: a scheme, a host (a name, an IP literal, or
+/// `*.domain` for every subdomain) and a port.
+///
+/// Written `[SCHEME://]HOST[:PORT]`: the scheme is `https`, `http` or `*`
+/// (either), and without one a rule admits https only, so the credential
+/// never travels in clear unless the operator wrote `http://` (or `*://`).
+/// The port is a number or `*` (any); without one, the scheme's own port
+/// (443 for https, 80 for http), as in a URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllowedHost {
+    scheme: SchemeRule,
     host: HostPattern,
-    port: Option<u16>,
+    port: PortRule,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SchemeRule {
+    Https,
+    Http,
+    Any,
+}
+
+impl SchemeRule {
+    fn admits(self, https: bool) -> bool {
+        match self {
+            SchemeRule::Https => https,
+            SchemeRule::Http => !https,
+            SchemeRule::Any => true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PortRule {
+    /// The scheme's own port: 443 for https, 80 for http.
+    SchemeDefault,
+    Exact(u16),
+    Any,
+}
+
+impl PortRule {
+    fn admits(self, port: u16, https: bool) -> bool {
+        match self {
+            PortRule::SchemeDefault => port == default_port(https),
+            PortRule::Exact(p) => p == port,
+            PortRule::Any => true,
+        }
+    }
+}
+
+/// The port a URL of that scheme means when it names none.
+fn default_port(https: bool) -> u16 {
+    if https { 443 } else { 80 }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,17 +94,34 @@ enum HostPattern {
 }
 
 impl AllowedHost {
-    /// Parses `HOST[:PORT]`, `*.DOMAIN[:PORT]`, `IPV4[:PORT]` or `[IPV6][:PORT]`.
+    /// Parses `[SCHEME://]HOST[:PORT]`, where HOST is a name, `*.DOMAIN`,
+    /// `IPV4` or `[IPV6]`, SCHEME is `https` (the default), `http` or `*`,
+    /// and PORT a number or `*`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         let bad = |why: &str| format!("invalid --allow-host {text:?}: {why}");
         if text.is_empty() {
             return Err(bad("empty"));
         }
-        if text.contains("://") || text.contains('/') || text.contains('@') {
-            return Err(bad("give a host and optional port, not a URL"));
+        let (scheme, rest) = match text.split_once("://") {
+            None => (SchemeRule::Https, text),
+            Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
+                "https" => (SchemeRule::Https, rest),
+                "http" => (SchemeRule::Http, rest),
+                "*" => (SchemeRule::Any, rest),
+                _ => return Err(bad("the scheme must be https, http or *")),
+            },
+        };
+        if rest.contains('/') || rest.contains('@') {
+            return Err(bad("give [SCHEME://]HOST[:PORT], without a path or user"));
         }
-        let (host, port) = split_host_port(text).map_err(|why| bad(&why))?;
+        let (host, port) = match rest.strip_suffix(":*") {
+            Some(host) => (host, PortRule::Any),
+            None => {
+                let (host, port) = split_host_port(rest).map_err(|why| bad(&why))?;
+                (host, port.map_or(PortRule::SchemeDefault, PortRule::Exact))
+            }
+        };
         let host = normalize_host(host);
         if host.is_empty() {
             return Err(bad("empty host"));
@@ -80,15 +144,17 @@ impl AllowedHost {
             HostPattern::Exact(host)
         };
         Ok(AllowedHost {
+            scheme,
             host: pattern,
             port,
         })
     }
 
     /// Whether this rule is the IP address `ip` (in any of its forms) and
-    /// allows `port`.
-    fn is_address(&self, ip: IpAddr, port: u16) -> bool {
-        self.port.is_none_or(|p| p == port)
+    /// admits `port` under the destination's scheme.
+    fn is_address(&self, ip: IpAddr, port: u16, https: bool) -> bool {
+        self.scheme.admits(https)
+            && self.port.admits(port, https)
             && matches!(self.host, HostPattern::Ip(rule) if canonical_ip(rule) == canonical_ip(ip))
     }
 
@@ -101,10 +167,9 @@ impl AllowedHost {
         }
     }
 
-    fn matches(&self, host: &Host, port: u16) -> bool {
-        if self.port.is_some_and(|p| p != port) {
-            return false;
-        }
+    /// Whether the rule's host pattern admits `host`, whatever the scheme
+    /// and port.
+    fn matches_host(&self, host: &Host) -> bool {
         match (&self.host, host) {
             (HostPattern::Subdomains(domain), Host::Name(name)) => name
                 .strip_suffix(domain.as_str())
@@ -112,20 +177,31 @@ impl AllowedHost {
             _ => self.names_exactly(host),
         }
     }
+
+    fn matches(&self, host: &Host, port: u16, https: bool) -> bool {
+        self.scheme.admits(https) && self.port.admits(port, https) && self.matches_host(host)
+    }
 }
 
 impl fmt::Display for AllowedHost {
+    /// The rule in full: `https://circleci.com:443`, `*://*.example.com:*`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.scheme {
+            SchemeRule::Https => write!(f, "https://")?,
+            SchemeRule::Http => write!(f, "http://")?,
+            SchemeRule::Any => write!(f, "*://")?,
+        }
         match &self.host {
             HostPattern::Exact(h) => write!(f, "{h}")?,
             HostPattern::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
             HostPattern::Ip(ip) => write!(f, "{ip}")?,
             HostPattern::Subdomains(d) => write!(f, "*.{d}")?,
         }
-        if let Some(port) = self.port {
-            write!(f, ":{port}")?;
+        match self.port {
+            PortRule::SchemeDefault => Ok(()),
+            PortRule::Exact(port) => write!(f, ":{port}"),
+            PortRule::Any => write!(f, ":*"),
         }
-        Ok(())
     }
 }
 
@@ -135,11 +211,16 @@ pub struct AllowList {
     rules: Vec<AllowedHost>,
 }
 
+/// The default allow-list's one rule: CircleCI's cloud API over https on
+/// its standard port.
+pub const DEFAULT_ALLOWED_HOST: &str = "https://circleci.com:443";
+
 impl Default for AllowList {
-    /// CircleCI's cloud API, and nothing else.
+    /// CircleCI's cloud API over https on port 443 ([`DEFAULT_ALLOWED_HOST`]),
+    /// and nothing else: plain HTTP needs a rule of its own.
     fn default() -> Self {
         AllowList {
-            rules: vec![AllowedHost::parse("circleci.com").expect("valid default")],
+            rules: vec![AllowedHost::parse(DEFAULT_ALLOWED_HOST).expect("valid default")],
         }
     }
 }
@@ -171,21 +252,33 @@ impl AllowList {
             destination: authority.to_string(),
             reason,
         };
-        let (https, default_port) = match scheme {
-            "https" => (true, 443),
-            "http" => (false, 80),
+        let https = match scheme {
+            "https" => true,
+            "http" => false,
             _ => return Err(deny(DenialReason::Scheme)),
         };
+        let default_port = default_port(https);
         let (host, port) = split_host_port(authority).map_err(|_| deny(DenialReason::Malformed))?;
         let host = Host::parse(host).ok_or_else(|| deny(DenialReason::Malformed))?;
         let port = port.unwrap_or(default_port);
         let mut matching = self
             .rules
             .iter()
-            .filter(|r| r.matches(&host, port))
+            .filter(|r| r.matches(&host, port, https))
             .peekable();
         if matching.peek().is_none() {
-            return Err(deny(DenialReason::NotAllowed));
+            // Say so when only the scheme is wrong: plain HTTP to a host
+            // allowed over https is the likely mistake (and the risky one).
+            let https_only = !https
+                && self
+                    .rules
+                    .iter()
+                    .any(|r| r.scheme == SchemeRule::Https && r.matches_host(&host));
+            return Err(deny(if https_only {
+                DenialReason::PlainHttp
+            } else {
+                DenialReason::NotAllowed
+            }));
         }
         if let Some(class) = host.special_class() {
             // A broad rule (a wildcard) never opens a door into the machine
@@ -210,9 +303,10 @@ impl AllowList {
         })
     }
 
-    /// Whether a rule is the IP literal `ip` and allows `port`.
-    fn names_address(&self, ip: IpAddr, port: u16) -> bool {
-        self.rules.iter().any(|r| r.is_address(ip, port))
+    /// Whether a rule is the IP literal `ip` and admits `port` under the
+    /// scheme.
+    fn names_address(&self, ip: IpAddr, port: u16, https: bool) -> bool {
+        self.rules.iter().any(|r| r.is_address(ip, port, https))
     }
 }
 
@@ -354,6 +448,8 @@ pub enum DenialReason {
     },
     /// Neither http nor https.
     Scheme,
+    /// Plain HTTP to a host the allow-list admits over https only.
+    PlainHttp,
     /// The authority is not a host.
     Malformed,
 }
@@ -380,6 +476,11 @@ impl fmt::Display for Denial {
                 class.article()
             ),
             DenialReason::Scheme => write!(f, "{dest}: only http and https are allowed"),
+            DenialReason::PlainHttp => write!(
+                f,
+                "{dest} is allowed over https only; plain HTTP would send the credential in \
+                 clear (allow it with --allow-host http://HOST[:PORT])"
+            ),
             DenialReason::Malformed => write!(f, "{dest:?} is not a valid host"),
         }
     }
@@ -472,7 +573,7 @@ impl OutboundPolicy {
         let Some(class) = classify(ip) else {
             return Ok(());
         };
-        let allowed = self.allow.names_address(ip, dest.port)
+        let allowed = self.allow.names_address(ip, dest.port, dest.https)
             || (dest.loopback_name && class == AddressClass::Loopback)
             || self.networks.iter().any(|n| n.contains(ip));
         if allowed {
@@ -494,28 +595,60 @@ mod tests {
     }
 
     #[test]
-    fn default_allows_only_circleci() {
+    fn default_allows_only_circleci_over_https_on_443() {
         let l = AllowList::default();
         assert!(l.check("https", "circleci.com").is_ok());
         assert!(l.check("https", "CircleCI.com.").is_ok());
         assert!(l.check("https", "circleci.com:443").is_ok());
+        assert!(l.check("https", "circleci.com:8443").is_err());
         assert!(l.check("https", "evil.com").is_err());
         assert!(l.check("https", "circleci.com.evil.com").is_err());
         assert!(l.check("https", "api.circleci.com").is_err());
         assert!(l.check("ftp", "circleci.com").is_err());
+        for authority in ["circleci.com", "circleci.com:80", "circleci.com:443"] {
+            let err = l.check("http", authority).unwrap_err();
+            assert_eq!(err.reason, DenialReason::PlainHttp, "{authority}");
+            assert!(err.to_string().contains("https only"), "{err}");
+        }
+        assert_eq!(l.rules()[0].to_string(), "https://circleci.com:443");
     }
 
     #[test]
-    fn ports_are_checked_when_given() {
-        let l = list(&["127.0.0.1:8080"]);
+    fn a_rule_without_a_scheme_admits_https_only() {
+        let l = list(&["ci.example.test"]);
+        assert!(l.check("https", "ci.example.test").is_ok());
+        assert_eq!(
+            l.check("http", "ci.example.test").unwrap_err().reason,
+            DenialReason::PlainHttp
+        );
+        let l = list(&["http://ci.example.test"]);
+        assert!(l.check("http", "ci.example.test").is_ok());
+        assert!(l.check("http", "ci.example.test:80").is_ok());
+        assert!(l.check("https", "ci.example.test").is_err());
+        let l = list(&["*://ci.example.test"]);
+        assert!(l.check("http", "ci.example.test").is_ok());
+        assert!(l.check("https", "ci.example.test").is_ok());
+    }
+
+    #[test]
+    fn ports_default_to_the_schemes_own() {
+        let l = list(&["http://127.0.0.1:8080"]);
         assert!(l.check("http", "127.0.0.1:8080").is_ok());
         assert!(l.check("http", "127.0.0.1:8081").is_err());
         assert!(l.check("http", "127.0.0.1").is_err());
+        let l = list(&["ci.example.test", "http://plain.example.test"]);
+        assert!(l.check("https", "ci.example.test:443").is_ok());
+        assert!(l.check("https", "ci.example.test:8443").is_err());
+        assert!(l.check("http", "plain.example.test:80").is_ok());
+        assert!(l.check("http", "plain.example.test:8080").is_err());
+        let l = list(&["*://ci.example.test:*"]);
+        assert!(l.check("https", "ci.example.test:8443").is_ok());
+        assert!(l.check("http", "ci.example.test:1").is_ok());
     }
 
     #[test]
     fn special_addresses_need_an_exact_rule() {
-        let l = list(&["*.example.com", "ci.example.com"]);
+        let l = list(&["*://*.example.com:*", "*://ci.example.com:*"]);
         assert!(l.check("https", "a.example.com").is_ok());
         assert!(l.check("https", "example.com").is_err());
         for dest in [
@@ -530,7 +663,11 @@ mod tests {
             let err = l.check("http", dest).unwrap_err();
             assert_eq!(err.reason, DenialReason::NotAllowed, "{dest}");
         }
-        let l = list(&["127.0.0.1", "[::1]:9000", "localhost"]);
+        let l = list(&[
+            "http://127.0.0.1:*",
+            "http://[::1]:9000",
+            "http://localhost",
+        ]);
         assert!(l.check("http", "127.0.0.1:1234").is_ok());
         assert!(l.check("http", "[::ffff:127.0.0.1]:1234").is_ok());
         assert!(l.check("http", "[::1]:9000").is_ok());
@@ -557,7 +694,7 @@ mod tests {
 
     #[test]
     fn an_exact_rule_counts_even_after_a_wildcard() {
-        let l = list(&["*.localhost", "api.localhost"]);
+        let l = list(&["http://*.localhost", "http://api.localhost"]);
         assert!(l.check("http", "api.localhost").is_ok());
         let err = l.check("http", "other.localhost").unwrap_err();
         assert_eq!(
@@ -583,7 +720,7 @@ mod tests {
 
     #[test]
     fn the_name_check_says_where_to_go() {
-        let p = policy(&["api.example.test", "[::1]:9000"], &[]);
+        let p = policy(&["api.example.test", "http://[::1]:9000"], &[]);
         let d = p.check("https", "API.example.test.").unwrap();
         assert_eq!(
             (d.host(), d.port(), d.is_https(), d.ip()),
@@ -630,7 +767,13 @@ mod tests {
     #[test]
     fn special_addresses_are_allowed_by_network_literal_or_localhost() {
         let p = policy(
-            &["ci.corp.test", "127.0.0.1:8080", "localhost", "*.localhost"],
+            &[
+                "ci.corp.test",
+                "http://ci.corp.test:8080",
+                "http://127.0.0.1:8080",
+                "http://localhost:*",
+                "http://*.localhost:*",
+            ],
             &["10.20.0.0/16"],
         );
         let d = p.check("https", "ci.corp.test").unwrap();
@@ -690,7 +833,9 @@ mod tests {
     fn rejects_malformed_rules() {
         for bad in [
             "",
-            "https://circleci.com",
+            "ftp://circleci.com",
+            "https://circleci.com/api",
+            "https://",
             "a/b",
             "*",
             "a.*.com",
@@ -703,11 +848,17 @@ mod tests {
         }
         assert_eq!(
             AllowedHost::parse("[::1]:80").unwrap().to_string(),
-            "[::1]:80"
+            "https://[::1]:80"
         );
         assert_eq!(
             AllowedHost::parse("*.Example.com").unwrap().to_string(),
-            "*.example.com"
+            "https://*.example.com"
+        );
+        assert_eq!(
+            AllowedHost::parse("HTTP://Example.com:*")
+                .unwrap()
+                .to_string(),
+            "http://example.com:*"
         );
     }
 }

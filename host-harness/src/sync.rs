@@ -75,11 +75,18 @@ impl<W: Write + Send> RecordSink for WriterSink<W> {
 /// disk before each checkpoint, and on resumption cut back to the length it
 /// had at the last checkpoint (the state file keeps it), so every record is
 /// in the file exactly once however often the process was killed.
+///
+/// A new file is created with mode 0600 ([`crate::checkpoint::DEFAULT_FILE_MODE`])
+/// unless [`FileSink::with_mode`] says otherwise. A sink made with
+/// [`FileSink::no_follow`] refuses to open its path through a symlink (for
+/// files the host names itself inside a directory).
 pub struct FileSink {
     path: std::path::PathBuf,
     file: Option<std::io::BufWriter<std::fs::File>>,
     /// Bytes in the file, committed or not.
     written: u64,
+    mode: u32,
+    follow: bool,
 }
 
 impl FileSink {
@@ -88,13 +95,40 @@ impl FileSink {
             path: path.into(),
             file: None,
             written: 0,
+            mode: crate::checkpoint::DEFAULT_FILE_MODE,
+            follow: true,
         }
+    }
+
+    /// The permission bits a new file gets (e.g. `0o640`).
+    pub fn with_mode(self, mode: u32) -> Self {
+        FileSink { mode, ..self }
+    }
+
+    /// Never opens the path through a symlink: a link planted where the
+    /// file goes is an error, not a way to write elsewhere.
+    pub fn no_follow(self) -> Self {
+        FileSink {
+            follow: false,
+            ..self
+        }
+    }
+
+    fn options(&self) -> std::fs::OpenOptions {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut options = std::fs::OpenOptions::new();
+        options.mode(self.mode);
+        if !self.follow {
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        options
     }
 }
 
 impl RecordSink for FileSink {
     fn begin(&mut self, resuming: bool) -> std::io::Result<()> {
-        let file = std::fs::OpenOptions::new()
+        let file = self
+            .options()
             .create(true)
             .write(true)
             .append(resuming)
@@ -105,7 +139,7 @@ impl RecordSink for FileSink {
         Ok(())
     }
     fn resume_at(&mut self, position: u64) -> std::io::Result<()> {
-        let file = std::fs::OpenOptions::new().append(true).open(&self.path)?;
+        let file = self.options().append(true).open(&self.path)?;
         let len = file.metadata()?.len();
         if len < position {
             // Someone cut the file: the records of the checkpointed pages

@@ -113,15 +113,23 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-/// A policy allowing `hosts` and `networks`, resolving only what `pins`
-/// says (`(host, port, addresses)`): nothing here touches real DNS.
+/// A policy allowing `hosts` (over either scheme, on any port: these tests
+/// are about addresses) and `networks`, resolving only what `pins` says
+/// (`(host, port, addresses)`): nothing here touches real DNS.
 fn policy(hosts: &[&str], networks: &[&str], pins: &[(&str, u16, &[&str])]) -> OutboundPolicy {
     let mut resolver = Resolver::pinned_only();
     for (host, port, addrs) in pins {
         resolver = resolver.pin(host, *port, addrs.iter().map(|a| ip(a)));
     }
+    let rules: Vec<String> = hosts
+        .iter()
+        .map(|h| match h.parse::<SocketAddr>() {
+            Ok(addr) => format!("*://{addr}"),
+            Err(_) => format!("*://{h}:*"),
+        })
+        .collect();
     OutboundPolicy {
-        allow: AllowList::parse(hosts).unwrap(),
+        allow: AllowList::parse(&rules).unwrap(),
         networks: networks
             .iter()
             .map(|n| IpNetwork::parse(n).unwrap())
@@ -414,7 +422,7 @@ async fn a_redirect_to_another_host_is_handed_back_untouched() {
 async fn localhost_named_exactly_reaches_loopback_through_the_system_resolver() {
     let server = Server::ok().await;
     let mut hooks = PolicyHooks::new(Arc::new(OutboundPolicy {
-        allow: AllowList::parse(&["localhost"]).unwrap(),
+        allow: AllowList::parse(&["http://localhost:*"]).unwrap(),
         resolver: Resolver::system(),
         ..OutboundPolicy::default()
     }));
@@ -430,7 +438,7 @@ async fn localhost_named_exactly_reaches_loopback_through_the_system_resolver() 
 
     // A wildcard is not naming it: refused by name, nothing resolved.
     let mut hooks = PolicyHooks::new(Arc::new(OutboundPolicy {
-        allow: AllowList::parse(&["*.localhost"]).unwrap(),
+        allow: AllowList::parse(&["http://*.localhost:*"]).unwrap(),
         ..OutboundPolicy::default()
     }));
     let err = get(
@@ -625,7 +633,7 @@ async fn the_cli_flags_pin_a_name_and_open_its_network() {
     let run = |extra: &[&str]| {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_connector-harness"));
         cmd.arg("--cache-dir").arg(dir.join("cache"));
-        cmd.args(["--allow-host", &format!("ci.sim.test:{port}")]);
+        cmd.args(["--allow-host", &format!("http://ci.sim.test:{port}")]);
         cmd.args(["--resolve", &format!("ci.sim.test:{port}:127.0.0.1")]);
         cmd.args(extra);
         cmd.arg("validate").arg("--credential").arg(&credential);

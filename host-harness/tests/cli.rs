@@ -47,7 +47,7 @@ impl Env {
 
     /// Runs the harness allowed to reach the simulator, with a private cache.
     async fn harness(&self, args: &[&str]) -> Output {
-        self.harness_allowing(&[&self.sim.addr().to_string()], args)
+        self.harness_allowing(&[&format!("http://{}", self.sim.addr())], args)
             .await
     }
 
@@ -102,7 +102,18 @@ async fn validate_prints_the_account_and_caches_the_compiled_component() {
     assert_eq!(account["id"], user["id"]);
     assert_eq!(account["details"], user);
 
-    let cached = || std::fs::read_dir(env.dir.join("cache")).unwrap().count();
+    let cached = || {
+        std::fs::read_dir(env.dir.join("cache"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "cwasm")
+            })
+            .count()
+    };
     assert_eq!(cached(), 1, "the compiled component is cached");
     let out = env.harness(&["validate", "--credential", p(&cred)]).await;
     assert!(out.status.success());

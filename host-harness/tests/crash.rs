@@ -66,7 +66,7 @@ async fn a_sync_killed_again_and_again_ends_with_every_record_exactly_once() {
         "--cache-dir",
         dir.join("cache").to_str().unwrap(),
         "--allow-host",
-        &sim.addr().to_string(),
+        &format!("http://{}", sim.addr()),
         "fetch",
         "--credential",
         credential.to_str().unwrap(),

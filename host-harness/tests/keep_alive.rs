@@ -52,7 +52,7 @@ fn circleci() -> &'static Connector {
 
 fn policy(addr: SocketAddr, keep_alive: KeepAlive) -> Arc<OutboundPolicy> {
     Arc::new(OutboundPolicy {
-        allow: AllowList::parse(&[addr.to_string()]).unwrap(),
+        allow: AllowList::parse(&[format!("http://{addr}")]).unwrap(),
         keep_alive,
         ..OutboundPolicy::default()
     })
@@ -504,8 +504,8 @@ async fn a_denied_destination_stays_denied_beside_a_kept_connection() {
     let ip = allowed.addr.ip();
     let pinned = Arc::new(OutboundPolicy {
         allow: AllowList::parse(&[
-            format!("localhost:{port}"),
-            format!("api.example.test:{port}"),
+            format!("http://localhost:{port}"),
+            format!("http://api.example.test:{port}"),
         ])
         .unwrap(),
         resolver: host_harness::Resolver::pinned_only()
@@ -559,7 +559,7 @@ fn request(hooks: &mut PolicyHooks, uri: &str) -> Sending {
 
 /// Hooks allowing `hosts`, with `limits`.
 fn hooks(hosts: &[SocketAddr], limits: &Limits) -> PolicyHooks {
-    let allow: Vec<String> = hosts.iter().map(SocketAddr::to_string).collect();
+    let allow: Vec<String> = hosts.iter().map(|a| format!("http://{a}")).collect();
     PolicyHooks::with_limits(
         Arc::new(OutboundPolicy {
             allow: AllowList::parse(&allow).unwrap(),
@@ -666,7 +666,7 @@ async fn the_cli_keeps_connections_unless_told_not_to() {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_connector-harness"));
         cmd.arg("--cache-dir")
             .arg(dir.join("cache"))
-            .args(["--allow-host", &proxy.addr.to_string()])
+            .args(["--allow-host", &format!("http://{}", proxy.addr)])
             .args(extra)
             .args(["fetch", "--stream", "pipelines", "--credential"])
             .arg(&cred)

@@ -45,7 +45,7 @@ async fn simulator(projects: usize, pipelines: usize) -> Simulator {
 
 fn policy(sim: &Simulator) -> Arc<OutboundPolicy> {
     Arc::new(OutboundPolicy {
-        allow: AllowList::parse(&[sim.addr().to_string()]).unwrap(),
+        allow: AllowList::parse(&[format!("http://{}", sim.addr())]).unwrap(),
         ..OutboundPolicy::default()
     })
 }
@@ -186,6 +186,12 @@ async fn defaults_let_a_normal_sync_through_unchanged() {
         records_per_page: u64::MAX,
         bytes_per_page: u64::MAX,
         concurrent_connections: 1000,
+        host_resources: 1 << 20,
+        header_bytes: 1 << 20,
+        request_body_bytes: u64::MAX,
+        request_bytes_per_call: u64::MAX,
+        state_bytes: u64::MAX,
+        call_time: Duration::from_secs(3600),
     };
     let plain = Loader::new(HostConfig {
         limits: unlimited,
@@ -381,7 +387,7 @@ async fn records_and_bytes_per_page_are_checked_before_anything_is_written() {
 async fn connections_are_released_after_each_body_and_waiting_is_bounded() {
     let sim = simulator(6, 45).await;
     let short = Arc::new(OutboundPolicy {
-        allow: AllowList::parse(&[sim.addr().to_string()]).unwrap(),
+        allow: AllowList::parse(&[format!("http://{}", sim.addr())]).unwrap(),
         timeouts: Timeouts {
             connect: Duration::from_millis(200),
             ..Timeouts::default()
@@ -526,7 +532,7 @@ async fn the_cli_reports_a_limit_with_its_exit_code() {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_connector-harness"));
         cmd.arg("--cache-dir")
             .arg(dir.join("cache"))
-            .args(["--allow-host", &sim.addr().to_string()]);
+            .args(["--allow-host", &format!("http://{}", sim.addr())]);
         cmd.args(extra)
             .args([
                 "fetch",

@@ -43,7 +43,7 @@ fn circleci() -> &'static Connector {
 
 fn policy(addr: SocketAddr) -> Arc<OutboundPolicy> {
     Arc::new(OutboundPolicy {
-        allow: AllowList::parse(&[addr.to_string()]).unwrap(),
+        allow: AllowList::parse(&[format!("http://{addr}")]).unwrap(),
         ..OutboundPolicy::default()
     })
 }
@@ -357,7 +357,7 @@ async fn harness(dir: &Path, addr: SocketAddr, args: &[&str]) -> std::process::O
     tokio::process::Command::new(env!("CARGO_BIN_EXE_connector-harness"))
         .arg("--cache-dir")
         .arg(dir.join("cache"))
-        .args(["--allow-host", &addr.to_string()])
+        .args(["--allow-host", &format!("http://{addr}")])
         .args(args)
         .output()
         .await

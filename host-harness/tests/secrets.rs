@@ -60,7 +60,7 @@ impl Run {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_connector-harness"))
             .arg("--cache-dir")
             .arg(self.dir.join("cache"))
-            .args(["--allow-host", &self.sim.addr().to_string()])
+            .args(["--allow-host", &format!("http://{}", self.sim.addr())])
             .args(["--log", "trace"])
             .args(args)
             .output()
@@ -96,10 +96,16 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
+/// Whether `haystack` holds `token` in any case, or spelled with JSON
+/// `\u` escapes (as the `attack` component writes it), which any JSON
+/// reader decodes back to the token.
+fn contains(haystack: &[u8], token: &str) -> bool {
+    let text = String::from_utf8_lossy(haystack).to_ascii_lowercase();
+    let escaped: String = token
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+    text.contains(&token.to_ascii_lowercase()) || text.contains(&escaped)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -177,6 +183,88 @@ async fn no_output_of_any_command_holds_a_secret() {
     ] {
         assert_eq!(run.harness(label, &args).await, code, "{label}");
     }
+    // The key spelled in JSON escapes (records, one spread over lines that
+    // the host re-serialises; a notice; the account's details and name),
+    // and a component whose form calls the key plain text.
+    let attack = run.component("attack");
+    let unmarked = run.component("unmarked");
+    let escaped_settings = run.dir.join("escaped.json");
+    std::fs::write(&escaped_settings, r#"{"mode": "escaped-key"}"#).unwrap();
+    let escaped_out = run.dir.join("escaped.jsonl");
+    for (label, args, code) in [
+        (
+            "attack validate",
+            vec!["--component", &attack, "validate", "--credential", &hostile],
+            0,
+        ),
+        (
+            "attack escaped-key to stdout",
+            vec![
+                "--component",
+                &attack,
+                "fetch",
+                "--credential",
+                &hostile,
+                "--stream",
+                "items",
+                "--settings",
+                escaped_settings.to_str().unwrap(),
+            ],
+            0,
+        ),
+        (
+            "attack escaped-key to a file",
+            vec![
+                "--component",
+                &attack,
+                "fetch",
+                "--credential",
+                &hostile,
+                "--stream",
+                "items",
+                "--settings",
+                escaped_settings.to_str().unwrap(),
+                "--out",
+                escaped_out.to_str().unwrap(),
+            ],
+            0,
+        ),
+        (
+            "unmarked validate",
+            vec![
+                "--component",
+                &unmarked,
+                "validate",
+                "--credential",
+                &hostile,
+            ],
+            10,
+        ),
+        (
+            "unmarked fetch",
+            vec![
+                "--component",
+                &unmarked,
+                "fetch",
+                "--credential",
+                &hostile,
+                "--stream",
+                "items",
+            ],
+            17,
+        ),
+    ] {
+        assert_eq!(run.harness(label, &args).await, code, "{label}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&escaped_out)
+            .unwrap()
+            .lines()
+            .count(),
+        2,
+        "the escaped records were written, redacted"
+    );
+
     let panic_settings = run.dir.join("panic.json");
     std::fs::write(&panic_settings, r#"{"panic": true}"#).unwrap();
     let stray = run.component("stray");

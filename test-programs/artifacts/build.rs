@@ -102,6 +102,9 @@ fn programs(workspace: &Path, guest: &Path) -> Vec<Program> {
                 }),
             },
         ),
+        program("attack", connector()),
+        program("unmarked", connector()),
+        program("bad-names", connector()),
         // Not a connector at all: imports nothing.
         program(
             "other-world",

@@ -60,7 +60,9 @@ pub fn run_demo(root: &Path) -> Result<()> {
 }
 
 fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
-    let allow = sim.base_url.trim_start_matches("http://").to_string();
+    // The simulator speaks plain HTTP, which the allow-list admits only
+    // when a rule says so.
+    let allow = sim.base_url.clone();
     let harness_cmd = |args: &[&str]| {
         let mut cmd = Command::new(harness);
         cmd.args(["--allow-host", &allow]).args(args);

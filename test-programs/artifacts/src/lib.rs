@@ -26,6 +26,9 @@
 //! | [`LEAKY`] | nothing | api_key in errors, notice, record, state, panic | redact it everywhere |
 //! | [`OTHER_VERSION`] | nothing | exports `ingest:connector/*@0.2.0` | refuse it at load |
 //! | [`OTHER_WORLD`] | nothing | exports `hostile:unrelated/greeter@0.1.0` only | refuse it at load |
+//! | [`ATTACK`] | wasi:http, wasi:io | fetch: the attack the settings' `mode` names; validate: the key `\u`-escaped | bound host resources, calls, bodies and states; redact every spelling; escape terminal controls |
+//! | [`UNMARKED`] | nothing | `leaky` with the api_key described as plain text | redact it anyway |
+//! | [`BAD_NAMES`] | nothing | streams named `../escaped`, `/tmp/…` | refuse the catalog |
 //!
 //! Details, per component (the guest's module docs in
 //! `test-programs/hostile/src/<behaviour>.rs` say the same):
@@ -63,6 +66,16 @@
 //!   On wasm32-unknown-unknown a panic message goes nowhere (no stderr), so
 //!   the host sees a bare `unreachable` trap; the test is that the host's
 //!   error says nothing of the key either way.
+//! - [`ATTACK`] reads `{"mode": M, ...}` from the settings (see
+//!   [`ATTACK_MODES`] and `test-programs/hostile/src/attack.rs` for each
+//!   mode's parameters). Modes that never return on their own:
+//!   `fields-clone`, `fields-big`, `unsent-body`; `slow-read` returns when
+//!   its `target`'s body ends. `validate` returns the account
+//!   `{id: "hostile", name: "attack <key escaped>", details:
+//!   {"behaviour":"attack","token":"<key, every character \uXXXX>"}}`.
+//! - [`UNMARKED`] behaves as [`LEAKY`]; its form's `api_key` is `kind: text`
+//!   and its JSON Schema says nothing of a secret.
+//! - [`BAD_NAMES`]' catalog lists the streams of [`BAD_STREAM_NAMES`].
 //! - [`HOG`] and [`SPIN`] end only by a trap: on allocation failure the
 //!   guest's allocator aborts (`unreachable`); the spin loop needs the
 //!   host's interruption.
@@ -97,6 +110,12 @@ pub const LEAKY: &[u8] = component!("leaky");
 pub const OTHER_VERSION: &[u8] = component!("other-version");
 /// Exports an unrelated interface only.
 pub const OTHER_WORLD: &[u8] = component!("other-world");
+/// Runs the attack its settings' `mode` names.
+pub const ATTACK: &[u8] = component!("attack");
+/// `leaky`, with the api_key described as plain text.
+pub const UNMARKED: &[u8] = component!("unmarked");
+/// A catalog whose stream names are paths.
+pub const BAD_NAMES: &[u8] = component!("bad-names");
 
 /// Every hostile component (not [`BENIGN`]), by behaviour name (the cargo
 /// feature of `hostile-connectors`).
@@ -110,6 +129,30 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("leaky", LEAKY),
     ("other-version", OTHER_VERSION),
     ("other-world", OTHER_WORLD),
+    ("attack", ATTACK),
+    ("unmarked", UNMARKED),
+    ("bad-names", BAD_NAMES),
+];
+
+/// The modes [`ATTACK`]'s `fetch` knows (its settings' `mode`).
+pub const ATTACK_MODES: &[&str] = &[
+    "fields-clone",
+    "fields-big",
+    "unsent-body",
+    "big-body",
+    "slow-read",
+    "escaped-key",
+    "terminal",
+    "big-state",
+];
+
+/// The stream names of [`BAD_NAMES`]' catalog, in order.
+pub const BAD_STREAM_NAMES: &[&str] = &[
+    "items",
+    "../escaped",
+    "/tmp/hostile-absolute",
+    "jobs/../../up",
+    "bell\u{7}\u{1b}[2J",
 ];
 
 /// The hostile components a host must refuse at load time, before running
@@ -188,6 +231,9 @@ mod tests {
             ("stray", STRAY),
             ("huge-page", HUGE_PAGE),
             ("leaky", LEAKY),
+            ("attack", ATTACK),
+            ("unmarked", UNMARKED),
+            ("bad-names", BAD_NAMES),
         ] {
             check_imports(component, CONNECTOR_ALLOWED_IMPORTS)
                 .unwrap_or_else(|e| panic!("{name}: {e:#}"));
@@ -201,7 +247,7 @@ mod tests {
 
     #[test]
     fn components_that_send_requests_import_the_handler() {
-        for (name, component) in [("flood", FLOOD), ("stray", STRAY)] {
+        for (name, component) in [("flood", FLOOD), ("stray", STRAY), ("attack", ATTACK)] {
             assert!(
                 imports(component)
                     .iter()
@@ -217,6 +263,8 @@ mod tests {
             ("hog", HOG),
             ("huge-page", HUGE_PAGE),
             ("leaky", LEAKY),
+            ("unmarked", UNMARKED),
+            ("bad-names", BAD_NAMES),
         ] {
             assert_eq!(imports(component), Vec::<String>::new(), "{name}");
         }
@@ -313,5 +361,13 @@ mod tests {
         let huge = std::fs::read_to_string(src.join("huge_page.rs")).unwrap();
         assert!(huge.contains("DEFAULT_RECORDS: u64 = 1_000_000;"));
         assert!(huge.contains("DEFAULT_RECORD_BYTES: u64 = 16;"));
+        let attack = std::fs::read_to_string(src.join("attack.rs")).unwrap();
+        for mode in ATTACK_MODES {
+            assert!(attack.contains(&format!("\"{mode}\" =>")), "{mode}");
+        }
+        let bad_names = std::fs::read_to_string(src.join("bad_names.rs")).unwrap();
+        for name in BAD_STREAM_NAMES {
+            assert!(bad_names.contains(&format!("{name:?}")), "{name:?}");
+        }
     }
 }

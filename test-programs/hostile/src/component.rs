@@ -11,9 +11,20 @@ use crate::common::{
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 struct Component;
 
+// Two behaviours describe themselves differently; the rest share
+// `common`'s form and catalog.
+#[cfg(feature = "bad-names")]
+use crate::bad_names::streams;
+#[cfg(feature = "unmarked")]
+use crate::unmarked::credential_spec;
+#[cfg(not(feature = "unmarked"))]
+use common::credential_spec;
+#[cfg(not(feature = "bad-names"))]
+use common::streams;
+
 impl Guest for Component {
     fn credential_schema() -> CredentialSpec {
-        common::credential_spec()
+        credential_spec()
     }
 
     fn validate(credential: Credential) -> Result<Account, ConnectorError> {
@@ -21,7 +32,7 @@ impl Guest for Component {
     }
 
     fn streams() -> Vec<StreamSpec> {
-        common::streams()
+        streams()
     }
 
     fn fetch(credential: Credential, request: FetchRequest) -> Result<Page, ConnectorError> {

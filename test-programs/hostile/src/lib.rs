@@ -19,12 +19,17 @@
 //! | `leaky` | puts the api_key in errors, notices, records, state, a panic | redaction of secrets |
 //! | `other-version` | exports `ingest:connector/source@0.2.0` | contract version check at load |
 //! | `other-world` | exports an unrelated interface only | contract check at load |
+//! | `attack` | fetch runs the attack its settings' `mode` names (handle and header-map floods, a body never sent, a huge body, a slow read, an escaped key, terminal escapes, a huge state; see `attack.rs`); validate returns the key escaped | host-side resource limits, call deadline, request-body limits, redaction after decoding, terminal safety, state bound |
+//! | `unmarked` | `leaky`, with a form that calls the api_key plain text | the host decides what is secret |
+//! | `bad-names` | a catalog whose stream names are paths | catalog check; outputs stay in `--out` |
 //!
 //! Every component except `other-world` exports the whole
 //! `ingest:connector/source-connector` world, with the same credential form
-//! (a secret `api_key`, an optional url `base_url`) and the same one-stream
-//! catalog ([`common`]); only what is hostile differs, in one module per
-//! behaviour. What a behaviour does not override is [`common::benign`].
+//! (a secret `api_key`, an optional url `base_url`; `unmarked` calls the key
+//! plain text) and the same one-stream catalog (`bad-names` adds streams
+//! named like paths) ([`common`]); only what is hostile differs, in one
+//! module per behaviour. What a behaviour does not override is
+//! [`common::benign`].
 //!
 //! A wasm32 build accepts at most one behaviour feature: each is a
 //! component of its own. Natively (clippy, workspace-wide commands) any
@@ -43,6 +48,9 @@ const _: () = assert!(
         + (cfg!(feature = "leaky") as u32)
         + (cfg!(feature = "other-version") as u32)
         + (cfg!(feature = "other-world") as u32)
+        + (cfg!(feature = "attack") as u32)
+        + (cfg!(feature = "unmarked") as u32)
+        + (cfg!(feature = "bad-names") as u32)
         <= 1,
     "hostile-connectors: enable at most one behaviour feature per wasm build \
      (each behaviour is a component of its own)"
@@ -75,14 +83,27 @@ pub mod huge_page;
 #[cfg(all(feature = "snoop", not(feature = "other-world")))]
 pub mod snoop;
 
-#[cfg(all(feature = "leaky", not(feature = "other-world")))]
-pub mod leaky;
-
 #[cfg(all(feature = "other-version", not(feature = "other-world")))]
 pub mod other_version;
 
 #[cfg(feature = "other-world")]
 pub mod other_world;
+
+#[cfg(all(feature = "attack", not(feature = "other-world")))]
+pub mod attack;
+
+// `unmarked` reuses leaky's behaviour.
+#[cfg(all(
+    any(feature = "leaky", feature = "unmarked"),
+    not(feature = "other-world")
+))]
+pub mod leaky;
+
+#[cfg(all(feature = "unmarked", not(feature = "other-world")))]
+pub mod unmarked;
+
+#[cfg(all(feature = "bad-names", not(feature = "other-world")))]
+pub mod bad_names;
 
 /// `use $module as behaviour;` for the first enabled feature of the list,
 /// [`common::benign`] when none is.
@@ -111,6 +132,9 @@ select_behaviour!(
     "snoop" => snoop,
     "leaky" => leaky,
     "other-version" => other_version,
+    "attack" => attack,
+    "unmarked" => unmarked,
+    "bad-names" => bad_names,
 );
 
 /// The behaviour this build implements: its feature name, or `benign`.

@@ -34,7 +34,7 @@ pub async fn simulator(projects: usize, pipelines: usize) -> Simulator {
 /// A policy allowing exactly the simulator's address.
 pub fn policy_for(sim: &Simulator) -> Arc<OutboundPolicy> {
     Arc::new(OutboundPolicy {
-        allow: AllowList::parse(&[sim.addr().to_string()]).unwrap(),
+        allow: AllowList::parse(&[format!("http://{}", sim.addr())]).unwrap(),
         ..OutboundPolicy::default()
     })
 }

@@ -128,7 +128,7 @@ async fn full_sync(faults: FaultPlan) -> Row {
     let slugs: Vec<String> = before.projects.iter().map(|p| p.slug.clone()).collect();
     let settings = json!({ "project_slugs": slugs }).to_string();
     let policy = Arc::new(OutboundPolicy {
-        allow: AllowList::parse(&[sim.addr().to_string()]).unwrap(),
+        allow: AllowList::parse(&[format!("http://{}", sim.addr())]).unwrap(),
         timeouts: Timeouts {
             connect: Duration::from_secs(2),
             first_byte: Duration::from_millis(200),

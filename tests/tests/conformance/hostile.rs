@@ -122,11 +122,18 @@ async fn hostile_fetch(
     limits: Option<Limits>,
     settings: serde_json::Value,
 ) -> (Result<MemorySink, HarnessError>, Duration) {
+    hostile_fetch_with(sim, bytes, hostile_spec(sim, limits), settings).await
+}
+
+/// [`hostile_fetch`], with the hostile tenant's whole spec given.
+async fn hostile_fetch_with(
+    sim: &Simulator,
+    bytes: &'static [u8],
+    spec: TenantSpec,
+    settings: serde_json::Value,
+) -> (Result<MemorySink, HarnessError>, Duration) {
     let connector = load(bytes).expect("the hostile component loads");
-    let mut tenant = connector
-        .tenant(hostile_spec(sim, limits))
-        .await
-        .expect("hostile tenant");
+    let mut tenant = connector.tenant(spec).await.expect("hostile tenant");
     beside_a_good_tenant(sim, async move {
         let mut sink = MemorySink::default();
         tenant
@@ -349,6 +356,306 @@ async fn a_guest_that_leaks_the_credential_has_it_redacted_everywhere() {
     // The tenant goes on with a fresh instance.
     let err = tenant.validate().await.unwrap_err();
     assert_eq!(err.kind(), "invalid-credential");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_that_floods_the_host_with_handles_is_stopped_at_its_limits() {
+    let sim = simulator(3, 10).await;
+    // Clones of a 100-value map, each mutated (a full copy in the host) and
+    // kept: the resource table fills.
+    let (outcome, took) = hostile_fetch(
+        &sim,
+        hostile_artifacts::ATTACK,
+        None,
+        json!({"mode": "fields-clone"}),
+    )
+    .await;
+    eprintln!("hostile fields-clone: stopped after {took:.2?} (1,024 handles)");
+    expect_limit("fields-clone", outcome, LimitKind::HostResources);
+    // Header maps of 120 KB each, kept: the first is over the size limit.
+    let (outcome, took) = hostile_fetch(
+        &sim,
+        hostile_artifacts::ATTACK,
+        None,
+        json!({"mode": "fields-big"}),
+    )
+    .await;
+    eprintln!("hostile fields-big: stopped after {took:.2?} (16 KiB per header map)");
+    expect_limit("fields-big", outcome, LimitKind::HeaderBytes);
+    // Smaller maps that fit: many of them, kept, until the table is full.
+    let (outcome, took) = hostile_fetch(
+        &sim,
+        hostile_artifacts::ATTACK,
+        None,
+        json!({"mode": "fields-big", "value_bytes": 12_000}),
+    )
+    .await;
+    eprintln!("hostile fields-big 12 KB: stopped after {took:.2?}");
+    expect_limit("fields-big 12 KB", outcome, LimitKind::HostResources);
+}
+
+/// Limits with a short wall-clock deadline per call.
+fn deadline(secs: u64) -> Option<Limits> {
+    Some(Limits {
+        call_time: Duration::from_secs(secs),
+        ..Limits::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_blocked_on_a_request_it_never_sends_is_stopped_at_its_deadline() {
+    let sim = simulator(3, 10).await;
+    let (outcome, took) = hostile_fetch(
+        &sim,
+        hostile_artifacts::ATTACK,
+        deadline(2),
+        json!({"mode": "unsent-body"}),
+    )
+    .await;
+    eprintln!("hostile unsent-body: stopped after {took:.2?} (deadline 2 s)");
+    expect_limit("unsent-body", outcome, LimitKind::CallTime);
+    assert!(took >= Duration::from_secs(2), "not before its deadline");
+}
+
+/// A server on 127.0.0.1 that answers every request with a 200 whose body
+/// comes one byte every `every`, without end.
+async fn trickling_server(every: Duration) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let head = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head).await.is_err() {
+                    return;
+                }
+                // Bounded: an hour of trickling at most, then the task ends.
+                for _ in 0..(3600 * 1000 / every.as_millis().max(1)) {
+                    tokio::time::sleep(every).await;
+                    if socket.write_all(b"1\r\nx\r\n").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_that_trickles_holds_a_call_no_longer_than_its_deadline() {
+    let sim = simulator(3, 10).await;
+    let slow = trickling_server(Duration::from_millis(200)).await;
+    let mut spec = hostile_spec(&sim, deadline(2));
+    spec.policy = Arc::new(host_harness::OutboundPolicy {
+        allow: host_harness::AllowList::parse(&[
+            format!("http://{}", sim.addr()),
+            format!("http://{slow}"),
+        ])
+        .unwrap(),
+        // Every byte comes well within these: only the deadline can stop it.
+        timeouts: host_harness::Timeouts {
+            connect: Duration::from_secs(1),
+            first_byte: Duration::from_secs(1),
+            between_bytes: Duration::from_secs(1),
+        },
+        ..host_harness::OutboundPolicy::default()
+    });
+    let (outcome, took) = hostile_fetch_with(
+        &sim,
+        hostile_artifacts::ATTACK,
+        spec,
+        json!({"mode": "slow-read", "target": format!("http://{slow}/slow")}),
+    )
+    .await;
+    eprintln!("hostile slow-read: stopped after {took:.2?} (deadline 2 s)");
+    expect_limit("slow-read", outcome, LimitKind::CallTime);
+}
+
+/// A server on 127.0.0.1 that reads every request to its end (or until the
+/// client stops sending), counting body bytes, then answers 200.
+async fn sink_server() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut head_done = false;
+                let mut head = Vec::new();
+                loop {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) if head_done => {
+                            counter.fetch_add(n as u64, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Ok(n) => {
+                            head.extend_from_slice(&buf[..n]);
+                            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                                head_done = true;
+                                let body = (head.len() - end - 4) as u64;
+                                counter.fetch_add(body, std::sync::atomic::Ordering::SeqCst);
+                            }
+                        }
+                    }
+                }
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (addr, received)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_that_sends_a_huge_body_is_stopped_at_the_request_body_limits() {
+    let sim = simulator(3, 10).await;
+    for (limits, limit) in [
+        (Limits::default(), LimitKind::RequestBody),
+        (
+            Limits {
+                request_body_bytes: 64 << 20,
+                request_bytes_per_call: 2 << 20,
+                ..Limits::default()
+            },
+            LimitKind::RequestBytesPerCall,
+        ),
+    ] {
+        let (sink, received) = sink_server().await;
+        let mut spec = hostile_spec(&sim, Some(limits.clone()));
+        spec.policy = Arc::new(host_harness::OutboundPolicy {
+            allow: host_harness::AllowList::parse(&[
+                format!("http://{}", sim.addr()),
+                format!("http://{sink}"),
+            ])
+            .unwrap(),
+            ..host_harness::OutboundPolicy::default()
+        });
+        let (outcome, took) = hostile_fetch_with(
+            &sim,
+            hostile_artifacts::ATTACK,
+            spec,
+            json!({"mode": "big-body", "target": format!("http://{sink}/upload")}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let got = received.load(std::sync::atomic::Ordering::SeqCst);
+        eprintln!(
+            "hostile big-body (512 MiB): stopped after {took:.2?}; the server got {got} bytes"
+        );
+        expect_limit("big-body", outcome, limit);
+        let bound = limits.request_body_bytes.min(limits.request_bytes_per_call);
+        assert!(
+            got <= bound + (256 << 10),
+            "{got} bytes went out (limit {bound})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_that_returns_a_state_too_large_to_keep_is_refused() {
+    let sim = simulator(3, 10).await;
+    let (outcome, took) = hostile_fetch(
+        &sim,
+        hostile_artifacts::ATTACK,
+        None,
+        json!({"mode": "big-state"}),
+    )
+    .await;
+    eprintln!("hostile big-state (5 MiB): refused after {took:.2?}");
+    expect_limit("big-state", outcome, LimitKind::StateBytes);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_escaped_secrets_and_an_unmarked_key_are_redacted_everywhere() {
+    let sim = simulator(3, 10).await;
+    let lowered = HOSTILE_TOKEN.to_ascii_lowercase();
+    let holds_key = |text: &str| text.to_ascii_lowercase().contains(&lowered);
+    // Escaped: records (one of them re-serialised by the host), notices,
+    // and the account's details and name.
+    let (outcome, _) = hostile_fetch(
+        &sim,
+        hostile_artifacts::ATTACK,
+        None,
+        json!({"mode": "escaped-key"}),
+    )
+    .await;
+    let sink = outcome.expect("the page is kept, redacted");
+    assert_eq!(sink.records().len(), 2);
+    for record in sink.records() {
+        assert_eq!(record["token"], "[REDACTED]", "{record}");
+    }
+    for line in sink.pages.iter().flatten() {
+        assert!(!holds_key(line) && !line.contains("\\u0043"), "{line}");
+    }
+    let connector = load(hostile_artifacts::ATTACK).unwrap();
+    let mut tenant = connector.tenant(hostile_spec(&sim, None)).await.unwrap();
+    let account = tenant.validate().await.unwrap();
+    let details: serde_json::Value = serde_json::from_str(&account.details).unwrap();
+    assert_eq!(details["token"], "[REDACTED]");
+    assert!(
+        !holds_key(&details.to_string()) && !holds_key(&account.name),
+        "{account:?}"
+    );
+    assert_eq!(account.name, "attack [REDACTED]");
+
+    // A schema that calls the key plain text does not turn redaction off.
+    let (outcome, _) = hostile_fetch(&sim, hostile_artifacts::UNMARKED, None, json!({})).await;
+    let err = outcome.unwrap_err();
+    assert_eq!(err.kind(), "bad-response");
+    assert!(!holds_key(&err.to_string()), "{err}");
+    let connector = load(hostile_artifacts::UNMARKED).unwrap();
+    let mut tenant = connector.tenant(hostile_spec(&sim, None)).await.unwrap();
+    let err = tenant.validate().await.unwrap_err();
+    assert!(
+        !holds_key(&err.to_string()) && err.to_string().contains("[REDACTED]"),
+        "{err}"
+    );
+    let instance = tenant.instance().await.unwrap();
+    let page = instance
+        .fetch(
+            &credential(&sim, HOSTILE_TOKEN),
+            &host_harness::bindings::FetchRequest {
+                stream: "items".into(),
+                settings: "{}".into(),
+                state: None,
+            },
+        )
+        .await
+        .unwrap();
+    for text in page
+        .records
+        .iter()
+        .chain(&page.notices)
+        .chain(page.state.iter())
+    {
+        assert!(!holds_key(text), "{text}");
+    }
+}
+
+#[test]
+fn a_catalog_naming_streams_like_paths_is_refused_at_first_use() {
+    let connector = load(hostile_artifacts::BAD_NAMES).expect("it loads: the catalog is data");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let err = runtime
+        .block_on(async {
+            let mut instance = connector
+                .instantiate(Arc::new(host_harness::OutboundPolicy::default()))
+                .await
+                .unwrap();
+            instance.streams().await
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), "load");
+    assert!(err.to_string().contains("\"../escaped\""), "{err}");
 }
 
 #[test]

@@ -58,7 +58,7 @@ async fn validate_by_name(
     let port = sim.addr().port();
     let name = "circleci.internal.test";
     let policy = Arc::new(OutboundPolicy {
-        allow: AllowList::parse(&[format!("{name}:{port}")]).unwrap(),
+        allow: AllowList::parse(&[format!("http://{name}:{port}")]).unwrap(),
         networks: networks.iter().map(|n| n.parse().unwrap()).collect(),
         resolver: host_harness::Resolver::pinned_only().pin(name, port, addrs.iter().copied()),
         ..OutboundPolicy::default()
