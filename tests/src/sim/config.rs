@@ -1,5 +1,8 @@
 //! What a simulator instance serves: the seed and one entry per tenant (API token), with the volume of
-//! every kind of record, and the faults to inject.
+//! every kind of record, the anomalies real accounts hold (all off by default: retention, stretched
+//! history, pipelines whose workflow listing fails, abandoned approvals, forbidden contexts; see
+//! [`crate::sim::retention`], [`crate::sim::failing`], [`crate::sim::holds`],
+//! [`crate::sim::contexts`]), and the faults to inject.
 
 use super::faults::FaultPlan;
 
@@ -12,6 +15,11 @@ pub const DEFAULT_PROJECTS: usize = 6;
 pub const DEFAULT_PIPELINES_PER_PROJECT: usize = 45;
 /// The default seed.
 pub const DEFAULT_SEED: u64 = 42;
+/// Organisations every tenant has (`/me/collaborations`): GitHub, Bitbucket, CircleCI, and the user's
+/// personal account, in that order.
+pub const ORGANISATIONS: usize = 4;
+/// The longest retention or history, in days.
+pub const MAX_DAYS: u32 = 3650;
 
 /// An inclusive range of counts; each record draws its count uniformly from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +96,29 @@ pub struct TenantConfig {
     pub live_pipelines: usize,
     /// New pipelines a project with pipelines gets at each [`crate::sim::Simulator::advance`].
     pub new_pipelines_per_epoch: Count,
+    /// Retention ([`crate::sim::retention`]): a pipeline created more than this many days before an
+    /// epoch's "now" is expired at that epoch; it is still listed, but its workflow listing answers
+    /// 404 or lists workflows whose `id` is null. `None` (the default): nothing expires. 1 to 3650.
+    pub retention_days: Option<u32>,
+    /// Stretches each project's history ([`crate::sim::retention::stretch_history`]): its historic
+    /// pipelines are spread so the oldest was created about this many days before epoch 0's "now".
+    /// `None` (the default): minutes to hours apart, a few days in all. 1 to 3650.
+    pub history_days: Option<u32>,
+    /// How many of the tenant's pipelines answer a persistent `500` on `GET /pipeline/{id}/workflow`
+    /// from epoch 0 on, chosen by [`crate::sim::Dataset::some_pipeline_ids`] ([`crate::sim::failing`];
+    /// [`crate::sim::Simulator::fail_pipeline`] adds more at run time). Default 0.
+    pub failing_pipelines: usize,
+    /// Historic pipelines per project whose first workflow waits forever on an approval nobody gives
+    /// ([`crate::sim::holds`]). Default 0.
+    pub abandoned_holds: usize,
+    /// Organisations (indexes into `/me/collaborations`: 0 GitHub, 1 Bitbucket, 2 CircleCI, 3 the
+    /// user's personal account) whose contexts answer `403 {"message":"Permission denied"}`
+    /// ([`crate::sim::contexts`]). Empty by default.
+    pub forbidden_context_orgs: Vec<usize>,
+    /// `GET /context?owner-slug=` of the user's personal account answers 404 "Not Found", as on
+    /// CircleCI (`owner-id` keeps working). Off by default, because the connector's contexts stream
+    /// reads by `owner-slug` and the existing suite expects the personal account's contexts.
+    pub personal_owner_slug_not_found: bool,
 }
 
 impl TenantConfig {
@@ -106,6 +137,12 @@ impl TenantConfig {
             env_vars_per_context: Count::new(0, 8),
             live_pipelines: 3,
             new_pipelines_per_epoch: Count::new(0, 2),
+            retention_days: None,
+            history_days: None,
+            failing_pipelines: 0,
+            abandoned_holds: 0,
+            forbidden_context_orgs: Vec::new(),
+            personal_owner_slug_not_found: false,
         }
     }
 
@@ -134,6 +171,27 @@ impl TenantConfig {
         if self.live_pipelines > 20 {
             return Some("live_pipelines must be at most 20".into());
         }
+        for (name, days) in [
+            ("retention_days", self.retention_days),
+            ("history_days", self.history_days),
+        ] {
+            if days.is_some_and(|d| !(1..=MAX_DAYS).contains(&d)) {
+                return Some(format!("{name} must be 1 to {MAX_DAYS}"));
+            }
+        }
+        if self.abandoned_holds > 10_000 {
+            return Some("abandoned_holds must be at most 10000".into());
+        }
+        if let Some(org) = self
+            .forbidden_context_orgs
+            .iter()
+            .find(|&&o| o >= ORGANISATIONS)
+        {
+            return Some(format!(
+                "forbidden_context_orgs: {org} is no organisation (0 GitHub, 1 Bitbucket, 2 CircleCI, \
+                 3 the personal account)"
+            ));
+        }
         None
     }
 }
@@ -156,6 +214,15 @@ impl TenantConfig {
             env_vars_per_context: clamp(self.env_vars_per_context, 0, 1_000),
             live_pipelines: self.live_pipelines.min(20),
             new_pipelines_per_epoch: clamp(self.new_pipelines_per_epoch, 0, 50),
+            retention_days: self.retention_days.map(|d| d.clamp(1, MAX_DAYS)),
+            history_days: self.history_days.map(|d| d.clamp(1, MAX_DAYS)),
+            abandoned_holds: self.abandoned_holds.min(10_000),
+            forbidden_context_orgs: self
+                .forbidden_context_orgs
+                .iter()
+                .copied()
+                .filter(|&o| o < ORGANISATIONS)
+                .collect(),
             ..self.clone()
         }
     }
@@ -211,6 +278,15 @@ mod tests {
         };
         assert!(bad.problem().is_some());
         assert_eq!(bad.sanitized().problem(), None);
+        let bad = TenantConfig {
+            retention_days: Some(0),
+            history_days: Some(MAX_DAYS + 1),
+            forbidden_context_orgs: vec![1, ORGANISATIONS],
+            ..TenantConfig::default()
+        };
+        assert!(bad.problem().is_some());
+        assert_eq!(bad.sanitized().problem(), None);
+        assert_eq!(bad.sanitized().forbidden_context_orgs, [1]);
         assert_eq!(TenantConfig::default().sanitized(), TenantConfig::default());
     }
 }

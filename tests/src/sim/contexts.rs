@@ -2,14 +2,64 @@
 //!
 //! Few and static (they do not change with epochs), so they are generated eagerly with the tenant.
 //! Variables are names only: CircleCI never returns values.
+//!
+//! Access ([`context_access`]), as on CircleCI: listing an organisation's contexts may need org-admin
+//! rights, so the organisations of [`TenantConfig::forbidden_context_orgs`] answer
+//! `403 {"message":"Permission denied"}` on `GET /context` (by `owner-slug` or `owner-id`) and on
+//! their contexts' `GET /context/{id}/environment-variable`; and `owner-slug` cannot name a personal
+//! account, so with [`TenantConfig::personal_owner_slug_not_found`] the user's personal account
+//! answers `404 {"message":"Not Found"}` by `owner-slug` (by `owner-id` it works). The right answers
+//! leave out the forbidden organisations' contexts and variables; the personal account's stay (a
+//! correct connector reads it by `owner-id`). [`Dataset::forbidden_context_orgs`] names them.
 
 use serde_json::{Value, json};
 
 use super::config::TenantConfig;
+use super::dataset::Dataset;
 use super::rng::Rng;
 use super::time::{ANCHOR, DAY, Millis, rfc3339_millis};
 use super::words::{CONTEXTS, EXTRA_VARIABLES};
 use super::world::{ORG_PERSONAL, Org, span, streams};
+
+/// Whether `GET /context` may list organisation `org`'s contexts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ContextAccess {
+    Allowed,
+    /// `403 {"message":"Permission denied"}`.
+    Forbidden,
+    /// `404 {"message":"Not Found"}`: a personal account named by `owner-slug`.
+    SlugNotFound,
+}
+
+/// How `GET /context` answers for organisation `org`, named by `owner-slug` when `by_slug`.
+pub(crate) fn context_access(config: &TenantConfig, org: usize, by_slug: bool) -> ContextAccess {
+    if by_slug && org == ORG_PERSONAL && config.personal_owner_slug_not_found {
+        ContextAccess::SlugNotFound
+    } else if config.forbidden_context_orgs.contains(&org) {
+        ContextAccess::Forbidden
+    } else {
+        ContextAccess::Allowed
+    }
+}
+
+impl Dataset {
+    /// The slugs (as `/me/collaborations` prints them) of the organisations whose contexts answer 403,
+    /// in collaboration order: a correct connector reports them as skipped.
+    pub fn forbidden_context_orgs(&self) -> Vec<String> {
+        self.world
+            .orgs
+            .iter()
+            .enumerate()
+            .filter(|(o, _)| self.world.config.forbidden_context_orgs.contains(o))
+            .map(|(_, org)| org.slug.clone())
+            .collect()
+    }
+
+    /// Whether organisation `org`'s contexts are in the right answers (not forbidden).
+    pub(crate) fn contexts_readable(&self, org: usize) -> bool {
+        !self.world.config.forbidden_context_orgs.contains(&org)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Context {

@@ -5,7 +5,10 @@
 //! the JSON of pipelines, workflows, jobs and everything below is rendered on demand, so even a config
 //! with 100,000 pipelines and millions of jobs fits in a few megabytes. [`Project::pipelines`] still
 //! looks like a `Vec<Value>`: it renders the project's pipelines on first use and keeps them. A snapshot
-//! also carries the workflows deleted after listing ([`super::deleted`]), which later epochs inherit.
+//! also carries the workflows deleted after listing ([`super::deleted`]) and the pipelines whose
+//! workflow listing fails ([`super::failing`]), which later epochs inherit; its timeline carries the
+//! reruns ([`super::reruns`]). Which pipelines a connector can read below is [`super::unreachable`]'s
+//! business (retention, [`super::retention`], and failing pipelines).
 
 use std::fmt;
 use std::ops::Deref;
@@ -15,10 +18,12 @@ use serde_json::Value;
 
 use super::config::TenantConfig;
 use super::deleted::DeletedWorkflows;
+use super::failing::FailingPipelines;
 use super::ids::{Kind, Locator};
 use super::insights::{Run, runs};
 use super::pipeline::{PipelineOut, pipeline_id, pipeline_json, pipeline_out};
-use super::plan::{Plan, plan, shape};
+use super::plan::{Plan, Shape, plan, rerun_plan, shape};
+use super::reruns::RerunRequest;
 use super::slug::ProjectSlug;
 use super::time::{Millis, epoch_time, rfc3339_millis};
 use super::timeline::{PipelineCore, Timeline};
@@ -39,6 +44,8 @@ pub struct Dataset {
     pub(crate) timeline: Arc<Timeline>,
     /// Workflows still listed but no longer readable ([`super::deleted`]).
     pub(crate) deleted: DeletedWorkflows,
+    /// Pipelines whose workflow listing answers 500 ([`super::failing`]).
+    pub(crate) failing: FailingPipelines,
     caches: Arc<Caches>,
 }
 
@@ -150,29 +157,56 @@ impl fmt::Debug for Dataset {
             .field("projects", &self.projects.len())
             .field("pipelines", &self.timeline.pipeline_total())
             .field("deleted_workflows", &self.deleted.len())
+            .field("failing_pipelines", &self.failing.len())
+            .field(
+                "reruns",
+                &self.timeline.reruns.iter().map(|r| r.len()).sum::<usize>(),
+            )
             .finish()
     }
 }
 
 impl Dataset {
-    /// Tenant number `tenant` (its position in [`super::SimConfig::tenants`]) at epoch 0.
+    /// Tenant number `tenant` (its position in [`super::SimConfig::tenants`]) at epoch 0, with its
+    /// configured failing pipelines ([`TenantConfig::failing_pipelines`]).
     pub fn generate(seed: u64, tenant: usize, config: &TenantConfig) -> Dataset {
         let world = Arc::new(World::generate(seed, tenant, config));
         let timeline = Arc::new(Timeline::base(&world));
-        Dataset::snapshot(world, timeline, DeletedWorkflows::default())
+        let failing = world.config.failing_pipelines;
+        let dataset = Dataset::snapshot(
+            world,
+            timeline,
+            DeletedWorkflows::default(),
+            FailingPipelines::default(),
+        );
+        if failing == 0 {
+            return dataset;
+        }
+        dataset.with_pipelines_failing(&dataset.some_pipeline_ids(failing))
     }
 
     /// The same tenant one epoch later (see [`super::Simulator::advance`]). Deleted workflows stay
-    /// deleted: pipelines never vanish, and neither does a deletion.
+    /// deleted and failing pipelines keep failing: pipelines never vanish, and neither does a deletion.
     pub fn advanced(&self) -> Dataset {
-        let timeline = Arc::new(self.timeline.next(&self.world));
-        Dataset::snapshot(Arc::clone(&self.world), timeline, Arc::clone(&self.deleted))
+        self.advance_with(&[])
+    }
+
+    /// The next epoch, with `reruns` (checked by the caller, [`super::reruns`]).
+    pub(crate) fn advance_with(&self, reruns: &[RerunRequest]) -> Dataset {
+        let timeline = Arc::new(self.timeline.next(&self.world, reruns));
+        Dataset::snapshot(
+            Arc::clone(&self.world),
+            timeline,
+            Arc::clone(&self.deleted),
+            Arc::clone(&self.failing),
+        )
     }
 
     pub(super) fn snapshot(
         world: Arc<World>,
         timeline: Arc<Timeline>,
         deleted: DeletedWorkflows,
+        failing: FailingPipelines,
     ) -> Dataset {
         let projects = world
             .projects
@@ -200,6 +234,7 @@ impl Dataset {
             world,
             timeline,
             deleted,
+            failing,
             caches: Arc::new(caches),
         }
     }
@@ -295,37 +330,76 @@ impl Dataset {
         let core = self.timeline.core(at.project as usize, at.ordinal)?;
         match kind {
             Kind::Pipeline => Some(at),
-            Kind::Workflow | Kind::Job => {
-                (core.has_workflows(self.epoch()) && at.workflow < core.workflows).then_some(at)
-            }
+            Kind::Workflow | Kind::Job => (core.has_workflows(self.epoch())
+                && (at.workflow < core.workflows
+                    || self
+                        .rerun(at.project as usize, at.ordinal, at.workflow)
+                        .is_some()))
+            .then_some(at),
         }
     }
 
-    /// A pipeline's workflows in listing order (newest first), empty while it has none.
+    /// A pipeline's workflows in listing order (newest first: its reruns, then its own workflows),
+    /// empty while it has none.
     pub(crate) fn workflow_indexes(&self, p: usize, ordinal: u32) -> Vec<u8> {
         let core = &self.cores(p)[ordinal as usize];
-        if core.has_workflows(self.epoch()) {
-            (0..core.workflows).rev().collect()
-        } else {
-            Vec::new()
+        if !core.has_workflows(self.epoch()) {
+            return Vec::new();
         }
+        let mut listed: Vec<u8> = self.reruns_of(p, ordinal).map(|r| r.index).collect();
+        listed.reverse();
+        listed.extend((0..core.workflows).rev());
+        listed
+    }
+
+    /// A pipeline's workflows in listing order, each with its shape and the job slot of its job 0;
+    /// empty while it has none.
+    pub(crate) fn listed_shapes(&self, p: usize, ordinal: u32) -> Vec<(u8, Shape, u32)> {
+        let world = &self.world;
+        let core = &self.cores(p)[ordinal as usize];
+        if !core.has_workflows(self.epoch()) {
+            return Vec::new();
+        }
+        let mut listed = Vec::with_capacity(usize::from(core.workflows));
+        let mut slot = core.first_slot;
+        for wf in 0..core.workflows {
+            let (s, _) = shape(world, p, ordinal, wf, core.flags);
+            listed.push((wf, s, slot));
+            slot += s.slots();
+        }
+        for rerun in self.reruns_of(p, ordinal) {
+            let (s, _) = shape(world, p, ordinal, rerun.origin, core.flags);
+            listed.push((rerun.index, s, rerun.first_slot));
+        }
+        // Indexes grow with creation time.
+        listed.reverse();
+        listed
     }
 
     pub(crate) fn plan(&self, p: usize, ordinal: u32, wf: u8) -> Plan {
-        plan(
-            &self.world,
-            p,
-            ordinal,
-            &self.cores(p)[ordinal as usize],
-            wf,
-        )
+        let core = &self.cores(p)[ordinal as usize];
+        match self.rerun(p, ordinal, wf) {
+            Some(rerun) => rerun_plan(&self.world, p, ordinal, core, rerun),
+            None => plan(&self.world, p, ordinal, core, wf),
+        }
     }
 
     /// The build job with this number, as `(pipeline ordinal, its workflow's plan, job index)`.
-    /// Approval jobs use a number internally but have none to look up by: `None`, like a gap.
+    /// Approval jobs use a number internally but have none to look up by: `None`, like a gap. So is a
+    /// job of a pipeline past retention ([`super::retention`]): its data is gone.
     pub(crate) fn job_by_number(&self, p: usize, number: u64) -> Option<(u32, Plan, usize)> {
+        let found = self.any_job_by_number(p, number)?;
+        self.expiry(p, found.0).is_none().then_some(found)
+    }
+
+    fn any_job_by_number(&self, p: usize, number: u64) -> Option<(u32, Plan, usize)> {
         let slot = number.checked_sub(self.world.projects[p].first_job)?;
         let slot = u32::try_from(slot).ok()?;
+        if let Some(rerun) = self.rerun_at_slot(p, slot) {
+            let plan = self.plan(p, rerun.ordinal, rerun.index);
+            let j = (slot - rerun.first_slot) as usize;
+            return (!plan.jobs[j].approval).then_some((rerun.ordinal, plan, j));
+        }
         let cores = self.cores(p);
         // The last pipeline whose first slot is at or before `slot` (pipelines without jobs share
         // their first slot with the next one, so "last" skips them).

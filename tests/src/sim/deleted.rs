@@ -18,6 +18,9 @@
 //! [`crate::sim::Simulator::dataset`] returns) from the call on, and in every later epoch; a snapshot
 //! taken before the call keeps showing the workflow whole, so it stays the right answer for a sync that
 //! ran before the deletion.
+//!
+//! The same 404s answer for every workflow of a pipeline past retention ([`super::retention`]):
+//! [`Dataset::locate_readable_workflow`] is where both are checked.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -82,10 +85,12 @@ impl Dataset {
     }
 
     /// What a workflow id names if `/workflow/{id}` and `/workflow/{id}/job` can read it: it exists at
-    /// this epoch and is not deleted.
+    /// this epoch, is not deleted, and its pipeline is within retention.
     pub(crate) fn locate_readable_workflow(&self, id: &str) -> Option<Locator> {
-        self.locate(id, Kind::Workflow)
-            .filter(|at| !self.deleted.contains(&key(at)))
+        self.locate(id, Kind::Workflow).filter(|at| {
+            !self.deleted.contains(&key(at))
+                && self.expiry(at.project as usize, at.ordinal).is_none()
+        })
     }
 }
 

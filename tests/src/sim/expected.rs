@@ -6,6 +6,15 @@
 //! organisation of `/me/collaborations`. A workflow deleted after listing ([`super::deleted`]) stays in
 //! `workflows`, but `jobs`, `job_details`, `tests` and `artifacts` leave out its jobs: a connector only
 //! reaches them through its job listing, which answers 404.
+//!
+//! The anomalies: `pipelines` holds every pipeline, those past retention ([`super::retention`]) and
+//! failing ones ([`super::failing`]) included, but `workflows`, `jobs`, `job_details`, `tests` and
+//! `artifacts` leave out everything below them ([`super::unreachable`]; a workflow listed with a null
+//! id is not a record). Reruns ([`super::reruns`]) are workflows like the others, listed first in
+//! their pipeline, so [`Dataset::changed_keys`] lists them and their jobs at the epoch that adds them.
+//! Abandoned holds ([`super::holds`]) are records like the others, which never change. `contexts` and
+//! `context_environment_variables` leave out the organisations whose contexts answer 403
+//! ([`super::contexts`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,7 +25,8 @@ use super::details::JobAt;
 use super::insights::{BranchFilter, LOOKBACK, summary};
 use super::observe::{job_id, job_json, job_number, workflow_id, workflow_json};
 use super::pipeline::pipeline_id;
-use super::plan::{Plan, shape};
+use super::plan::Plan;
+use super::unreachable::Reach;
 
 /// Every stream of the connector's catalog, parents first.
 pub const STREAMS: [&str; 13] = [
@@ -76,7 +86,8 @@ struct JobVisit<'a> {
 impl Dataset {
     /// Every record a full sync of `stream` must return, in the order a sync reads them (projects in
     /// order, newest first within a listing). Panics on an unknown stream name. Renders everything:
-    /// meant for small configs. Deleted workflows count as listed, their jobs as unreachable.
+    /// meant for small configs. Deleted workflows count as listed, their jobs as unreachable; nothing
+    /// below an unreachable pipeline counts, nor the contexts of a forbidden organisation.
     pub fn expected(&self, stream: &str) -> Vec<Value> {
         let _ = primary_key_columns(stream);
         let world = &self.world;
@@ -162,6 +173,9 @@ impl Dataset {
             }),
             "contexts" => {
                 for (o, org) in world.orgs.iter().enumerate() {
+                    if !self.contexts_readable(o) {
+                        continue;
+                    }
                     for context in world.contexts.iter().filter(|c| c.org == o) {
                         let mut record = context.json();
                         add(&mut record, "owner_slug", json!(org.slug));
@@ -171,6 +185,9 @@ impl Dataset {
             }
             "context_environment_variables" => {
                 for (o, _) in world.orgs.iter().enumerate() {
+                    if !self.contexts_readable(o) {
+                        continue;
+                    }
                     for context in world.contexts.iter().filter(|c| c.org == o) {
                         out.extend(context.variables.iter().map(|v| context.variable_json(v)));
                     }
@@ -228,21 +245,11 @@ impl Dataset {
             "pipelines" => out = self.all_pipeline_ids(),
             "workflows" | "jobs" | "job_details" => {
                 for (p, info) in world.projects.iter().enumerate() {
-                    let cores = self.cores(p);
-                    for ordinal in (0..cores.len() as u32).rev() {
-                        let core = &cores[ordinal as usize];
-                        if !core.has_workflows(self.epoch()) {
+                    for ordinal in (0..self.cores(p).len() as u32).rev() {
+                        if self.reach(p, ordinal) != Reach::Readable {
                             continue;
                         }
-                        // Job numbers follow workflow order; the listing is newest first.
-                        let mut slot = core.first_slot;
-                        let mut shapes = Vec::with_capacity(usize::from(core.workflows));
-                        for wf in 0..core.workflows {
-                            let (s, _) = shape(world, p, ordinal, wf, core.flags);
-                            shapes.push((wf, s, slot));
-                            slot += s.slots();
-                        }
-                        for &(wf, s, first) in shapes.iter().rev() {
+                        for (wf, s, first) in self.listed_shapes(p, ordinal) {
                             // Still listed, but its job listing answers 404.
                             if stream != "workflows" && self.workflow_deleted(p, ordinal, wf) {
                                 continue;
@@ -326,10 +333,13 @@ impl Dataset {
         }
     }
 
-    /// Every workflow plan, in listing order.
+    /// Every workflow plan a sync can reach, in listing order: not those of an unreachable pipeline.
     fn each_plan(&self, mut f: impl FnMut(usize, u32, &Plan)) {
         for p in 0..self.projects.len() {
             for ordinal in (0..self.cores(p).len() as u32).rev() {
+                if self.reach(p, ordinal) != Reach::Readable {
+                    continue;
+                }
                 for wf in self.workflow_indexes(p, ordinal) {
                     f(p, ordinal, &self.plan(p, ordinal, wf));
                 }

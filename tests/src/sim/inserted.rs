@@ -5,7 +5,9 @@
 //! adds settling pipelines at the head of one project, at the same epoch. They are ordinary pipelines
 //! from then on (ids, numbers, job slots, and their workflows once they settle at the next epoch); the
 //! snapshot only remembers which ones were inserted so a test can tell what a walk that started
-//! before them could not have seen.
+//! before them could not have seen. The new snapshot keeps the old one's deleted workflows, failing
+//! pipelines ([`super::failing`]) and reruns ([`super::reruns`]); inserted pipelines number their jobs
+//! after the project's reruns.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -36,6 +38,7 @@ impl Dataset {
             Arc::clone(&self.world),
             Arc::new(timeline),
             Arc::clone(&self.deleted),
+            Arc::clone(&self.failing),
         );
         Some((next, ids))
     }

@@ -24,6 +24,20 @@
 //! (HTTP, [`Simulator`]) → [`handlers`] (one reply per request, using [`routes`], [`auth`], [`paging`],
 //! [`ids`]) → [`record`] (the log).
 //!
+//! Anomalies of real accounts, all off by default (every existing byte stays the same) and all
+//! deterministic: [`retention`] (history stretched over weeks or months by
+//! [`TenantConfig::history_days`]; pipelines older than [`TenantConfig::retention_days`] still listed,
+//! but their workflow listing answers 404 or lists null ids), [`failing`] (pipelines whose workflow
+//! listing answers a persistent 500: [`Simulator::fail_pipeline`], [`TenantConfig::failing_pipelines`]),
+//! [`unreachable`](mod@unreachable) (the union of both, what a connector must skip:
+//! [`Dataset::unreachable_pipelines`], victims by [`Dataset::some_pipeline_ids`]), [`reruns`]
+//! (new workflows with new job numbers added to old, unchanged pipelines by the next advance:
+//! [`Simulator::rerun_at_next_advance`], `POST /_sim/advance` with `{"reruns": [...]}`), [`holds`]
+//! (approvals on hold forever: [`TenantConfig::abandoned_holds`]) and [`contexts`] (403 for
+//! [`TenantConfig::forbidden_context_orgs`], 404 for a personal account's `owner-slug`). The timeline
+//! carries reruns and abandoned holds, a [`Dataset`] its failing pipelines, the handlers serve the
+//! rest, and [`expected`] leaves out whatever a correct connector cannot read.
+//!
 //! Faults: a [`FaultPlan`] ([`faults`], which also explains how tests use each fault) makes the server
 //! answer some API requests with rate limits, server errors, resets, slow or broken bodies, stale page
 //! tokens, or pipelines inserted at a listing's head mid-walk; [`injector`] decides per request
@@ -38,8 +52,10 @@ pub mod dataset;
 pub mod deleted;
 pub mod details;
 pub mod expected;
+pub mod failing;
 pub mod faults;
 pub mod handlers;
+pub mod holds;
 pub mod ids;
 pub mod inject;
 pub mod injector;
@@ -51,6 +67,8 @@ pub mod pipeline;
 pub mod plan;
 pub mod record;
 pub mod reply;
+pub mod reruns;
+pub mod retention;
 pub mod rng;
 pub mod routes;
 pub mod served;
@@ -59,12 +77,15 @@ pub mod slug;
 pub mod state;
 pub mod time;
 pub mod timeline;
+pub mod unreachable;
 pub mod wire;
 pub mod words;
 pub mod world;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_anomalies;
 #[cfg(test)]
 mod tests_api;
 #[cfg(test)]
@@ -82,5 +103,8 @@ pub use expected::{INCREMENTAL_STREAMS, STREAMS, primary_key_columns};
 pub use faults::{FaultKind, FaultPlan, FaultRule, RateLimitBody, RetryHint};
 pub use paging::PAGE_SIZE;
 pub use record::RecordedRequest;
+pub use reruns::RerunInfo;
+pub use retention::Expiry;
 pub use server::Simulator;
 pub use state::InsertedPipeline;
+pub use unreachable::{EXPIRED_404, EXPIRED_NULL_IDS, FAILING_500, Reach};

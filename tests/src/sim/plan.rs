@@ -24,11 +24,20 @@
 //! `blocked` job turning `not_run` in a workflow that finished.
 //! Older (*historic*) workflows ended long before epoch 0 and may also have been canceled, errored,
 //! unauthorized or not run.
+//!
+//! Two kinds of workflow break those rules on purpose, as on real accounts:
+//! - an *abandoned hold* ([`crate::sim::holds`]) is the first workflow of a historic pipeline marked
+//!   [`ABANDONED`]: an approval at its head is never approved, every other job depends on it and is
+//!   never ready, and the workflow never ends (its `end` is [`NEVER`]);
+//! - a *rerun* ([`crate::sim::reruns`], [`rerun_plan`]) runs an earlier workflow's jobs again, created
+//!   in the hour of the epoch that added it and finished before that epoch's quiet minutes, so it is
+//!   terminal when first seen and never changes.
 
 use super::pipeline::PipelineAttrs;
+use super::reruns::Rerun;
 use super::rng::Rng;
 use super::time::{HOUR, MINUTE, Millis, SECOND, epoch_time, out_of_quiet};
-use super::timeline::{HOLD, LIVE, PipelineCore, QUEUE, SETTLING, settle_time};
+use super::timeline::{ABANDONED, HOLD, LIVE, PipelineCore, QUEUE, SETTLING, settle_time};
 use super::words::{APPROVAL_JOBS, BUILD_JOBS, RESOURCE_CLASSES};
 use super::world::{ProjectInfo, World, span, streams};
 
@@ -67,7 +76,7 @@ pub(crate) fn shape(world: &World, p: usize, ordinal: u32, wf: u8, flags: u8) ->
     let builds = rng.range(range.min as u64, range.max as u64) as u8;
     let roll = rng.chance(u64::from(world.config.approval_percent));
     let position = rng.below(u64::from(builds)) as u8;
-    let approval = if flags & HOLD != 0 && wf == 0 {
+    let approval = if flags & (HOLD | ABANDONED) != 0 && wf == 0 {
         Some(0)
     } else {
         roll.then_some(position)
@@ -155,7 +164,10 @@ impl Job {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
+    /// The workflow's index in its pipeline (its id encodes it); reruns come after the pipeline's own.
     pub index: u8,
+    /// The index of the project workflow name it carries: `index`, or for a rerun its origin's.
+    pub name_index: u8,
     pub created: Millis,
     pub jobs: Vec<Job>,
     /// When the workflow is terminal (its `stopped_at`).
@@ -196,7 +208,7 @@ impl Plan {
         if self.setup {
             "setup"
         } else {
-            info.workflow_names[usize::from(self.index)].as_str()
+            info.workflow_names[usize::from(self.name_index)].as_str()
         }
     }
 
@@ -213,6 +225,27 @@ struct Draw {
     hold_after_boundary: Millis,
     quick_approval: Millis,
     long_approval: Millis,
+}
+
+/// A job's timing draws, in the order every plan draws them.
+fn draw(rng: &mut Rng) -> Draw {
+    Draw {
+        queue: if rng.chance(85) {
+            span(rng, SECOND, 15 * SECOND)
+        } else {
+            span(rng, 30 * SECOND, 3 * MINUTE)
+        },
+        run: span(rng, 15 * SECOND, 4 * MINUTE),
+        outcome: match rng.below(100) {
+            0..=87 => Outcome::Success,
+            88..=95 => Outcome::Failed,
+            96..=97 => Outcome::Timedout,
+            _ => Outcome::InfraFail,
+        },
+        hold_after_boundary: span(rng, MINUTE, 5 * MINUTE),
+        quick_approval: span(rng, 10 * SECOND, 2 * MINUTE),
+        long_approval: span(rng, 2 * MINUTE, 4 * HOUR),
+    }
 }
 
 /// The plan of workflow `wf` of pipeline `ordinal` of project `p`.
@@ -238,6 +271,8 @@ pub(crate) fn plan(world: &World, p: usize, ordinal: u32, core: &PipelineCore, w
     let mut jobs = Vec::with_capacity(n);
     let mut draws = Vec::with_capacity(n);
     let mut builds_named = 0;
+    // An abandoned hold: the approval at the head is never approved, and everything waits for it.
+    let abandoned = core.flags & ABANDONED != 0 && wf == 0;
     for j in 0..n {
         let approval = shape.approval == Some(j as u8);
         let name = if approval {
@@ -248,7 +283,11 @@ pub(crate) fn plan(world: &World, p: usize, ordinal: u32, core: &PipelineCore, w
             builds_named += 1;
             BUILD_JOBS[pool[builds_named - 1]]
         };
-        let deps = draw_deps(&mut rng, j, shape.approval);
+        let mut deps = draw_deps(&mut rng, j, shape.approval);
+        if abandoned && j > 0 && deps.is_empty() {
+            // No parallel roots: every job depends on the approval, directly or through others.
+            deps.push(0);
+        }
         let tests_range = world.config.tests_per_job;
         let runs_tests = name.contains("test");
         let tests_roll = rng.range(tests_range.min as u64, tests_range.max as u64) as u16;
@@ -268,23 +307,7 @@ pub(crate) fn plan(world: &World, p: usize, ordinal: u32, core: &PipelineCore, w
             70..=84 => 2,
             _ => 4,
         };
-        draws.push(Draw {
-            queue: if rng.chance(85) {
-                span(&mut rng, SECOND, 15 * SECOND)
-            } else {
-                span(&mut rng, 30 * SECOND, 3 * MINUTE)
-            },
-            run: span(&mut rng, 15 * SECOND, 4 * MINUTE),
-            outcome: match rng.below(100) {
-                0..=87 => Outcome::Success,
-                88..=95 => Outcome::Failed,
-                96..=97 => Outcome::Timedout,
-                _ => Outcome::InfraFail,
-            },
-            hold_after_boundary: span(&mut rng, MINUTE, 5 * MINUTE),
-            quick_approval: span(&mut rng, 10 * SECOND, 2 * MINUTE),
-            long_approval: span(&mut rng, 2 * MINUTE, 4 * HOUR),
-        });
+        draws.push(draw(&mut rng));
         jobs.push(Job {
             name,
             approval,
@@ -337,6 +360,7 @@ pub(crate) fn plan(world: &World, p: usize, ordinal: u32, core: &PipelineCore, w
 
     let mode = match boundary {
         Some(b) => Mode::Live(b),
+        None if abandoned => Mode::Abandoned,
         None => Mode::Historic,
     };
     let mut succeed = vec![false; n];
@@ -363,7 +387,7 @@ pub(crate) fn plan(world: &World, p: usize, ordinal: u32, core: &PipelineCore, w
     }
 
     let mut event = None;
-    if boundary.is_none() {
+    if boundary.is_none() && !abandoned {
         let natural_end = jobs.iter().map(Job::decided).max().unwrap_or(created);
         let at = created + (natural_end - created).max(SECOND) * event_fraction / 1000;
         event = match event_roll {
@@ -394,6 +418,7 @@ pub(crate) fn plan(world: &World, p: usize, ordinal: u32, core: &PipelineCore, w
 
     Plan {
         index: wf,
+        name_index: wf,
         created,
         jobs,
         end,
@@ -407,6 +432,70 @@ pub(crate) fn plan(world: &World, p: usize, ordinal: u32, core: &PipelineCore, w
             && core.flags & SETTLING != 0
             && PipelineAttrs::draw(world, p, ordinal).settle_kind < 2,
         first_slot,
+    }
+}
+
+/// The plan of a rerun ([`crate::sim::reruns`]) of a workflow of pipeline `ordinal` of project `p`:
+/// the jobs of its origin workflow (names, dependencies, parallelism, contexts, test and artifact
+/// counts), run again from `rerun.created` with draws of the rerun's own stream, approvals approved
+/// quickly, and the whole run scaled into [`LIVE_CRITICAL_PATH`], so it is over long before the epoch's
+/// quiet minutes.
+pub(crate) fn rerun_plan(
+    world: &World,
+    p: usize,
+    ordinal: u32,
+    core: &PipelineCore,
+    rerun: &Rerun,
+) -> Plan {
+    let origin = plan(world, p, ordinal, core, rerun.origin);
+    let mut rng = Rng::derive(
+        world.seed,
+        &[
+            streams::RERUN,
+            world.tenant as u64,
+            p as u64,
+            u64::from(ordinal),
+            u64::from(rerun.index),
+            1,
+        ],
+    );
+    let people = world.people.len() as u64;
+    let started_by = rng.below(people) as u8;
+    let created = rerun.created;
+    let mut jobs = origin.jobs;
+    let mut draws = Vec::with_capacity(jobs.len());
+    for job in &mut jobs {
+        job.person = rng.below(people) as u8;
+        draws.push(draw(&mut rng));
+    }
+    schedule(&mut jobs, &draws, created, &Mode::Done, &[]);
+    let longest = jobs.iter().map(Job::decided).max().unwrap_or(created) - created;
+    if longest > LIVE_CRITICAL_PATH {
+        for d in &mut draws {
+            d.queue = d.queue * LIVE_CRITICAL_PATH / longest;
+            d.run = d.run * LIVE_CRITICAL_PATH / longest;
+            d.quick_approval = d.quick_approval * LIVE_CRITICAL_PATH / longest;
+        }
+        schedule(&mut jobs, &draws, created, &Mode::Done, &[]);
+    }
+    let end = jobs
+        .iter()
+        .map(Job::decided)
+        .max()
+        .unwrap_or(created)
+        .max(created + SECOND);
+    Plan {
+        index: rerun.index,
+        name_index: origin.name_index,
+        created,
+        jobs,
+        end,
+        event: None,
+        started_by,
+        canceled_by: started_by,
+        max_auto_reruns: origin.max_auto_reruns,
+        setup: origin.setup,
+        first_slot: rerun.first_slot,
     }
 }
 
@@ -449,6 +538,10 @@ enum Mode {
     /// First seen at this boundary.
     Live(Millis),
     Historic,
+    /// Historic, and approvals are never approved (an abandoned hold).
+    Abandoned,
+    /// Finished before anyone sees it (a rerun): approvals are approved quickly.
+    Done,
 }
 
 /// Computes every job's times and fate from the draws, in job order (dependencies come earlier).
@@ -474,14 +567,21 @@ fn schedule(jobs: &mut [Job], draws: &[Draw], created: Millis, mode: &Mode, succ
             .max()
             .unwrap_or(created);
         let job = &mut jobs[j];
+        if ready == NEVER {
+            // Waits for an approval that never comes: blocked for good, without timestamps.
+            (job.ready, job.start, job.stop) = (NEVER, NEVER, NEVER);
+            job.fate = Fate::Ran(Outcome::Success);
+            continue;
+        }
         job.ready = ready;
         if job.approval {
             job.start = ready;
             job.stop = out_of_quiet(match mode {
                 Mode::Unscaled => ready,
                 Mode::Live(b) if ready <= *b => b + draw.hold_after_boundary,
-                Mode::Live(_) => ready + draw.quick_approval,
+                Mode::Live(_) | Mode::Done => ready + draw.quick_approval,
                 Mode::Historic => ready + draw.long_approval,
+                Mode::Abandoned => NEVER,
             });
             job.fate = Fate::Ran(Outcome::Success);
         } else {

@@ -5,6 +5,12 @@
 //! request in flight and close (graceful), and anything still open after a grace period is dropped.
 //! A planned fault ([`crate::sim::faults`]) can replace, delay or mangle an API answer, or drop the
 //! connection instead ([`crate::sim::inject`]); the simulator's own `/_sim/*` paths never fault.
+//!
+//! The anomalies of real accounts are controlled here too: [`Simulator::fail_pipeline`] (a persistent
+//! 500, [`crate::sim::failing`]), [`Simulator::rerun_at_next_advance`] and `POST /_sim/advance` with
+//! `{"reruns": [...]}` ([`crate::sim::reruns`]), and `GET /_sim/anomalies` reports what a connector
+//! must skip; retention, abandoned holds and forbidden contexts come from the config
+//! ([`crate::sim::TenantConfig`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -109,6 +115,29 @@ impl Simulator {
     /// picks victims deterministically.
     pub fn delete_workflow_after_listing(&self, workflow_id: &str) -> bool {
         self.state.delete_workflow(workflow_id)
+    }
+
+    /// Makes `GET /pipeline/{pipeline_id}/workflow` answer `500 {"message":"Internal server error."}`
+    /// on every request, every page, from now on and in every later epoch, as some pipelines do on
+    /// CircleCI Server ([`crate::sim::failing`] has the rules). The pipeline stays listed; the right
+    /// answers leave out everything below it and [`Dataset::unreachable_pipelines`] lists it as
+    /// `failing-500`. Applies to the tenant the id belongs to; [`Simulator::dataset`] called after
+    /// this reflects it, snapshots taken before do not. Returns `false` and changes nothing when the
+    /// id names no pipeline of any tenant at the current epoch. [`Dataset::some_pipeline_ids`] picks
+    /// victims deterministically.
+    pub fn fail_pipeline(&self, pipeline_id: &str) -> bool {
+        self.state.fail_pipeline(pipeline_id)
+    }
+
+    /// Reruns the finished workflow `workflow_id` at the next [`Simulator::advance`]: the new epoch's
+    /// snapshot has a new workflow in the same (unchanged) pipeline, with the same name, new jobs and
+    /// new job numbers, created in the new epoch's hour and finished by the time it is first seen
+    /// ([`crate::sim::reruns`] has the rules). Calling it twice reruns twice. Returns `false` and
+    /// changes nothing when the id names no workflow of any tenant that can be rerun now
+    /// ([`Dataset::can_rerun`]: existing, finished, readable, within retention).
+    /// [`Dataset::some_finished_workflow_ids`] picks candidates; [`Dataset::reruns`] lists the reruns.
+    pub fn rerun_at_next_advance(&self, workflow_id: &str) -> bool {
+        self.state.rerun_at_next_advance(workflow_id)
     }
 
     /// The epoch currently served (0 until the first [`Simulator::advance`]).
@@ -245,11 +274,12 @@ async fn serve(
         // a demo run as separate processes can show what was served.
         STATS_PATH => return Ok(respond(Reply::ok(&stats(state)))),
         // Lets a demo run as separate processes move the data on; not recorded either.
-        ADVANCE_PATH => {
-            let reply = if request.method() == Method::POST {
-                Reply::ok(&serde_json::json!({"epoch": state.advance()}))
+        ADVANCE_PATH => return Ok(respond(advance_endpoint(state, request).await)),
+        ANOMALIES_PATH => {
+            let reply = if request.method() == Method::GET {
+                Reply::ok(&anomalies(state))
             } else {
-                method_not_allowed("POST")
+                method_not_allowed("GET")
             };
             return Ok(respond(reply));
         }
@@ -282,8 +312,96 @@ fn method_not_allowed(allow: &'static str) -> Reply {
         .with_header(http::header::ALLOW, HeaderValue::from_static(allow))
 }
 
-/// The largest fault plan `POST /_sim/faults` reads.
+/// The largest fault plan `POST /_sim/faults` (or rerun list `POST /_sim/advance`) reads.
 const MAX_PLAN_BYTES: usize = 64 * 1024;
+
+/// What `POST /_sim/advance` may carry.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceBody {
+    /// Workflow ids to rerun ([`crate::sim::reruns`]).
+    #[serde(default)]
+    reruns: Option<Vec<String>>,
+}
+
+/// `POST /_sim/advance`: advances every tenant and answers `{"epoch": N}`. An optional JSON body
+/// `{"reruns": ["<workflow id>", …]}` reruns those workflows in the new epoch and adds
+/// `"reruns": [{"id", "of", "pipeline_id"}, …]` (every rerun the advance added) to the answer; 400 with
+/// a message, and no advance, when the body is not that or an id cannot be rerun. Not recorded.
+async fn advance_endpoint(state: &SimState, request: Request<Incoming>) -> Reply {
+    if request.method() != Method::POST {
+        return method_not_allowed("POST");
+    }
+    let body = match Limited::new(request.into_body(), MAX_PLAN_BYTES)
+        .collect()
+        .await
+    {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return Reply::error(StatusCode::BAD_REQUEST, "Unreadable or too large body."),
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Reply::ok(&serde_json::json!({"epoch": state.advance()}));
+    }
+    let reruns = match serde_json::from_slice::<AdvanceBody>(&body) {
+        Ok(AdvanceBody { reruns }) => reruns,
+        Err(e) => {
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                &format!("Not an advance request ({{\"reruns\": [workflow ids]}}): {e}"),
+            );
+        }
+    };
+    let Some(reruns) = reruns else {
+        return Reply::ok(&serde_json::json!({"epoch": state.advance()}));
+    };
+    match state.advance_with_reruns(&reruns) {
+        Ok((epoch, added)) => {
+            let added: Vec<serde_json::Value> = added
+                .into_iter()
+                .map(|r| serde_json::json!({"id": r.id, "of": r.of, "pipeline_id": r.pipeline_id}))
+                .collect();
+            Reply::ok(&serde_json::json!({"epoch": epoch, "reruns": added}))
+        }
+        Err(id) => Reply::error(
+            StatusCode::BAD_REQUEST,
+            &format!("Cannot rerun {id:?}: not a finished, readable workflow of any tenant."),
+        ),
+    }
+}
+
+/// `GET /_sim/anomalies`: per tenant, what a correct connector must report as skipped (unreachable
+/// pipelines, forbidden context organisations), the abandoned holds and the reruns so far.
+fn anomalies(state: &SimState) -> serde_json::Value {
+    let tenants: Vec<serde_json::Value> = state
+        .tenants
+        .iter()
+        .map(|tenant| {
+            let d = tenant.dataset();
+            let unreachable: Vec<serde_json::Value> = d
+                .unreachable_pipelines()
+                .into_iter()
+                .map(|(id, why)| serde_json::json!({"id": id, "why": why}))
+                .collect();
+            let reruns: Vec<serde_json::Value> = d
+                .reruns()
+                .into_iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.id, "of": r.of, "pipeline_id": r.pipeline_id, "epoch": r.epoch,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "token": tenant.token,
+                "unreachable_pipelines": unreachable,
+                "forbidden_context_orgs": d.forbidden_context_orgs(),
+                "abandoned_hold_pipelines": d.abandoned_hold_pipeline_ids(),
+                "reruns": reruns,
+            })
+        })
+        .collect();
+    serde_json::json!({"epoch": state.epoch(), "tenants": tenants})
+}
 
 /// `GET /_sim/faults`: the plan and the counts. `POST` with a plan as JSON (every field optional, see
 /// [`FaultPlan`]): runs it from now on and answers as `GET` does; 400 with a message when it is not a
@@ -332,6 +450,8 @@ pub const STATS_PATH: &str = "/_sim/stats";
 pub const ADVANCE_PATH: &str = "/_sim/advance";
 /// `GET` shows the fault plan and counts, `POST` sets a plan (not a CircleCI path).
 pub const FAULTS_PATH: &str = "/_sim/faults";
+/// `GET` reports the anomalies of every tenant (not a CircleCI path).
+pub const ANOMALIES_PATH: &str = "/_sim/anomalies";
 
 /// How many requests were served, how many carried a `Circle-Token`, the
 /// status codes answered (0: none, a `reset` fault), the epoch served, and

@@ -1,7 +1,8 @@
-//! The shared state behind a running simulator: each tenant's current snapshot, the epoch, the
-//! page-token key, the request log and the fault injector. Snapshots are never changed in place: an
-//! advance, a deletion or an insertion swaps in a new one, so a request always sees one consistent
-//! snapshot.
+//! The shared state behind a running simulator: each tenant's current snapshot and the reruns it
+//! waits to add at the next advance ([`crate::sim::reruns`]), the epoch, the page-token key, the
+//! request log and the fault injector. Snapshots are never changed in place: an advance, a deletion,
+//! a pipeline made to fail ([`crate::sim::failing`]) or an insertion swaps in a new one, so a request
+//! always sees one consistent snapshot.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +16,7 @@ use super::ids::{MAX_ORDINAL, MAX_TENANTS};
 use super::injector::Injector;
 use super::paging::PageTokens;
 use super::record::RequestLog;
+use super::reruns::RerunInfo;
 use super::served::Served;
 use super::slug::ProjectSlug;
 use super::world::pipeline_count;
@@ -24,6 +26,9 @@ use super::world::pipeline_count;
 pub struct Tenant {
     pub token: String,
     current: RwLock<Arc<Dataset>>,
+    /// Workflow ids to rerun at the next advance, in the order asked; only under [`SimState`]'s
+    /// `changing` lock.
+    pending_reruns: Mutex<Vec<String>>,
 }
 
 impl Tenant {
@@ -34,6 +39,12 @@ impl Tenant {
     /// Serves `next` from now on; only under [`SimState`]'s `changing` lock.
     fn replace(&self, next: Dataset) {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.pending_reruns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -102,6 +113,7 @@ impl SimState {
             .map(|(index, tenant)| Tenant {
                 token: tenant.token.clone(),
                 current: RwLock::new(Arc::new(Dataset::generate(config.seed, index, tenant))),
+                pending_reruns: Mutex::new(Vec::new()),
             })
             .collect();
         Ok(SimState {
@@ -129,14 +141,85 @@ impl SimState {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// Moves every tenant to the next epoch and returns it. Requests in flight finish on the snapshot
-    /// they started with; later ones see the new epoch.
+    /// Moves every tenant to the next epoch, with the reruns asked for since the last advance, and
+    /// returns it. Requests in flight finish on the snapshot they started with; later ones see the new
+    /// epoch.
     pub fn advance(&self) -> u64 {
         let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
+        self.advance_locked()
+    }
+
+    /// [`SimState::advance`] with reruns of `workflow_ids` too (each must be rerunnable in some
+    /// tenant now, [`Dataset::can_rerun`]); returns the new epoch and every rerun it added, or the
+    /// first id that cannot be rerun (and changes nothing).
+    pub fn advance_with_reruns(
+        &self,
+        workflow_ids: &[String],
+    ) -> Result<(u64, Vec<RerunInfo>), String> {
+        let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut owners = Vec::with_capacity(workflow_ids.len());
+        for id in workflow_ids {
+            match self.tenants.iter().find(|t| t.dataset().can_rerun(id)) {
+                Some(tenant) => owners.push(tenant),
+                None => return Err(id.clone()),
+            }
+        }
+        for (tenant, id) in owners.into_iter().zip(workflow_ids) {
+            tenant.pending().push(id.clone());
+        }
+        let epoch = self.advance_locked();
+        let reruns = self
+            .tenants
+            .iter()
+            .flat_map(|t| t.dataset().reruns())
+            .filter(|r| r.epoch == epoch)
+            .collect();
+        Ok((epoch, reruns))
+    }
+
+    fn advance_locked(&self) -> u64 {
         for tenant in &self.tenants {
-            tenant.replace(tenant.dataset().advanced());
+            let asked = std::mem::take(&mut *tenant.pending());
+            let current = tenant.dataset();
+            // Still rerunnable now (a deletion since may have made one unreadable).
+            let requests: Vec<_> = asked
+                .iter()
+                .filter_map(|id| current.rerun_request(id))
+                .collect();
+            tenant.replace(current.advance_with(&requests));
         }
         self.epoch.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Reruns the workflow `workflow_id` names at the next advance ([`crate::sim::reruns`]), in the
+    /// tenant it belongs to; `false` (nothing changes) when it names no workflow that can be rerun now.
+    pub fn rerun_at_next_advance(&self, workflow_id: &str) -> bool {
+        let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
+        match self
+            .tenants
+            .iter()
+            .find(|t| t.dataset().can_rerun(workflow_id))
+        {
+            Some(tenant) => {
+                tenant.pending().push(workflow_id.to_owned());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes the workflow listing of the pipeline `pipeline_id` names fail for good
+    /// ([`crate::sim::failing`]) in the tenant it belongs to, from the current snapshot on. `false`
+    /// (nothing changes) when it names no pipeline of any tenant at the current epoch.
+    pub fn fail_pipeline(&self, pipeline_id: &str) -> bool {
+        let _changing = self.changing.lock().unwrap_or_else(PoisonError::into_inner);
+        for tenant in &self.tenants {
+            if let Some(next) = tenant.dataset().with_pipeline_failing(pipeline_id) {
+                tenant.replace(next);
+                return true;
+            }
+        }
+        false
     }
 
     /// Inserts `n` pipelines at the head of the project `slug` names in `token`'s tenant, at the

@@ -9,11 +9,21 @@
 //! least six hours earlier and are complete. Each advance to epoch `e` adds a batch of pipelines to some
 //! projects, all created in `(epoch_time(e - 1), epoch_time(e) - QUIET]`, i.e. after every timestamp
 //! served at epoch `e - 1` (see [`crate::sim::time::QUIET`]).
+//!
+//! Anomalies that live here: with [`crate::sim::TenantConfig::history_days`] the historic gaps are
+//! stretched ([`crate::sim::retention::stretch_history`]); [`ABANDONED`] marks the historic pipelines
+//! whose first workflow waits forever on an approval ([`crate::sim::holds`]); and a timeline also
+//! holds each project's reruns ([`crate::sim::reruns`]): workflows added to existing pipelines by an
+//! advance, which take the project's next job numbers, so a pipeline pushed after a rerun numbers its
+//! jobs after the rerun's.
 
 use std::sync::Arc;
 
+use super::holds::mark_abandoned;
 use super::pipeline::PipelineAttrs;
 use super::plan;
+use super::reruns::{Rerun, RerunRequest, allocate};
+use super::retention::stretch_history;
 use super::rng::Rng;
 use super::time::{ANCHOR, DAY, EPOCH_SPAN, HOUR, MINUTE, Millis, QUIET, SECOND, epoch_time};
 use super::world::{World, pipeline_count, span, streams};
@@ -33,6 +43,9 @@ pub(crate) const QUEUE: u8 = 16;
 /// Inserted at the project's head in the middle of its epoch by the `head-insert` fault (see
 /// [`Timeline::with_inserted`]); always settling too.
 pub(crate) const INSERTED: u8 = 32;
+/// A historic pipeline whose first workflow waits forever on an approval at its head
+/// ([`crate::sim::holds`]); only with [`crate::sim::TenantConfig::abandoned_holds`].
+pub(crate) const ABANDONED: u8 = 64;
 
 /// One pipeline as the simulator keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +78,13 @@ impl PipelineCore {
     }
 }
 
-/// Every project's pipelines at one epoch, oldest first (index = ordinal).
+/// Every project's pipelines at one epoch, oldest first (index = ordinal), and its reruns.
 #[derive(Debug, Clone)]
 pub(crate) struct Timeline {
     pub epoch: u64,
     pub projects: Vec<Arc<Vec<PipelineCore>>>,
+    /// Per project: the reruns born so far, in the order they took their job numbers.
+    pub reruns: Vec<Arc<Vec<Rerun>>>,
 }
 
 impl Timeline {
@@ -78,13 +93,22 @@ impl Timeline {
         let projects = (0..world.projects.len())
             .map(|p| Arc::new(base_project(world, p)))
             .collect();
-        Timeline { epoch: 0, projects }
+        let reruns = (0..world.projects.len())
+            .map(|_| Arc::new(Vec::new()))
+            .collect();
+        Timeline {
+            epoch: 0,
+            projects,
+            reruns,
+        }
     }
 
-    /// The next epoch: every project keeps its pipelines and some get a batch of new ones.
-    pub fn next(&self, world: &World) -> Timeline {
+    /// The next epoch: every project keeps its pipelines and some get a batch of new ones; then each
+    /// of `reruns` (already checked by the caller, see [`crate::sim::reruns`]) adds a workflow to its
+    /// pipeline, taking job numbers after the batch's.
+    pub fn next(&self, world: &World, reruns: &[RerunRequest]) -> Timeline {
         let epoch = self.epoch + 1;
-        let projects = self
+        let projects: Vec<Arc<Vec<PipelineCore>>> = self
             .projects
             .iter()
             .enumerate()
@@ -108,14 +132,35 @@ impl Timeline {
                     t -= span(&mut rng, SECOND, step);
                 }
                 let settle = rng.chance(25);
+                let floor = next_rerun_slot(&self.reruns[p]);
                 for (k, created) in times.into_iter().enumerate().rev() {
                     let flags = LIVE | if k == 0 && settle { SETTLING } else { 0 };
-                    push_core(world, p, &mut cores, created, epoch as u32, flags);
+                    push_core(world, p, &mut cores, floor, created, epoch as u32, flags);
                 }
                 Arc::new(cores)
             })
             .collect();
-        Timeline { epoch, projects }
+        let mut all_reruns = self.reruns.clone();
+        for request in reruns {
+            let p = request.project;
+            let (Some(cores), Some(project_reruns)) = (projects.get(p), all_reruns.get_mut(p))
+            else {
+                continue;
+            };
+            allocate(
+                world,
+                epoch,
+                p,
+                cores,
+                Arc::make_mut(project_reruns),
+                request,
+            );
+        }
+        Timeline {
+            epoch,
+            projects,
+            reruns: all_reruns,
+        }
     }
 
     /// This timeline with `n` more pipelines at the head of project `p`, created during the current
@@ -156,17 +201,27 @@ impl Timeline {
             ],
         );
         let mut cores = Vec::clone(cores);
+        let floor = next_rerun_slot(&self.reruns[p]);
         for k in 1..=n as Millis {
             // Strictly increasing: consecutive times are at least half a step apart.
             let created = lower + k * step - span(&mut rng, 0, step / 2 - 1);
             let flags = LIVE | SETTLING | INSERTED;
-            push_core(world, p, &mut cores, created, self.epoch as u32, flags);
+            push_core(
+                world,
+                p,
+                &mut cores,
+                floor,
+                created,
+                self.epoch as u32,
+                flags,
+            );
         }
         let mut projects = self.projects.clone();
         projects[p] = Arc::new(cores);
         Some(Timeline {
             epoch: self.epoch,
             projects,
+            reruns: self.reruns.clone(),
         })
     }
 
@@ -227,19 +282,37 @@ fn base_project(world: &World, p: usize) -> Vec<PipelineCore> {
         t -= gap;
         newest_first.push((t, flags));
     }
+    if let Some(days) = config.history_days {
+        stretch_history(&mut newest_first, live, days);
+    }
+    mark_abandoned(world, p, &mut newest_first, live);
 
     let mut cores = Vec::with_capacity(n);
     for (created, flags) in newest_first.into_iter().rev() {
-        push_core(world, p, &mut cores, created, 0, flags);
+        push_core(world, p, &mut cores, 0, created, 0, flags);
     }
     cores
 }
 
-/// Appends the next pipeline of project `p`, computing its job slots.
+/// The first job slot after a project's reruns (0 without any).
+fn next_rerun_slot(reruns: &[Rerun]) -> u32 {
+    reruns.last().map_or(0, Rerun::end_slot)
+}
+
+/// The first job slot after every pipeline of `cores` (0 for none).
+pub(crate) fn next_core_slot(world: &World, p: usize, cores: &[PipelineCore]) -> u32 {
+    cores.last().map_or(0, |last| {
+        last.first_slot + slots(world, p, cores.len() as u32 - 1, last)
+    })
+}
+
+/// Appends the next pipeline of project `p`, computing its job slots: after the previous pipeline's,
+/// and at or after `floor` (the end of the project's reruns).
 fn push_core(
     world: &World,
     p: usize,
     cores: &mut Vec<PipelineCore>,
+    floor: u32,
     created: Millis,
     birth: u32,
     mut flags: u8,
@@ -254,9 +327,7 @@ fn push_core(
     } else {
         attrs.workflows
     };
-    let first_slot = cores.last().map_or(0, |last| {
-        last.first_slot + slots(world, p, cores.len() as u32 - 1, last)
-    });
+    let first_slot = next_core_slot(world, p, cores).max(floor);
     cores.push(PipelineCore {
         created,
         first_slot,

@@ -2,7 +2,8 @@
 //! projects (with everything their pipelines repeat) and its contexts.
 //!
 //! Generated once per tenant from `(seed, tenant index)` through independent PRNG streams, so tenants
-//! never share ids or logins and adding a project does not reshuffle the others.
+//! never share ids or logins and adding a project does not reshuffle the others. The stream tags
+//! ([`streams`]) name every kind of thing drawn anywhere, reruns ([`super::reruns`]) included.
 
 use std::collections::HashMap;
 
@@ -30,6 +31,7 @@ pub(crate) mod streams {
     pub const ARTIFACTS: u64 = 10;
     pub const CONTEXTS: u64 = 11;
     pub const INSERT: u64 = 12;
+    pub const RERUN: u64 = 13;
 }
 
 /// A tenant's unchanging data.

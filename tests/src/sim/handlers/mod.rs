@@ -6,6 +6,11 @@
 //! "Context not found.", bad page token); a workflow deleted after listing is "Not Found" too. Every
 //! failure is an error reply; nothing here panics on client input.
 //!
+//! The anomalies of real accounts are served by the endpoint handlers, before any page token is looked
+//! at: a failing pipeline's workflow listing answers 500 and an expired one's 404 or null ids
+//! ([`crate::sim::unreachable`]), and a forbidden organisation's contexts 403
+//! ([`crate::sim::contexts`]).
+//!
 //! Each request is served from the tenant's snapshot current when it arrived, so a page is always
 //! consistent even while [`crate::sim::Simulator::advance`] runs.
 

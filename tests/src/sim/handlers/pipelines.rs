@@ -1,11 +1,17 @@
 //! Pipelines and workflows: `/project/{slug}/pipeline`, `/pipeline?org-slug=`, `/pipeline/{id}`,
-//! `/pipeline/{id}/workflow`, `/workflow/{id}`, `/workflow/{id}/job`.
+//! `/pipeline/{id}/workflow` (with the unreachable pipelines' 500, 404 and null ids,
+//! [`crate::sim::unreachable`]), `/workflow/{id}`, `/workflow/{id}/job`.
+
+use http::StatusCode;
+use serde_json::Value;
 
 use super::{Ctx, not_found};
 use crate::sim::ids::Kind;
 use crate::sim::observe::{jobs_json, workflow_json};
 use crate::sim::pipeline::branch_code;
 use crate::sim::reply::Reply;
+use crate::sim::retention::Expiry;
+use crate::sim::unreachable::Reach;
 
 impl Ctx<'_> {
     /// `GET /project/{slug}/pipeline[?branch=…][&page-token=…]`, newest first. Page tokens are stable
@@ -70,18 +76,33 @@ impl Ctx<'_> {
         }
     }
 
-    /// `GET /pipeline/{id}/workflow`, newest first.
+    /// `GET /pipeline/{id}/workflow`, newest first (reruns first). A failing pipeline answers 500
+    /// and one past retention 404 on every page (before the page token is looked at), or lists its
+    /// workflows with null ids.
     pub(super) fn pipeline_workflows(&self, id: &str) -> Reply {
         let Some(at) = self.data.locate(id, Kind::Pipeline) else {
             return not_found();
         };
         let (p, ordinal) = (at.project as usize, at.ordinal);
+        let reach = self.data.reach(p, ordinal);
+        match reach {
+            Reach::Failing => {
+                return Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.");
+            }
+            Reach::Expired(Expiry::NotFound) => return not_found(),
+            Reach::Expired(Expiry::NullIds) | Reach::Readable => {}
+        }
+        let null_ids = reach != Reach::Readable;
         let workflows = self.data.workflow_indexes(p, ordinal);
         let listing = self.listing("pipeline-workflows", format_args!("pipeline={id}"));
         let t = self.data.t();
         self.forward(&listing, workflows.len(), |i| {
             let plan = self.data.plan(p, ordinal, workflows[i]);
-            workflow_json(&self.data.world, p, ordinal, &plan, t)
+            let mut workflow = workflow_json(&self.data.world, p, ordinal, &plan, t);
+            if null_ids {
+                workflow["id"] = Value::Null;
+            }
+            workflow
         })
     }
 
