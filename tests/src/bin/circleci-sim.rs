@@ -8,6 +8,15 @@
 //! The data moves on one epoch per `POST /_sim/advance` (answered with `{"epoch": N}`), or every
 //! `--advance-every` seconds: new pipelines appear and running work ends, as on a live CircleCI.
 //!
+//! Anomalies of real accounts (all off by default; see `conformance::sim::{retention, failing, holds,
+//! reruns, contexts}` and `--help`): `--history-days` stretches history, `--retention-days` expires
+//! old pipelines (their workflow listing answers 404 or lists null ids), `--failing-pipelines` makes
+//! some answer a persistent 500, `--abandoned-holds` leaves approvals on hold forever,
+//! `--forbid-contexts` answers 403 on an organisation's contexts and `--personal-owner-slug-404`
+//! refuses the personal account's `owner-slug`. `POST /_sim/advance` with
+//! `{"reruns": ["<workflow id>", …]}` reruns finished workflows in the new epoch; `GET
+//! /_sim/anomalies` says what a correct connector must skip.
+//!
 //! Faults (rate limits, server errors, resets, slow or broken bodies, stale page tokens, pipelines
 //! inserted mid-walk) are injected with `--fault KIND:RATE[@ENDPOINT,…]` and the `--fault-*` knobs,
 //! or at run time with `POST /_sim/faults` (a JSON plan; `GET` shows it and the counts); see
@@ -77,6 +86,27 @@ struct Args {
     /// New pipelines per project at each advance, `N` or `MIN-MAX`.
     #[arg(long, value_name = "MIN-MAX", value_parser = parse_count, default_value = "0-2")]
     new_pipelines: Count,
+    /// Expire pipelines created more than this many days before the simulated "now": their workflow
+    /// listing answers 404 (even ordinals) or lists workflows with null ids (odd ones). Off by default.
+    #[arg(long, value_name = "DAYS")]
+    retention_days: Option<u32>,
+    /// Spread each project's historic pipelines so the oldest is about this many days old (default:
+    /// minutes to hours apart, a few days in all).
+    #[arg(long, value_name = "DAYS")]
+    history_days: Option<u32>,
+    /// Pipelines per tenant whose workflow listing answers a persistent 500 (picked deterministically).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    failing_pipelines: usize,
+    /// Historic pipelines per project whose first workflow waits forever on an unapproved approval.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    abandoned_holds: usize,
+    /// Organisation whose contexts answer 403 "Permission denied", by its index in
+    /// /me/collaborations (0 GitHub, 1 Bitbucket, 2 CircleCI, 3 the personal account); repeatable.
+    #[arg(long = "forbid-contexts", value_name = "ORG_INDEX")]
+    forbid_contexts: Vec<usize>,
+    /// `GET /context?owner-slug=` of the personal account answers 404 (owner-id still works).
+    #[arg(long)]
+    personal_owner_slug_404: bool,
     /// Wait this many milliseconds before every API answer, standing in for the round trip to a real
     /// CircleCI (0: answer at once).
     #[arg(long, value_name = "MS", default_value_t = 0.0)]
@@ -146,7 +176,26 @@ A request's fault depends on --fault-seed, the request and its attempt number on
 the faults that can hit one endpoint add up to at most 1, and no request fails more than
 --fault-max-consecutive times in a row. GET /_sim/faults shows the plan and the counts (also in
 /_sim/stats), POST /_sim/faults sets a new one, e.g.
-  {{\"seed\": 7, \"rules\": [{{\"kind\": \"reset\", \"rate\": 0.05, \"endpoints\": [\"jobs\"]}}]}}",
+  {{\"seed\": 7, \"rules\": [{{\"kind\": \"reset\", \"rate\": 0.05, \"endpoints\": [\"jobs\"]}}]}}
+
+Anomalies of real accounts (not faults: they answer the same every time; all off by default):
+  --history-days DAYS     historic pipelines spread over DAYS (default: a few days)
+  --retention-days DAYS   pipelines older than DAYS keep being listed, but GET /pipeline/{{id}}/workflow
+                          answers 404 {{\"message\":\"Not Found\"}} (even pipeline ordinals) or lists the
+                          workflows with \"id\": null (odd ones); more expire as epochs pass
+  --failing-pipelines N   N pipelines per tenant answer 500 {{\"message\":\"Internal server error.\"}} on
+                          GET /pipeline/{{id}}/workflow, every page, forever
+  --abandoned-holds N     N historic pipelines per project whose first workflow is on_hold forever
+                          (approval on_hold, the jobs after it blocked)
+  --forbid-contexts ORG   GET /context for organisation ORG (0-3, as in /me/collaborations) answers
+                          403 {{\"message\":\"Permission denied\"}}; repeatable
+  --personal-owner-slug-404
+                          GET /context?owner-slug=<personal account> answers 404 (owner-id works)
+Reruns: POST /_sim/advance with {{\"reruns\": [\"<workflow id>\", …]}} adds, in the new epoch, a new
+workflow (same name, new jobs and job numbers, finished when first seen) to each one's pipeline, and
+answers {{\"epoch\": N, \"reruns\": [{{\"id\", \"of\", \"pipeline_id\"}}, …]}}.
+GET /_sim/anomalies lists per tenant the unreachable pipelines (expired-404, expired-null-ids,
+failing-500), the forbidden context organisations, the abandoned holds and the reruns.",
         hints = FaultKind::hint_names().join(", "),
         endpoints = ENDPOINTS.join(", "),
     )
@@ -221,6 +270,12 @@ async fn run(args: Args) -> Result<()> {
                 env_vars_per_context: args.env_vars,
                 live_pipelines: args.live_pipelines,
                 new_pipelines_per_epoch: args.new_pipelines,
+                retention_days: args.retention_days,
+                history_days: args.history_days,
+                failing_pipelines: args.failing_pipelines,
+                abandoned_holds: args.abandoned_holds,
+                forbidden_context_orgs: args.forbid_contexts.clone(),
+                personal_owner_slug_not_found: args.personal_owner_slug_404,
                 ..TenantConfig::new(token, args.projects, args.pipelines)
             })
             .collect(),
