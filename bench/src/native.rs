@@ -180,6 +180,7 @@ pub fn sync(
             stream: stream.to_string(),
             settings: settings.to_string(),
             state: state.take(),
+            skip_failing: None,
         };
         let call = Instant::now();
         let page = circleci_connector::fetch(&mut client, credential, &request)

@@ -55,12 +55,12 @@ pub fn fetch(
     let mut api = Api::new(client, &cred);
     let key = cred.api_key();
     let mut page = def
-        .fetch(&mut api, &settings, state)
+        .fetch(&mut api, &settings, state, request.skip_failing.as_deref())
         .map_err(|e| e.redact(key))?;
     // Notices may quote upstream messages; same last line of defence as errors.
-    for notice in &mut page.notices {
-        if notice.contains(key) {
-            *notice = notice.replace(key, "[redacted]");
+    for text in page.notices.iter_mut().chain(&mut page.skipped) {
+        if text.contains(key) {
+            *text = text.replace(key, "[redacted]");
         }
     }
     Ok(page)

@@ -49,6 +49,51 @@
 //! cannot move them, and the project's marks are only written once its whole
 //! listing is done.
 //!
+//! # Items that fail
+//!
+//! Real accounts hold items whose own request always fails: pipelines past
+//! CircleCI's retention (their workflows answer 404, or list with a null
+//! id), pipelines that answer a persistent 500 on CircleCI Server, workflows
+//! deleted after they were listed, jobs whose details are gone. None of them
+//! may stop a sync, and none may be asked for forever. The split with the
+//! host:
+//!
+//! - A 404 or 403 on an item's own request (a listing below the root, or a
+//!   single object) is final: the item, and everything under it, is skipped
+//!   at once. On a root's own listing it skips the root when the roots were
+//!   discovered (or are organisations, whose contexts may need admin
+//!   rights), and is an error for a project the settings name.
+//! - Anything else that fails (5xx, a timeout, an answer that does not parse)
+//!   is the host's to retry: the call returns the error with its state still
+//!   pointing at the request. When the host's retries are spent it calls
+//!   once more with `skip_failing` (its account of the failure): [`fetch`]
+//!   then skips the item that request belongs to (the root, for a root's own
+//!   listing; an organisation's scan, in project discovery) and goes on. What
+//!   is not one item's (`/me/collaborations`, which every root needs) is
+//!   answered with an error, and the host stops the stream.
+//! - An item listed with an unusable id (null, empty, climbing) is skipped
+//!   where it is listed; nothing else in its page is lost.
+//!
+//! Every skip is named in the page's `skipped` list with the answer it got.
+//! An incremental stream keeps the skipped items ([`Pending`], at most
+//! [`crate::state::MAX_PENDING`]) in its final cursor: the next sync reads
+//! each of them once more, before anything else, emitting everything under
+//! it as new, and then lets it go whatever happens. A root skipped by an
+//! incremental stream keeps its old marks, so the next sync reads its
+//! window again.
+//!
+//! # The lookback window
+//!
+//! Reruns add workflows to pipelines that finished long ago, and approvals
+//! are granted days later, while the pipeline objects do not change. So an
+//! incremental sync lists again the workflows of every pipeline created in
+//! the `lookback_days` before the project's newest pipeline of the last sync
+//! (`hwm`), and only those: the window is where its listing stops. Work
+//! still unfinished before the window (an approval nobody grants, a job
+//! that never ends) is treated as final and no longer pins the project: a
+//! notice says so. The cost of an incremental sync is bounded by the window,
+//! not by the age of the oldest unfinished item.
+//!
 //! # Bounded work
 //!
 //! A call makes at most [`MAX_REQUESTS`] requests and starts no request once
@@ -86,8 +131,8 @@ use crate::model::Page;
 use crate::settings::Settings;
 use crate::slug::ProjectSlug;
 use crate::state::{
-    Cursor, Discovery, Frame, Item, MAX_RESTARTS, MAX_STRIKES, MAX_TOKEN_LEN, Marks, Run, State,
-    usable_id,
+    Cursor, Discovery, Frame, Item, MAX_PENDING, MAX_RESTARTS, MAX_STRIKES, MAX_TOKEN_LEN, Marks,
+    Pending, Run, State, usable_id,
 };
 use crate::time::{NANOS, Ts};
 use crate::url::percent_encode;
@@ -115,10 +160,9 @@ const NOTICE_NAMES: usize = 20;
 /// Appended to not-found errors for a project's first listing.
 pub const PROJECT_404_HINT: &str = "; check the slug, and that the API key is a personal API token \
 (project tokens get 404 from API v2)";
-/// Appended to the 404 of a page token once its listing was restarted
-/// [`MAX_RESTARTS`] times.
-const STALE_TOKEN_HINT: &str = "; the page token went stale, and the listing was already read again from its \
-first page the most times allowed: pass no state to read the stream from the start";
+/// Why a listing is skipped once it was restarted [`MAX_RESTARTS`] times.
+const STALE_TOKEN_HINT: &str = "its page tokens kept going stale, and it was already read again from its \
+first page the most times allowed";
 
 /// A project or an organisation the walk starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +174,9 @@ pub struct Root {
     pub path: String,
     /// How messages name it.
     pub name: String,
+    /// An organisation's id, when it is known (discovered from
+    /// `/me/collaborations`).
+    pub owner_id: Option<String>,
 }
 
 impl Root {
@@ -138,27 +185,32 @@ impl Root {
             key: slug.canonical(),
             path: slug.path(),
             name: slug.to_string(),
+            owner_id: None,
         }
     }
 
-    fn org(org: &str) -> Root {
+    fn org(org: &str, id: Option<&String>) -> Root {
         Root {
             key: org.to_string(),
             path: percent_encode(org),
             name: org.to_string(),
+            owner_id: id.cloned(),
         }
     }
 }
 
-/// What a 404 on a listing's first page means.
+/// What a 404 or 403 on a listing's first page means. Below the root the
+/// item is always skipped (see the module docs); this says how a root's
+/// own listing is treated, and what a skip's message adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum On404 {
-    /// An error, as is.
+    /// An error, as is (below the root: a skip).
     Fail,
-    /// An error, with this advice appended.
+    /// An error with this advice appended, for a root the settings name; a
+    /// discovered root is skipped (below the root: a skip).
     Hint(&'static str),
-    /// The item is gone: skip it, with this notice.
-    Skip(String),
+    /// A skip, whose message adds this explanation.
+    Skip(&'static str),
 }
 
 /// One request of a tree.
@@ -194,12 +246,22 @@ pub struct Last {
     pub lwm: Option<Ts>,
     /// The last sync's `as_of`.
     pub as_of: Ts,
+    /// How far before `hwm` an incremental sync reads again
+    /// (`lookback_days`).
+    pub lookback: Ts,
 }
 
 impl Last {
-    /// Pipelines created before this were finished at the last sync.
+    /// Pipelines created before this are not read again: the lookback
+    /// window starts here (see the module docs).
     pub fn window_start(&self) -> Ts {
-        self.lwm.map_or(self.hwm, |l| l.min(self.hwm))
+        self.hwm.saturating_sub(self.lookback)
+    }
+
+    /// The oldest pipeline the last sync found unfinished, when it is older
+    /// than the window (and so treated as final from now on).
+    pub fn unfinished_before_window(&self) -> Option<Ts> {
+        self.lwm.filter(|l| *l < self.window_start())
     }
 }
 
@@ -218,6 +280,11 @@ pub struct Cx<'a> {
     pub stop: bool,
     /// Approval jobs not asked for details, tests or artifacts.
     pub approvals: usize,
+    /// Jobs whose artifacts were not asked for: older than CircleCI keeps
+    /// artifacts.
+    pub expired_artifacts: usize,
+    /// Items of this page skipped for want of a usable id.
+    pub unusable: usize,
     pub notices: Vec<String>,
     seen: Option<Ts>,
     hwm: Option<Ts>,
@@ -229,6 +296,21 @@ impl Cx<'_> {
     /// Notes a timestamp seen (for `as_of`).
     pub fn see(&mut self, ts: Option<Ts>) {
         self.seen = self.seen.max(ts);
+    }
+
+    /// The latest timestamp seen so far in this sync, this answer included.
+    pub fn seen(&self) -> Option<Ts> {
+        self.seen
+    }
+
+    /// The item's `name` field when it is a usable id; else the item is
+    /// counted as skipped (an expired workflow listed with a null id, say).
+    pub fn usable_id(&mut self, fields: &json::Fields<'_>, name: &str) -> Option<String> {
+        let id = json::string_field(fields, name).filter(|id| usable_id(id));
+        if id.is_none() {
+            self.unusable += 1;
+        }
+        id
     }
 
     /// Notes a pipeline of the current project (for `hwm`).
@@ -261,9 +343,9 @@ impl Cx<'_> {
             let f = json::fields(item, at.what)?;
             if leaf {
                 self.records.push(json::with_keys(item, &f, keys));
-            } else {
+            } else if let Some(id) = self.usable_id(&f, id_field) {
                 self.children.push(Item {
-                    id: id(&f, id_field, at.what)?,
+                    id,
                     ..Item::default()
                 });
             }
@@ -302,13 +384,16 @@ pub trait Tree {
     fn page(&self, at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError>;
 }
 
-/// One bounded step of `tree`'s stream `stream`.
+/// One bounded step of `tree`'s stream `stream`. With `skip_failing` (the
+/// host's account of a request that failed until its retries were spent),
+/// the item that request belongs to is skipped first (see the module docs).
 pub fn fetch(
     api: &mut Api<'_>,
     settings: &Settings,
     state: Option<State>,
     stream: &str,
     tree: &dyn Tree,
+    skip_failing: Option<&str>,
 ) -> Result<Page, ConnectorError> {
     let invalid = |m: String| ConnectorError::InvalidState(m);
     let (run, cursor) = match state {
@@ -356,6 +441,16 @@ pub fn fetch(
             "the state's stack of listings does not fit the {stream} stream; pass no state to start over"
         )));
     }
+    let pending = cursor.as_ref().map_or(&[][..], |c| &c.retry[..]);
+    let deep = |p: &Pending| p.heads.len() >= depth;
+    if run.q > pending.len()
+        || pending.iter().chain(&run.skipped).any(deep)
+        || (run.oid.is_some() && tree.projects())
+    {
+        return Err(invalid(format!(
+            "the state's skipped items do not fit the {stream} stream; pass no state to start over"
+        )));
+    }
     let mut w = Walker {
         api,
         settings,
@@ -365,10 +460,15 @@ pub fn fetch(
         roots: None,
         records: Vec::new(),
         notices: Vec::new(),
+        skipped: Vec::new(),
         approvals: 0,
+        expired_artifacts: 0,
         sent: 0,
         ok: 0,
     };
+    if let Some(why) = skip_failing {
+        w.give_up(why)?;
+    }
     let finished = loop {
         match w.step() {
             Ok(Step::More) => {}
@@ -389,9 +489,17 @@ pub fn fetch(
     };
     if w.approvals > 0 {
         w.notices.push(format!(
-            "skipped {} approval job(s): approval jobs have no job number, and CircleCI answers 404 \
-             for their details, tests and artifacts",
+            "skipped {} approval job(s): CircleCI has no details, tests or artifacts for approval jobs \
+             (it answers 404)",
             w.approvals
+        ));
+    }
+    if w.expired_artifacts > 0 {
+        w.notices.push(format!(
+            "did not ask for the artifacts of {} job(s) that stopped more than {} days before the newest \
+             data seen: CircleCI deletes artifacts after at most 30 days (artifact_retention_days: 0 asks \
+             anyway)",
+            w.expired_artifacts, settings.artifact_retention_days
         ));
     }
     let fp = settings.fingerprint();
@@ -406,6 +514,9 @@ pub fn fetch(
             let bound = w.run.floor.map_or(seen, |f| f.min(seen));
             cursor.as_of = Some(cursor.as_of.map_or(bound, |old| old.max(bound)));
         }
+        // The last sync's skipped items were tried again; this sync's wait
+        // for the next one.
+        cursor.retry = w.run.skipped;
         let mut s = State::new(stream, fp);
         s.cursor = Some(cursor);
         Some(s.encode())
@@ -417,7 +528,18 @@ pub fn fetch(
         state,
         has_more: !finished,
         notices: w.notices,
+        skipped: w.skipped,
     })
+}
+
+/// What the walk does next.
+enum Next {
+    /// The sync is over.
+    Done,
+    /// A step of finding the roots.
+    Discover,
+    /// Read the listing at `level`: its first page, or the page `token`.
+    Read(usize, Option<String>),
 }
 
 enum Step {
@@ -441,7 +563,10 @@ struct Walker<'a, 'b> {
     roots: Option<Vec<Root>>,
     records: Vec<String>,
     notices: Vec<String>,
+    /// The page's `skipped` list: each item skipped, and why.
+    skipped: Vec<String>,
     approvals: usize,
+    expired_artifacts: usize,
     /// Requests sent by this call.
     sent: usize,
     /// Requests that succeeded (or were skipped as gone): progress.
@@ -466,22 +591,55 @@ impl Walker<'_, '_> {
     }
 
     fn step(&mut self) -> Result<Step, ConnectorError> {
+        match self.next()? {
+            Next::Done => Ok(Step::Done),
+            Next::Discover => self.discover(),
+            Next::Read(level, token) => self.read(level, token),
+        }
+    }
+
+    /// Moves the walk on until its next request (popping finished
+    /// listings, starting the next item to read again), and says what that
+    /// request is. Makes no request.
+    fn next(&mut self) -> Result<Next, ConnectorError> {
         if self.roots.is_none() {
             match self.resolve_roots()? {
                 Some(roots) => self.roots = Some(roots),
-                None => return self.discover(),
+                None => return Ok(Next::Discover),
             }
         }
         loop {
             let d = self.run.f.len();
             if d == 0 {
+                if self.retrying() {
+                    if self.run.qs {
+                        // The item read again is done (or was let go).
+                        self.run.q += 1;
+                        self.run.qs = false;
+                        continue;
+                    }
+                    // Its chain, each level visiting just that item: the
+                    // next step reads its own listing.
+                    let pending =
+                        &self.cursor.as_ref().expect("retrying needs a cursor").retry[self.run.q];
+                    self.run.f = pending
+                        .heads
+                        .iter()
+                        .map(|item| Frame {
+                            ids: vec![item.clone()],
+                            ..Frame::default()
+                        })
+                        .collect();
+                    self.run.qs = true;
+                    continue;
+                }
                 let count = self.roots.as_ref().map_or(0, Vec::len);
                 if self.run.i >= count {
-                    return Ok(Step::Done);
+                    return Ok(Next::Done);
                 }
-                return self.read(1, None);
+                return Ok(Next::Read(1, None));
             }
-            if self.run.i >= self.roots.as_ref().map_or(0, Vec::len) {
+            if !self.retrying() && self.run.i >= self.roots.as_ref().map_or(0, Vec::len) {
                 return Err(ConnectorError::InvalidState(
                     "the state points past the last project or organisation; pass no state to start over"
                         .into(),
@@ -489,20 +647,177 @@ impl Walker<'_, '_> {
             }
             let top = &self.run.f[d - 1];
             if !top.ids.is_empty() {
-                return self.read(d + 1, None);
+                if self.was_read_again(d) {
+                    // Read again (whole) before the walk, in this sync.
+                    self.item_done(d);
+                    continue;
+                }
+                return Ok(Next::Read(d + 1, None));
             }
             if let Some(t) = top.t.clone() {
-                return self.read(d, Some(t));
+                return Ok(Next::Read(d, Some(t)));
             }
             self.run.f.pop();
             self.item_done(d - 1);
         }
     }
 
+    /// Whether the item being visited at `level` is one of the last sync's
+    /// skipped items, which this sync already read again: once is enough.
+    fn was_read_again(&self, level: usize) -> bool {
+        let Some(cursor) = &self.cursor else {
+            return false;
+        };
+        if self.retrying() || cursor.retry.is_empty() {
+            return false;
+        }
+        let Some(root) = self.roots.as_ref().and_then(|r| r.get(self.run.i)) else {
+            return false;
+        };
+        let chain = &self.run.f[..level];
+        cursor.retry[..self.run.q.min(cursor.retry.len())]
+            .iter()
+            .any(|p| {
+                p.root == root.key
+                    && p.heads.len() == level
+                    && p.heads
+                        .iter()
+                        .zip(chain)
+                        .all(|(h, f)| f.ids.first().is_some_and(|i| i.id == h.id))
+            })
+    }
+
+    /// Whether the walk is reading again the items the last sync skipped.
+    fn retrying(&self) -> bool {
+        self.run.q < self.cursor.as_ref().map_or(0, |c| c.retry.len())
+    }
+
+    /// The root being read: the current one, or the one of the item being
+    /// read again.
+    fn root(&self) -> Result<Root, ConnectorError> {
+        if self.retrying() {
+            let key =
+                &self.cursor.as_ref().expect("retrying needs a cursor").retry[self.run.q].root;
+            return ProjectSlug::parse(key)
+                .ok()
+                .filter(|slug| slug.canonical() == *key)
+                .map(|slug| Root::project(&slug))
+                .ok_or_else(|| {
+                    ConnectorError::InvalidState(
+                        "the state keeps a skipped item of something that is not a project; pass no \
+                         state to start over"
+                            .into(),
+                    )
+                });
+        }
+        Ok(self.roots.as_ref().expect("roots are resolved")[self.run.i].clone())
+    }
+
+    /// Skips the item the next request belongs to: the host retried that
+    /// request until its policy gave up (`why`). An error when the request
+    /// is not one item's (see the module docs).
+    fn give_up(&mut self, why: &str) -> Result<(), ConnectorError> {
+        let not_an_item = |what: &str| {
+            ConnectorError::Unavailable(crate::error::RetryHint {
+                retry_after_ms: None,
+                message: format!("{why} ({what} is not an item that can be skipped)"),
+            })
+        };
+        match self.next()? {
+            Next::Done => Err(not_an_item("the end of the sync")),
+            Next::Discover => {
+                let mut disc = self.run.disc.take().unwrap_or_else(|| Discovery {
+                    orgs: self.settings.org_slug.clone().map(|o| vec![o]),
+                    ..Discovery::default()
+                });
+                let org = match &disc.orgs {
+                    Some(orgs) if self.tree.projects() => orgs.get(disc.o).cloned(),
+                    _ => None,
+                };
+                let Some(org) = org else {
+                    self.run.disc = self.tree.projects().then_some(disc);
+                    return Err(not_an_item("/me/collaborations"));
+                };
+                self.skipped.push(format!(
+                    "project discovery in organisation {org}: {why}; its projects are not read in this sync"
+                ));
+                disc.o += 1;
+                disc.t = None;
+                disc.n = 0;
+                disc.r = 0;
+                disc.s = 0;
+                self.run.disc = Some(disc);
+                self.ok += 1;
+                Ok(())
+            }
+            Next::Read(level, _) => {
+                self.skip(level, why, None);
+                Ok(())
+            }
+        }
+    }
+
+    /// The items being visited at the levels above `level`.
+    fn heads(&self, level: usize) -> Vec<Item> {
+        self.run.f[..level - 1]
+            .iter()
+            .map(|f| f.ids[0].clone())
+            .collect()
+    }
+
+    /// Skips what the listing at `level` belongs to: the root, or the item
+    /// above it (with everything under it), and names it in the page's
+    /// `skipped` list: the listing's request answered `why` (which names
+    /// what was read), which `hint` explains.
+    fn skip(&mut self, level: usize, why: &str, hint: Option<&str>) {
+        self.ok += 1;
+        let hint = hint.map(|h| format!(" ({h})")).unwrap_or_default();
+        if level == 1 {
+            // The root's own listing: the root is skipped. An incremental
+            // stream keeps its marks as the last sync left them, so the next
+            // sync reads its window again. (Never while reading again: those
+            // items are below a root.)
+            let name = self.roots.as_ref().map_or(String::new(), |r| {
+                r.get(self.run.i).map_or(String::new(), |r| r.name.clone())
+            });
+            self.run.f.clear();
+            self.run.hwm = None;
+            self.run.lwm = None;
+            self.run.r = 0;
+            self.run.i += 1;
+            self.skipped
+                .push(format!("{why}{hint}; {name} is skipped in this sync"));
+            return;
+        }
+        let kept = if self.retrying() {
+            "read again after the last sync skipped it; let go now"
+        } else if !self.tree.incremental() {
+            "the next sync reads it again"
+        } else if self.run.skipped.len() < MAX_PENDING {
+            let root = self.root().map(|r| r.key).unwrap_or_default();
+            self.run.skipped.push(Pending {
+                root,
+                heads: self.heads(level),
+            });
+            "the next sync tries it once more"
+        } else {
+            "not kept for another try: this sync keeps the most skipped items it may"
+        };
+        self.skipped.push(format!("{why}{hint}; {kept}"));
+        self.run.f.truncate(level - 1);
+        self.item_done(level - 1);
+    }
+
     /// The item being visited at `level` (the root at 0) is done.
     fn item_done(&mut self, level: usize) {
         if level > 0 {
             self.run.f[level - 1].ids.remove(0);
+            return;
+        }
+        if self.retrying() {
+            // An item read again is no news about its project's marks.
+            self.run.hwm = None;
+            self.run.lwm = None;
             return;
         }
         if self.tree.incremental() {
@@ -525,8 +840,8 @@ impl Walker<'_, '_> {
     /// 404 with `e`. Counts it on the frame and ends the call, so that the
     /// next call asks again; after [`MAX_STRIKES`] in a row, drops the frame,
     /// so the next step reads the listing's first page again, and counts the
-    /// restart; `e`, with advice, once the listing was restarted
-    /// [`MAX_RESTARTS`] times. See the module docs.
+    /// restart; once the listing was restarted [`MAX_RESTARTS`] times, skips
+    /// what it belongs to (see the module docs).
     fn stale_token(
         &mut self,
         level: usize,
@@ -546,7 +861,8 @@ impl Walker<'_, '_> {
             _ => &mut self.run.f[level - 2].ids[0].r,
         };
         if *count >= MAX_RESTARTS {
-            return Err(e.with_hint(STALE_TOKEN_HINT));
+            self.skip(level, e.message(), Some(STALE_TOKEN_HINT));
+            return Ok(Step::More);
         }
         *count += 1;
         let n = *count;
@@ -562,12 +878,8 @@ impl Walker<'_, '_> {
         if self.budget_spent() {
             return Ok(Step::Budget);
         }
-        let roots = self.roots.as_ref().expect("roots are resolved");
-        let root = roots[self.run.i].clone();
-        let heads: Vec<Item> = self.run.f[..level - 1]
-            .iter()
-            .map(|f| f.ids[0].clone())
-            .collect();
+        let root = self.root()?;
+        let heads = self.heads(level);
         let req = self.tree.request(level, &root, &heads);
         if req.object && token.is_some() {
             return Err(ConnectorError::InvalidState(
@@ -581,17 +893,29 @@ impl Walker<'_, '_> {
         }
         let (body, date) = match self.get(&req.path, &query, &req.what) {
             Ok(answer) => answer,
-            Err(e @ ConnectorError::NotFound(_)) => {
-                if token.is_some() {
-                    return self.stale_token(level, e, &req.what);
-                }
-                return match req.on_404 {
-                    On404::Fail => Err(e),
-                    On404::Hint(hint) => Err(e.with_hint(hint)),
-                    On404::Skip(notice) => {
-                        self.ok += 1;
-                        self.notices.push(notice);
-                        self.item_done(level - 1);
+            Err(e @ ConnectorError::NotFound(_)) if token.is_some() => {
+                return self.stale_token(level, e, &req.what);
+            }
+            // A 403 skips only what may need other rights (an
+            // organisation's contexts); elsewhere it is the credential's.
+            Err(e @ ConnectorError::Forbidden(_))
+                if !(level == 1 && matches!(req.on_404, On404::Skip(_))) =>
+            {
+                return Err(e);
+            }
+            Err(e @ (ConnectorError::NotFound(_) | ConnectorError::Forbidden(_))) => {
+                // Named roots are the settings' word: a wrong one is an error.
+                let named = self.tree.projects() && !self.settings.project_slugs.is_empty();
+                let why = e.message().to_string();
+                return match (&req.on_404, level) {
+                    (On404::Fail, 1) => Err(e),
+                    (On404::Hint(hint), 1) if named => Err(e.with_hint(hint)),
+                    (On404::Skip(hint), _) => {
+                        self.skip(level, &why, Some(hint));
+                        Ok(Step::More)
+                    }
+                    _ => {
+                        self.skip(level, &why, None);
                         Ok(Step::More)
                     }
                 };
@@ -624,7 +948,12 @@ impl Walker<'_, '_> {
             Some(_) => self.run.f[level - 1].n,
             None => 0,
         };
-        let last = self.last(&root);
+        // What is read again is emitted whole: the last sync never did.
+        let last = if self.retrying() {
+            None
+        } else {
+            self.last(&root)
+        };
         let mut cx = Cx {
             settings: self.settings,
             last,
@@ -632,6 +961,8 @@ impl Walker<'_, '_> {
             children: Vec::new(),
             stop: false,
             approvals: 0,
+            expired_artifacts: 0,
+            unusable: 0,
             notices: Vec::new(),
             seen: self.run.seen,
             hwm: self.run.hwm,
@@ -658,6 +989,14 @@ impl Walker<'_, '_> {
         self.records.append(&mut cx.records);
         self.notices.append(&mut cx.notices);
         self.approvals += cx.approvals;
+        self.expired_artifacts += cx.expired_artifacts;
+        if cx.unusable > 0 {
+            self.skipped.push(format!(
+                "{} item(s) listed in {} without a usable id (CircleCI lists workflows past its \
+                 retention with a null id): nothing of them or under them can be read",
+                cx.unusable, req.what
+            ));
+        }
         self.run.seen = cx.seen;
         self.run.hwm = cx.hwm;
         self.run.lwm = cx.lwm;
@@ -707,6 +1046,7 @@ impl Walker<'_, '_> {
             hwm: marks.hwm?,
             lwm: marks.lwm,
             as_of: cursor.as_of?,
+            lookback: self.settings.lookback(),
         })
     }
 
@@ -733,13 +1073,15 @@ impl Walker<'_, '_> {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Some(roots))
         } else if let Some(org) = &s.org_slug {
-            Ok(Some(vec![Root::org(org)]))
+            Ok(Some(vec![Root::org(org, None)]))
         } else {
-            Ok(self
-                .run
-                .roots
-                .as_ref()
-                .map(|orgs| orgs.iter().map(|o| Root::org(o)).collect()))
+            let ids = self.run.oid.as_ref();
+            Ok(self.run.roots.as_ref().map(|orgs| {
+                orgs.iter()
+                    .enumerate()
+                    .map(|(k, o)| Root::org(o, ids.and_then(|ids| ids.get(k))))
+                    .collect()
+            }))
         }
     }
 
@@ -759,7 +1101,11 @@ impl Walker<'_, '_> {
                         .into(),
                 );
             }
-            self.run.roots = Some(orgs);
+            // Contexts are listed by owner id where every organisation has
+            // one (owner-slug does not work for personal accounts).
+            let ids: Option<Vec<String>> = orgs.iter().map(|(_, id)| id.clone()).collect();
+            self.run.oid = ids.filter(|ids| !ids.is_empty());
+            self.run.roots = Some(orgs.into_iter().map(|(slug, _)| slug).collect());
             return Ok(Step::More);
         }
         let mut disc = self.run.disc.take().unwrap_or_else(|| Discovery {
@@ -780,7 +1126,7 @@ impl Walker<'_, '_> {
             }
             let orgs = self.collaborations()?;
             self.ok += 1;
-            disc.orgs = Some(orgs);
+            disc.orgs = Some(orgs.into_iter().map(|(slug, _)| slug).collect());
             return Ok(Step::More);
         };
         if let Some(org) = orgs.get(disc.o) {
@@ -805,7 +1151,18 @@ impl Walker<'_, '_> {
                         return Ok(Step::Yield);
                     }
                     if disc.r >= MAX_RESTARTS {
-                        return Err(e.with_hint(STALE_TOKEN_HINT));
+                        self.skipped.push(format!(
+                            "{what}: {}: {} ({STALE_TOKEN_HINT}); its projects are not read in this sync",
+                            e.kind(),
+                            e.message()
+                        ));
+                        disc.o += 1;
+                        disc.t = None;
+                        disc.n = 0;
+                        disc.r = 0;
+                        disc.s = 0;
+                        self.ok += 1;
+                        return Ok(Step::More);
                     }
                     disc.r += 1;
                     disc.s = 0;
@@ -920,18 +1277,20 @@ impl Walker<'_, '_> {
         Ok(Step::More)
     }
 
-    /// The organisation slugs of `/me/collaborations`, in order, once each.
-    fn collaborations(&mut self) -> Result<Vec<String>, ConnectorError> {
+    /// The organisations of `/me/collaborations`, in order, once each: their
+    /// slug and, when usable, their id.
+    fn collaborations(&mut self) -> Result<Vec<(String, Option<String>)>, ConnectorError> {
         let what = "your organisations (/me/collaborations)";
         let (body, _) = self.get("/me/collaborations", &[], what)?;
-        let mut orgs: Vec<String> = Vec::new();
+        let mut orgs: Vec<(String, Option<String>)> = Vec::new();
         for item in json::array(&body, what)? {
             let f = json::fields(&item, what)?;
             if let Some(slug) = json::string_field(&f, "slug")
                 && usable_id(&slug)
-                && !orgs.contains(&slug)
+                && !orgs.iter().any(|(s, _)| *s == slug)
             {
-                orgs.push(slug);
+                let id = json::string_field(&f, "id").filter(|id| usable_id(id));
+                orgs.push((slug, id));
             }
         }
         Ok(orgs)

@@ -1,4 +1,4 @@
-//! CircleCI API v2 source connector for the `ingest:connector@0.1.0` contract.
+//! CircleCI API v2 source connector for the `ingest:connector@0.2.0` contract.
 //!
 //! Everything CircleCI-specific is plain Rust that compiles and is unit-tested
 //! natively: credential parsing ([`credential`]), URL handling ([`url`]),

@@ -65,6 +65,9 @@ pub struct FetchRequest {
     /// The settings JSON object; an empty string counts as `{}`.
     pub settings: String,
     pub state: Option<String>,
+    /// The host's account of a request that failed until its retries were
+    /// spent: skip the item it belongs to (see [`crate::engine`]).
+    pub skip_failing: Option<String>,
 }
 
 /// What one `fetch` call returns (WIT `page`).
@@ -79,6 +82,8 @@ pub struct Page {
     /// Whether this sync has more to read.
     pub has_more: bool,
     pub notices: Vec<String>,
+    /// Items skipped in this page: what, and the answer it got.
+    pub skipped: Vec<String>,
 }
 
 impl Page {
@@ -90,6 +95,7 @@ impl Page {
             has_more: resume.is_some(),
             state: resume,
             notices: Vec::new(),
+            skipped: Vec::new(),
         }
     }
 }

@@ -8,10 +8,24 @@ use crate::error::{ConnectorError, quote};
 use crate::slug::{ACCEPTED_FORMS, ProjectSlug};
 use serde_json::Value;
 
-pub const VALID_KEYS: &str = "project_slugs, org_slug, start_date";
+pub const VALID_KEYS: &str =
+    "project_slugs, org_slug, start_date, lookback_days, artifact_retention_days";
+
+/// Default of `lookback_days`: two weeks. Reruns ("rerun workflow from
+/// failed", automatic reruns) come within hours or days of the run they
+/// repeat, and an approval left waiting over a weekend, a holiday or a
+/// sprint is approved within two weeks far more often than later; each day
+/// of window costs every incremental sync one request per pipeline of that
+/// day, to list its workflows again.
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 14;
+/// Default of `artifact_retention_days`: CircleCI keeps artifacts at most
+/// 30 days.
+pub const DEFAULT_ARTIFACT_RETENTION_DAYS: u32 = 30;
+/// The largest `lookback_days` and `artifact_retention_days` accepted.
+const MAX_DAYS: u64 = 3650;
 
 /// Parsed settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Projects to read, in the order given (duplicates rejected). Empty
     /// (absent, `null` or `[]`): the projects are discovered.
@@ -23,6 +37,28 @@ pub struct Settings {
     /// Earliest date of interest, as Unix seconds: pipelines created before
     /// it are not read (nor scanned by project discovery).
     pub start_date: Option<i64>,
+    /// Incremental syncs list again the workflows of every pipeline created
+    /// in this many days before the newest pipeline seen (reruns add
+    /// workflows to old pipelines; holds get approved late); unfinished work
+    /// older than that is treated as final. Default
+    /// [`DEFAULT_LOOKBACK_DAYS`].
+    pub lookback_days: u32,
+    /// Artifacts of jobs that stopped more than this many days before the
+    /// newest data seen are not asked for (CircleCI has deleted them); 0 asks
+    /// for every job's. Default [`DEFAULT_ARTIFACT_RETENTION_DAYS`].
+    pub artifact_retention_days: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            project_slugs: Vec::new(),
+            org_slug: None,
+            start_date: None,
+            lookback_days: DEFAULT_LOOKBACK_DAYS,
+            artifact_retention_days: DEFAULT_ARTIFACT_RETENTION_DAYS,
+        }
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> ConnectorError {
@@ -46,7 +82,14 @@ impl Settings {
         for (key, value) in &map {
             // `null` means "not set", as forms often send it.
             if value.is_null()
-                && matches!(key.as_str(), "project_slugs" | "org_slug" | "start_date")
+                && matches!(
+                    key.as_str(),
+                    "project_slugs"
+                        | "org_slug"
+                        | "start_date"
+                        | "lookback_days"
+                        | "artifact_retention_days"
+                )
             {
                 continue;
             }
@@ -68,6 +111,12 @@ impl Settings {
                     settings.start_date = Some(t.ok_or_else(|| {
                         invalid("start_date must be an RFC 3339 date-time such as \"2024-01-31T00:00:00Z\"")
                     })?);
+                }
+                "lookback_days" => {
+                    settings.lookback_days = days(value, "lookback_days", 1)?;
+                }
+                "artifact_retention_days" => {
+                    settings.artifact_retention_days = days(value, "artifact_retention_days", 0)?;
                 }
                 other => {
                     return Err(invalid(format!(
@@ -105,11 +154,35 @@ impl Settings {
         format!("{h:016x}")
     }
 
+    /// `lookback_days` as a duration.
+    pub fn lookback(&self) -> crate::time::Ts {
+        i64::from(self.lookback_days) * crate::time::DAY
+    }
+
+    /// `artifact_retention_days` as a duration, `None` when it is 0 (off).
+    pub fn artifact_retention(&self) -> Option<crate::time::Ts> {
+        (self.artifact_retention_days > 0)
+            .then(|| i64::from(self.artifact_retention_days) * crate::time::DAY)
+    }
+
     /// `start_date` as a [`crate::time::Ts`].
     pub fn start_ts(&self) -> Option<crate::time::Ts> {
         self.start_date
             .map(|s| s.saturating_mul(crate::time::NANOS))
     }
+}
+
+/// A whole number of days from `min` to [`MAX_DAYS`].
+fn days(value: &Value, key: &str, min: u64) -> Result<u32, ConnectorError> {
+    value
+        .as_u64()
+        .filter(|d| (min..=MAX_DAYS).contains(d))
+        .and_then(|d| u32::try_from(d).ok())
+        .ok_or_else(|| {
+            invalid(format!(
+                "{key} must be a whole number of days from {min} to {MAX_DAYS}"
+            ))
+        })
 }
 
 fn parse_slugs(value: &Value) -> Result<Vec<ProjectSlug>, ConnectorError> {
@@ -180,7 +253,7 @@ mod tests {
         assert!(err("[]").starts_with("settings must be a JSON object"));
         assert_eq!(
             err(r#"{"projects":["gh/a/b"]}"#),
-            "unknown setting `projects`; the valid settings are project_slugs, org_slug, start_date"
+            "unknown setting `projects`; the valid settings are project_slugs, org_slug, start_date, lookback_days, artifact_retention_days"
         );
         assert!(err(r#"{"project_slugs":"gh/a/b"}"#).starts_with("project_slugs must be a list"));
         assert_eq!(
@@ -204,6 +277,26 @@ mod tests {
             err(r#"{"start_date":"2024-01-01"}"#).starts_with("start_date must be an RFC 3339")
         );
         assert!(err(r#"{"start_date":1700000000}"#).starts_with("start_date must be an RFC 3339"));
+        for bad in ["0", "-1", "1.5", "\"7\"", "3651"] {
+            assert!(
+                err(&format!(r#"{{"lookback_days":{bad}}}"#)).starts_with("lookback_days must be"),
+                "{bad}"
+            );
+        }
+        assert!(
+            err(r#"{"artifact_retention_days":-1}"#).starts_with("artifact_retention_days must be")
+        );
+    }
+
+    #[test]
+    fn the_windows_have_defaults_and_stay_out_of_the_fingerprint() {
+        let s = Settings::parse("{}").unwrap();
+        assert_eq!((s.lookback_days, s.artifact_retention_days), (14, 30));
+        let s = Settings::parse(r#"{"lookback_days":3,"artifact_retention_days":0}"#).unwrap();
+        assert_eq!(s.lookback(), 3 * crate::time::DAY);
+        assert_eq!(s.artifact_retention(), None);
+        // Changing a window changes what is read again, not what a state means.
+        assert_eq!(s.fingerprint(), Settings::default().fingerprint());
     }
 
     #[test]

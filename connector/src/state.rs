@@ -18,6 +18,16 @@
 //!   starts from: per project, `hwm` and `lwm`; plus `as_of`. Its size is
 //!   bounded by the number of projects.
 //!
+//! - Skipped items (see [`crate::engine`]): `run.skipped` collects the items
+//!   a sync skipped because their own request kept failing (404, 5xx after
+//!   the host's retries, an unreadable answer), each as its root and the
+//!   chain of items down to it; the finished sync's cursor keeps them as
+//!   `retry`, at most [`MAX_PENDING`], and the next sync reads each of them
+//!   once more (`run.q` counts those done, `run.qs` says the one at `q` has
+//!   begun) before anything else, then lets them go.
+//! - Organisation ids (`run.oid`), beside discovered organisation roots: the
+//!   contexts of an organisation are listed by its id, which works for
+//!   personal accounts too.
 //! - Stale-token counters (see [`crate::engine`]): `s` in a frame (and in
 //!   `disc`), how often in a row its page token answered 404, at most
 //!   [`MAX_STRIKES`]; `r` in `run`, in an item (and in `disc`), how often the
@@ -54,6 +64,11 @@ pub const MAX_RESTARTS: u8 = 3;
 pub const MAX_STRIKES: u8 = 3;
 /// Most items to visit kept per frame (CircleCI pages hold about 20).
 const MAX_FRAME_IDS: usize = 1000;
+/// Most skipped items a sync keeps for the next one to try again; beyond
+/// this they are named in the page's `skipped` list and let go at once.
+pub const MAX_PENDING: usize = 100;
+/// Deepest chain of items a skipped item is kept with (the CI tree's depth).
+const MAX_PENDING_DEPTH: usize = 4;
 
 /// Whether `id` (an id, a name or a slug) may be kept in a state and put in
 /// a request path: 1 to [`MAX_ID_LEN`] bytes, and no `/`-separated part
@@ -102,6 +117,48 @@ pub struct Run {
     pub lwm: Option<Ts>,
     /// Restarts of the current root's own listing (level 1).
     pub r: u8,
+    /// Ids of the discovered organisation roots, in the order of `roots`.
+    pub oid: Option<Vec<String>>,
+    /// Items this sync skipped, kept for the next sync to try once more.
+    pub skipped: Vec<Pending>,
+    /// How many of the cursor's `retry` items this sync has read again.
+    pub q: usize,
+    /// Whether the retry item at `q` has begun (its chain is on the stack).
+    pub qs: bool,
+}
+
+/// An item a sync skipped: the root it lives under and the chain of items
+/// from the root's listing down to it (the last is the one whose own
+/// listing failed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// The root's key (a canonical project slug).
+    pub root: String,
+    /// Outermost first; at least one.
+    pub heads: Vec<Item>,
+}
+
+impl Pending {
+    fn encode(&self) -> String {
+        let mut w = Obj::new();
+        w.str("root", &self.root);
+        w.list("heads", &self.heads, Item::encode);
+        w.end()
+    }
+
+    fn from_json(v: &Value) -> Field<Pending> {
+        let m = fields(v, "pending", &["root", "heads"])?;
+        Ok(Pending {
+            root: get_str(m, "root")?.ok_or("root")?,
+            heads: get_list(m, "heads", Item::from_json)?,
+        })
+    }
+
+    fn check(&self) -> bool {
+        usable_id(&self.root)
+            && (1..=MAX_PENDING_DEPTH).contains(&self.heads.len())
+            && self.heads.iter().all(|it| usable_id(&it.id) && it.e <= 2)
+    }
 }
 
 /// Project discovery under way: which organisation is being scanned, where,
@@ -161,6 +218,8 @@ pub struct Cursor {
     pub as_of: Option<Ts>,
     /// Per project, by canonical slug.
     pub projects: BTreeMap<String, Marks>,
+    /// Items the last sync skipped, for this one to try once more.
+    pub retry: Vec<Pending>,
 }
 
 /// One project's watermarks.
@@ -232,11 +291,12 @@ impl Cursor {
             }
             w.raw("projects", p.end());
         }
+        w.list("retry", &self.retry, Pending::encode);
         w.end()
     }
 
     fn from_json(v: &Value) -> Field<Cursor> {
-        let m = fields(v, "cursor", &["as_of", "projects"])?;
+        let m = fields(v, "cursor", &["as_of", "projects", "retry"])?;
         let mut projects = BTreeMap::new();
         if let Some(p) = m.get("projects") {
             let Value::Object(p) = p else {
@@ -253,9 +313,14 @@ impl Cursor {
                 );
             }
         }
+        let retry = get_list(m, "retry", Pending::from_json)?;
+        if retry.len() > MAX_PENDING || !retry.iter().all(Pending::check) {
+            return Err("cursor.retry".into());
+        }
         Ok(Cursor {
             as_of: get_ts(m, "as_of")?,
             projects,
+            retry,
         })
     }
 }
@@ -503,6 +568,12 @@ impl Run {
         w.opt_ts("hwm", self.hwm);
         w.opt_ts("lwm", self.lwm);
         w.nonzero("r", self.r.into());
+        if let Some(oid) = &self.oid {
+            w.raw("oid", string_list(oid));
+        }
+        w.list("skipped", &self.skipped, Pending::encode);
+        w.nonzero("q", self.q as u64);
+        w.nonzero("qs", self.qs.into());
         w.end()
     }
 
@@ -511,7 +582,8 @@ impl Run {
             v,
             "run",
             &[
-                "disc", "roots", "i", "f", "seen", "floor", "hwm", "lwm", "r",
+                "disc", "roots", "i", "f", "seen", "floor", "hwm", "lwm", "r", "oid", "skipped",
+                "q", "qs",
             ],
         )?;
         let disc = match map.get("disc") {
@@ -546,6 +618,17 @@ impl Run {
             hwm: get_ts(map, "hwm")?,
             lwm: get_ts(map, "lwm")?,
             r: get_small(map, "r")?,
+            oid: map
+                .get("oid")
+                .map(|_| get_list(map, "oid", strings))
+                .transpose()?,
+            skipped: get_list(map, "skipped", Pending::from_json)?,
+            q: get_small(map, "q")?,
+            qs: match get_small::<u8>(map, "qs")? {
+                0 => false,
+                1 => true,
+                _ => return Err("qs".into()),
+            },
         })
     }
 
@@ -592,6 +675,18 @@ impl Run {
             && (roots.iter().any(|s| !id_ok(s)) || self.i > roots.len())
         {
             return Err(bad("list of projects or organisations"));
+        }
+        if let Some(oid) = &self.oid
+            && (oid.iter().any(|s| !id_ok(s))
+                || self.roots.as_ref().is_none_or(|r| r.len() != oid.len()))
+        {
+            return Err(bad("list of organisation ids"));
+        }
+        if self.skipped.len() > MAX_PENDING || !self.skipped.iter().all(Pending::check) {
+            return Err(bad("list of skipped items"));
+        }
+        if self.q > MAX_PENDING {
+            return Err(bad("count of items read again"));
         }
         Ok(())
     }
@@ -661,6 +756,7 @@ mod tests {
                 },
             )]
             .into(),
+            retry: Vec::new(),
         });
         let text = s.encode();
         assert_eq!(

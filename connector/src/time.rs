@@ -14,6 +14,9 @@ pub type Ts = i64;
 /// Nanoseconds per second.
 pub const NANOS: i64 = 1_000_000_000;
 
+/// Nanoseconds per day.
+pub const DAY: Ts = 86_400 * NANOS;
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
 /// `days_from_civil`).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {

@@ -55,6 +55,21 @@ pub struct Checkpoint {
     /// checkpointed before a crash is not written twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_bytes: Option<u64>,
+    /// Which file those bytes are in, for sinks that write one: a resumed
+    /// sync whose output is another file (a scheduler that writes each run
+    /// to its own file) writes from this checkpoint on into the new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputFile>,
+}
+
+/// A file a stream's records were written to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Its path, absolute.
+    pub path: String,
+    /// Its device and inode: the same path may name another file later.
+    pub dev: u64,
+    pub ino: u64,
 }
 
 /// A multi-stream run that has not finished every stream yet.
@@ -208,6 +223,7 @@ mod tests {
                 state: Some("{\"v\":1}".into()),
                 has_more: true,
                 output_bytes: Some(42),
+                output: None,
             },
         );
         file.save(&state).unwrap();
@@ -263,6 +279,7 @@ mod tests {
                 state: Some("x".repeat(MAX_STATE_FILE_BYTES as usize)),
                 has_more: true,
                 output_bytes: None,
+                output: None,
             },
         );
         let err = file.save(&huge).unwrap_err();
@@ -280,6 +297,7 @@ mod tests {
                 state: Some("x".repeat(MAX_STATE_FILE_BYTES as usize / 2)),
                 has_more: true,
                 output_bytes: None,
+                output: None,
             },
         );
         file.save(&big).unwrap();
@@ -313,6 +331,7 @@ mod tests {
                     state: None,
                     has_more: false,
                     output_bytes: None,
+                    output: None,
                 },
             )
             .unwrap();

@@ -345,8 +345,9 @@ impl ConnectorInstance {
     /// [`Limits::bytes_per_page`] is refused whole (nothing of it is
     /// returned, so nothing of it is written or checkpointed).
     ///
-    /// Secret values are redacted from the page (records, state, notices;
-    /// a notice says how many places were redacted) and from any error.
+    /// Secret values are redacted from the page (records, state, notices,
+    /// skipped items; a notice says how many places were redacted) and from
+    /// any error.
     pub async fn fetch(
         &mut self,
         credential: &Credential,
@@ -506,7 +507,12 @@ impl ConnectorInstance {
         }
         let size: usize = page.records.iter().map(String::len).sum::<usize>()
             + state
-            + page.notices.iter().map(String::len).sum::<usize>();
+            + page
+                .notices
+                .iter()
+                .chain(&page.skipped)
+                .map(String::len)
+                .sum::<usize>();
         if size as u64 > self.limits.bytes_per_page {
             return Err(self
                 .limits
@@ -571,8 +577,8 @@ fn redact_page(redactor: &Redactor, page: &mut Page) {
         .state
         .as_mut()
         .is_some_and(|s| redact_in_place(redactor, s));
-    for notice in &mut page.notices {
-        redact_in_place(redactor, notice);
+    for text in page.notices.iter_mut().chain(&mut page.skipped) {
+        redact_in_place(redactor, text);
     }
     if records > 0 || state {
         page.notices.push(format!(

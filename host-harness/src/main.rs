@@ -17,6 +17,7 @@ use host_harness::cache::CompileCache;
 use host_harness::catalog;
 use host_harness::checkpoint::{Checkpointer, StateFile};
 use host_harness::credential::Credential;
+use host_harness::error::printable;
 use host_harness::limits::{self as limits, Limits};
 use host_harness::logging::{self, SharedRedactor};
 use host_harness::policy::DEFAULT_KEEP_ALIVE_IDLE;
@@ -187,6 +188,14 @@ enum Command {
         /// Never retry: the first error ends the stream (same as --max-retries 0).
         #[arg(long, conflicts_with = "max_retries")]
         no_retry: bool,
+        /// End the stream at an item whose request still fails once its
+        /// retries are spent, rather than skip it (and everything under it).
+        #[arg(long)]
+        no_skip: bool,
+        /// Stop after this many items skipped in a row with no successful
+        /// answer in between (the upstream looks down; the next run resumes).
+        #[arg(long, default_value_t = sync::DEFAULT_MAX_SKIPS_IN_A_ROW, value_name = "N")]
+        max_skips_in_a_row: u32,
     },
 }
 
@@ -262,6 +271,8 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
             max_retries,
             max_retry_wait,
             no_retry,
+            no_skip,
+            max_skips_in_a_row,
         } => {
             let retry = retry_from(max_retries, max_retry_wait, no_retry)?;
             let credential = Credential::from_file(&credential)?;
@@ -284,6 +295,8 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
             let options = SyncOptions {
                 max_pages,
                 retry,
+                skip_failing: !no_skip,
+                max_skips_in_a_row,
                 ..SyncOptions::default()
             };
             let terminal = std::io::stderr().is_terminal();
@@ -310,9 +323,17 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
             for (stream, outcome) in outcomes {
                 match outcome {
                     Ok(report) if !terminal => {
-                        // Skipped items are worth a line even in a log.
+                        // Notices and skipped items are worth a line even
+                        // in a log.
                         for kind in report.notices.kinds() {
                             eprintln!("notice: {stream}: {kind}");
+                        }
+                        for item in &report.skipped_items {
+                            eprintln!("skipped: {stream}: {}", printable(item));
+                        }
+                        let unnamed = report.skipped - report.skipped_items.len() as u64;
+                        if unnamed > 0 {
+                            eprintln!("skipped: {stream}: {unnamed} more (see --log info)");
                         }
                     }
                     Ok(_) => {}

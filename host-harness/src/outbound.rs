@@ -69,6 +69,9 @@ pub struct OutboundLog {
     pub connections_opened: u64,
     /// Requests that went on a connection kept open from an earlier one.
     pub reused: u64,
+    /// Responses with a 2xx status: the upstream answering at all (the
+    /// sync loop tells an upstream that is down from items that fail).
+    pub answered_ok: u64,
     /// Wall time during which at least one of the instance's requests
     /// waited on the network: from when a request leaves for the network
     /// (resolving and connecting included, for a new connection) until its
@@ -385,6 +388,9 @@ impl Outgoing {
         };
         let head = head.map_err(Failed::into_error)?;
         waiting.stop();
+        if head.status().is_success() {
+            lock(&self.log).answered_ok += 1;
+        }
         let lease = self.pool.lease(key, conn);
         let between = self.timeouts.between_bytes;
         let limits = &self.limits;

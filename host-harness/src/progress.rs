@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::error::HarnessError;
+use crate::error::{HarnessError, printable};
 use crate::retry::{Wait, secs};
 use crate::sync::{Observer, SyncReport};
 
@@ -59,43 +59,52 @@ impl<W: Write> TerminalProgress<W> {
         let total = self.started.elapsed();
         let _ = writeln!(
             self.out,
-            "\n{:<30} {:>9} {:>7} {:>9} {:>7} {:>8} {:>11}  result",
-            "stream", "records", "pages", "requests", "retries", "seconds", "state bytes"
+            "\n{:<30} {:>9} {:>7} {:>9} {:>7} {:>7} {:>8} {:>11}  result",
+            "stream",
+            "records",
+            "pages",
+            "requests",
+            "retries",
+            "skipped",
+            "seconds",
+            "state bytes"
         );
-        let (mut records, mut requests, mut retries) = (0, 0, 0);
+        let (mut records, mut requests, mut retries, mut skipped) = (0, 0, 0, 0);
         let (mut connections, mut waited) = (0, Duration::ZERO);
         for row in &self.finished {
             if let Ok(rep) = &row.outcome {
                 connections += rep.connections;
                 waited += rep.upstream_wait;
             }
-            let (r, p, q, t, st, result) = match &row.outcome {
+            let (r, p, q, t, k, st, result) = match &row.outcome {
                 Ok(rep) => (
                     rep.records,
                     rep.pages,
                     rep.requests,
                     rep.retries,
+                    rep.skipped,
                     rep.max_state_bytes,
                     match rep.already_done {
                         true => "done before the interruption".to_string(),
                         false => "ok".to_string(),
                     },
                 ),
-                Err(e) => (0, 0, 0, 0, 0, e.clone()),
+                Err(e) => (0, 0, 0, 0, 0, 0, e.clone()),
             };
             records += r;
             requests += q;
             retries += t;
+            skipped += k;
             let _ = writeln!(
                 self.out,
-                "{:<30} {r:>9} {p:>7} {q:>9} {t:>7} {:>8.2} {st:>11}  {result}",
+                "{:<30} {r:>9} {p:>7} {q:>9} {t:>7} {k:>7} {:>8.2} {st:>11}  {result}",
                 row.stream,
                 row.elapsed.as_secs_f64()
             );
         }
         let _ = writeln!(
             self.out,
-            "{:<30} {records:>9} {:>7} {requests:>9} {retries:>7} {:>8.2}",
+            "{:<30} {records:>9} {:>7} {requests:>9} {retries:>7} {skipped:>7} {:>8.2}",
             "total",
             "",
             total.as_secs_f64()
@@ -161,6 +170,17 @@ impl<W: Write + Send> Observer for TerminalProgress<W> {
                 let _ = writeln!(self.out, "\r\x1b[2K{line}");
                 for kind in report.notices.kinds() {
                     let _ = writeln!(self.out, "  notice: {}", kind);
+                }
+                const SHOWN: usize = 10;
+                for item in report.skipped_items.iter().take(SHOWN) {
+                    let _ = writeln!(self.out, "  skipped: {}", printable(item));
+                }
+                if report.skipped > SHOWN as u64 {
+                    let _ = writeln!(
+                        self.out,
+                        "  skipped: {} more (see --log info)",
+                        report.skipped - SHOWN as u64
+                    );
                 }
                 if report.notices.overflow > 0 {
                     let _ = writeln!(

@@ -12,6 +12,20 @@
 //! neither skip nor repeat a page. Within one run, a record whose primary
 //! key was already written is dropped ([`crate::dedupe`]); that memory does
 //! not survive a restart.
+//!
+//! # Items that keep failing
+//!
+//! When the retries of an `unavailable` or `bad-response` answer are spent,
+//! the host does not end the sync at once: it asks the guest once more with
+//! the same state and `skip-failing` set to its account of the failure. The
+//! guest knows what an item is: it skips the one whose request keeps
+//! failing (a pipeline that answers 500 every time, say), names it in the
+//! page's `skipped` list, and goes on; what is not one item's (something
+//! the whole stream needs) it answers with an error, and the sync ends with
+//! the original failure. The host knows when retries are spent, and when an
+//! upstream is down rather than an item broken: after
+//! [`SyncOptions::max_skips_in_a_row`] skips with no successful answer in
+//! between, it stops (the next run resumes at the same place).
 
 use std::io::Write;
 use std::time::Duration;
@@ -21,8 +35,8 @@ use std::sync::Arc;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
-use crate::bindings::{FetchRequest, StreamSpec};
-use crate::checkpoint::{Checkpoint, Checkpointer};
+use crate::bindings::{ConnectorError, FetchRequest, StreamSpec};
+use crate::checkpoint::{Checkpoint, Checkpointer, OutputFile};
 use crate::connector::{Connector, ConnectorInstance};
 use crate::credential::Credential;
 use crate::dedupe::{self, RecordKey, SeenKeys};
@@ -46,14 +60,33 @@ pub trait RecordSink: Send {
     fn position(&self) -> Option<u64> {
         None
     }
-    /// Resumes an interrupted sync whose last checkpoint was taken when
-    /// the output held `position` bytes (see [`RecordSink::position`]):
-    /// anything written after it belongs to a page that will be fetched
-    /// again. By default the same as `begin(true)`.
-    fn resume_at(&mut self, position: u64) -> std::io::Result<()> {
-        let _ = position;
-        self.begin(true)
+    /// The file the records go to, for a sink that writes one.
+    fn output_file(&self) -> Option<OutputFile> {
+        None
     }
+    /// Resumes an interrupted sync whose last checkpoint was taken when
+    /// the output (`recorded`, when the sink said) held `position` bytes
+    /// (see [`RecordSink::position`]): anything written after it belongs to
+    /// a page that will be fetched again. By default the same as
+    /// `begin(true)`.
+    fn resume_at(
+        &mut self,
+        position: u64,
+        recorded: Option<&OutputFile>,
+    ) -> std::io::Result<Resumed> {
+        let _ = (position, recorded);
+        self.begin(true).map(|()| Resumed::InPlace)
+    }
+}
+
+/// How a sink resumed an interrupted sync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resumed {
+    /// In the output of the interrupted run, cut back to its last checkpoint.
+    InPlace,
+    /// In a new output (the interrupted run wrote `previous`, which was cut
+    /// back to its last checkpoint when `cut`).
+    NewFile { previous: String, cut: bool },
 }
 
 /// JSON Lines into any writer (stdout, a pipe).
@@ -76,6 +109,12 @@ impl<W: Write + Send> RecordSink for WriterSink<W> {
 /// had at the last checkpoint (the state file keeps it), so every record is
 /// in the file exactly once however often the process was killed.
 ///
+/// A resumed sync whose path now names another file than the checkpoint's,
+/// or no file (a scheduler writing each run to its own file), writes into
+/// its new file from the last checkpoint on, and cuts the old file back to
+/// that checkpoint when it is still there: every record is then in exactly
+/// one of the two files.
+///
 /// A new file is created with mode 0600 ([`crate::checkpoint::DEFAULT_FILE_MODE`])
 /// unless [`FileSink::with_mode`] says otherwise. A sink made with
 /// [`FileSink::no_follow`] refuses to open its path through a symlink (for
@@ -87,6 +126,8 @@ pub struct FileSink {
     written: u64,
     mode: u32,
     follow: bool,
+    /// The file opened, once opened.
+    opened: Option<OutputFile>,
 }
 
 impl FileSink {
@@ -97,7 +138,23 @@ impl FileSink {
             written: 0,
             mode: crate::checkpoint::DEFAULT_FILE_MODE,
             follow: true,
+            opened: None,
         }
+    }
+
+    /// Keeps `file` as the sink's output, noting what it is.
+    fn keep(&mut self, file: std::fs::File, written: u64) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata()?;
+        let path = std::path::absolute(&self.path)?;
+        self.opened = Some(OutputFile {
+            path: path.to_string_lossy().into_owned(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        });
+        self.written = written;
+        self.file = Some(std::io::BufWriter::new(file));
+        Ok(())
     }
 
     /// The permission bits a new file gets (e.g. `0o640`).
@@ -134,11 +191,43 @@ impl RecordSink for FileSink {
             .append(resuming)
             .truncate(!resuming)
             .open(&self.path)?;
-        self.written = file.metadata()?.len();
-        self.file = Some(std::io::BufWriter::new(file));
-        Ok(())
+        let len = file.metadata()?.len();
+        self.keep(file, len)
     }
-    fn resume_at(&mut self, position: u64) -> std::io::Result<()> {
+    fn resume_at(
+        &mut self,
+        position: u64,
+        recorded: Option<&OutputFile>,
+    ) -> std::io::Result<Resumed> {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let is = |path: &str, file: &OutputFile| {
+            std::fs::symlink_metadata(path)
+                .is_ok_and(|m| m.dev() == file.dev && m.ino() == file.ino)
+        };
+        let here = std::path::absolute(&self.path)?;
+        let moved = recorded.filter(|r| !is(&here.to_string_lossy(), r));
+        if let Some(old) = moved {
+            // The output is another file now: this run writes its records
+            // (from the checkpoint on) there, and the interrupted run's file
+            // keeps only what was checkpointed, so no record is in both.
+            let mut cut = false;
+            if is(&old.path, old)
+                && let Ok(file) = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&old.path)
+                && file.metadata()?.len() > position
+            {
+                file.set_len(position)?;
+                file.sync_all()?;
+                cut = true;
+            }
+            self.begin(false)?;
+            return Ok(Resumed::NewFile {
+                previous: old.path.clone(),
+                cut,
+            });
+        }
         let file = self.options().append(true).open(&self.path)?;
         let len = file.metadata()?.len();
         if len < position {
@@ -152,12 +241,14 @@ impl RecordSink for FileSink {
         }
         // Whatever follows the checkpoint is a page that is fetched again.
         file.set_len(position)?;
-        self.written = position;
-        self.file = Some(std::io::BufWriter::new(file));
-        Ok(())
+        self.keep(file, position)?;
+        Ok(Resumed::InPlace)
     }
     fn position(&self) -> Option<u64> {
         Some(self.written)
+    }
+    fn output_file(&self) -> Option<OutputFile> {
+        self.opened.clone()
     }
     fn write_page(&mut self, records: &[String]) -> std::io::Result<()> {
         let file = self
@@ -231,7 +322,21 @@ pub struct SyncOptions {
     /// How many primary keys a sync remembers to drop duplicate records
     /// (see [`crate::dedupe`]); 0 turns dedupe off.
     pub dedupe_capacity: usize,
+    /// Ask the guest to skip an item whose request still fails once the
+    /// retries are spent, rather than end the sync (see the module docs).
+    /// Default: yes.
+    pub skip_failing: bool,
+    /// Stop after this many skips in a row with no successful answer from
+    /// the upstream in between: it looks down, not broken item by item.
+    /// Default [`DEFAULT_MAX_SKIPS_IN_A_ROW`].
+    pub max_skips_in_a_row: u32,
 }
+
+/// Default for [`SyncOptions::max_skips_in_a_row`].
+pub const DEFAULT_MAX_SKIPS_IN_A_ROW: u32 = 10;
+
+/// Skipped items a [`SyncReport`] names; beyond this they are only counted.
+pub const MAX_SKIPPED_NAMED: usize = 100;
 
 impl Default for SyncOptions {
     fn default() -> Self {
@@ -239,6 +344,8 @@ impl Default for SyncOptions {
             max_pages: 1_000_000,
             retry: RetryPolicy::default(),
             dedupe_capacity: dedupe::DEFAULT_CAPACITY,
+            skip_failing: true,
+            max_skips_in_a_row: DEFAULT_MAX_SKIPS_IN_A_ROW,
         }
     }
 }
@@ -284,6 +391,11 @@ pub struct SyncReport {
     /// Records written without dedupe because a primary-key field was
     /// absent or null.
     pub unkeyed: u64,
+    /// Items the connector skipped because they could not be read (see the
+    /// module docs).
+    pub skipped: u64,
+    /// The first [`MAX_SKIPPED_NAMED`] of them: what, and the answer it got.
+    pub skipped_items: Vec<String>,
     /// The stream was finished by the interrupted run this one continues,
     /// so it was not synced again.
     pub already_done: bool,
@@ -363,11 +475,12 @@ pub async fn run_with_primary_key(
     // where the next sync starts (an incremental watermark, or nothing).
     let resumed = saved.as_ref().is_some_and(|c| c.has_more);
     let resume_at = saved.as_ref().and_then(|c| c.output_bytes);
+    let recorded = saved.as_ref().and_then(|c| c.output.clone());
     let mut state = saved.and_then(|c| c.state);
     let io = |what: &str, e: std::io::Error| HarnessError::Io(format!("{what}: {e}"));
-    match (resumed, resume_at) {
-        (true, Some(position)) => sink.resume_at(position),
-        _ => sink.begin(resumed),
+    let opened = match (resumed, resume_at) {
+        (true, Some(position)) => sink.resume_at(position, recorded.as_ref()),
+        _ => sink.begin(resumed).map(|()| Resumed::InPlace),
     }
     .map_err(|e| io("cannot open output", e))?;
 
@@ -377,6 +490,22 @@ pub async fn run_with_primary_key(
         resumed,
         ..SyncReport::default()
     };
+    if let Resumed::NewFile { previous, cut } = opened {
+        let line = format!(
+            "resumed into a new output file: the records before the last checkpoint are in {previous}{}",
+            if cut {
+                " (cut back to that checkpoint)"
+            } else {
+                ""
+            }
+        );
+        tracing::info!(stream, previous = %previous, cut, "resumed into a new output file");
+        report.notices.add(line);
+    }
+    // Give-ups of this sync so far, and the upstream's successful answers
+    // at the last one: skips with none in between mean it is down.
+    let mut skips_in_a_row = 0u32;
+    let mut ok_at_last_skip = None;
     let mut retrier = Retrier::new(&options.retry);
     // Starts empty on every run, a resumed one included (see the module docs).
     let mut seen = SeenKeys::new(options.dedupe_capacity);
@@ -387,22 +516,55 @@ pub async fn run_with_primary_key(
                 report.pages
             )));
         }
-        let request = FetchRequest {
+        let mut request = FetchRequest {
             stream: stream.to_string(),
             settings: settings.to_string(),
             state: state.clone(),
+            skip_failing: None,
         };
         // The same request until it succeeds or the policy gives up: a retry
         // neither skips nor repeats a page. (A plain loop rather than
         // `Retrier::run`: its borrow of the instance keeps this future `Send`.)
         let mut tries = Tries::default();
+        let mut gave_up: Option<HarnessError> = None;
         let page = loop {
             let result = instance.fetch(credential, &request).await;
             report.guest_time += instance.cpu_time_of_last_call();
             match result {
                 Ok(page) => break page,
+                // The guest could not skip what failed: the sync ends with
+                // the failure that led here.
+                Err(error) if gave_up.is_some() => {
+                    tracing::debug!(stream, error = %error, "the connector could not skip the failing item");
+                    return Err(gave_up.take().expect("checked"));
+                }
                 Err(error) => {
-                    let wait = retrier.failed(&mut tries, error)?;
+                    let wait = match retrier.failed(&mut tries, error) {
+                        Ok(wait) => wait,
+                        Err(error) if options.skip_failing && skippable(&error) => {
+                            let ok = instance.outbound_log().answered_ok;
+                            skips_in_a_row = match ok_at_last_skip {
+                                Some(last) if last == ok => skips_in_a_row + 1,
+                                _ => 1,
+                            };
+                            ok_at_last_skip = Some(ok);
+                            if skips_in_a_row > options.max_skips_in_a_row {
+                                return Err(error.map_messages(|m| {
+                                    format!(
+                                        "{m} (the last {} items failed the same way with no \
+                                         successful answer in between: the upstream looks down; \
+                                         the next run resumes here)",
+                                        options.max_skips_in_a_row
+                                    )
+                                }));
+                            }
+                            tracing::info!(stream, error = %error, "retries spent; asking the connector to skip the failing item");
+                            request.skip_failing = Some(error.to_string());
+                            gave_up = Some(error);
+                            continue;
+                        }
+                        Err(error) => return Err(error),
+                    };
                     report.retries += 1;
                     report.retry_wait += wait.delay;
                     tracing::info!(
@@ -442,8 +604,16 @@ pub async fn run_with_primary_key(
                 state: page.state.clone(),
                 has_more: page.has_more,
                 output_bytes: sink.position(),
+                output: sink.output_file(),
             },
         )?;
+        for item in page.skipped {
+            tracing::info!(stream, item = %item, "the connector skipped an item");
+            report.skipped += 1;
+            if report.skipped_items.len() < MAX_SKIPPED_NAMED {
+                report.skipped_items.push(item);
+            }
+        }
         report.pages += 1;
         report.records += records.len() as u64;
         report.bytes += records.iter().map(|r| r.len() as u64 + 1).sum::<u64>();
@@ -468,12 +638,17 @@ pub async fn run_with_primary_key(
         observer.page(stream, &report);
         state = page.state;
         if !page.has_more {
-            if report.duplicates > 0 || report.unkeyed > 0 || report.retries > 0 {
+            if report.duplicates > 0
+                || report.unkeyed > 0
+                || report.retries > 0
+                || report.skipped > 0
+            {
                 tracing::info!(
                     stream,
                     duplicates = report.duplicates,
                     unkeyed = report.unkeyed,
                     retries = report.retries,
+                    skipped = report.skipped,
                     retry_wait_ms =
                         u64::try_from(report.retry_wait.as_millis()).unwrap_or(u64::MAX),
                     "sync finished"
@@ -482,6 +657,16 @@ pub async fn run_with_primary_key(
             return Ok(report);
         }
     }
+}
+
+/// Whether a failure whose retries are spent may be one item's, for the
+/// guest to skip: what the upstream answered, not the credential, the
+/// settings, a limit or a trap.
+fn skippable(error: &HarnessError) -> bool {
+    matches!(
+        error,
+        HarnessError::Connector(ConnectorError::Unavailable(_) | ConnectorError::BadResponse(_))
+    )
 }
 
 /// Syncs several streams one after the other, each in a fresh instance (a
@@ -726,7 +911,11 @@ mod tests {
         drop(torn);
 
         let mut sink = FileSink::new(&path);
-        sink.resume_at(checkpoint).unwrap();
+        let recorded = None;
+        assert_eq!(
+            sink.resume_at(checkpoint, recorded).unwrap(),
+            Resumed::InPlace
+        );
         sink.write_page(&["{\"i\":3}".into()]).unwrap();
         sink.commit().unwrap();
         assert_eq!(
@@ -736,8 +925,55 @@ mod tests {
 
         // A file shorter than its checkpoint is an error, not a silent gap.
         std::fs::write(&path, b"{}\n").unwrap();
-        let err = FileSink::new(&path).resume_at(checkpoint).unwrap_err();
+        let err = FileSink::new(&path)
+            .resume_at(checkpoint, None)
+            .unwrap_err();
         assert!(err.to_string().contains("the output was changed"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_resumed_sync_whose_output_moved_writes_into_its_new_file() {
+        let dir = std::env::temp_dir().join(format!("filesink-moved-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = dir.join("run-0001.jsonl");
+        let mut sink = FileSink::new(&first);
+        sink.begin(false).unwrap();
+        sink.write_page(&["{\"i\":1}".into()]).unwrap();
+        sink.commit().unwrap();
+        let (checkpoint, recorded) = (sink.position().unwrap(), sink.output_file().unwrap());
+        // A page written but not checkpointed, then the crash.
+        sink.write_page(&["{\"i\":2}".into()]).unwrap();
+        sink.commit().unwrap();
+        drop(sink);
+
+        // The scheduler's next run writes to its own file.
+        let second = dir.join("run-0002.jsonl");
+        let mut sink = FileSink::new(&second);
+        let resumed = sink.resume_at(checkpoint, Some(&recorded)).unwrap();
+        assert_eq!(
+            resumed,
+            Resumed::NewFile {
+                previous: recorded.path.clone(),
+                cut: true
+            }
+        );
+        sink.write_page(&["{\"i\":2}".into()]).unwrap();
+        sink.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&first).unwrap(), "{\"i\":1}\n");
+        assert_eq!(std::fs::read_to_string(&second).unwrap(), "{\"i\":2}\n");
+        assert_ne!(sink.output_file().unwrap(), recorded);
+
+        // The old file is gone (shipped elsewhere): nothing to cut.
+        let moved = sink.output_file().unwrap();
+        std::fs::remove_file(&second).unwrap();
+        let third = dir.join("run-0003.jsonl");
+        let resumed = FileSink::new(&third).resume_at(9, Some(&moved)).unwrap();
+        assert!(
+            matches!(resumed, Resumed::NewFile { cut: false, .. }),
+            "{resumed:?}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -408,3 +408,74 @@ async fn several_streams_go_to_one_file_each_with_one_state_file() {
     );
     env.finish().await;
 }
+
+/// A scheduler that writes each run to its own file, with one state file
+/// for all: a run that stopped part-way is resumed by the next run into its
+/// new file, which says so, and every record is in exactly one of the two.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resumed_sync_writes_into_a_new_output_file() {
+    let env = Env::new(2, 30).await;
+    let cred = env.credential(TOKEN);
+    let state = env.dir.join("jobs.state.json");
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "fetch",
+            "--credential",
+            p(&cred),
+            "--stream",
+            "jobs",
+            "--state",
+            p(&state),
+        ];
+        args.extend(extra);
+        args.extend(["--out", p(out)]);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let first = env.dir.join("run-0001.jsonl");
+    let args = run(&first, &["--max-pages", "2"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.harness(&args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(24),
+        "stopped part-way: {}",
+        stderr(&out)
+    );
+    let second = env.dir.join("run-0002.jsonl");
+    let args = run(&second, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.harness(&args).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("resumed into a new output file") && said.contains(&*first.to_string_lossy()),
+        "{said}"
+    );
+    let ids = |path: &Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let (a, b) = (ids(&first), ids(&second));
+    assert!(!a.is_empty() && !b.is_empty());
+    let mut all = a.clone();
+    all.extend(b);
+    let unique: std::collections::BTreeSet<String> = all.iter().cloned().collect();
+    assert_eq!(unique.len(), all.len(), "no record in both files");
+    let want: std::collections::BTreeSet<String> = env
+        .sim
+        .dataset(TOKEN)
+        .unwrap()
+        .expected_keys("jobs")
+        .into_iter()
+        .collect();
+    assert_eq!(unique, want, "every record in one of them");
+    env.finish().await;
+}

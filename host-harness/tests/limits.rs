@@ -625,6 +625,7 @@ async fn epoch_overhead() {
                     stream: "pipelines".into(),
                     settings: settings.clone(),
                     state: state.clone(),
+                    skip_failing: None,
                 };
                 let page = inst.fetch(&cred, &request).await.unwrap();
                 running += inst.cpu_time_of_last_call();

@@ -85,7 +85,7 @@ fn programs(workspace: &Path, guest: &Path) -> Vec<Program> {
             },
         ),
         program("leaky", connector()),
-        // The connector's world, version 0.2.0 (its WIT builds on the
+        // The connector's world, version 0.1.0 (its WIT builds on the
         // connector's wit/ for the wasi packages).
         program(
             "other-version",
@@ -98,7 +98,7 @@ fn programs(workspace: &Path, guest: &Path) -> Vec<Program> {
                 ),
                 world: Some(WorldCheck {
                     wit_dirs: vec![workspace.join("wit"), guest.join("wit-other-version")],
-                    world: "ingest:connector/source-connector@0.2.0".into(),
+                    world: "ingest:connector/source-connector@0.1.0".into(),
                 }),
             },
         ),

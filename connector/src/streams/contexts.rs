@@ -1,17 +1,23 @@
 //! `contexts`: the contexts of each organisation
-//! (`GET /api/v2/context?owner-slug={org}&owner-type=organization`).
+//! (`GET /api/v2/context?owner-id={id}&owner-type=organization` for the
+//! organisations of `/me/collaborations`, whose ids are known; `owner-slug`
+//! for `org_slug`). Listing an organisation's contexts may need org-admin
+//! rights: a 403 (or 404) skips that organisation, named in the page's
+//! `skipped` list, and the others are read.
 
 use super::{Read, StreamDef};
-use crate::engine::{At, Cx, Req, Root, Tree, seg};
+use crate::engine::{At, Cx, On404, Req, Root, Tree, seg};
 use crate::error::ConnectorError;
 use crate::json::string;
 use crate::state::Item;
 
 pub const STREAM: StreamDef = StreamDef {
     name: "contexts",
-    description: "The contexts of each organisation (GET /api/v2/context?owner-slug={org}&owner-type=organization), \
-every page; records are CircleCI's context objects as returned plus owner_slug, the organisation's slug \
-(added only when absent). Organisations: org_slug if set, else every organisation of /me/collaborations.",
+    description: "The contexts of each organisation (GET /api/v2/context?owner-id={id}&owner-type=organization, \
+or owner-slug={org_slug}), every page; records are CircleCI's context objects as returned plus owner_slug, the \
+organisation's slug (added only when absent). Organisations: org_slug if set, else every organisation of \
+/me/collaborations (listed by id, which also works for personal accounts). An organisation whose contexts \
+answer 403 (they may need org-admin rights) or 404 is skipped and named.",
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -53,17 +59,23 @@ impl Tree for Contexts {
                 "/context".into(),
                 format!("contexts of organisation {}", root.name),
             );
-            req.query = vec![
-                ("owner-slug", root.key.clone()),
-                ("owner-type", "organization".into()),
-            ];
+            let owner = match &root.owner_id {
+                Some(id) => ("owner-id", id.clone()),
+                None => ("owner-slug", root.key.clone()),
+            };
+            req.query = vec![owner, ("owner-type", "organization".into())];
+            req.on_404 =
+                On404::Skip("listing an organisation's contexts may need org-admin rights");
             return req;
         }
         let c = &heads[0].id;
-        Req::list(
-            format!("/context/{}/environment-variable", seg(c)),
-            format!("environment variables of context {c}"),
-        )
+        Req {
+            on_404: On404::Skip("the context was deleted after it was listed"),
+            ..Req::list(
+                format!("/context/{}/environment-variable", seg(c)),
+                format!("environment variables of context {c}"),
+            )
+        }
     }
 
     fn page(&self, at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {

@@ -112,18 +112,30 @@ impl StreamDef {
     }
 
     /// Reads one bounded piece of the stream: at most a few requests.
+    /// `skip_failing`: see [`crate::engine::fetch`]; a single request is no
+    /// item to skip, so it fails again.
     pub fn fetch(
         &self,
         api: &mut Api<'_>,
         settings: &Settings,
         state: Option<State>,
+        skip_failing: Option<&str>,
     ) -> Result<Page, ConnectorError> {
         let (path, what, answer) = match &self.read {
             Read::Tree(tree) => {
-                return crate::engine::fetch(api, settings, state, self.name, *tree);
+                return crate::engine::fetch(api, settings, state, self.name, *tree, skip_failing);
             }
             Read::Single { path, what, answer } => (*path, *what, answer),
         };
+        if let Some(why) = skip_failing {
+            return Err(ConnectorError::Unavailable(crate::error::RetryHint {
+                retry_after_ms: None,
+                message: format!(
+                    "{why} (the {} stream is one request: nothing to skip)",
+                    self.name
+                ),
+            }));
+        }
         if state.is_some() {
             return Err(ConnectorError::InvalidState(format!(
                 "the {} stream is read in one call and never returns a state; pass no state",

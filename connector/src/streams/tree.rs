@@ -27,14 +27,29 @@
 //! A project without marks (first sync, or new to this sync) is read in
 //! full, down to `start_date`, and everything is emitted.
 //!
+//! The listing of a project with marks stops at the first pipeline created
+//! before the lookback window (`hwm - lookback_days`, see
+//! [`crate::engine`]): within it, every pipeline's workflows are listed
+//! again, which is how a rerun (a new workflow, `created_at > as_of`, on an
+//! old pipeline) and a late approval (`stopped_at > as_of`) are found.
+//!
 //! The new marks: `hwm` the newest pipeline seen; `lwm` the oldest pipeline
 //! that has something unfinished among what the stream reads: the pipeline
 //! itself (state `setup-pending`, `setup` or `pending`: its workflows may
 //! not exist yet), a workflow (`running`, `on_hold`, `failing`) or a job
 //! (`running`, `queued`, `not_running`, `blocked`, `on_hold`). Statuses
 //! CircleCI adds later count as finished when `stopped_at` is set.
+//!
+//! Items that cannot be read: a pipeline whose workflows answer 404 (past
+//! CircleCI's retention) or keep failing, a workflow deleted after it was
+//! listed, a job whose details, tests or artifacts are gone, and anything
+//! listed with a null id, are skipped (see [`crate::engine`]). Approval jobs
+//! are recognised by their `type` (some carry a `job_number`): they have no
+//! details, tests or artifacts. Artifacts of a job that stopped more than
+//! `artifact_retention_days` before the newest data seen are not asked for:
+//! CircleCI deleted them.
 
-use crate::engine::{At, Cx, On404, PROJECT_404_HINT, Req, Root, Tree, id, seg, ts};
+use crate::engine::{At, Cx, On404, PROJECT_404_HINT, Req, Root, Tree, seg, ts};
 use crate::error::ConnectorError;
 use crate::json::{self, string};
 use crate::state::Item;
@@ -125,18 +140,20 @@ impl Tree for CiTree {
             },
             2 => {
                 let p = &heads[0].id;
-                Req::list(
-                    format!("/pipeline/{}/workflow", seg(p)),
-                    format!("workflows of pipeline {p} of project {project}"),
-                )
+                Req {
+                    on_404: On404::Skip(
+                        "the pipeline is older than CircleCI keeps workflows, or was deleted",
+                    ),
+                    ..Req::list(
+                        format!("/pipeline/{}/workflow", seg(p)),
+                        format!("workflows of pipeline {p} of project {project}"),
+                    )
+                }
             }
             3 => {
                 let w = &heads[1].id;
                 Req {
-                    on_404: On404::Skip(format!(
-                        "skipped workflow {w} of project {project}: its job list answered 404 \
-                         (the workflow was deleted after it was listed)"
-                    )),
+                    on_404: On404::Skip("the workflow was deleted after it was listed"),
                     ..Req::list(
                         format!("/workflow/{}/job", seg(w)),
                         format!("jobs of workflow {w} of project {project}"),
@@ -146,20 +163,25 @@ impl Tree for CiTree {
             _ => {
                 let n = heads[2].n.unwrap_or_default();
                 let path = &root.path;
+                let gone = On404::Skip("CircleCI keeps a job's data for a limited time");
                 match self.0 {
-                    Target::Tests => Req::list(
-                        format!("/project/{path}/{n}/tests"),
-                        format!("tests of job {n} of project {project}"),
-                    ),
-                    Target::Artifacts => Req::list(
-                        format!("/project/{path}/{n}/artifacts"),
-                        format!("artifacts of job {n} of project {project}"),
-                    ),
+                    Target::Tests => Req {
+                        on_404: gone,
+                        ..Req::list(
+                            format!("/project/{path}/{n}/tests"),
+                            format!("tests of job {n} of project {project}"),
+                        )
+                    },
+                    Target::Artifacts => Req {
+                        on_404: gone,
+                        ..Req::list(
+                            format!("/project/{path}/{n}/artifacts"),
+                            format!("artifacts of job {n} of project {project}"),
+                        )
+                    },
                     _ => Req {
                         object: true,
-                        on_404: On404::Skip(format!(
-                            "skipped the details of job {n} of project {project}: CircleCI answered 404"
-                        )),
+                        on_404: gone,
                         ..Req::list(
                             format!("/project/{path}/job/{n}"),
                             format!("details of job {n} of project {project}"),
@@ -194,6 +216,17 @@ impl Tree for CiTree {
                     let before_start = start.is_some_and(|s| created < s);
                     let before_window = cx.last.is_some_and(|l| created < l.window_start());
                     if before_start || before_window {
+                        if let Some(l) = cx.last.filter(|_| before_window)
+                            && let Some(oldest) = l.unfinished_before_window()
+                        {
+                            cx.notices.push(format!(
+                                "project {}: work unfinished at the last sync, from pipelines created \
+                                 since {}, is older than the lookback window ({} days): treated as final",
+                                root.name,
+                                crate::time::format_ts(oldest),
+                                cx.settings.lookback_days
+                            ));
+                        }
                         cx.stop = true;
                         break;
                     }
@@ -205,6 +238,9 @@ impl Tree for CiTree {
                     if !pipeline_finished(state.as_deref()) {
                         cx.unfinished(Some(created));
                     }
+                    let Some(id) = cx.usable_id(&f, "id") else {
+                        continue;
+                    };
                     if leaf {
                         let emit = cx
                             .last
@@ -214,7 +250,7 @@ impl Tree for CiTree {
                         }
                     } else {
                         cx.children.push(Item {
-                            id: id(&f, "id", what)?,
+                            id,
                             at: Some(created),
                             ..Item::default()
                         });
@@ -225,6 +261,11 @@ impl Tree for CiTree {
                 let pipeline = &heads[0];
                 for item in items {
                     let f = json::fields(item, what)?;
+                    // Past CircleCI's retention, workflows are listed with a
+                    // null id: not a record, nothing to read under.
+                    let Some(id) = cx.usable_id(&f, "id") else {
+                        continue;
+                    };
                     let created = ts(&f, "created_at");
                     let stopped = ts(&f, "stopped_at");
                     cx.see(created);
@@ -247,7 +288,7 @@ impl Tree for CiTree {
                         }
                     } else if new || changed || !finished || stopped.is_none() {
                         cx.children.push(Item {
-                            id: id(&f, "id", what)?,
+                            id,
                             e: if new { 2 } else { u8::from(changed) },
                             ..Item::default()
                         });
@@ -258,6 +299,9 @@ impl Tree for CiTree {
                 let (pipeline, workflow) = (&heads[0], &heads[1]);
                 for item in items {
                     let f = json::fields(item, what)?;
+                    let Some(id) = cx.usable_id(&f, "id") else {
+                        continue;
+                    };
                     let started = ts(&f, "started_at");
                     let stopped = ts(&f, "stopped_at");
                     cx.see(started);
@@ -296,10 +340,20 @@ impl Tree for CiTree {
                         continue;
                     }
                     let number = json::u64_field(&f, "job_number");
+                    // By type, not by a missing number: some approval jobs
+                    // carry a job_number, and have no details all the same.
                     let approval = json::string_field(&f, "type").as_deref() == Some("approval");
+                    let expired = target == Target::Artifacts
+                        && cx.settings.artifact_retention().is_some_and(|keep| {
+                            stopped.is_some_and(|stop| {
+                                cx.seen()
+                                    .is_some_and(|seen| stop < seen.saturating_sub(keep))
+                            })
+                        });
                     match number {
+                        Some(_) if expired && !approval => cx.expired_artifacts += 1,
                         Some(n) if !approval => cx.children.push(Item {
-                            id: id(&f, "id", what)?,
+                            id,
                             n: Some(n),
                             ..Item::default()
                         }),

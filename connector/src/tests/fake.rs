@@ -34,6 +34,9 @@ pub struct Workflow {
     pub jobs: Vec<Job>,
     /// Its job list answers 404.
     pub deleted: bool,
+    /// Listed with `"id": null`, as CircleCI lists workflows past its
+    /// retention.
+    pub null_id: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +86,8 @@ pub struct FakeCi {
     /// `Date` header sent with every answer.
     pub date: Option<Ts>,
     pub page_size: usize,
+    /// Organisations whose contexts answer 403.
+    pub forbidden_orgs: Vec<String>,
     next_id: u64,
     /// Item counter for numbers.
     next_number: u64,
@@ -175,6 +180,7 @@ impl FakeCi {
             stopped,
             jobs,
             deleted: false,
+            null_id: false,
         }
     }
 
@@ -261,7 +267,11 @@ impl FakeCi {
         format!(
             r#"{{"pipeline_id":{},"canceled_by":null,"id":{},"name":{},"project_slug":{},"errored_by":null,"tag":null,"status":{},"started_by":"u-1","pipeline_number":{},"created_at":{},"stopped_at":{}}}"#,
             q(&p.id),
-            q(&w.id),
+            if w.null_id {
+                "null".to_string()
+            } else {
+                q(&w.id)
+            },
             q(&w.name),
             q(slug),
             q(&w.status),
@@ -467,7 +477,19 @@ impl FakeCi {
                 self.page(items, query)
             }
             ["context"] => {
-                let org = query.get("owner-slug").ok_or(400u16)?;
+                // By slug, or by the id /me/collaborations gives (`org-<i>`).
+                let org = match (query.get("owner-slug"), query.get("owner-id")) {
+                    (Some(slug), None) => slug,
+                    (None, Some(id)) => id
+                        .strip_prefix("org-")
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .and_then(|i| self.orgs.get(i))
+                        .ok_or(404u16)?,
+                    _ => return Err(400),
+                };
+                if self.forbidden_orgs.contains(org) {
+                    return Err(403);
+                }
                 if query.get("owner-type").map(String::as_str) != Some("organization") {
                     return Err(400);
                 }

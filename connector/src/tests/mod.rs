@@ -1,8 +1,9 @@
 //! End-to-end tests of the contract functions against a scripted fake
 //! HTTP client: URLs, headers, paging, states and error mapping. The
 //! traversal, discovery and incremental tests against a stateful fake
-//! CircleCI are in [`traversal`]; stale page tokens in [`stale`]; the
-//! property tests in [`fuzz`].
+//! CircleCI are in [`traversal`]; stale page tokens in [`stale`]; what real
+//! accounts hold (expired history, failing items, reruns, abandoned holds)
+//! in [`real_accounts`]; the property tests in [`fuzz`].
 
 use crate::http::resp;
 use crate::*;
@@ -10,6 +11,7 @@ use std::collections::VecDeque;
 
 mod fake;
 mod fuzz;
+mod real_accounts;
 mod stale;
 mod traversal;
 
@@ -71,6 +73,7 @@ fn req(stream: &str, settings: &str, state: Option<&str>) -> FetchRequest {
         stream: stream.into(),
         settings: settings.into(),
         state: state.map(Into::into),
+        skip_failing: None,
     }
 }
 
@@ -247,7 +250,8 @@ fn me_stream() {
             records: vec![ME.into()],
             state: None,
             has_more: false,
-            notices: vec![]
+            notices: vec![],
+            skipped: vec![]
         }
     );
     let e = call(

@@ -118,43 +118,48 @@ fn a_stale_token_deep_in_the_tree_restarts_only_that_listing() {
     assert_eq!(s.requests, baseline.requests + STALE + 1);
 }
 
-/// After `MAX_RESTARTS` restarts of one listing, the next stale token is an
-/// error that says what to do.
+/// After `MAX_RESTARTS` restarts of one listing, the next stale token skips
+/// what the listing belongs to (here the project itself), named with why:
+/// the sync ends, it does not loop.
 #[test]
 fn restarts_are_bounded() {
     let (mut fake, _) = api_project(50, 0);
     let settings = slugs(&["gh/acme/api"]);
     fake.fail("/pipeline?page-token=", 404, usize::MAX);
     let mut state = None;
-    let mut notices = Vec::new();
-    let e = loop {
-        match call(&mut fake, "pipelines", &settings, state.as_deref()) {
-            Ok(page) => {
-                assert!(page.has_more);
-                notices.extend(page.notices);
-                state = page.state;
-            }
-            Err(e) => break e,
+    let (mut notices, mut skipped, mut records) = (Vec::new(), Vec::new(), 0);
+    let mut max_state = String::new();
+    loop {
+        let page = call(&mut fake, "pipelines", &settings, state.as_deref()).unwrap();
+        notices.extend(page.notices);
+        skipped.extend(page.skipped);
+        records += page.records.len();
+        state = page.state;
+        if let Some(s) = &state
+            && s.contains(r#""s":3"#)
+        {
+            max_state = s.clone();
         }
-    };
+        if !page.has_more {
+            break;
+        }
+    }
     assert_eq!(restarts(&notices), MAX_RESTARTS as usize);
     assert_eq!(
         strikes(&notices),
         (MAX_RESTARTS as usize + 1) * MAX_STRIKES as usize
     );
-    assert_eq!(e.kind(), "not-found");
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
     assert!(
-        e.message()
-            .contains("already read again from its first page the most times allowed")
-            && e.message().contains("pass no state"),
-        "{e}"
+        skipped[0].starts_with("pipelines of project gh/acme/api was not found (HTTP 404)")
+            && skipped[0].contains("already read again from its first page the most times allowed")
+            && skipped[0].ends_with("gh/acme/api is skipped in this sync"),
+        "{skipped:?}"
     );
-    // The counts live in the state: a fresh sync starts at zero.
-    let state = state.unwrap();
-    assert!(
-        state.contains(r#""s":3"#) && state.contains(r#""r":3"#),
-        "{state}"
-    );
+    // The first page, read four times.
+    assert_eq!(records, 20 * (MAX_RESTARTS as usize + 1));
+    // The counts lived in the state.
+    assert!(max_state.contains(r#""r":3"#), "{max_state}");
     fake.failures.clear();
     let s = sync(&mut fake, "pipelines", &settings, None);
     assert_eq!(s.records.len(), 50);
@@ -207,11 +212,13 @@ fn a_restart_that_finds_the_item_gone_skips_it() {
     }
     fake = fake.on(&format!("{base}/workflow/w1/job"), 404, gone);
     let settings = slugs(&["gh/acme/api"]);
-    let (mut records, mut notices, mut state) = (Vec::new(), Vec::new(), None);
+    let (mut records, mut notices, mut skipped, mut state) =
+        (Vec::new(), Vec::new(), Vec::new(), None);
     loop {
         let page = call(&mut fake, "jobs", &settings, state.as_deref()).unwrap();
         records.extend(page.records);
         notices.extend(page.notices);
+        skipped.extend(page.skipped);
         state = page.state;
         if !page.has_more {
             break;
@@ -223,9 +230,10 @@ fn a_restart_that_finds_the_item_gone_skips_it() {
         (strikes(&notices), restarts(&notices)),
         (MAX_STRIKES as usize, 1)
     );
+    assert_eq!(skipped.len(), 1);
     assert!(
-        notices.last().unwrap().starts_with("skipped workflow w1"),
-        "{notices:?}"
+        skipped[0].starts_with("jobs of workflow w1 of project gh/acme/api was not found"),
+        "{skipped:?}"
     );
 }
 
@@ -249,16 +257,20 @@ fn discovery_restarts_its_scan() {
     want.extend(std::iter::repeat_n(second.clone(), STALE));
     want.extend([first, second]);
     assert_eq!(fake.log[1..STALE + 4], want[..]);
-    // Bounded there too.
+    // Bounded there too: after the last restart the organisation's scan
+    // is skipped (the projects of its first page stay found), named.
     fake.fail("/pipeline?org-slug=gh%2Facme&page-token=", 404, usize::MAX);
-    let mut state = None;
-    let e = loop {
-        match call(&mut fake, "projects", "{}", state.as_deref()) {
-            Ok(page) => state = page.state,
-            Err(e) => break e,
-        }
-    };
-    assert_eq!(e.kind(), "not-found");
+    let s = sync(&mut fake, "projects", "{}", None);
+    assert_eq!(restarts(&s.notices), MAX_RESTARTS as usize);
+    assert_eq!(s.skipped.len(), 1, "{:?}", s.skipped);
+    assert!(
+        s.skipped[0]
+            .starts_with("pipelines of organisation gh/acme (project discovery): not-found")
+            && s.skipped[0].ends_with("its projects are not read in this sync"),
+        "{:?}",
+        s.skipped
+    );
+    assert!(!s.records.is_empty(), "the first page's projects are read");
 }
 
 /// An incremental sync whose window spans pages, with a stale token in it:

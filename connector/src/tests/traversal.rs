@@ -7,14 +7,14 @@ use crate::time::Ts;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-const APPROVAL_WHY: &str = "approval job(s): approval jobs have no job number, and CircleCI answers 404 \
-for their details, tests and artifacts";
+const APPROVAL_WHY: &str = "approval job(s): CircleCI has no details, tests or artifacts for approval jobs (it answers 404)";
 
 /// What a whole sync (calls until `has_more` is false) returned.
 #[derive(Debug, Default)]
 pub(super) struct Sync {
     pub(super) records: Vec<String>,
     pub(super) notices: Vec<String>,
+    pub(super) skipped: Vec<String>,
     pub(super) calls: usize,
     pub(super) requests: usize,
     pub(super) max_state: usize,
@@ -75,6 +75,7 @@ pub(super) fn sync(fake: &mut FakeCi, stream: &str, settings: &str, state: Optio
         );
         out.records.extend(page.records);
         out.notices.extend(page.notices);
+        out.skipped.extend(page.skipped);
         if let Some(s) = &page.state
             && s.len() > out.max_state
         {
@@ -293,16 +294,35 @@ fn contexts_and_their_variables() {
         vars: vec!["TOKEN".into()],
     });
 
-    // No org_slug: every organisation of /me/collaborations.
+    // No org_slug: every organisation of /me/collaborations, by its id
+    // (owner-slug does not work for personal accounts).
     let s = sync(&mut fake, "contexts", "{}", None);
     assert_eq!(s.records.len(), 26);
     assert_eq!(fake.log[0], format!("{BASE}/me/collaborations"));
     assert_eq!(
         fake.log[1],
-        format!("{BASE}/context?owner-slug=gh%2Facme&owner-type=organization")
+        format!("{BASE}/context?owner-id=org-0&owner-type=organization")
     );
     assert!(s.records[0].ends_with(r#","owner_slug":"gh/acme"}"#));
     assert_eq!(s.values()[25]["owner_slug"], "circleci/0b1d");
+    assert!(s.skipped.is_empty());
+
+    // An organisation whose contexts need admin rights is skipped, named;
+    // the others are read.
+    fake.forbidden_orgs.push("gh/acme".into());
+    let s = sync(&mut fake, "contexts", "{}", None);
+    assert_eq!(s.records.len(), 1);
+    assert_eq!(s.values()[0]["owner_slug"], "circleci/0b1d");
+    assert_eq!(s.skipped.len(), 1, "{:?}", s.skipped);
+    assert!(
+        s.skipped[0].contains("contexts of organisation gh/acme")
+            && s.skipped[0].contains("HTTP 403")
+            && s.skipped[0].contains("org-admin rights")
+            && s.skipped[0].ends_with("gh/acme is skipped in this sync"),
+        "{:?}",
+        s.skipped
+    );
+    fake.forbidden_orgs.clear();
 
     let s = sync(
         &mut fake,
@@ -399,19 +419,20 @@ fn approval_jobs_deleted_workflows_and_gone_details_are_skipped() {
     let s = sync(&mut fake, "job_details", &settings, None);
     assert_eq!(s.records.len(), 3 * 2 - 1);
     assert_eq!(
-        s.notices[..2],
+        s.skipped,
         [
             format!(
-                "skipped the details of job {gone} of project gh/acme/api: CircleCI answered 404"
+                "details of job {gone} of project gh/acme/api was not found (HTTP 404): Not Found \
+                 (CircleCI keeps a job's data for a limited time); the next sync tries it once more"
             ),
             format!(
-                "skipped workflow {deleted} of project gh/acme/api: its job list answered 404 (the workflow \
-                 was deleted after it was listed)"
+                "jobs of workflow {deleted} of project gh/acme/api was not found (HTTP 404): Not Found \
+                 (the workflow was deleted after it was listed); the next sync tries it once more"
             ),
         ]
     );
     assert_eq!(s.approvals(), 3);
-    assert_eq!(s.notices.len(), 2 + s.calls);
+    assert_eq!(s.notices.len(), s.calls, "one approval notice a call");
     // Approval jobs are never asked for anything.
     assert!(
         !fake
@@ -755,11 +776,11 @@ fn incremental_jobs_emit_exactly_what_is_new_or_changed() {
                 .any(|v| v["workflow_id"] == new_wf.as_str()
                     && v["pipeline_id"] == new_pipeline.as_str())
         );
-        // One page of pipelines (the window ends at the unfinished one), the
-        // workflows of the five pipelines in it, and the jobs of the two
-        // workflows that are new or changed.
-        assert_eq!(second.requests, 1 + 5 + 2, "{:#?}", fake.log);
-        assert_eq!(second.calls, 1);
+        // The lookback window (14 days before the newest pipeline) holds
+        // all 30 pipelines: two pages of them, the workflows of each, and
+        // the jobs of the two workflows that are new or changed.
+        assert_eq!(second.requests, 2 + 30 + 2, "{:#?}", fake.log);
+        assert_eq!(second.calls, 2);
         let state = second.state.unwrap();
         assert_eq!(
             cursor_of(&state),
@@ -769,16 +790,20 @@ fn incremental_jobs_emit_exactly_what_is_new_or_changed() {
             })
         );
 
-        // Nothing changed: nothing emitted, two requests.
+        // Nothing changed: nothing emitted; the window's pipelines and
+        // their workflows are listed again, no job.
         fake.log.clear();
         let third = sync(&mut fake, "jobs", &settings, Some(state));
         assert!(third.records.is_empty());
+        assert_eq!(fake.log.len(), 2 + 30);
         assert_eq!(
-            fake.log,
-            [
-                format!("{BASE}/project/gh/acme/api/pipeline"),
-                format!("{BASE}/pipeline/{new_pipeline}/workflow"),
-            ]
+            fake.log[1],
+            format!("{BASE}/pipeline/{new_pipeline}/workflow")
+        );
+        assert!(
+            fake.log.iter().all(|u| !u.contains("/job")),
+            "{:#?}",
+            fake.log
         );
     }
 }
@@ -854,7 +879,8 @@ fn incremental_workflows_and_pipelines() {
     fake.log.clear();
     let second = sync(&mut fake, "pipelines", &settings, first.state);
     assert_eq!(second.field("id"), [new, set_up]);
-    assert_eq!(fake.log.len(), 1);
+    // The window holds all 30 pipelines: two pages.
+    assert_eq!(fake.log.len(), 2);
 }
 
 #[test]

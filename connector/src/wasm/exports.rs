@@ -72,6 +72,7 @@ impl Guest for Component {
             stream: request.stream,
             settings: request.settings,
             state: request.state,
+            skip_failing: request.skip_failing,
         };
         let p = crate::connector::fetch(&mut WasiHttp, &credential, &request).map_err(to_wit)?;
         Ok(wit::Page {
@@ -79,6 +80,7 @@ impl Guest for Component {
             state: p.state,
             has_more: p.has_more,
             notices: p.notices,
+            skipped: p.skipped,
         })
     }
 }

@@ -24,7 +24,7 @@
 //! | [`HUGE_PAGE`] | nothing | fetch: a page as large as the settings say | refuse the page |
 //! | [`SNOOP`] | wasi:filesystem/{types,preopens}, wasi:cli/environment | reads env and preopens | refuse it at load |
 //! | [`LEAKY`] | nothing | api_key in errors, notice, record, state, panic | redact it everywhere |
-//! | [`OTHER_VERSION`] | nothing | exports `ingest:connector/*@0.2.0` | refuse it at load |
+//! | [`OTHER_VERSION`] | nothing | exports `ingest:connector/*@0.1.0` | refuse it at load |
 //! | [`OTHER_WORLD`] | nothing | exports `hostile:unrelated/greeter@0.1.0` only | refuse it at load |
 //! | [`ATTACK`] | wasi:http, wasi:io | fetch: the attack the settings' `mode` names; validate: the key `\u`-escaped | bound host resources, calls, bodies and states; redact every spelling; escape terminal controls |
 //! | [`UNMARKED`] | nothing | `leaky` with the api_key described as plain text | redact it anyway |
@@ -59,6 +59,7 @@
 //!   before it runs; if it ran, it would return what it found.
 //! - [`LEAKY`]: validate → `invalid-credential("key <api_key> rejected")`;
 //!   fetch with no state → a page with notice `"using api_key <api_key>"`,
+//!   skipped item `"item of api_key <api_key>: gone"`,
 //!   record `{"i":0,"token":"<api_key>"}`, state `{"token":"<api_key>"}`,
 //!   has-more true; fetch with any state →
 //!   `bad-response("the upstream rejected key <api_key>")`; fetch with
@@ -106,7 +107,7 @@ pub const HUGE_PAGE: &[u8] = component!("huge-page");
 pub const SNOOP: &[u8] = component!("snoop");
 /// Puts the api_key in errors, notices, records, state and a panic.
 pub const LEAKY: &[u8] = component!("leaky");
-/// Implements version 0.2.0 of the contract instead of 0.1.0.
+/// Implements version 0.1.0 of the contract instead of 0.2.0.
 pub const OTHER_VERSION: &[u8] = component!("other-version");
 /// Exports an unrelated interface only.
 pub const OTHER_WORLD: &[u8] = component!("other-world");
@@ -194,8 +195,8 @@ mod tests {
     };
     use std::path::Path;
 
-    const SOURCE_V1: &str = "ingest:connector/source@0.1.0";
-    const TYPES_V1: &str = "ingest:connector/types@0.1.0";
+    const SOURCE_V1: &str = "ingest:connector/source@0.2.0";
+    const TYPES_V1: &str = "ingest:connector/types@0.2.0";
 
     fn imports(component: &[u8]) -> Vec<String> {
         let mut imports = component_imports(component).unwrap();
@@ -296,12 +297,12 @@ mod tests {
     }
 
     #[test]
-    fn other_version_exports_version_0_2_0_only() {
+    fn other_version_exports_version_0_1_0_only() {
         assert_eq!(
             component_exports(OTHER_VERSION).unwrap(),
             [
-                "ingest:connector/types@0.2.0",
-                "ingest:connector/source@0.2.0"
+                "ingest:connector/types@0.1.0",
+                "ingest:connector/source@0.1.0"
             ]
         );
         check_imports(OTHER_VERSION, CONNECTOR_ALLOWED_IMPORTS).unwrap();
@@ -338,8 +339,8 @@ mod tests {
         )
         .unwrap();
         let expected = contract.replacen(
-            "package ingest:connector@0.1.0;",
             "package ingest:connector@0.2.0;",
+            "package ingest:connector@0.1.0;",
             1,
         );
         assert_ne!(expected, contract, "the contract's package line moved");

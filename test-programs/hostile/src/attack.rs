@@ -236,6 +236,7 @@ fn escaped_key(credential: &Credential) -> Result<Page, ConnectorError> {
         state: None,
         has_more: false,
         notices: vec![format!("using {key}")],
+        skipped: vec![format!("item {key}: gone")],
     })
 }
 
@@ -248,6 +249,7 @@ fn terminal(settings: &Map<String, Value>, called_before: bool) -> Result<Page, 
             state: Some("{}".into()),
             has_more: true,
             notices: vec![format!("look: {SEQUENCES}")],
+            skipped: vec![format!("item {SEQUENCES}: gone")],
         });
     }
     Err(ConnectorError::BadResponse(format!(
@@ -264,5 +266,6 @@ fn big_state(settings: &Map<String, Value>) -> Result<Page, ConnectorError> {
         state: Some(json!({ "p": pad }).to_string()),
         has_more: true,
         notices: Vec::new(),
+        skipped: Vec::new(),
     })
 }

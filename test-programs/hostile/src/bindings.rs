@@ -1,5 +1,5 @@
-//! Generated bindings for the connector world, version 0.1.0 (the
-//! contract), or 0.2.0 with the `other-version` feature (a copy of the WIT
+//! Generated bindings for the connector world, version 0.2.0 (the
+//! contract), or 0.1.0 with the `other-version` feature (a copy of the WIT
 //! with only the version changed, in `../wit-other-version`).
 //!
 //! As in the connector, the wasi:http, wasi:io and wasi:clocks interfaces
@@ -8,7 +8,7 @@
 
 #[cfg(not(feature = "other-version"))]
 wit_bindgen::generate!({
-    world: "ingest:connector/source-connector@0.1.0",
+    world: "ingest:connector/source-connector@0.2.0",
     path: "../../wit",
     with: {
         "wasi:http/types@0.2.12": wasip2::http::types,
@@ -20,11 +20,11 @@ wit_bindgen::generate!({
     },
 });
 
-// The 0.2.0 package only holds the contract; its wasi dependencies come
+// The 0.1.0 package only holds the contract; its wasi dependencies come
 // from the connector's WIT, loaded first.
 #[cfg(feature = "other-version")]
 wit_bindgen::generate!({
-    world: "ingest:connector/source-connector@0.2.0",
+    world: "ingest:connector/source-connector@0.1.0",
     path: ["../../wit", "wit-other-version"],
     with: {
         "wasi:http/types@0.2.12": wasip2::http::types,
@@ -42,4 +42,4 @@ wit_bindgen::generate!({
 #[cfg(not(feature = "other-version"))]
 pub use self::exports::ingest::connector as contract;
 #[cfg(feature = "other-version")]
-pub use self::exports::ingest::connector0_2_0 as contract;
+pub use self::exports::ingest::connector0_1_0 as contract;

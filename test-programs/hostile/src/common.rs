@@ -141,6 +141,7 @@ pub fn last_page(records: Vec<String>) -> Page {
         state: None,
         has_more: false,
         notices: Vec::new(),
+        skipped: Vec::new(),
     }
 }
 

@@ -41,7 +41,7 @@ impl Guest for Component {
 }
 
 // Only in the wasm module: a native cdylib cannot export names such as
-// `ingest:connector/source@0.1.0#fetch` (the linker's version script
+// `ingest:connector/source@0.2.0#fetch` (the linker's version script
 // rejects them), and nothing native calls them anyway.
 #[cfg(target_arch = "wasm32")]
 crate::bindings::export!(Component with_types_in crate::bindings);

@@ -63,6 +63,7 @@ pub fn fetch(_credential: Credential, request: FetchRequest) -> Result<Page, Con
         state,
         has_more,
         notices: Vec::new(),
+        skipped: Vec::new(),
     })
 }
 

@@ -2,7 +2,8 @@
 //! text the host may print or store:
 //! - `validate` fails with `invalid-credential("key <api_key> rejected")`;
 //! - `fetch` with no state returns a page whose notice is
-//!   `"using api_key <api_key>"`, whose one record is
+//!   `"using api_key <api_key>"`, whose skipped item is
+//!   `"item of api_key <api_key>: gone"`, whose one record is
 //!   `{"i":0,"token":"<api_key>"}`, whose state is
 //!   `{"token":"<api_key>"}`, with `has-more` true;
 //! - `fetch` with any state (the host calls again) fails with
@@ -48,5 +49,6 @@ pub fn fetch(credential: Credential, request: FetchRequest) -> Result<Page, Conn
         state: Some(json!({ "token": token }).to_string()),
         has_more: true,
         notices: vec![format!("using api_key {token}")],
+        skipped: vec![format!("item of api_key {token}: gone")],
     })
 }

@@ -17,7 +17,7 @@
 //! | `huge-page` | fetch returns a page as large as the settings ask | records/bytes per page |
 //! | `snoop` | imports wasi:filesystem and wasi:cli/environment | import check at load |
 //! | `leaky` | puts the api_key in errors, notices, records, state, a panic | redaction of secrets |
-//! | `other-version` | exports `ingest:connector/source@0.2.0` | contract version check at load |
+//! | `other-version` | exports `ingest:connector/source@0.1.0` | contract version check at load |
 //! | `other-world` | exports an unrelated interface only | contract check at load |
 //! | `attack` | fetch runs the attack its settings' `mode` names (handle and header-map floods, a body never sent, a huge body, a slow read, an escaped key, terminal escapes, a huge state; see `attack.rs`); validate returns the key escaped | host-side resource limits, call deadline, request-body limits, redaction after decoding, terminal safety, state bound |
 //! | `unmarked` | `leaky`, with a form that calls the api_key plain text | the host decides what is secret |
@@ -35,7 +35,7 @@
 //! component of its own. Natively (clippy, workspace-wide commands) any
 //! combination compiles: `validate` and `fetch` dispatch to the first
 //! enabled in the order of the table, and nothing is exported (a native
-//! cdylib cannot export names such as `ingest:connector/source@0.1.0#fetch`).
+//! cdylib cannot export names such as `ingest:connector/source@0.2.0#fetch`).
 
 #[cfg(target_arch = "wasm32")]
 const _: () = assert!(

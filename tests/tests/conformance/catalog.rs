@@ -183,7 +183,7 @@ async fn projects_are_discovered_without_slugs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_workflow_deleted_after_listing_is_skipped_with_a_notice() {
+async fn a_workflow_deleted_after_listing_is_skipped_and_named() {
     let sim = simulator(6, 14).await;
     let victims = sim.dataset(TOKEN).unwrap().some_workflow_ids(3);
     assert_eq!(victims.len(), 3);
@@ -205,16 +205,20 @@ async fn a_workflow_deleted_after_listing_is_skipped_with_a_notice() {
             "{stream}: everything but what only the deleted workflows' job lists reach"
         );
         if stream != "workflows" {
-            let deleted: Vec<&str> = report
-                .notices
-                .examples()
+            let deleted: Vec<&String> = report
+                .skipped_items
+                .iter()
                 .filter(|n| n.contains("deleted"))
                 .collect();
-            assert!(
-                !deleted.is_empty(),
-                "{stream}: a notice says a deleted workflow was skipped: {:?}",
-                report.notices
+            assert_eq!(
+                deleted.len(),
+                victims.len(),
+                "{stream}: each deleted workflow is named as skipped: {:?}",
+                report.skipped_items
             );
+            for id in &victims {
+                assert!(deleted.iter().any(|n| n.contains(id.as_str())), "{id}");
+            }
         }
     }
     sim.shutdown().await;

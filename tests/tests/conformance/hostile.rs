@@ -331,6 +331,7 @@ async fn a_guest_that_leaks_the_credential_has_it_redacted_everywhere() {
                 stream: "items".into(),
                 settings: "{}".into(),
                 state: None,
+                skip_failing: None,
             },
         )
         .await
@@ -338,6 +339,12 @@ async fn a_guest_that_leaks_the_credential_has_it_redacted_everywhere() {
     let notices = page.notices.join("\n");
     assert!(!notices.contains(HOSTILE_TOKEN), "{notices}");
     assert!(notices.contains("replaced a secret"), "{notices}");
+    // So does what it says it skipped.
+    assert!(
+        !page.skipped.is_empty() && page.skipped.iter().all(|s| !s.contains(HOSTILE_TOKEN)),
+        "{:?}",
+        page.skipped
+    );
 
     // A panic carrying the key: a trap whose message does not.
     let err = instance
@@ -347,6 +354,7 @@ async fn a_guest_that_leaks_the_credential_has_it_redacted_everywhere() {
                 stream: "items".into(),
                 settings: json!({"panic": true}).to_string(),
                 state: None,
+                skip_failing: None,
             },
         )
         .await
@@ -627,6 +635,7 @@ async fn json_escaped_secrets_and_an_unmarked_key_are_redacted_everywhere() {
                 stream: "items".into(),
                 settings: "{}".into(),
                 state: None,
+                skip_failing: None,
             },
         )
         .await
@@ -635,6 +644,7 @@ async fn json_escaped_secrets_and_an_unmarked_key_are_redacted_everywhere() {
         .records
         .iter()
         .chain(&page.notices)
+        .chain(&page.skipped)
         .chain(page.state.iter())
     {
         assert!(!holds_key(text), "{text}");
@@ -675,13 +685,13 @@ fn components_of_another_contract_version_or_world_are_refused_at_load() {
         .expect("refused");
     let text = err.to_string();
     assert!(
-        text.contains("ingest:connector/source@0.2.0") && text.contains("does not run"),
+        text.contains("ingest:connector/source@0.1.0") && text.contains("does not run"),
         "{text}"
     );
     let err = load(hostile_artifacts::OTHER_WORLD).err().expect("refused");
     let text = err.to_string();
     assert!(
-        text.contains("does not export ingest:connector/source@0.1.0")
+        text.contains("does not export ingest:connector/source@0.2.0")
             && text.contains("hostile:unrelated/greeter"),
         "{text}"
     );

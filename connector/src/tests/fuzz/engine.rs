@@ -209,6 +209,7 @@ fn sync(
             stream: stream.into(),
             settings: settings.into(),
             state: out.state.clone(),
+            skip_failing: None,
         };
         match fetch(client, &credential(), &request) {
             Ok(page) => {
@@ -422,6 +423,7 @@ proptest! {
                 stream: stream.into(),
                 settings: settings.into(),
                 state: state.clone(),
+                skip_failing: None,
             };
             let result = fetch(&mut client, &credential(), &request);
             prop_assert!(client.sent - before <= MAX_REQUESTS);
@@ -479,6 +481,7 @@ proptest! {
                 stream: stream.into(),
                 settings: settings.into(),
                 state: state.clone(),
+                skip_failing: None,
             };
             match fetch(&mut fake, &credential(), &request) {
                 Ok(page) => {
@@ -524,6 +527,7 @@ fn progress_that_does_not_fit_the_settings_is_refused() {
             stream: stream.into(),
             settings: settings.into(),
             state: Some(state),
+            skip_failing: None,
         };
         let e = fetch(&mut fake, &credential(), &request).unwrap_err();
         assert!(

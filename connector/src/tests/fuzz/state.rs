@@ -140,6 +140,7 @@ fn run() -> impl Strategy<Value = Run> {
                     hwm,
                     lwm,
                     r,
+                    ..Run::default()
                 }
             },
         )
@@ -155,7 +156,11 @@ fn cursor() -> impl Strategy<Value = Cursor> {
             0..4,
         ),
     )
-        .prop_map(|(as_of, projects)| Cursor { as_of, projects })
+        .prop_map(|(as_of, projects)| Cursor {
+            as_of,
+            projects,
+            retry: Vec::new(),
+        })
 }
 
 pub(super) fn state() -> impl Strategy<Value = State> {
