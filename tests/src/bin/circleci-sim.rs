@@ -21,6 +21,13 @@
 //! inserted mid-walk) are injected with `--fault KIND:RATE[@ENDPOINT,…]` and the `--fault-*` knobs,
 //! or at run time with `POST /_sim/faults` (a JSON plan; `GET` shows it and the counts); see
 //! `conformance::sim::faults` and `--help`.
+//!
+//! A rate limit per token (off by default; `conformance::sim::ratelimit`): `--rate-limit N[/BURST]`
+//! gives each token a bucket of BURST requests (default N) refilled at N a second in real time; a
+//! request that finds it empty is answered `429 {"message":"Rate limit exceeded."}` with
+//! `Retry-After` and `RateLimit-*`/`X-RateLimit-*` headers. `POST /_sim/rate-limit` with
+//! `{"per_second": N, "burst": B}` or `null` changes it at run time, `GET /_sim/rate-limit` and
+//! `/_sim/stats` count the 429s.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -33,7 +40,7 @@ use conformance::sim::config::{
 };
 use conformance::sim::faults::ENDPOINTS;
 use conformance::sim::{
-    Count, FaultKind, FaultPlan, FaultRule, SimConfig, Simulator, TenantConfig,
+    Count, FaultKind, FaultPlan, FaultRule, RateLimit, SimConfig, Simulator, TenantConfig,
 };
 
 /// A deterministic CircleCI API v2 simulator (loopback only).
@@ -114,6 +121,11 @@ struct Args {
     /// Advance to the next epoch every this many seconds (never by default).
     #[arg(long, value_name = "SECS")]
     advance_every: Option<u64>,
+    /// Limit each token to N requests a second (decimals allowed) in bursts of BURST (default N,
+    /// rounded up), as a token bucket in real time: a request that finds it empty is answered 429 with
+    /// Retry-After and RateLimit-*/X-RateLimit-* headers. No limit by default.
+    #[arg(long, value_name = "N[/BURST]", value_parser = parse_rate_limit)]
+    rate_limit: Option<RateLimit>,
     /// Inject a fault into API answers: KIND at RATE (0-1 or N%), on every endpoint or only the listed
     /// ones (endpoint or stream names); repeatable, e.g. `--fault 429-json:0.1 --fault
     /// reset:0.05@jobs,tests`. `--help` lists the kinds and endpoints.
@@ -140,6 +152,16 @@ struct Args {
     /// Insertions a project gets at most per epoch.
     #[arg(long, value_name = "N", default_value_t = FaultPlan::default().head_insert_max)]
     fault_insert_max: u32,
+}
+
+fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
+    RateLimit::parse(text).ok_or_else(|| {
+        format!(
+            "{text:?} is not N[/BURST] with 0 < N <= {} and 1 <= BURST <= {}",
+            conformance::sim::ratelimit::MAX_RATE,
+            conformance::sim::ratelimit::MAX_BURST
+        )
+    })
 }
 
 fn parse_fault(text: &str) -> Result<FaultRule, String> {
@@ -195,7 +217,18 @@ Reruns: POST /_sim/advance with {{\"reruns\": [\"<workflow id>\", …]}} adds, i
 workflow (same name, new jobs and job numbers, finished when first seen) to each one's pipeline, and
 answers {{\"epoch\": N, \"reruns\": [{{\"id\", \"of\", \"pipeline_id\"}}, …]}}.
 GET /_sim/anomalies lists per tenant the unreachable pipelines (expired-404, expired-null-ids,
-failing-500), the forbidden context organisations, the abandoned holds and the reruns.",
+failing-500), the forbidden context organisations, the abandoned holds and the reruns.
+
+Rate limit (--rate-limit N[/BURST]; off by default): each token has a bucket of BURST requests
+(default N), full at the start and refilled at N a second in real time; /_sim/* is never limited.
+A request that finds its bucket empty is answered, before any fault,
+  429 {{\"message\":\"Rate limit exceeded.\"}}
+  Retry-After: S, RateLimit-Limit: BURST, RateLimit-Remaining: 0, RateLimit-Reset: S
+  and X-RateLimit-Limit / X-RateLimit-Remaining / X-RateLimit-Reset with the same values
+(S: whole seconds until a token is back, rounded up, at least 1); other answers then carry the
+six RateLimit headers with the tokens left and the seconds until the bucket is full.
+POST /_sim/rate-limit with {{\"per_second\": N, \"burst\": B}} (burst optional) or null sets or removes
+it (every bucket full again); GET /_sim/rate-limit and /_sim/stats (\"rate_limited\") count the 429s.",
         hints = FaultKind::hint_names().join(", "),
         endpoints = ENDPOINTS.join(", "),
     )
@@ -289,6 +322,7 @@ async fn run(args: Args) -> Result<()> {
             head_insert_count: args.fault_insert_count,
             head_insert_max: args.fault_insert_max,
         },
+        rate_limit: args.rate_limit,
     };
 
     let sim = Simulator::start_on(config, SocketAddr::new(ip, args.port)).await?;

@@ -2,9 +2,11 @@
 //! every kind of record, the anomalies real accounts hold (all off by default: retention, stretched
 //! history, pipelines whose workflow listing fails, abandoned approvals, forbidden contexts; see
 //! [`crate::sim::retention`], [`crate::sim::failing`], [`crate::sim::holds`],
-//! [`crate::sim::contexts`]), and the faults to inject.
+//! [`crate::sim::contexts`]), the faults to inject, and the rate limit per token (off by default,
+//! [`crate::sim::ratelimit`]).
 
 use super::faults::FaultPlan;
+use super::ratelimit::RateLimit;
 
 /// The token of the default tenant. Shaped like a CircleCI personal token (`CCIPAT_…`), and obviously fake.
 pub const DEFAULT_TOKEN: &str = "CCIPAT_sim_1a2b3c4d5e6f7a8b9c0d";
@@ -53,7 +55,8 @@ impl std::fmt::Display for Count {
 }
 
 /// Everything a simulator serves. The same config always gives byte-identical responses (and the same
-/// faults for the same requests).
+/// faults for the same requests); only a [`SimConfig::rate_limit`] depends on timing (which requests
+/// find an empty bucket).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimConfig {
     pub seed: u64,
@@ -62,6 +65,9 @@ pub struct SimConfig {
     pub tenants: Vec<TenantConfig>,
     /// Faults to inject from the start ([`crate::sim::faults`]); none by default.
     pub faults: FaultPlan,
+    /// A token bucket per tenant token in wall-clock time ([`crate::sim::ratelimit`]): a request that
+    /// finds its bucket empty is answered 429. `None` (the default): no limit, and no answer changes.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// One tenant: the token that authenticates it and the size of its dataset.
@@ -245,6 +251,7 @@ impl SimConfig {
             seed: DEFAULT_SEED,
             tenants: vec![TenantConfig::new(token, projects, pipelines_per_project)],
             faults: FaultPlan::none(),
+            rate_limit: None,
         }
     }
 }

@@ -15,6 +15,8 @@
 //! Abandoned holds ([`super::holds`]) are records like the others, which never change. `contexts` and
 //! `context_environment_variables` leave out the organisations whose contexts answer 403
 //! ([`super::contexts`]).
+//!
+//! [`super::minimum`] counts the requests that reading exactly these records takes, page by page.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -310,7 +312,8 @@ impl Dataset {
             .collect()
     }
 
-    fn insights_summary(&self, p: usize) -> Vec<Value> {
+    /// Project `p`'s insights summary as a sync reads it (all branches, the last 90 days).
+    pub(crate) fn insights_summary(&self, p: usize) -> Vec<Value> {
         let runs = self.runs(p);
         summary(
             &self.world,

@@ -1,6 +1,7 @@
 //! Applies the fault [`crate::sim::injector::Injector`] chose for one API request: replaces, delays,
 //! mangles or drops the answer the handlers would give (what each looks like is in
-//! [`crate::sim::faults`]), records the request with the fault's name, and counts the fault.
+//! [`crate::sim::faults`]), records the request with the fault's name, and counts the fault. Its
+//! [`record`] also logs the 429s of the rate limit ([`crate::sim::ratelimit`]), which no fault touches.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -114,7 +115,8 @@ pub fn answer(state: &SimState, request: Request<'_>, fault: Option<String>) -> 
     reply
 }
 
-fn record(state: &SimState, request: Request<'_>, status: u16, fault: Option<String>) {
+/// Records `request` in the log as answered with `status` (0: no answer) and `fault`.
+pub fn record(state: &SimState, request: Request<'_>, status: u16, fault: Option<String>) {
     state.log.push(RecordedRequest {
         method: request.method.as_str().to_owned(),
         path: request.path.to_owned(),

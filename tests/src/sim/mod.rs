@@ -5,7 +5,8 @@
 //! project slug form, realistic record shapes with their nulls, and the known 404/500 traps (approval
 //! jobs have no job details, empty path segments fail, and on request a workflow deleted after it was
 //! listed answers 404: [`Simulator::delete_workflow_after_listing`]). Each token is a tenant with its own
-//! generated data; the same [`SimConfig`] always gives byte-identical responses. Every request is
+//! generated data; the same [`SimConfig`] always gives byte-identical responses (only a [`ratelimit`],
+//! off by default, depends on the wall clock: which requests it refuses). Every request is
 //! recorded so tests can check what a connector actually sent.
 //!
 //! Data has an epoch: [`Simulator::advance`] moves every tenant on (new pipelines, running work ends),
@@ -20,9 +21,10 @@
 //! projects, [`contexts`]) → [`timeline`] (which pipelines exist at an epoch) → [`pipeline`],
 //! [`plan`] (a workflow's whole life) → [`observe`] (a plan at an instant: workflows and jobs),
 //! [`details`] (job details, tests, artifacts), [`insights`] → [`dataset`] (a snapshot, with its
-//! [`deleted`] workflows: listed but unreadable) and [`expected`] (the right answers) → [`server`]
-//! (HTTP, [`Simulator`]) → [`handlers`] (one reply per request, using [`routes`], [`auth`], [`paging`],
-//! [`ids`]) → [`record`] (the log).
+//! [`deleted`] workflows: listed but unreadable), [`expected`] (the right answers) and [`minimum`]
+//! (the fewest requests a full sync of some streams needs: [`Dataset::minimum_requests`]) →
+//! [`server`] (HTTP, [`Simulator`]; [`ratelimit`] first, then the fault plan) → [`handlers`] (one
+//! reply per request, using [`routes`], [`auth`], [`paging`], [`ids`]) → [`record`] (the log).
 //!
 //! Anomalies of real accounts, all off by default (every existing byte stays the same) and all
 //! deterministic: [`retention`] (history stretched over weeks or months by
@@ -43,6 +45,16 @@
 //! tokens, or pipelines inserted at a listing's head mid-walk; [`injector`] decides per request
 //! (seeded, per attempt), [`inject`] applies the decision with [`wire`]'s bodies and replies, and
 //! [`inserted`] is the data side of head insertion.
+//!
+//! Rate limit, off by default (every answer the same without it): [`ratelimit`] gives each tenant's
+//! token a bucket of [`RateLimit::burst`] requests refilled at [`RateLimit::per_second`] in real
+//! (wall-clock) time, the one part of the simulator that is about throughput rather than data; a
+//! request that finds its bucket empty is answered `429 {"message":"Rate limit exceeded."}` with
+//! `Retry-After` and `RateLimit-*`/`X-RateLimit-*` headers, recorded and counted
+//! ([`Simulator::rate_limited`]). Set by [`SimConfig::rate_limit`], [`Simulator::set_rate_limit`] or
+//! `POST /_sim/rate-limit`. Unlike a `429` fault it answers by rate, not by draw, so a connector's
+//! adaptive concurrency can be measured against it; [`Dataset::minimum_requests`] is what such a
+//! measurement compares the requests made with.
 
 pub mod auth;
 pub mod codec;
@@ -61,10 +73,12 @@ pub mod inject;
 pub mod injector;
 pub mod inserted;
 pub mod insights;
+pub mod minimum;
 pub mod observe;
 pub mod paging;
 pub mod pipeline;
 pub mod plan;
+pub mod ratelimit;
 pub mod record;
 pub mod reply;
 pub mod reruns;
@@ -96,12 +110,17 @@ mod tests_deleted;
 mod tests_epochs;
 #[cfg(test)]
 mod tests_faults;
+#[cfg(test)]
+mod tests_minimum;
+#[cfg(test)]
+mod tests_ratelimit;
 
 pub use config::{Count, DEFAULT_TOKEN, SimConfig, TenantConfig};
 pub use dataset::{Dataset, Pipelines, Project};
 pub use expected::{INCREMENTAL_STREAMS, STREAMS, primary_key_columns};
 pub use faults::{FaultKind, FaultPlan, FaultRule, RateLimitBody, RetryHint};
 pub use paging::PAGE_SIZE;
+pub use ratelimit::RateLimit;
 pub use record::RecordedRequest;
 pub use reruns::RerunInfo;
 pub use retention::Expiry;

@@ -11,12 +11,18 @@
 //! `{"reruns": [...]}` ([`crate::sim::reruns`]), and `GET /_sim/anomalies` reports what a connector
 //! must skip; retention, abandoned holds and forbidden contexts come from the config
 //! ([`crate::sim::TenantConfig`]).
+//!
+//! So is the rate limit per token ([`crate::sim::ratelimit`], off by default): it is checked after the
+//! added latency and before the fault plan, a request that finds its token's bucket empty is answered
+//! 429 (recorded, counted, never faulted), and while a limit is set an admitted request's unfaulted
+//! answer shows the tokens left. [`Simulator::set_rate_limit`] and `POST /_sim/rate-limit` change it at
+//! run time; [`Simulator::rate_limited`], `GET /_sim/rate-limit` and `/_sim/stats` count the 429s.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -29,14 +35,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::auth::{self, Presented};
+use super::codec::parse_query;
 use super::config::SimConfig;
 use super::dataset::Dataset;
 use super::faults::FaultPlan;
 use super::handlers::Request as SimRequest;
 use super::inject::{self, answer, respond};
+use super::ratelimit::{self, Admission, RateLimit};
 use super::record::RecordedRequest;
 use super::reply::Reply;
 use super::state::{InsertedPipeline, SimState};
+use super::time::epoch_time;
 use super::wire::{Cut, ResettableStream, SimBody};
 
 /// How long a client may take to send request headers; keeps idle or stuck sockets from piling up.
@@ -175,6 +185,28 @@ impl Simulator {
         self.state.served.set_latency(latency);
     }
 
+    /// Limits every tenant token to `limit` from now on, each bucket full again (`None`: no limit,
+    /// every answer as without one); see [`crate::sim::ratelimit`]. Errors (and changes nothing) when
+    /// the limit is invalid ([`RateLimit::problem`]).
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) -> Result<()> {
+        if let Some(problem) = limit.and_then(|l| l.problem()) {
+            bail!("rate limit: {problem}");
+        }
+        self.state.rate_limit.set(limit);
+        Ok(())
+    }
+
+    /// The rate limit in force, if any.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.state.rate_limit.limit()
+    }
+
+    /// How many requests the rate limit answered 429 so far (over every limit set; faults' 429s are
+    /// counted in [`Simulator::faults_injected`] instead).
+    pub fn rate_limited(&self) -> u64 {
+        self.state.rate_limit.limited()
+    }
+
     /// TCP connections accepted so far.
     pub fn connections(&self) -> u64 {
         self.state.served.connections()
@@ -284,6 +316,7 @@ async fn serve(
             return Ok(respond(reply));
         }
         FAULTS_PATH => return Ok(respond(faults_endpoint(state, request).await)),
+        RATE_LIMIT_PATH => return Ok(respond(rate_limit_endpoint(state, request).await)),
         _ => {}
     }
     let sim_request = SimRequest {
@@ -296,14 +329,42 @@ async fn serve(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let quota = match admission(state, sim_request) {
+        Admission::Unlimited => None,
+        Admission::Admitted(quota) => Some(quota),
+        Admission::Limited(quota) => {
+            let reply = ratelimit::rate_limited(quota, epoch_time(state.epoch()));
+            inject::record(state, sim_request, reply.status.as_u16(), None);
+            return Ok(respond(reply));
+        }
+    };
     let decided = state.faults.decide(sim_request);
     match decided {
         None => {
             let reply = answer(state, sim_request, None);
             state.served.answered(reply.body.len());
+            let reply = match quota {
+                Some(quota) => ratelimit::with_quota(reply, quota),
+                None => reply,
+            };
             Ok(respond(reply))
         }
         Some((kind, plan)) => inject::apply(state, sim_request, kind, &plan, reset).await,
+    }
+}
+
+/// What the rate limit says about an API request: only one presenting a tenant's token is limited.
+fn admission(state: &SimState, request: SimRequest<'_>) -> Admission {
+    if !state.rate_limit.is_on() {
+        return Admission::Unlimited;
+    }
+    let params = parse_query(request.query);
+    let Presented::Token(token) = auth::presented(request.headers, &params) else {
+        return Admission::Unlimited;
+    };
+    match state.tenant_index(&token) {
+        Some(tenant) => state.rate_limit.admit(tenant, Instant::now()),
+        None => Admission::Unlimited,
     }
 }
 
@@ -444,6 +505,50 @@ async fn faults_endpoint(state: &SimState, request: Request<Incoming>) -> Reply 
     }
 }
 
+/// `GET /_sim/rate-limit`: `{"rate_limit": {"per_second": N, "burst": B} | null, "rate_limited": N}`.
+/// `POST` with `{"per_second": N, "burst": B}` (`burst` optional, default `N` rounded up) sets that
+/// limit from now on, every bucket full, and `null` removes it; answers as `GET` does, or 400 with a
+/// message when the body is not a valid limit. Not recorded.
+async fn rate_limit_endpoint(state: &SimState, request: Request<Incoming>) -> Reply {
+    let report = |state: &SimState| {
+        Reply::ok(&serde_json::json!({
+            "rate_limit": state.rate_limit.limit(),
+            "rate_limited": state.rate_limit.limited(),
+        }))
+    };
+    match *request.method() {
+        Method::GET => report(state),
+        Method::POST => {
+            let body = match Limited::new(request.into_body(), MAX_PLAN_BYTES)
+                .collect()
+                .await
+            {
+                Ok(body) => body.to_bytes(),
+                Err(_) => {
+                    return Reply::error(StatusCode::BAD_REQUEST, "Unreadable or too large body.");
+                }
+            };
+            let limit = match serde_json::from_slice::<Option<RateLimit>>(&body) {
+                Ok(limit) => limit,
+                Err(e) => {
+                    return Reply::error(
+                        StatusCode::BAD_REQUEST,
+                        &format!(
+                            "Not a rate limit ({{\"per_second\": N, \"burst\": B}} or null): {e}"
+                        ),
+                    );
+                }
+            };
+            if let Some(problem) = limit.and_then(|l| l.problem()) {
+                return Reply::error(StatusCode::BAD_REQUEST, &problem);
+            }
+            state.rate_limit.set(limit);
+            report(state)
+        }
+        _ => method_not_allowed("GET, POST"),
+    }
+}
+
 /// Where the simulator reports on the requests it served (not a CircleCI path).
 pub const STATS_PATH: &str = "/_sim/stats";
 /// `POST` here advances every tenant to the next epoch (not a CircleCI path).
@@ -452,10 +557,16 @@ pub const ADVANCE_PATH: &str = "/_sim/advance";
 pub const FAULTS_PATH: &str = "/_sim/faults";
 /// `GET` reports the anomalies of every tenant (not a CircleCI path).
 pub const ANOMALIES_PATH: &str = "/_sim/anomalies";
+/// `GET` shows the rate limit and the 429s it answered, `POST` sets or removes it (not a CircleCI
+/// path).
+pub const RATE_LIMIT_PATH: &str = "/_sim/rate-limit";
 
 /// How many requests were served, how many carried a `Circle-Token`, the
 /// status codes answered (0: none, a `reset` fault), the epoch served, and
-/// the faults injected per kind.
+/// the faults injected per kind. Once a rate limit has been set (at the
+/// start or since), also `"rate_limit"` (the one in force, or null) and
+/// `"rate_limited"` (the 429s it answered); without one the report is as it
+/// always was.
 fn stats(state: &SimState) -> serde_json::Value {
     let stats = state.log.stats();
     let statuses: std::collections::BTreeMap<String, u64> = stats
@@ -463,7 +574,7 @@ fn stats(state: &SimState) -> serde_json::Value {
         .iter()
         .map(|(status, n)| (status.to_string(), *n))
         .collect();
-    serde_json::json!({
+    let mut report = serde_json::json!({
         "requests": stats.requests,
         "with_circle_token": stats.with_circle_token,
         "statuses": statuses,
@@ -472,5 +583,18 @@ fn stats(state: &SimState) -> serde_json::Value {
         "connections": state.served.connections(),
         "body_bytes": state.served.api_body_bytes(),
         "latency_ms": state.served.latency().as_secs_f64() * 1e3,
-    })
+    });
+    if state.rate_limit.ever_set()
+        && let Some(object) = report.as_object_mut()
+    {
+        object.insert(
+            "rate_limit".into(),
+            serde_json::json!(state.rate_limit.limit()),
+        );
+        object.insert(
+            "rate_limited".into(),
+            serde_json::json!(state.rate_limit.limited()),
+        );
+    }
+    report
 }

@@ -1,6 +1,6 @@
 //! The shared state behind a running simulator: each tenant's current snapshot and the reruns it
 //! waits to add at the next advance ([`crate::sim::reruns`]), the epoch, the page-token key, the
-//! request log and the fault injector. Snapshots are never changed in place: an advance, a deletion,
+//! request log, the fault injector and the rate limiter ([`crate::sim::ratelimit`]). Snapshots are never changed in place: an advance, a deletion,
 //! a pipeline made to fail ([`crate::sim::failing`]) or an insertion swaps in a new one, so a request
 //! always sees one consistent snapshot.
 
@@ -15,6 +15,7 @@ use super::dataset::Dataset;
 use super::ids::{MAX_ORDINAL, MAX_TENANTS};
 use super::injector::Injector;
 use super::paging::PageTokens;
+use super::ratelimit::RateLimiter;
 use super::record::RequestLog;
 use super::reruns::RerunInfo;
 use super::served::Served;
@@ -63,6 +64,8 @@ pub struct SimState {
     /// Connections, bytes sent and the added latency ([`crate::sim::served`]).
     pub served: Served,
     pub faults: Injector,
+    /// The rate limit per token and its buckets (off by default).
+    pub rate_limit: RateLimiter,
     /// Every `head-insert` so far, in order.
     inserted: Mutex<Vec<InsertedPipeline>>,
     /// The epoch all tenants are at (read lock-free on every request).
@@ -106,6 +109,9 @@ impl SimState {
         if let Some(problem) = config.faults.problem() {
             bail!("fault plan: {problem}");
         }
+        if let Some(problem) = config.rate_limit.and_then(|limit| limit.problem()) {
+            bail!("rate limit: {problem}");
+        }
         let tenants = config
             .tenants
             .iter()
@@ -122,6 +128,7 @@ impl SimState {
             log: RequestLog::default(),
             served: Served::default(),
             faults: Injector::new(config.faults.clone()),
+            rate_limit: RateLimiter::new(config.rate_limit),
             inserted: Mutex::new(Vec::new()),
             epoch: AtomicU64::new(0),
             changing: Mutex::new(()),
@@ -130,6 +137,11 @@ impl SimState {
 
     pub fn tenant(&self, token: &str) -> Option<&Tenant> {
         self.tenants.iter().find(|t| t.token == token)
+    }
+
+    /// The position of `token`'s tenant in the config.
+    pub fn tenant_index(&self, token: &str) -> Option<usize> {
+        self.tenants.iter().position(|t| t.token == token)
     }
 
     /// The snapshot currently served to `token`.
