@@ -3,7 +3,7 @@
 
 use crate::credential::Credential;
 use crate::error::ConnectorError;
-use crate::http::{HttpClient, USER_AGENT};
+use crate::http::{Get, HttpClient, USER_AGENT};
 use crate::time::{NANOS, Ts};
 use crate::upstream::{check_complete, check_status, transport_error};
 use crate::url::percent_encode;
@@ -51,22 +51,54 @@ impl<'a> Api<'a> {
         query: &[(&str, &str)],
         what: &str,
     ) -> Result<(Vec<u8>, Option<Ts>), ConnectorError> {
-        let url = self.url(path, query);
+        self.get_all(&[Call { path, query, what }])
+            .pop()
+            .expect("one answer per call")
+    }
+
+    /// Sends every call of `batch` at once (see [`HttpClient::get_all`])
+    /// and returns each answer as [`Api::get_dated`] would, in order.
+    pub fn get_all(&mut self, batch: &[Call<'_>]) -> Vec<Answer> {
+        let urls: Vec<String> = batch.iter().map(|c| self.url(c.path, c.query)).collect();
         let headers = [
             ("Circle-Token", self.credential.api_key()),
             ("Accept", "application/json"),
             ("User-Agent", USER_AGENT),
         ];
-        let resp = self
-            .client
-            .get(&url, &headers)
-            .map_err(|e| transport_error(e, what, self.credential.authority()))?;
-        check_status(&resp, what)?;
-        check_complete(&resp, what, self.credential.authority())?;
-        let date = resp
-            .header("date")
-            .and_then(crate::time::parse_http_date)
-            .and_then(|secs| secs.checked_mul(NANOS));
-        Ok((resp.body, date))
+        let gets: Vec<Get<'_>> = urls
+            .iter()
+            .map(|url| Get {
+                url,
+                headers: &headers,
+            })
+            .collect();
+        let authority = self.credential.authority();
+        self.client
+            .get_all(&gets)
+            .into_iter()
+            .zip(batch)
+            .map(|(resp, call)| {
+                let resp = resp.map_err(|e| transport_error(e, call.what, authority))?;
+                check_status(&resp, call.what)?;
+                check_complete(&resp, call.what, authority)?;
+                let date = resp
+                    .header("date")
+                    .and_then(crate::time::parse_http_date)
+                    .and_then(|secs| secs.checked_mul(NANOS));
+                Ok((resp.body, date))
+            })
+            .collect()
     }
 }
+
+/// One request of a batch: a path under `{base_url}/api/v2` (already
+/// escaped), its query, and what it reads (for messages).
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub path: &'a str,
+    pub query: &'a [(&'a str, &'a str)],
+    pub what: &'a str,
+}
+
+/// A 2xx answer's body and `Date`, or the typed error of the answer.
+pub type Answer = Result<(Vec<u8>, Option<Ts>), ConnectorError>;

@@ -3,11 +3,10 @@
 
 use crate::api::Api;
 use crate::credential::{self, Credential};
-use crate::error::{ConnectorError, quote};
+use crate::error::ConnectorError;
 use crate::http::HttpClient;
 use crate::model::{Account, CredentialSpec, FetchRequest, Page, StreamSpec};
 use crate::settings::Settings;
-use crate::state::State;
 use crate::streams as catalog;
 
 /// The credential form. Makes no request.
@@ -30,33 +29,21 @@ pub fn streams() -> Vec<StreamSpec> {
     catalog::CATALOG.iter().map(|s| s.spec()).collect()
 }
 
-/// One bounded step of a stream. Checks, in order and before any request:
-/// the credential, the stream name, the settings and the state.
+/// One bounded step of the request's streams. Checks, in order and before
+/// any request: the credential, the streams, the settings, the cursors and
+/// the state.
 pub fn fetch(
     client: &mut dyn HttpClient,
     credential: &[(String, String)],
     request: &FetchRequest,
 ) -> Result<Page, ConnectorError> {
     let cred = Credential::parse(credential)?;
-    let def = catalog::find(&request.stream).ok_or_else(|| {
-        ConnectorError::InvalidSettings(format!(
-            "unknown stream `{}`; the valid streams are {}",
-            quote(&request.stream, 64),
-            catalog::names()
-        ))
-    })?;
+    let defs = catalog::resolve(request)?;
     let settings = Settings::parse(&request.settings)?;
-    let fp = settings.fingerprint();
-    let state = request
-        .state
-        .as_deref()
-        .map(|s| State::decode(s, def.name, &fp))
-        .transpose()?;
     let mut api = Api::new(client, &cred);
     let key = cred.api_key();
-    let mut page = def
-        .fetch(&mut api, &settings, state, request.skip_failing.as_deref())
-        .map_err(|e| e.redact(key))?;
+    let mut page =
+        catalog::fetch(&mut api, &settings, &defs, request).map_err(|e| e.redact(key))?;
     // Notices may quote upstream messages; same last line of defence as errors.
     for text in page.notices.iter_mut().chain(&mut page.skipped) {
         if text.contains(key) {

@@ -15,6 +15,13 @@ pub const ERROR_BODY_BYTES: usize = 64 * 1024;
 /// The `User-Agent` sent with every request.
 pub const USER_AGENT: &str = "ingest-connector-circleci/0.1.0";
 
+/// One `GET` of a batch: its URL and exactly its headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Get<'a> {
+    pub url: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+}
+
 /// Sends HTTP requests. Implementations must not retry or sleep: the host
 /// owns retry policy.
 pub trait HttpClient {
@@ -23,6 +30,14 @@ pub trait HttpClient {
     /// 2xx body that cannot be read to its end is an error; for other
     /// statuses see [`body_limit`] and [`body_failure`].
     fn get(&mut self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, TransportError>;
+
+    /// Sends every request of `batch` at once, keeping them in flight
+    /// together, and waits for all of them: the answers, in `batch`'s order,
+    /// each as [`HttpClient::get`] would give it. The default sends them one
+    /// after the other.
+    fn get_all(&mut self, batch: &[Get<'_>]) -> Vec<Result<HttpResponse, TransportError>> {
+        batch.iter().map(|g| self.get(g.url, g.headers)).collect()
+    }
 }
 
 /// How many body bytes to read for an answer of `status`: a 2xx body whole

@@ -61,41 +61,58 @@ pub struct StreamSpec {
 /// One call's worth of work (WIT `fetch-request`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchRequest {
-    pub stream: String,
+    /// The streams read together: one, or several of one tree.
+    pub streams: Vec<String>,
     /// The settings JSON object; an empty string counts as `{}`.
     pub settings: String,
+    /// The walk's state while a sync has more (see [`Page::state`]).
     pub state: Option<String>,
+    /// Each stream's cursor from its last finished sync, in the order of
+    /// `streams` (or empty: none for every stream).
+    pub cursors: Vec<Option<String>>,
+    /// Most requests in flight at once.
+    pub concurrency: u32,
     /// The host's account of a request that failed until its retries were
     /// spent: skip the item it belongs to (see [`crate::engine`]).
     pub skip_failing: Option<String>,
 }
 
+impl FetchRequest {
+    /// A request for `streams` with these settings, to start a sync that
+    /// reads them in full, one request at a time.
+    pub fn new(streams: &[&str], settings: &str) -> FetchRequest {
+        FetchRequest {
+            streams: streams.iter().map(|s| s.to_string()).collect(),
+            settings: settings.to_string(),
+            state: None,
+            cursors: Vec::new(),
+            concurrency: 1,
+            skip_failing: None,
+        }
+    }
+}
+
+/// A record of one of the request's streams (WIT `stream-record`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRecord {
+    /// The stream's index in the request.
+    pub stream: u32,
+    /// A compact JSON object, as CircleCI sent it plus any keys added.
+    pub data: String,
+}
+
 /// What one `fetch` call returns (WIT `page`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Page {
-    /// Records, each a compact JSON object exactly as CircleCI sent it.
-    pub records: Vec<String>,
-    /// The checkpoint to save and pass to the next call. While `has_more`
-    /// it is where this sync resumes; afterwards it is where the next sync
-    /// starts (an incremental watermark), or `None` when nothing is kept.
+    pub records: Vec<StreamRecord>,
+    /// While `has_more`: where this sync resumes.
     pub state: Option<String>,
     /// Whether this sync has more to read.
     pub has_more: bool,
+    /// Once `has_more` is false: each stream's new cursor, in the order of
+    /// the request's streams (none for a stream that keeps nothing).
+    pub cursors: Vec<Option<String>>,
     pub notices: Vec<String>,
     /// Items skipped in this page: what, and the answer it got.
     pub skipped: Vec<String>,
-}
-
-impl Page {
-    /// A page of a full-refresh stream: the sync goes on while there is a
-    /// resume point, and nothing is kept once it is done.
-    pub fn full_refresh(records: Vec<String>, resume: Option<String>) -> Page {
-        Page {
-            records,
-            has_more: resume.is_some(),
-            state: resume,
-            notices: Vec::new(),
-            skipped: Vec::new(),
-        }
-    }
 }

@@ -1,57 +1,53 @@
-//! The checkpoint (state) format, owned by this connector.
+//! The states this connector hands the host, owned by it: the walk's state
+//! while a sync has more, and each stream's cursor between syncs.
 //!
-//! A state is a compact JSON object, versioned, tagged with its stream and
-//! with the fingerprint of the settings it was written under:
+//! Both are compact JSON, versioned, tagged with the settings' fingerprint
+//! (a state is never applied under other settings) and written and read with
+//! serde (unknown fields refused, absent ones defaulted):
 //!
 //! ```text
-//! {"v":1,"stream":"jobs","fp":"3f9c0d1e2a4b5c6d","run":{…},"cursor":{…}}
+//! walk:   {"v":2,"streams":["jobs","tests"],"fp":"3f9c0d1e2a4b5c6d","run":{…}}
+//! cursor: {"v":1,"stream":"jobs","fp":"3f9c0d1e2a4b5c6d","cursor":{…}}
 //! ```
 //!
-//! - `run` ([`Run`]) is where an unfinished sync stands: the roots (projects
-//!   or organisations) when they were discovered, the index of the root being
-//!   read, and a stack of [`Frame`]s, one per listing being read (pipelines
-//!   page → workflows page → jobs page → …), each with the token of the next
-//!   page and the ids of the current page's items still to visit. Its size
-//!   is bounded by the depth of the fan-out times the page size, plus the
-//!   number of projects; never by the amount of data.
-//! - `cursor` ([`Cursor`]) is what the next sync of an incremental stream
-//!   starts from: per project, `hwm` and `lwm`; plus `as_of`. Its size is
-//!   bounded by the number of projects.
-//!
-//! - Skipped items (see [`crate::engine`]): `run.skipped` collects the items
-//!   a sync skipped because their own request kept failing (404, 5xx after
-//!   the host's retries, an unreadable answer), each as its root and the
-//!   chain of items down to it; the finished sync's cursor keeps them as
-//!   `retry`, at most [`MAX_PENDING`], and the next sync reads each of them
-//!   once more (`run.q` counts those done, `run.qs` says the one at `q` has
-//!   begun) before anything else, then lets them go.
-//! - Organisation ids (`run.oid`), beside discovered organisation roots: the
-//!   contexts of an organisation are listed by its id, which works for
-//!   personal accounts too.
-//! - Stale-token counters (see [`crate::engine`]): `s` in a frame (and in
+//! - [`Run`] is where an unfinished walk stands: the roots (projects or
+//!   organisations) when they were discovered, the next root to open, and
+//!   the frontier of [`Listing`]s being read (each with its chain of parent
+//!   items, the token of its next page, its counts), plus what the roots
+//!   read so far found for the cursors. Its size is bounded by the number
+//!   of listings a walk keeps open at once (a few pages' worth per level,
+//!   see [`crate::engine`]) and the number of projects; never by the amount
+//!   of data.
+//! - [`Cursor`] is what the next sync of an incremental stream starts from:
+//!   per project, `hwm` and `lwm`; plus `as_of`; plus the items the last sync
+//!   skipped ([`Pending`], at most [`MAX_PENDING`]), for the next one to read
+//!   once more. A cursor's format is the final state of version 1 of this
+//!   connector, so those still load.
+//! - Stale-token counters (see [`crate::engine`]): `s` in a listing (and in
 //!   `disc`), how often in a row its page token answered 404, at most
-//!   [`MAX_STRIKES`]; `r` in `run`, in an item (and in `disc`), how often the
-//!   listing under it was read again from its first page, at most
-//!   [`MAX_RESTARTS`].
+//!   [`MAX_STRIKES`]; `x` in a listing (`r` in `disc`), how often it was
+//!   read again from its first page, at most [`MAX_RESTARTS`].
 //!
-//! A state with `run` means "this sync has more to read"; a state with only
-//! `cursor` is the end of an incremental sync. Anything this code did not
-//! write (bad JSON, another version, another stream, other settings, unknown
-//! fields, timestamps that do not parse) is rejected as `invalid-state`
-//! rather than silently restarting.
+//! Anything this code did not write (bad JSON, another version, other
+//! streams, other settings, unknown fields, timestamps that do not parse,
+//! counts out of bounds) is `invalid-state` rather than a silent restart.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{ConnectorError, quote};
 use crate::time::{Ts, format_ts, parse_ts};
-use serde_json::Value;
-use std::collections::BTreeMap;
 
-/// The format version written and accepted.
-pub const VERSION: u64 = 1;
+/// The walk state's format version.
+pub const WALK_VERSION: u64 = 2;
+/// The cursor's format version.
+pub const CURSOR_VERSION: u64 = 1;
 /// Longest page token kept; CircleCI's are well under 1 KiB. Keeps the
 /// state bounded even if the upstream misbehaves.
 pub const MAX_TOKEN_LEN: usize = 4096;
-/// Longest id kept in a frame (CircleCI's are 36-character UUIDs; insights
-/// workflow names are short). Keeps the state bounded.
+/// Longest id kept (CircleCI's are 36-character UUIDs; insights workflow
+/// names are short). Keeps the state bounded.
 pub const MAX_ID_LEN: usize = 512;
 /// Most times one listing is read again from its first page after a page
 /// token of it went stale (404). Each restart may re-read the whole listing
@@ -62,13 +58,14 @@ pub const MAX_RESTARTS: u8 = 3;
 /// (one call each) before its listing is restarted: a 404 that goes away
 /// costs one request, not a re-read of the listing.
 pub const MAX_STRIKES: u8 = 3;
-/// Most items to visit kept per frame (CircleCI pages hold about 20).
-const MAX_FRAME_IDS: usize = 1000;
 /// Most skipped items a sync keeps for the next one to try again; beyond
 /// this they are named in the page's `skipped` list and let go at once.
 pub const MAX_PENDING: usize = 100;
-/// Deepest chain of items a skipped item is kept with (the CI tree's depth).
-const MAX_PENDING_DEPTH: usize = 4;
+/// Most listings a walk keeps open at once: far above what it opens (see
+/// [`crate::engine`]); a bound on what a forged state can ask of a call.
+pub const MAX_OPEN: usize = 4096;
+/// Deepest chain of parent items a listing has (the CI tree's depth).
+pub const MAX_DEPTH: usize = 3;
 
 /// Whether `id` (an id, a name or a slug) may be kept in a state and put in
 /// a request path: 1 to [`MAX_ID_LEN`] bytes, and no `/`-separated part
@@ -81,247 +78,258 @@ pub fn usable_id(id: &str) -> bool {
         && id.split('/').all(|part| !matches!(part, "" | "." | ".."))
 }
 
-/// A decoded state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct State {
-    pub v: u64,
-    pub stream: String,
-    /// [`crate::settings::Settings::fingerprint`] when the state was written.
-    pub fp: String,
-    pub run: Option<Run>,
-    pub cursor: Option<Cursor>,
+/// An instant, written as RFC 3339 with milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stamp(pub Ts);
+
+impl Serialize for Stamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_ts(self.0))
+    }
 }
 
-/// Where an unfinished sync stands.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+impl<'de> Deserialize<'de> for Stamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        parse_ts(&text)
+            .map(Stamp)
+            .ok_or_else(|| serde::de::Error::custom("not an RFC 3339 timestamp"))
+    }
+}
+
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
+}
+
+/// The state of an unfinished walk: `{"v":2,"streams":[…],"fp":…,"run":{…}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalkState {
+    pub v: u64,
+    /// The streams of the walk, as the request named them.
+    pub streams: Vec<String>,
+    /// [`crate::settings::Settings::fingerprint`] when it was written.
+    pub fp: String,
+    pub run: Run,
+}
+
+/// Where an unfinished walk stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Run {
     /// Project discovery, while it is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disc: Option<Discovery>,
-    /// The roots of this sync (canonical project slugs, or organisation
-    /// slugs) when they do not come from the settings. Absent while they are
-    /// still being found, and when the settings name them.
+    /// The roots of this walk (canonical project slugs, or organisation
+    /// slugs) when they do not come from the settings. Absent while they
+    /// are still being found, and when the settings name them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roots: Option<Vec<String>>,
-    /// Index of the root being read.
-    pub i: usize,
-    /// The stack of listings being read, outermost first.
-    pub f: Vec<Frame>,
-    /// Incremental streams: the latest timestamp seen so far in this sync.
-    pub seen: Option<Ts>,
-    /// Incremental streams: the earliest moment at which something read in
-    /// this sync was still running (see [`crate::engine`]).
-    pub floor: Option<Ts>,
-    /// Incremental streams: the current project's newest pipeline so far.
-    pub hwm: Option<Ts>,
-    /// Incremental streams: the current project's oldest pipeline found
-    /// unfinished so far.
-    pub lwm: Option<Ts>,
-    /// Restarts of the current root's own listing (level 1).
-    pub r: u8,
-    /// Ids of the discovered organisation roots, in the order of `roots`.
+    /// Discovered organisations' ids, in the order of `roots`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oid: Option<Vec<String>>,
-    /// Items this sync skipped, kept for the next sync to try once more.
+    /// Roots of items read again (`w` listings) that are not among the
+    /// walk's roots; they count after them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<String>,
+    /// Whether the last sync's skipped items were put on the frontier.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seeded: bool,
+    /// The next root to open.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub next: usize,
+    /// The listings being read, in the order they are read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open: Vec<Listing>,
+    /// Roots opened and not finished: what they found so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acc: Vec<RootAcc>,
+    /// Roots finished, by key: what they found, for the new cursors.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub done: BTreeMap<String, Found>,
+    /// The latest timestamp seen so far, per level (1 to 4).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seen: [Option<Stamp>; 4],
+    /// The earliest moment at which something read was still running, per
+    /// level of what was unfinished (1 to 3).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub floor: [Option<Stamp>; 3],
+    /// Items this walk skipped, kept for the next sync to try once more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Pending>,
-    /// How many of the cursor's `retry` items this sync has read again.
-    pub q: usize,
-    /// Whether the retry item at `q` has begun (its chain is on the stack).
-    pub qs: bool,
 }
 
-/// An item a sync skipped: the root it lives under and the chain of items
-/// from the root's listing down to it (the last is the one whose own
-/// listing failed).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Pending {
-    /// The root's key (a canonical project slug).
-    pub root: String,
-    /// Outermost first; at least one.
-    pub heads: Vec<Item>,
+/// One listing being read: a root's own, or an item's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listing {
+    /// The root: an index into the walk's roots, then `Run::extra`.
+    pub r: u32,
+    /// What is listed (the tree's kind).
+    pub k: u8,
+    /// The chain of items above, outermost first (empty for a root's own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub h: Vec<Item>,
+    /// Token of the next page; absent before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t: Option<String>,
+    /// Items of the listing read so far (test_index counts from it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub n: u64,
+    /// 404s in a row of `t`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub s: u8,
+    /// Times read again from its first page.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub x: u8,
+    /// Its last request failed: the next call asks it first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub f: bool,
+    /// An item the last sync skipped, read again whole: everything under it
+    /// is new, for the streams of `m` (bits by the tree's slots).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub w: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub m: u16,
 }
 
-impl Pending {
-    fn encode(&self) -> String {
-        let mut w = Obj::new();
-        w.str("root", &self.root);
-        w.list("heads", &self.heads, Item::encode);
-        w.end()
-    }
+/// An item whose listing is read, with what its children need to know.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    /// Pipeline, workflow, job or context id; insights workflow name.
+    pub id: String,
+    /// A pipeline's `created_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Stamp>,
+    /// A workflow's `created_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub c: Option<Stamp>,
+    /// A workflow's `stopped_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<Stamp>,
+    /// A job's number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u64>,
+}
 
-    fn from_json(v: &Value) -> Field<Pending> {
-        let m = fields(v, "pending", &["root", "heads"])?;
-        Ok(Pending {
-            root: get_str(m, "root")?.ok_or("root")?,
-            heads: get_list(m, "heads", Item::from_json)?,
-        })
-    }
+/// What the listings of a root found so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootAcc {
+    /// The root (as in [`Listing::r`]).
+    pub r: u32,
+    /// What its listings found so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub f: Found,
+    /// One of its own listings was skipped: its cursor marks stay as they
+    /// were, so the next sync reads its window again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skip: bool,
+}
 
-    fn check(&self) -> bool {
-        usable_id(&self.root)
-            && (1..=MAX_PENDING_DEPTH).contains(&self.heads.len())
-            && self.heads.iter().all(|it| usable_id(&it.id) && it.e <= 2)
-    }
+/// A root's marks, as a walk finds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Found {
+    /// The newest pipeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hwm: Option<Stamp>,
+    /// The oldest pipeline with something unfinished, per level of what
+    /// was unfinished (the pipeline itself, a workflow, a job).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lwm: [Option<Stamp>; 3],
 }
 
 /// Project discovery under way: which organisation is being scanned, where,
 /// and the projects found so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Discovery {
     /// The organisations to scan; absent until `/me/collaborations` is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orgs: Option<Vec<String>>,
     /// Index of the organisation being scanned.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub o: usize,
     /// Token of its next page of pipelines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub t: Option<String>,
     /// Pages of its pipelines read so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub n: u64,
     /// Canonical slugs of the projects found, in order of first appearance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub found: Vec<String>,
     /// Restarts of the current organisation's scan.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub r: u8,
     /// 404s in a row of `t`.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub s: u8,
 }
 
-/// One listing being read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Frame {
-    /// Token of the listing's next page; absent after its last page (or
-    /// once incremental sync decided to stop it).
-    pub t: Option<String>,
-    /// The current page's items still to visit; the first is the one whose
-    /// children are being read.
-    pub ids: Vec<Item>,
-    /// Items of the listing read so far (test_index counts from it).
-    pub n: u64,
-    /// 404s in a row of `t`.
-    pub s: u8,
-}
-
-/// An item to visit: its id plus what its children need to know.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Item {
-    /// Pipeline, workflow, job or context id; insights workflow name.
-    pub id: String,
-    /// A pipeline's `created_at` (its project's `lwm` may become it).
-    pub at: Option<Ts>,
-    /// A job's number.
-    pub n: Option<u64>,
-    /// A workflow's news: 0 unchanged since the last sync, 1 changed, 2 new.
-    pub e: u8,
-    /// Restarts of this item's own listing (the next level down).
-    pub r: u8,
+/// A stream's cursor: `{"v":1,"stream":…,"fp":…,"cursor":{…}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CursorState {
+    pub v: u64,
+    pub stream: String,
+    pub fp: String,
+    pub cursor: Cursor,
 }
 
 /// Where the next sync of an incremental stream starts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Cursor {
     /// Changes stamped after this are new to the next sync.
-    pub as_of: Option<Ts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<Stamp>,
     /// Per project, by canonical slug.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub projects: BTreeMap<String, Marks>,
     /// Items the last sync skipped, for this one to try once more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retry: Vec<Pending>,
 }
 
 /// One project's watermarks.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Marks {
     /// `created_at` of the newest pipeline seen.
-    pub hwm: Option<Ts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hwm: Option<Stamp>,
     /// `created_at` of the oldest pipeline still unfinished at the last sync.
-    pub lwm: Option<Ts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lwm: Option<Stamp>,
 }
 
-impl Frame {
-    fn encode(&self) -> String {
-        let mut w = Obj::new();
-        w.opt_str("t", &self.t);
-        w.list("ids", &self.ids, Item::encode);
-        w.nonzero("n", self.n);
-        w.nonzero("s", self.s.into());
-        w.end()
-    }
+/// An item a sync skipped: the root it lives under, what of it was listed,
+/// and the chain of items down to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pending {
+    /// The root's key (a canonical project slug).
+    pub root: String,
+    /// The kind of listing that failed (the tree's).
+    pub k: u8,
+    /// Outermost first; at least one.
+    pub h: Vec<Item>,
+}
 
-    fn from_json(v: &Value) -> Field<Frame> {
-        let m = fields(v, "run.f", &["t", "ids", "n", "s"])?;
-        Ok(Frame {
-            t: get_str(m, "t")?,
-            ids: get_list(m, "ids", Item::from_json)?,
-            n: get_u64(m, "n")?.unwrap_or(0),
-            s: get_small(m, "s")?,
-        })
+impl Pending {
+    fn check(&self) -> bool {
+        usable_id(&self.root)
+            && (1..=MAX_DEPTH).contains(&self.h.len())
+            && self.h.iter().all(Item::check)
     }
 }
 
 impl Item {
-    fn encode(&self) -> String {
-        let mut w = Obj::new();
-        w.str("id", &self.id);
-        w.opt_ts("at", self.at);
-        if let Some(n) = self.n {
-            w.num("n", n);
-        }
-        w.nonzero("e", self.e.into());
-        w.nonzero("r", self.r.into());
-        w.end()
-    }
-
-    fn from_json(v: &Value) -> Field<Item> {
-        let m = fields(v, "run.f.ids", &["id", "at", "n", "e", "r"])?;
-        Ok(Item {
-            id: get_str(m, "id")?.ok_or("id")?,
-            at: get_ts(m, "at")?,
-            n: get_u64(m, "n")?,
-            e: get_small(m, "e")?,
-            r: get_small(m, "r")?,
-        })
-    }
-}
-
-impl Cursor {
-    fn encode(&self) -> String {
-        let mut w = Obj::new();
-        w.opt_ts("as_of", self.as_of);
-        if !self.projects.is_empty() {
-            let mut p = Obj::new();
-            for (slug, marks) in &self.projects {
-                let mut m = Obj::new();
-                m.opt_ts("hwm", marks.hwm);
-                m.opt_ts("lwm", marks.lwm);
-                p.raw(slug, m.end());
-            }
-            w.raw("projects", p.end());
-        }
-        w.list("retry", &self.retry, Pending::encode);
-        w.end()
-    }
-
-    fn from_json(v: &Value) -> Field<Cursor> {
-        let m = fields(v, "cursor", &["as_of", "projects", "retry"])?;
-        let mut projects = BTreeMap::new();
-        if let Some(p) = m.get("projects") {
-            let Value::Object(p) = p else {
-                return Err("cursor.projects".into());
-            };
-            for (slug, marks) in p {
-                let mm = fields(marks, "cursor.projects", &["hwm", "lwm"])?;
-                projects.insert(
-                    slug.clone(),
-                    Marks {
-                        hwm: get_ts(mm, "hwm")?,
-                        lwm: get_ts(mm, "lwm")?,
-                    },
-                );
-            }
-        }
-        let retry = get_list(m, "retry", Pending::from_json)?;
-        if retry.len() > MAX_PENDING || !retry.iter().all(Pending::check) {
-            return Err("cursor.retry".into());
-        }
-        Ok(Cursor {
-            as_of: get_ts(m, "as_of")?,
-            projects,
-            retry,
-        })
+    fn check(&self) -> bool {
+        usable_id(&self.id)
     }
 }
 
@@ -331,307 +339,138 @@ fn invalid(msg: impl Into<String>) -> ConnectorError {
 
 const START_OVER: &str = "pass no state to read the stream from the start";
 
-impl State {
-    /// A new state of `stream` under settings fingerprinted `fp`.
-    pub fn new(stream: &str, fp: String) -> State {
-        State {
-            v: VERSION,
-            stream: stream.to_string(),
+/// Reads `text` as JSON of `T` and the version it claims, or the error of a
+/// state this connector did not write.
+fn parse<T: for<'de> Deserialize<'de>>(
+    text: &str,
+    what: &str,
+    like: &str,
+) -> Result<T, ConnectorError> {
+    serde_json::from_str::<T>(text).map_err(|e| {
+        // serde_json's messages name a field or a position, never content.
+        let why = e.to_string();
+        let why: String = why.chars().take(200).collect();
+        invalid(format!(
+            "the {what} is not one this connector wrote (expected a JSON object like {like}; {why}); \
+             {START_OVER}"
+        ))
+    })
+}
+
+/// The version a state claims, when it claims one (to say "another
+/// version" rather than "not ours").
+fn version_of(text: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct V {
+        v: u64,
+    }
+    serde_json::from_str::<V>(text).ok().map(|v| v.v)
+}
+
+impl WalkState {
+    /// A new walk of `streams` under settings fingerprinted `fp`.
+    pub fn new(streams: &[String], fp: String, run: Run) -> WalkState {
+        WalkState {
+            v: WALK_VERSION,
+            streams: streams.to_vec(),
             fp,
-            run: None,
-            cursor: None,
+            run,
         }
     }
 
-    /// Compact JSON with a stable key order; absent, empty and zero fields
-    /// are left out.
+    /// Compact JSON.
     pub fn encode(&self) -> String {
-        let mut w = Obj::new();
-        w.num("v", self.v);
-        w.str("stream", &self.stream);
-        w.str("fp", &self.fp);
-        if let Some(run) = &self.run {
-            w.raw("run", run.encode());
-        }
-        if let Some(cursor) = &self.cursor {
-            w.raw("cursor", cursor.encode());
-        }
-        w.end()
+        serde_json::to_string(self).expect("a walk state always serialises")
     }
 
-    /// Decodes a state given for `stream` under settings fingerprinted `fp`.
-    pub fn decode(text: &str, stream: &str, fp: &str) -> Result<State, ConnectorError> {
-        let not_ours = |why: String| {
-            invalid(format!(
-                "the state is not one this connector wrote (expected a JSON object like \
-                 {{\"v\":{VERSION},\"stream\":\"{stream}\",…}}{why}); {START_OVER}"
-            ))
-        };
-        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
-            return Err(not_ours(String::new()));
-        };
-        match map.get("v") {
-            Some(v) if v.as_u64() == Some(VERSION) => {}
-            Some(Value::Number(n)) => {
-                // Not `{n}`: formatting a JSON number pulls float printing into the component.
-                let n = n
-                    .as_u64()
-                    .map_or_else(|| "other than 1".to_string(), |n| n.to_string());
-                return Err(invalid(format!(
-                    "state version {n} is not supported (this connector reads version {VERSION}); {START_OVER}"
-                )));
-            }
-            _ => return Err(not_ours(String::new())),
-        }
-        let Some(Value::String(owner)) = map.get("stream") else {
-            return Err(not_ours(String::new()));
-        };
-        if owner != stream {
+    /// Decodes the state of a walk of `streams` under settings
+    /// fingerprinted `fp`.
+    pub fn decode(text: &str, streams: &[String], fp: &str) -> Result<WalkState, ConnectorError> {
+        if let Some(v) = version_of(text)
+            && v != WALK_VERSION
+        {
             return Err(invalid(format!(
-                "the state belongs to the stream `{}`, not `{stream}`; pass the state saved for this stream",
-                quote(owner, 64)
+                "the state is of version {v}, not the walk state of version {WALK_VERSION} this \
+                 connector reads as `state` (a final state of version 1 is a stream's cursor: pass \
+                 it in `cursors`); {START_OVER}"
             )));
         }
-        let state = State::from_json(&map)
-            .map_err(|field| not_ours(format!("; its field `{field}` is not one it writes")))?;
+        let like = format!(r#"{{"v":{WALK_VERSION},"streams":[…],"fp":…,"run":{{…}}}}"#);
+        let state: WalkState = parse(text, "state", &like)?;
+        if state.streams != streams {
+            return Err(invalid(format!(
+                "the state belongs to a walk of {}, not of {}: pass the state saved for these streams",
+                quote(&state.streams.join(","), 200),
+                quote(&streams.join(","), 200)
+            )));
+        }
         if state.fp != fp {
             return Err(invalid(format!(
                 "the settings (project_slugs, org_slug or start_date) changed since this state was saved; \
                  {START_OVER} under the new settings"
             )));
         }
-        if state.run.is_none() && state.cursor.is_none() {
-            return Err(not_ours(": it has neither `run` nor `cursor`".into()));
-        }
-        if let Some(run) = &state.run {
-            run.check()?;
-        }
+        state.run.check()?;
         Ok(state)
     }
 }
 
-/// Writes a JSON object, field by field.
-struct Obj(String);
-
-impl Obj {
-    fn new() -> Obj {
-        Obj(String::from("{"))
-    }
-    fn key(&mut self, k: &str) {
-        if self.0.len() > 1 {
-            self.0.push(',');
-        }
-        self.0.push_str(&crate::json::string(k));
-        self.0.push(':');
-    }
-    fn raw(&mut self, k: &str, v: String) {
-        self.key(k);
-        self.0.push_str(&v);
-    }
-    fn str(&mut self, k: &str, v: &str) {
-        self.raw(k, crate::json::string(v));
-    }
-    fn num(&mut self, k: &str, v: u64) {
-        self.raw(k, v.to_string());
-    }
-    fn opt_str(&mut self, k: &str, v: &Option<String>) {
-        if let Some(v) = v {
-            self.str(k, v);
+impl CursorState {
+    /// A cursor of `stream` under settings fingerprinted `fp`.
+    pub fn new(stream: &str, fp: String, cursor: Cursor) -> CursorState {
+        CursorState {
+            v: CURSOR_VERSION,
+            stream: stream.to_string(),
+            fp,
+            cursor,
         }
     }
-    fn opt_ts(&mut self, k: &str, v: Option<Ts>) {
-        if let Some(v) = v {
-            self.str(k, &format_ts(v));
+
+    /// Compact JSON.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("a cursor always serialises")
+    }
+
+    /// Decodes the cursor of `stream` under settings fingerprinted `fp`.
+    pub fn decode(text: &str, stream: &str, fp: &str) -> Result<Cursor, ConnectorError> {
+        match version_of(text) {
+            Some(CURSOR_VERSION) | None => {}
+            Some(v) => {
+                return Err(invalid(format!(
+                    "the cursor of {stream} is of version {v}, not {CURSOR_VERSION}; {START_OVER}"
+                )));
+            }
         }
-    }
-    fn nonzero(&mut self, k: &str, v: u64) {
-        if v != 0 {
-            self.num(k, v);
+        let like = format!(r#"{{"v":{CURSOR_VERSION},"stream":"{stream}","fp":…,"cursor":{{…}}}}"#);
+        let state: CursorState = parse(text, "cursor", &like)?;
+        if state.stream != stream {
+            return Err(invalid(format!(
+                "the cursor belongs to the stream `{}`, not `{stream}`; pass the cursor saved for this stream",
+                quote(&state.stream, 64)
+            )));
         }
-    }
-    fn list<T>(&mut self, k: &str, items: &[T], f: impl Fn(&T) -> String) {
-        if !items.is_empty() {
-            let items: Vec<String> = items.iter().map(f).collect();
-            self.raw(k, format!("[{}]", items.join(",")));
+        if state.fp != fp {
+            return Err(invalid(format!(
+                "the settings (project_slugs, org_slug or start_date) changed since the cursor of {stream} \
+                 was saved; {START_OVER} under the new settings"
+            )));
         }
-    }
-    fn end(mut self) -> String {
-        self.0.push('}');
-        self.0
-    }
-}
-
-/// Reads a JSON object written by [`Obj`]; every error is the name of the
-/// field that is not as written.
-type Map = serde_json::Map<String, Value>;
-type Field<T> = Result<T, String>;
-
-fn fields<'a>(v: &'a Value, name: &str, known: &[&str]) -> Field<&'a Map> {
-    let Value::Object(map) = v else {
-        return Err(name.to_string());
-    };
-    only(map, name, known)?;
-    Ok(map)
-}
-
-/// Every key of `map` is one of `known`.
-fn only(map: &Map, name: &str, known: &[&str]) -> Field<()> {
-    match map.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(format!("{name}.{}", quote(k, 64))),
-        None => Ok(()),
-    }
-}
-
-fn get_str(map: &Map, k: &str) -> Field<Option<String>> {
-    match map.get(k) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(k.to_string()),
-    }
-}
-
-fn get_ts(map: &Map, k: &str) -> Field<Option<Ts>> {
-    get_str(map, k)?
-        .map(|s| parse_ts(&s).ok_or_else(|| k.to_string()))
-        .transpose()
-}
-
-fn get_u64(map: &Map, k: &str) -> Field<Option<u64>> {
-    match map.get(k) {
-        None => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| k.to_string()),
-    }
-}
-
-/// A small count (absent: 0); out-of-range values are not ours.
-fn get_small<T: TryFrom<u64> + Default>(map: &Map, k: &str) -> Field<T> {
-    match get_u64(map, k)? {
-        None => Ok(T::default()),
-        Some(n) => T::try_from(n).map_err(|_| k.to_string()),
-    }
-}
-
-fn get_list<T>(map: &Map, k: &str, f: impl Fn(&Value) -> Field<T>) -> Field<Vec<T>> {
-    match map.get(k) {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => items.iter().map(f).collect(),
-        Some(_) => Err(k.to_string()),
-    }
-}
-
-/// A JSON list of strings (empty lists included).
-fn string_list(items: &[String]) -> String {
-    let items: Vec<String> = items.iter().map(|s| crate::json::string(s)).collect();
-    format!("[{}]", items.join(","))
-}
-
-fn strings(v: &Value) -> Field<String> {
-    v.as_str().map(str::to_string).ok_or_else(String::new)
-}
-
-impl State {
-    fn from_json(map: &Map) -> Field<State> {
-        only(map, "state", &["v", "stream", "fp", "run", "cursor"])?;
-        Ok(State {
-            v: VERSION,
-            stream: get_str(map, "stream")?.unwrap_or_default(),
-            fp: get_str(map, "fp")?.ok_or("fp")?,
-            run: map.get("run").map(Run::from_json).transpose()?,
-            cursor: map.get("cursor").map(Cursor::from_json).transpose()?,
-        })
+        let cursor = state.cursor;
+        if cursor.retry.len() > MAX_PENDING || !cursor.retry.iter().all(Pending::check) {
+            return Err(invalid(format!(
+                "the cursor of {stream} keeps skipped items out of bounds; {START_OVER}"
+            )));
+        }
+        if cursor.projects.keys().any(|k| !usable_id(k)) {
+            return Err(invalid(format!(
+                "the cursor of {stream} names a project that is not one; {START_OVER}"
+            )));
+        }
+        Ok(cursor)
     }
 }
 
 impl Run {
-    fn encode(&self) -> String {
-        let mut w = Obj::new();
-        if let Some(d) = &self.disc {
-            let mut o = Obj::new();
-            if let Some(orgs) = &d.orgs {
-                o.raw("orgs", string_list(orgs));
-            }
-            o.nonzero("o", d.o as u64);
-            o.opt_str("t", &d.t);
-            o.nonzero("n", d.n);
-            o.list("found", &d.found, |s| crate::json::string(s));
-            o.nonzero("r", d.r.into());
-            o.nonzero("s", d.s.into());
-            w.raw("disc", o.end());
-        }
-        if let Some(roots) = &self.roots {
-            w.raw("roots", string_list(roots));
-        }
-        w.nonzero("i", self.i as u64);
-        w.list("f", &self.f, Frame::encode);
-        w.opt_ts("seen", self.seen);
-        w.opt_ts("floor", self.floor);
-        w.opt_ts("hwm", self.hwm);
-        w.opt_ts("lwm", self.lwm);
-        w.nonzero("r", self.r.into());
-        if let Some(oid) = &self.oid {
-            w.raw("oid", string_list(oid));
-        }
-        w.list("skipped", &self.skipped, Pending::encode);
-        w.nonzero("q", self.q as u64);
-        w.nonzero("qs", self.qs.into());
-        w.end()
-    }
-
-    fn from_json(v: &Value) -> Field<Run> {
-        let map = fields(
-            v,
-            "run",
-            &[
-                "disc", "roots", "i", "f", "seen", "floor", "hwm", "lwm", "r", "oid", "skipped",
-                "q", "qs",
-            ],
-        )?;
-        let disc = match map.get("disc") {
-            None => None,
-            Some(d) => {
-                let m = fields(d, "run.disc", &["orgs", "o", "t", "n", "found", "r", "s"])?;
-                Some(Discovery {
-                    orgs: m
-                        .get("orgs")
-                        .map(|_| get_list(m, "orgs", strings))
-                        .transpose()?,
-                    o: get_small(m, "o")?,
-                    t: get_str(m, "t")?,
-                    n: get_u64(m, "n")?.unwrap_or(0),
-                    found: get_list(m, "found", strings)?,
-                    r: get_small(m, "r")?,
-                    s: get_small(m, "s")?,
-                })
-            }
-        };
-        Ok(Run {
-            disc,
-            roots: map
-                .get("roots")
-                .map(|_| get_list(map, "roots", strings))
-                .transpose()?,
-            // Not `as usize`: on wasm32 that would wrap a forged 2^32 to 0.
-            i: get_small(map, "i")?,
-            f: get_list(map, "f", Frame::from_json)?,
-            seen: get_ts(map, "seen")?,
-            floor: get_ts(map, "floor")?,
-            hwm: get_ts(map, "hwm")?,
-            lwm: get_ts(map, "lwm")?,
-            r: get_small(map, "r")?,
-            oid: map
-                .get("oid")
-                .map(|_| get_list(map, "oid", strings))
-                .transpose()?,
-            skipped: get_list(map, "skipped", Pending::from_json)?,
-            q: get_small(map, "q")?,
-            qs: match get_small::<u8>(map, "qs")? {
-                0 => false,
-                1 => true,
-                _ => return Err("qs".into()),
-            },
-        })
-    }
-
     /// Bounds every field so that a forged state cannot make a call do
     /// unbounded work or keep unbounded data.
     fn check(&self) -> Result<(), ConnectorError> {
@@ -641,52 +480,52 @@ impl Run {
             t.as_ref()
                 .is_none_or(|t| !t.is_empty() && t.len() <= MAX_TOKEN_LEN)
         };
-        let id_ok = |id: &String| usable_id(id);
-        for frame in &self.f {
-            if !token_ok(&frame.t) || frame.s > MAX_STRIKES || (frame.s > 0 && frame.t.is_none()) {
-                return Err(bad("page token"));
-            }
-            let item_ok = |it: &Item| id_ok(&it.id) && it.e <= 2 && it.r <= MAX_RESTARTS;
-            if frame.ids.len() > MAX_FRAME_IDS || !frame.ids.iter().all(item_ok) {
-                return Err(bad("list of items to visit"));
-            }
+        if self.open.len() > MAX_OPEN {
+            return Err(bad("list of listings"));
         }
-        if self.r > MAX_RESTARTS {
-            return Err(bad("restart count"));
-        }
-        // Every frame under the top one is visiting its first item.
-        if self.f.iter().rev().skip(1).any(|f| f.ids.is_empty()) {
-            return Err(bad("stack of listings"));
+        for l in &self.open {
+            if !token_ok(&l.t)
+                || l.s > MAX_STRIKES
+                || (l.s > 0 && l.t.is_none())
+                || l.x > MAX_RESTARTS
+                || l.h.len() > MAX_DEPTH
+                || !l.h.iter().all(Item::check)
+            {
+                return Err(bad("listing"));
+            }
         }
         if let Some(d) = &self.disc {
             let strikes_ok = d.s <= MAX_STRIKES && (d.s == 0 || d.t.is_some());
             if !token_ok(&d.t)
-                || d.found.iter().any(|s| !id_ok(s))
+                || d.found.iter().any(|s| !usable_id(s))
                 || d.r > MAX_RESTARTS
                 || !strikes_ok
+                || self.roots.is_some()
+                || !self.open.is_empty()
+                || self.next != 0
             {
                 return Err(bad("project discovery"));
             }
-            if self.roots.is_some() || !self.f.is_empty() || self.i != 0 {
-                return Err(bad("project discovery"));
-            }
         }
+        let roots = self.roots.as_ref().map_or(0, Vec::len);
         if let Some(roots) = &self.roots
-            && (roots.iter().any(|s| !id_ok(s)) || self.i > roots.len())
+            && (roots.iter().any(|s| !usable_id(s)) || self.next > roots.len())
         {
             return Err(bad("list of projects or organisations"));
         }
         if let Some(oid) = &self.oid
-            && (oid.iter().any(|s| !id_ok(s))
-                || self.roots.as_ref().is_none_or(|r| r.len() != oid.len()))
+            && (oid.iter().any(|s| !usable_id(s)) || oid.len() != roots)
         {
             return Err(bad("list of organisation ids"));
+        }
+        if self.extra.len() > MAX_PENDING || self.extra.iter().any(|s| !usable_id(s)) {
+            return Err(bad("list of roots read again"));
         }
         if self.skipped.len() > MAX_PENDING || !self.skipped.iter().all(Pending::check) {
             return Err(bad("list of skipped items"));
         }
-        if self.q > MAX_PENDING {
-            return Err(bad("count of items read again"));
+        if self.acc.len() > MAX_OPEN || self.done.keys().any(|k| !usable_id(k)) {
+            return Err(bad("list of roots read"));
         }
         Ok(())
     }
@@ -698,72 +537,75 @@ mod tests {
 
     const FP: &str = "0123456789abcdef";
 
-    fn err(text: &str, stream: &str) -> String {
-        match State::decode(text, stream, FP) {
+    fn err(r: Result<impl std::fmt::Debug, ConnectorError>) -> String {
+        match r {
             Err(ConnectorError::InvalidState(m)) => m,
-            other => panic!("expected invalid-state for {text}, got {other:?}"),
+            other => panic!("expected invalid-state, got {other:?}"),
         }
     }
 
+    fn streams(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
-    fn round_trips() {
-        let ts = parse_ts("2026-05-01T12:00:00.120Z").unwrap();
-        let mut s = State::new("jobs", FP.into());
-        s.run = Some(Run {
-            i: 1,
-            f: vec![
-                Frame {
-                    t: Some("tok\"en/+=".into()),
-                    ids: vec![Item {
+    fn walk_states_round_trip_compactly() {
+        let ts = Stamp(parse_ts("2026-05-01T12:00:00.120Z").unwrap());
+        let run = Run {
+            next: 1,
+            open: vec![Listing {
+                r: 0,
+                k: 3,
+                h: vec![
+                    Item {
                         id: "p1".into(),
                         at: Some(ts),
                         ..Item::default()
-                    }],
-                    n: 20,
-                    s: 1,
-                },
-                Frame {
-                    t: None,
-                    ids: vec![Item {
+                    },
+                    Item {
                         id: "w1".into(),
-                        e: 2,
+                        c: Some(ts),
                         ..Item::default()
-                    }],
-                    n: 0,
-                    s: 0,
-                },
-                Frame {
-                    t: None,
-                    ids: vec![Item {
-                        id: "j1".into(),
-                        n: Some(42),
-                        ..Item::default()
-                    }],
-                    n: 0,
-                    s: 0,
-                },
-            ],
-            seen: Some(ts),
+                    },
+                ],
+                t: Some("tok\"en/+=".into()),
+                n: 20,
+                s: 1,
+                ..Listing::default()
+            }],
+            seen: [Some(ts), None, None, None],
             ..Run::default()
-        });
-        s.cursor = Some(Cursor {
-            as_of: Some(ts),
-            projects: [(
-                "gh/a/b".to_string(),
-                Marks {
-                    hwm: Some(ts),
-                    lwm: None,
-                },
-            )]
-            .into(),
-            retry: Vec::new(),
-        });
+        };
+        let s = WalkState::new(&streams(&["jobs", "tests"]), FP.into(), run);
         let text = s.encode();
         assert_eq!(
             text,
-            r#"{"v":1,"stream":"jobs","fp":"0123456789abcdef","run":{"i":1,"f":[{"t":"tok\"en/+=","ids":[{"id":"p1","at":"2026-05-01T12:00:00.120Z"}],"n":20,"s":1},{"ids":[{"id":"w1","e":2}]},{"ids":[{"id":"j1","n":42}]}],"seen":"2026-05-01T12:00:00.120Z"},"cursor":{"as_of":"2026-05-01T12:00:00.120Z","projects":{"gh/a/b":{"hwm":"2026-05-01T12:00:00.120Z"}}}}"#
+            r#"{"v":2,"streams":["jobs","tests"],"fp":"0123456789abcdef","run":{"next":1,"open":[{"r":0,"k":3,"h":[{"id":"p1","at":"2026-05-01T12:00:00.120Z"},{"id":"w1","c":"2026-05-01T12:00:00.120Z"}],"t":"tok\"en/+=","n":20,"s":1}],"seen":["2026-05-01T12:00:00.120Z",null,null,null]}}"#
         );
-        assert_eq!(State::decode(&text, "jobs", FP).unwrap(), s);
+        assert_eq!(
+            WalkState::decode(&text, &streams(&["jobs", "tests"]), FP).unwrap(),
+            s
+        );
+        // Another set of streams, other settings: refused.
+        assert!(err(WalkState::decode(&text, &streams(&["jobs"]), FP)).contains("a walk of"));
+        assert!(
+            err(WalkState::decode(&text, &streams(&["jobs", "tests"]), "x")).contains("settings")
+        );
+    }
+
+    #[test]
+    fn cursors_of_version_1_still_load() {
+        // The final state version 1 of this connector wrote.
+        let v1 = r#"{"v":1,"stream":"jobs","fp":"0123456789abcdef","cursor":{"as_of":"2026-05-01T12:00:00.120Z","projects":{"gh/a/b":{"hwm":"2026-05-01T12:00:00Z"}}}}"#;
+        let cursor = CursorState::decode(v1, "jobs", FP).unwrap();
+        assert_eq!(cursor.projects.len(), 1);
+        assert_eq!(
+            cursor.as_of,
+            Some(Stamp(parse_ts("2026-05-01T12:00:00.120Z").unwrap()))
+        );
+        let again = CursorState::new("jobs", FP.into(), cursor.clone()).encode();
+        assert_eq!(CursorState::decode(&again, "jobs", FP).unwrap(), cursor);
+        assert!(err(CursorState::decode(v1, "tests", FP)).contains("belongs to the stream `jobs`"));
     }
 
     #[test]
@@ -789,65 +631,47 @@ mod tests {
 
     #[test]
     fn rejects_foreign_states() {
+        let walk =
+            |run: &str| format!(r#"{{"v":2,"streams":["pipelines"],"fp":"{FP}","run":{run}}}"#);
+        let s = streams(&["pipelines"]);
         for text in [
-            "",
-            "garbage",
-            "[]",
-            "null",
-            r#"{"stream":"pipelines"}"#,
-            r#"{"v":"1","stream":"pipelines"}"#,
-            r#"{"v":1}"#,
-            r#"{"v":1,"stream":"pipelines","fp":"0123456789abcdef"}"#,
-            r#"{"v":1,"stream":"pipelines","fp":"0123456789abcdef","run":{},"x":1}"#,
-            r#"{"v":1,"stream":"pipelines","fp":"0123456789abcdef","run":{"f":[{"q":1}]}}"#,
-            r#"{"v":1,"stream":"pipelines","slug_index":0,"slugs_fp":"0123456789abcdef"}"#,
-            r#"{"v":1,"stream":"pipelines","fp":"0123456789abcdef","cursor":{"as_of":"yesterday"}}"#,
+            "".to_string(),
+            "garbage".into(),
+            "[]".into(),
+            "null".into(),
+            r#"{"streams":["pipelines"]}"#.into(),
+            walk(r#"{"x":1}"#),
+            walk(r#"{"open":[{"r":0,"k":1,"q":1}]}"#),
+            walk(r#"{"seen":["yesterday",null,null,null]}"#),
         ] {
             assert!(
-                err(text, "pipelines").starts_with("the state is not one this connector wrote"),
-                "{text}: {}",
-                err(text, "pipelines")
+                err(WalkState::decode(&text, &s, FP)).contains("not one this connector wrote"),
+                "{text}"
             );
         }
         assert!(
-            err(r#"{"v":2,"stream":"pipelines"}"#, "pipelines")
-                .starts_with("state version 2 is not supported")
-        );
-        assert_eq!(
-            err(
-                r#"{"v":1,"stream":"projects","fp":"x","run":{}}"#,
-                "pipelines"
-            ),
-            "the state belongs to the stream `projects`, not `pipelines`; pass the state saved for this stream"
-        );
-        assert!(
-            err(
-                r#"{"v":1,"stream":"pipelines","fp":"fedcba9876543210","run":{}}"#,
-                "pipelines"
-            )
-            .starts_with("the settings (project_slugs, org_slug or start_date) changed")
+            err(WalkState::decode(r#"{"v":1,"stream":"pipelines"}"#, &s, FP)).contains("version 1")
         );
         for run in [
-            r#"{"f":[{"t":""}]}"#,
-            r#"{"f":[{"ids":[{"id":""}]}]}"#,
-            r#"{"f":[{"ids":[{"id":"a","e":3}]}]}"#,
-            r#"{"f":[{"t":"x"},{"t":"y"}]}"#,
-            r#"{"roots":["a"],"i":2}"#,
-            r#"{"disc":{},"roots":[]}"#,
-            r#"{"f":[{"t":"x","s":4}]}"#,
-            r#"{"f":[{"s":1}]}"#,
-            r#"{"r":4}"#,
-            r#"{"f":[{"ids":[{"id":"a","r":4}]},{}]}"#,
-            r#"{"f":[{"ids":[{"id":".."}]}]}"#,
-            r#"{"f":[{"ids":[{"id":"x/.."}]}]}"#,
-            r#"{"f":[{"ids":[{"id":"/"}]}]}"#,
+            r#"{"open":[{"r":0,"k":1,"t":""}]}"#,
+            r#"{"open":[{"r":0,"k":1,"h":[{"id":""}]}]}"#,
+            r#"{"open":[{"r":0,"k":1,"s":4,"t":"x"}]}"#,
+            r#"{"open":[{"r":0,"k":1,"s":1}]}"#,
+            r#"{"open":[{"r":0,"k":1,"x":4}]}"#,
+            r#"{"open":[{"r":0,"k":1,"h":[{"id":".."}]}]}"#,
+            r#"{"open":[{"r":0,"k":1,"h":[{"id":"a"},{"id":"b"},{"id":"c"},{"id":"d"}]}]}"#,
+            r#"{"roots":["a"],"next":2}"#,
             r#"{"roots":["gh//a"]}"#,
+            r#"{"disc":{},"roots":[]}"#,
             r#"{"disc":{"t":"x","s":4}}"#,
             r#"{"disc":{"s":1}}"#,
             r#"{"disc":{"r":4}}"#,
+            r#"{"roots":["a"],"oid":["1","2"]}"#,
         ] {
-            let text = format!(r#"{{"v":1,"stream":"pipelines","fp":"{FP}","run":{run}}}"#);
-            assert!(err(&text, "pipelines").contains("out of bounds"), "{run}");
+            assert!(
+                err(WalkState::decode(&walk(run), &s, FP)).contains("out of bounds"),
+                "{run}"
+            );
         }
     }
 }

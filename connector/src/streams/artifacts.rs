@@ -1,8 +1,8 @@
 //! `artifacts`: the artifacts of every job that has a number
 //! (`GET /api/v2/project/{slug}/{number}/artifacts`); a leaf of the CI tree
-//! ([`super::tree`]). Incremental.
+//! ([`super::project_tree`]). Incremental.
 
-use super::tree::{CiTree, Target};
+use super::project_tree::{ARTIFACTS, TREE};
 use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
@@ -32,5 +32,5 @@ that is finished (a running job's artifacts are read once it ends).",
     primary_key: &["project_slug", "job_number", "node_index", "path"],
     cursor_field: None,
     parent: Some("jobs"),
-    read: Read::Tree(&CiTree(Target::Artifacts)),
+    read: Read::Tree(&TREE, ARTIFACTS),
 };

@@ -2,7 +2,7 @@
 //! context (`GET /api/v2/context/{id}/environment-variable`): names only,
 //! CircleCI never returns values.
 
-use super::contexts::Contexts;
+use super::contexts::{CONTEXT_VARS, TREE};
 use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
@@ -29,5 +29,5 @@ organisation of /me/collaborations.",
     primary_key: &["context_id", "variable"],
     cursor_field: None,
     parent: Some("contexts"),
-    read: Read::Tree(&Contexts { vars: true }),
+    read: Read::Tree(&TREE, CONTEXT_VARS),
 };

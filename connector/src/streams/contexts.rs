@@ -36,25 +36,59 @@ answer 403 (they may need org-admin rights) or 404 is skipped and named.",
     primary_key: &["id"],
     cursor_field: None,
     parent: None,
-    read: Read::Tree(&Contexts { vars: false }),
+    read: Read::Tree(&TREE, CONTEXTS),
 };
 
-/// Organisations → contexts, and (`vars`) → their environment variables.
-pub(crate) struct Contexts {
-    pub vars: bool,
-}
+/// The organisation tree's streams by slot; a slot is also the kind of the
+/// listing the stream's records come from.
+pub const CONTEXTS: usize = 0;
+pub const CONTEXT_VARS: usize = 1;
 
-impl Tree for Contexts {
+/// Organisations → contexts → their environment variables, read in one
+/// walk.
+pub static TREE: OrgTree = OrgTree;
+
+pub struct OrgTree;
+
+impl Tree for OrgTree {
     fn projects(&self) -> bool {
         false
     }
 
-    fn depth(&self) -> usize {
-        1 + usize::from(self.vars)
+    fn streams(&self) -> &'static [&'static str] {
+        &["contexts", "context_environment_variables"]
     }
 
-    fn request(&self, level: usize, root: &Root, heads: &[Item]) -> Req {
-        if level == 1 {
+    fn level(&self, slot: usize) -> usize {
+        slot + 1
+    }
+
+    fn kind_level(&self, kind: u8) -> usize {
+        match usize::from(kind) {
+            CONTEXTS => 1,
+            CONTEXT_VARS => 2,
+            _ => 0,
+        }
+    }
+
+    fn feeds(&self, kind: u8) -> &'static [usize] {
+        match usize::from(kind) {
+            CONTEXTS => &[CONTEXTS, CONTEXT_VARS],
+            CONTEXT_VARS => &[CONTEXT_VARS],
+            _ => &[],
+        }
+    }
+
+    fn root_kinds(&self, wants: &dyn Fn(usize) -> bool) -> Vec<u8> {
+        if wants(CONTEXTS) || wants(CONTEXT_VARS) {
+            vec![CONTEXTS as u8]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn request(&self, kind: u8, root: &Root, heads: &[Item]) -> Req {
+        if usize::from(kind) == CONTEXTS {
             let mut req = Req::list(
                 "/context".into(),
                 format!("contexts of organisation {}", root.name),
@@ -68,7 +102,7 @@ impl Tree for Contexts {
                 On404::Skip("listing an organisation's contexts may need org-admin rights");
             return req;
         }
-        let c = &heads[0].id;
+        let c = heads.first().map_or("", |h| h.id.as_str());
         Req {
             on_404: On404::Skip("the context was deleted after it was listed"),
             ..Req::list(
@@ -79,11 +113,12 @@ impl Tree for Contexts {
     }
 
     fn page(&self, at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {
-        let key = if at.level == 2 {
-            ("context_id", string(&at.heads[0].id))
-        } else {
-            ("owner_slug", string(&at.root.key))
-        };
-        cx.emit_or_visit(at, items, at.level == self.depth(), &[key], "id")
+        if usize::from(at.kind) == CONTEXT_VARS {
+            let key = ("context_id", string(&at.heads[0].id));
+            return cx.emit_and_open(at, items, CONTEXT_VARS, &[key], None);
+        }
+        let child = cx.wants(CONTEXT_VARS).then_some((CONTEXT_VARS as u8, "id"));
+        let key = ("owner_slug", string(&at.root.key));
+        cx.emit_and_open(at, items, CONTEXTS, &[key], child)
     }
 }

@@ -1,7 +1,7 @@
 //! `insights_workflow_runs`: the recent runs of each insights workflow
 //! (`GET /api/v2/insights/{slug}/workflows/{name}?all-branches=true`).
 
-use super::insights_workflows::Insights;
+use super::project_tree::{INSIGHTS_RUNS, TREE};
 use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
@@ -33,5 +33,5 @@ returned plus project_slug and workflow_name (each added only when absent).",
     primary_key: &["id"],
     cursor_field: None,
     parent: Some("insights_workflows"),
-    read: Read::Tree(&Insights { runs: true }),
+    read: Read::Tree(&TREE, INSIGHTS_RUNS),
 };

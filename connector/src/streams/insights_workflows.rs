@@ -1,11 +1,8 @@
 //! `insights_workflows`: the workflow summary metrics of each project
 //! (`GET /api/v2/insights/{slug}/workflows?all-branches=true`).
 
+use super::project_tree::{INSIGHTS_WORKFLOWS, TREE};
 use super::{Read, StreamDef};
-use crate::engine::{At, Cx, On404, PROJECT_404_HINT, Req, Root, Tree, seg};
-use crate::error::ConnectorError;
-use crate::json::string;
-use crate::state::Item;
 
 pub const STREAM: StreamDef = StreamDef {
     name: "insights_workflows",
@@ -56,48 +53,5 @@ project_slug (added only when absent).",
     primary_key: &["project_slug", "name"],
     cursor_field: None,
     parent: Some("projects"),
-    read: Read::Tree(&Insights { runs: false }),
+    read: Read::Tree(&TREE, INSIGHTS_WORKFLOWS),
 };
-
-/// Projects → insights workflows, and (`runs`) → their runs.
-pub(crate) struct Insights {
-    pub runs: bool,
-}
-
-impl Tree for Insights {
-    fn projects(&self) -> bool {
-        true
-    }
-
-    fn depth(&self) -> usize {
-        1 + usize::from(self.runs)
-    }
-
-    fn request(&self, level: usize, root: &Root, heads: &[Item]) -> Req {
-        let mut req = if level == 1 {
-            Req {
-                on_404: On404::Hint(PROJECT_404_HINT),
-                ..Req::list(
-                    format!("/insights/{}/workflows", root.path),
-                    format!("insights workflows of project {}", root.name),
-                )
-            }
-        } else {
-            let name = &heads[0].id;
-            Req::list(
-                format!("/insights/{}/workflows/{}", root.path, seg(name)),
-                format!("insights runs of workflow {name} of project {}", root.name),
-            )
-        };
-        req.query = vec![("all-branches", "true".into())];
-        req
-    }
-
-    fn page(&self, at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {
-        let mut keys = vec![("project_slug", string(&at.root.key))];
-        if at.level == 2 {
-            keys.push(("workflow_name", string(&at.heads[0].id)));
-        }
-        cx.emit_or_visit(at, items, at.level == self.depth(), &keys, "name")
-    }
-}

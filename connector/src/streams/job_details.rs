@@ -1,8 +1,8 @@
 //! `job_details`: the details of every job that has a number
 //! (`GET /api/v2/project/{slug}/job/{number}`); the leaf of the CI tree
-//! ([`super::tree`]). Incremental.
+//! ([`super::project_tree`]). Incremental.
 
-use super::tree::{CiTree, Target};
+use super::project_tree::{JOB_DETAILS, TREE};
 use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
@@ -97,5 +97,5 @@ stopped_at. A later sync reads the details of every job the jobs stream would em
     primary_key: &["project_slug", "number"],
     cursor_field: Some("stopped_at"),
     parent: Some("jobs"),
-    read: Read::Tree(&CiTree(Target::JobDetails)),
+    read: Read::Tree(&TREE, JOB_DETAILS),
 };

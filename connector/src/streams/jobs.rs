@@ -1,7 +1,7 @@
 //! `jobs`: the jobs of every workflow (`GET /api/v2/workflow/{id}/job`);
-//! the third level of the CI tree ([`super::tree`]). Incremental.
+//! the third level of the CI tree ([`super::project_tree`]). Incremental.
 
-use super::tree::{CiTree, Target};
+use super::project_tree::{JOBS, TREE};
 use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
@@ -44,5 +44,5 @@ that never ran) when its workflow was created or stopped after as_of.",
     primary_key: &["id"],
     cursor_field: Some("stopped_at"),
     parent: Some("workflows"),
-    read: Read::Tree(&CiTree(Target::Jobs)),
+    read: Read::Tree(&TREE, JOBS),
 };

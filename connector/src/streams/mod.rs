@@ -2,22 +2,23 @@
 //! its name, description, record schema, keys and how it is read ([`Read`]);
 //! adding a stream means adding a module and one line to [`CATALOG`].
 //!
-//! Streams that fan out are [`crate::engine::Tree`]s: [`tree`] is the CI
-//! tree (projects → pipelines → workflows → jobs → details, tests,
-//! artifacts) shared by six streams; `projects`, `contexts`,
-//! `context_environment_variables`, `insights_workflows` and
-//! `insights_workflow_runs` define their own small trees. `me` and
-//! `collaborations` are a single request each. What a tree implies is not
-//! restated per stream: its sync modes, and the notes its description ends
-//! with, follow from whether it is rooted at projects and incremental.
+//! Streams that fan out are slots of a [`crate::engine::Tree`], and the
+//! streams of one tree are read together, in one walk: [`project_tree`]
+//! holds every stream rooted at projects (projects, pipelines → workflows →
+//! jobs → details, artifacts, tests; insights workflows → runs), the
+//! organisation tree of [`contexts`] holds contexts and their environment
+//! variables. `me` and `collaborations` are a single request each. What a
+//! tree implies is not restated per stream: its sync modes, and the notes
+//! its description ends with, follow from whether it is rooted at projects
+//! and whether the stream is incremental.
 
 use crate::api::Api;
-use crate::engine::Tree;
-use crate::error::ConnectorError;
+use crate::engine::{Tree, Walk};
+use crate::error::{ConnectorError, quote};
 use crate::json;
-use crate::model::{Page, StreamSpec, SyncMode};
+use crate::model::{FetchRequest, Page, StreamRecord, StreamSpec, SyncMode};
 use crate::settings::Settings;
-use crate::state::State;
+use crate::state::{CursorState, WalkState};
 
 pub mod artifacts;
 pub mod collaborations;
@@ -29,16 +30,16 @@ pub mod job_details;
 pub mod jobs;
 pub mod me;
 pub mod pipelines;
+pub mod project_tree;
 pub mod projects;
 pub mod tests;
-pub mod tree;
 pub mod workflows;
 
 /// How a stream is read.
 pub enum Read {
-    /// Walked by the traversal engine ([`crate::engine::fetch`]), one
-    /// bounded piece per call.
-    Tree(&'static dyn Tree),
+    /// The records of a tree's slot, walked by the traversal engine
+    /// ([`crate::engine::fetch`]), one bounded piece per call.
+    Tree(&'static dyn Tree, usize),
     /// One unpaged `GET path`, read in one call, never with a state. `what`
     /// names it in messages.
     Single {
@@ -83,8 +84,8 @@ impl StreamDef {
         }
     }
 
-    /// Full refresh; and incremental, with the cursor of the final state,
-    /// for an incremental tree.
+    /// Full refresh; and incremental, with a cursor, for the streams of a
+    /// tree that keep one.
     pub fn sync_modes(&self) -> &'static [SyncMode] {
         if self.incremental() {
             &[SyncMode::FullRefresh, SyncMode::Incremental]
@@ -95,9 +96,9 @@ impl StreamDef {
 
     /// The shared paragraphs appended to the description: where projects
     /// come from (project-rooted trees), how incremental syncs read
-    /// (incremental trees).
+    /// (incremental streams).
     fn notes(&self) -> impl Iterator<Item = &'static str> {
-        let projects = matches!(self.read, Read::Tree(tree) if tree.projects());
+        let projects = matches!(self.read, Read::Tree(tree, _) if tree.projects());
         [
             (projects, PROJECTS_NOTE),
             (self.incremental(), INCREMENTAL_NOTE),
@@ -107,48 +108,158 @@ impl StreamDef {
     }
 
     /// Whether the stream keeps a cursor between syncs.
-    fn incremental(&self) -> bool {
-        matches!(self.read, Read::Tree(tree) if tree.incremental())
+    pub fn incremental(&self) -> bool {
+        matches!(self.read, Read::Tree(tree, slot) if tree.incremental(slot))
     }
+}
 
-    /// Reads one bounded piece of the stream: at most a few requests.
-    /// `skip_failing`: see [`crate::engine::fetch`]; a single request is no
-    /// item to skip, so it fails again.
-    pub fn fetch(
-        &self,
-        api: &mut Api<'_>,
-        settings: &Settings,
-        state: Option<State>,
-        skip_failing: Option<&str>,
-    ) -> Result<Page, ConnectorError> {
-        let (path, what, answer) = match &self.read {
-            Read::Tree(tree) => {
-                return crate::engine::fetch(api, settings, state, self.name, *tree, skip_failing);
+/// Reads one bounded piece of the request's streams: one single-request
+/// stream, or streams of one tree, walked together. The request's streams
+/// were checked by [`resolve`].
+pub fn fetch(
+    api: &mut Api<'_>,
+    settings: &Settings,
+    defs: &[&'static StreamDef],
+    request: &FetchRequest,
+) -> Result<Page, ConnectorError> {
+    let cursor = |i: usize| request.cursors.get(i).cloned().flatten();
+    let fp = settings.fingerprint();
+    let (path, what, answer) = match defs {
+        [
+            StreamDef {
+                read: Read::Single { path, what, answer },
+                name,
+                ..
+            },
+        ] => {
+            if let Some(why) = &request.skip_failing {
+                return Err(ConnectorError::Unavailable(crate::error::RetryHint {
+                    retry_after_ms: None,
+                    message: format!("{why} (the {name} stream is one request: nothing to skip)"),
+                }));
             }
-            Read::Single { path, what, answer } => (*path, *what, answer),
-        };
-        if let Some(why) = skip_failing {
-            return Err(ConnectorError::Unavailable(crate::error::RetryHint {
-                retry_after_ms: None,
-                message: format!(
-                    "{why} (the {} stream is one request: nothing to skip)",
-                    self.name
-                ),
-            }));
+            if request.state.is_some() || cursor(0).is_some() {
+                return Err(ConnectorError::InvalidState(format!(
+                    "the {name} stream is read in one call and keeps nothing between calls; pass no \
+                     state and no cursor"
+                )));
+            }
+            (*path, *what, answer)
         }
-        if state.is_some() {
-            return Err(ConnectorError::InvalidState(format!(
-                "the {} stream is read in one call and never returns a state; pass no state",
-                self.name
+        _ => {
+            let Some(Read::Tree(tree, _)) = defs.first().map(|d| &d.read) else {
+                unreachable!("resolve() checked the request");
+            };
+            let mut wanted = vec![None; tree.streams().len()];
+            let mut cursors = vec![None; tree.streams().len()];
+            for (i, def) in defs.iter().enumerate() {
+                let Read::Tree(_, slot) = def.read else {
+                    unreachable!("resolve() checked the request");
+                };
+                wanted[slot] = Some(i as u32);
+                if let Some(text) = cursor(i) {
+                    if !tree.incremental(slot) {
+                        return Err(ConnectorError::InvalidState(format!(
+                            "the {} stream keeps no cursor between syncs; pass none for it",
+                            def.name
+                        )));
+                    }
+                    let cursor = CursorState::decode(&text, def.name, &fp)?;
+                    // What it keeps to read again must be its own listings.
+                    let own = |p: &crate::state::Pending| {
+                        tree.kind_level(p.k) == p.h.len() + 1 && tree.feeds(p.k).contains(&slot)
+                    };
+                    if !cursor.retry.iter().all(own) {
+                        return Err(ConnectorError::InvalidState(format!(
+                            "the cursor of {} keeps a skipped item that is not one of its listings; \
+                             pass no cursor to read the stream from the start",
+                            def.name
+                        )));
+                    }
+                    cursors[slot] = Some(cursor);
+                }
+            }
+            let state = request
+                .state
+                .as_deref()
+                .map(|s| WalkState::decode(s, &request.streams, &fp))
+                .transpose()?;
+            let walk = Walk {
+                tree: *tree,
+                streams: &request.streams,
+                wanted,
+                cursors,
+                state,
+                concurrency: request.concurrency as usize,
+                skip_failing: request.skip_failing.as_deref(),
+            };
+            return crate::engine::fetch(api, settings, walk);
+        }
+    };
+    let body = api.get(path, &[], what)?;
+    let records = match answer {
+        Answer::Object => vec![json::record(&body, what)?],
+        Answer::Array => json::array(&body, what)?,
+    };
+    Ok(Page {
+        records: records
+            .into_iter()
+            .map(|data| StreamRecord { stream: 0, data })
+            .collect(),
+        cursors: vec![None],
+        ..Page::default()
+    })
+}
+
+/// The streams a request names, checked before any request: each known,
+/// none twice, and either one single-request stream or streams of one
+/// tree.
+pub fn resolve(request: &FetchRequest) -> Result<Vec<&'static StreamDef>, ConnectorError> {
+    let invalid = ConnectorError::InvalidSettings;
+    if request.streams.is_empty() {
+        return Err(invalid(format!(
+            "the request names no stream; the valid streams are {}",
+            names()
+        )));
+    }
+    let mut defs: Vec<&'static StreamDef> = Vec::with_capacity(request.streams.len());
+    for name in &request.streams {
+        let def = find(name).ok_or_else(|| {
+            invalid(format!(
+                "unknown stream `{}`; the valid streams are {}",
+                quote(name, 64),
+                names()
+            ))
+        })?;
+        if defs.iter().any(|d| d.name == def.name) {
+            return Err(invalid(format!("the stream {} is named twice", def.name)));
+        }
+        defs.push(def);
+    }
+    if defs.len() > 1 {
+        let root = |d: &StreamDef| match d.read {
+            Read::Tree(tree, _) => Some(tree.streams()[0]),
+            Read::Single { .. } => None,
+        };
+        let first = root(defs[0]);
+        if let Some(other) = defs.iter().find(|d| root(d).is_none() || root(d) != first) {
+            return Err(invalid(format!(
+                "the streams {} and {} cannot be read in one walk: streams are read together only \
+                 when they have the same root (follow `parent` to a stream without one); read them \
+                 in separate requests",
+                defs[0].name, other.name
             )));
         }
-        let body = api.get(path, &[], what)?;
-        let records = match answer {
-            Answer::Object => vec![json::record(&body, what)?],
-            Answer::Array => json::array(&body, what)?,
-        };
-        Ok(Page::full_refresh(records, None))
     }
+    if !request.cursors.is_empty() && request.cursors.len() != defs.len() {
+        return Err(ConnectorError::InvalidState(format!(
+            "the request has {} cursor(s) for {} stream(s): pass one per stream (none for a stream \
+             read in full), or none at all",
+            request.cursors.len(),
+            defs.len()
+        )));
+    }
+    Ok(defs)
 }
 
 /// All streams, parents before children.
@@ -178,9 +289,10 @@ to start_date, else over its newest 1,000 pipelines; the distinct project_slugs 
 project with no pipeline in that window is not discovered: name it in project_slugs to be exhaustive.";
 
 /// What the incremental streams' descriptions end with.
-const INCREMENTAL_NOTE: &str = "Incremental: the final state's cursor holds, per project, the \
-newest pipeline seen (hwm) and the oldest one still unfinished (lwm), plus as_of; a sync given it reads \
-each project's pipelines back to min(lwm, hwm) only, and emits only what is new or changed since.";
+const INCREMENTAL_NOTE: &str = "Incremental: the stream's cursor (returned when a sync ends) holds, \
+per project, the newest pipeline seen (hwm) and the oldest one still unfinished (lwm), plus as_of; a sync \
+given it reads each project's pipelines back to lookback_days before hwm only (a stream without a cursor \
+read in the same walk may read further), and emits only what is new or changed since.";
 
 /// The stream of that name.
 pub fn find(name: &str) -> Option<&'static StreamDef> {

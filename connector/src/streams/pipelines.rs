@@ -1,17 +1,15 @@
 //! `pipelines`: every pipeline of each project
 //! (`GET /api/v2/project/{slug}/pipeline`), newest first; the first level of
-//! the CI tree ([`super::tree`]). Incremental.
+//! the CI tree ([`super::project_tree`]). Incremental.
 
-use super::tree::{CiTree, Target};
+use super::project_tree::{PIPELINES, TREE};
 use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
     name: "pipelines",
     description: "Every pipeline of each project (GET /api/v2/project/{slug}/pipeline), newest first, a few pages per \
 call; records are CircleCI's pipeline objects as returned. Cursor: updated_at. A later sync emits a \
-pipeline when it was created after the project's hwm or updated after as_of; it also stops reading a \
-project's pipelines at the oldest one that was unfinished (state setup-pending, setup or pending) at the \
-last sync.",
+pipeline when it was created after the project's hwm or updated after as_of.",
     json_schema: crate::json::minified!(
         r#"{
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -86,5 +84,5 @@ last sync.",
     primary_key: &["id"],
     cursor_field: Some("updated_at"),
     parent: Some("projects"),
-    read: Read::Tree(&CiTree(Target::Pipelines)),
+    read: Read::Tree(&TREE, PIPELINES),
 };

@@ -1,10 +1,8 @@
 //! `projects`: each project (`GET /api/v2/project/{slug}`), from
 //! `project_slugs` or discovered.
 
+use super::project_tree::{PROJECTS, TREE};
 use super::{Read, StreamDef};
-use crate::engine::{At, Cx, On404, PROJECT_404_HINT, Req, Root, Tree};
-use crate::error::ConnectorError;
-use crate::state::Item;
 
 pub const STREAM: StreamDef = StreamDef {
     name: "projects",
@@ -40,34 +38,5 @@ the slug.",
     primary_key: &["id"],
     cursor_field: None,
     parent: None,
-    read: Read::Tree(&Projects),
+    read: Read::Tree(&TREE, PROJECTS),
 };
-
-/// One object per project.
-struct Projects;
-
-impl Tree for Projects {
-    fn projects(&self) -> bool {
-        true
-    }
-
-    fn depth(&self) -> usize {
-        1
-    }
-
-    fn request(&self, _level: usize, root: &Root, _heads: &[Item]) -> Req {
-        Req {
-            object: true,
-            on_404: On404::Hint(PROJECT_404_HINT),
-            ..Req::list(
-                format!("/project/{}", root.path),
-                format!("project {}", root.name),
-            )
-        }
-    }
-
-    fn page(&self, _at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {
-        cx.records.extend_from_slice(items);
-        Ok(())
-    }
-}

@@ -1,8 +1,8 @@
 //! `tests`: the test results of every job that has a number
 //! (`GET /api/v2/project/{slug}/{number}/tests`); a leaf of the CI tree
-//! ([`super::tree`]). Incremental.
+//! ([`super::project_tree`]). Incremental.
 
-use super::tree::{CiTree, Target};
+use super::project_tree::{TESTS, TREE};
 use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
@@ -37,5 +37,5 @@ would emit that is finished (a running job's tests are read once it ends).",
     primary_key: &["project_slug", "job_number", "test_index"],
     cursor_field: None,
     parent: Some("jobs"),
-    read: Read::Tree(&CiTree(Target::Tests)),
+    read: Read::Tree(&TREE, TESTS),
 };

@@ -1,8 +1,8 @@
 //! `workflows`: the workflows of every pipeline
 //! (`GET /api/v2/pipeline/{id}/workflow`); the second level of the CI tree
-//! ([`super::tree`]). Incremental.
+//! ([`super::project_tree`]). Incremental.
 
-use super::tree::{CiTree, Target};
+use super::project_tree::{TREE, WORKFLOWS};
 use super::{Read, StreamDef};
 
 pub const STREAM: StreamDef = StreamDef {
@@ -41,5 +41,5 @@ project_slug). Cursor: stopped_at. A later sync emits a workflow created or stop
     primary_key: &["id"],
     cursor_field: Some("stopped_at"),
     parent: Some("pipelines"),
-    read: Read::Tree(&CiTree(Target::Workflows)),
+    read: Read::Tree(&TREE, WORKFLOWS),
 };

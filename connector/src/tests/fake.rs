@@ -75,7 +75,7 @@ pub struct Failure {
     pub times: usize,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct FakeCi {
     pub orgs: Vec<String>,
     pub projects: Vec<Project>,
@@ -88,6 +88,8 @@ pub struct FakeCi {
     pub page_size: usize,
     /// Organisations whose contexts answer 403.
     pub forbidden_orgs: Vec<String>,
+    /// The size of every batch of requests sent together, in order.
+    pub batches: Vec<usize>,
     next_id: u64,
     /// Item counter for numbers.
     next_number: u64,
@@ -590,6 +592,14 @@ fn decode(s: &str) -> String {
 }
 
 impl HttpClient for FakeCi {
+    fn get_all(
+        &mut self,
+        batch: &[crate::http::Get<'_>],
+    ) -> Vec<Result<HttpResponse, TransportError>> {
+        self.batches.push(batch.len());
+        batch.iter().map(|g| self.get(g.url, g.headers)).collect()
+    }
+
     fn get(&mut self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, TransportError> {
         assert!(headers.iter().any(|(k, _)| *k == "Circle-Token"));
         self.log.push(url.to_string());

@@ -3,7 +3,8 @@
 //! traversal, discovery and incremental tests against a stateful fake
 //! CircleCI are in [`traversal`]; stale page tokens in [`stale`]; what real
 //! accounts hold (expired history, failing items, reruns, abandoned holds)
-//! in [`real_accounts`]; the property tests in [`fuzz`].
+//! in [`real_accounts`]; several streams in one walk and requests in
+//! flight together in [`walks`]; the property tests in [`fuzz`].
 
 use crate::http::resp;
 use crate::*;
@@ -14,6 +15,7 @@ mod fuzz;
 mod real_accounts;
 mod stale;
 mod traversal;
+mod walks;
 
 const KEY: &str = "CCIPAT_Qx7s3cr3t_9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e";
 
@@ -69,22 +71,53 @@ fn cred(base: Option<&str>) -> Vec<(String, String)> {
 }
 
 fn req(stream: &str, settings: &str, state: Option<&str>) -> FetchRequest {
-    FetchRequest {
-        stream: stream.into(),
-        settings: settings.into(),
-        state: state.map(Into::into),
-        skip_failing: None,
+    let mut request = FetchRequest::new(&[stream], settings);
+    request.state = state.map(Into::into);
+    request
+}
+
+/// A page as one stream sees it: its records' data, and the state to pass
+/// back (the walk's while it has more, then the stream's cursor).
+#[derive(Debug)]
+struct One {
+    records: Vec<String>,
+    state: Option<String>,
+    has_more: bool,
+    notices: Vec<String>,
+    skipped: Vec<String>,
+}
+
+impl From<Page> for One {
+    fn from(page: Page) -> One {
+        assert!(page.records.iter().all(|r| r.stream == 0));
+        One {
+            records: page.records.into_iter().map(|r| r.data).collect(),
+            state: page.state.or(page.cursors.into_iter().next().flatten()),
+            has_more: page.has_more,
+            notices: page.notices,
+            skipped: page.skipped,
+        }
     }
 }
 
-/// One `fetch` of `stream` with the default credential.
+/// One `fetch` of `stream` with the default credential. `state` is a walk
+/// state or, to start a sync, the stream's cursor (told apart by its
+/// `"run"`); a walk state goes alone, so this is for syncs without a cursor
+/// or single calls (see `traversal::sync` for whole syncs).
 fn call(
     client: &mut dyn HttpClient,
     stream: &str,
     settings: &str,
     state: Option<&str>,
-) -> Result<Page, ConnectorError> {
-    fetch(client, &cred(None), &req(stream, settings, state))
+) -> Result<One, ConnectorError> {
+    let mut request = req(stream, settings, None);
+    match state {
+        Some(s) if s.contains("\"cursor\":") && !s.contains("\"run\":") => {
+            request.cursors = vec![Some(s.into())]
+        }
+        other => request.state = other.map(Into::into),
+    }
+    fetch(client, &cred(None), &request).map(One::from)
 }
 
 fn assert_no_key(e: &ConnectorError) {
@@ -244,16 +277,9 @@ fn every_error_status_maps_and_never_leaks_the_key() {
 fn me_stream() {
     let mut fake = Fake::new().on("https://circleci.com/api/v2/me", 200, ME);
     let page = call(&mut fake, "me", "{}", None).unwrap();
-    assert_eq!(
-        page,
-        Page {
-            records: vec![ME.into()],
-            state: None,
-            has_more: false,
-            notices: vec![],
-            skipped: vec![]
-        }
-    );
+    assert_eq!(page.records, vec![ME.to_string()]);
+    assert_eq!(page.state, None);
+    assert!(!page.has_more && page.notices.is_empty() && page.skipped.is_empty());
     let e = call(
         &mut Fake::new(),
         "me",
@@ -343,7 +369,7 @@ fn pipelines_stream_pages_through_every_project() {
             &page_body(&["c1"], None),
         );
     let credential = cred(Some("https://ci.example.com/circleci/"));
-    let page = fetch(&mut fake, &credential, &req("pipelines", settings, None)).unwrap();
+    let page = One::from(fetch(&mut fake, &credential, &req("pipelines", settings, None)).unwrap());
     let mut records = Vec::new();
     for r in &page.records {
         let v: serde_json::Value = serde_json::from_str(r).unwrap();
@@ -391,7 +417,7 @@ fn pipelines_errors_keep_the_state_safe() {
     assert!(first.has_more);
     assert!(
         first.notices[0].starts_with(
-            "stopped after 1 request(s) because the next one failed (bad-response: CircleCI sent the same \
+            "stopped after 1 request(s) because a request failed (bad-response: CircleCI sent the same \
              next_page_token again"
         ),
         "{:?}",

@@ -6,8 +6,8 @@
 //! incremental sync cost more than its lookback window.
 
 use super::fake::{BASE, FakeCi, t};
-use super::traversal::{Sync, cursor_of, sync};
-use super::{cred, req};
+use super::traversal::{Sync, cursor_of, resume, sync};
+use super::{call, cred, req};
 use crate::fetch;
 use crate::time::{DAY, NANOS, Ts};
 use serde_json::Value;
@@ -79,7 +79,8 @@ fn items_past_retention_are_skipped_named_and_tried_once_more() {
     let retry = retry_list(&state);
     assert_eq!(retry.len(), 1);
     assert_eq!(retry[0]["root"], "gh/acme/api");
-    assert_eq!(retry[0]["heads"][0]["id"], gone.as_str());
+    assert_eq!(retry[0]["k"], 2, "the workflows listing");
+    assert_eq!(retry[0]["h"][0]["id"], gone.as_str());
 
     // The next sync asks for it once more, first, then lets it go.
     fake.log.clear();
@@ -152,9 +153,11 @@ fn a_request_that_keeps_failing_is_skipped_when_the_host_gives_up() {
     );
     let (mut records, mut state) = (first.records.len() + skipped.records.len(), skipped.state);
     if skipped.has_more {
-        let rest = sync(&mut fake, "jobs", &settings, state);
+        let rest = resume(&mut fake, "jobs", &settings, state);
         records += rest.records.len();
         state = rest.state;
+    } else {
+        state = skipped.cursors[0].clone();
     }
     assert_eq!(records, 9 * 3, "everything but the broken pipeline's jobs");
     assert_eq!(retry_list(state.as_ref().unwrap()).len(), 1);
@@ -341,29 +344,27 @@ fn states_with_skipped_items_are_checked() {
     let settings = settings("");
     let state = sync(&mut fake, "jobs", &settings, None).state.unwrap();
     let mut v: Value = serde_json::from_str(&state).unwrap();
-    // A kept item deeper than the stream, or climbing, is refused.
-    v["cursor"]["retry"] =
-        serde_json::json!([{"root":"gh/acme/api","heads":[{"id":"a"},{"id":"b"},{"id":"c"}]}]);
-    let e = fetch(
-        &mut fake,
-        &cred(None),
-        &req("jobs", &settings, Some(&v.to_string())),
-    )
-    .unwrap_err();
-    assert_eq!(e.kind(), "invalid-state", "{e}");
-    v["cursor"]["retry"] = serde_json::json!([{"root":"gh/acme/api","heads":[{"id":".."}]}]);
-    let e = fetch(
-        &mut fake,
-        &cred(None),
-        &req("jobs", &settings, Some(&v.to_string())),
-    )
-    .unwrap_err();
-    assert_eq!(e.kind(), "invalid-state", "{e}");
-    v["cursor"]["retry"] = serde_json::json!([{"root":"gh/acme/api","heads":[{"id":"p"}]}]);
-    fetch(
-        &mut fake,
-        &cred(None),
-        &req("jobs", &settings, Some(&v.to_string())),
-    )
-    .unwrap();
+    // A kept item deeper than its listing, of another stream, or climbing,
+    // is refused.
+    for (retry, why) in [
+        (
+            serde_json::json!([{"root":"gh/acme/api","k":3,"h":[{"id":"a"},{"id":"b"},{"id":"c"}]}]),
+            "not one of its listings",
+        ),
+        (
+            serde_json::json!([{"root":"gh/acme/api","k":6,"h":[{"id":"a"},{"id":"b"},{"id":"c"}]}]),
+            "not one of its listings",
+        ),
+        (
+            serde_json::json!([{"root":"gh/acme/api","k":2,"h":[{"id":".."}]}]),
+            "out of bounds",
+        ),
+    ] {
+        v["cursor"]["retry"] = retry;
+        let e = call(&mut fake, "jobs", &settings, Some(&v.to_string())).unwrap_err();
+        assert_eq!(e.kind(), "invalid-state", "{e}");
+        assert!(e.message().contains(why), "{e}");
+    }
+    v["cursor"]["retry"] = serde_json::json!([{"root":"gh/acme/api","k":2,"h":[{"id":"p"}]}]);
+    call(&mut fake, "jobs", &settings, Some(&v.to_string())).unwrap();
 }

@@ -6,7 +6,7 @@
 
 use super::fake::{BASE, t};
 use super::traversal::{
-    api_project, change, cursor_of, discovery_fake, incremental_fake, slugs, sync,
+    api_project, change, cursor_of, discovery_fake, incremental_fake, resume, slugs, sync,
 };
 use super::{Fake, call, page_body};
 use crate::state::{MAX_RESTARTS, MAX_STRIKES};
@@ -71,7 +71,7 @@ fn a_stale_token_restarts_the_listing_and_loses_nothing() {
         inserted.push(fake.push_finished(a, t(1000 + i), 0));
     }
     fake.fail("/project/gh/acme/api/pipeline?page-token=", 404, STALE);
-    let rest = sync(&mut fake, "jobs", &settings, first.state);
+    let rest = resume(&mut fake, "jobs", &settings, first.state);
     let mut records = first.records.clone();
     records.extend(rest.records.iter().cloned());
 
@@ -153,13 +153,13 @@ fn restarts_are_bounded() {
     assert!(
         skipped[0].starts_with("pipelines of project gh/acme/api was not found (HTTP 404)")
             && skipped[0].contains("already read again from its first page the most times allowed")
-            && skipped[0].ends_with("gh/acme/api is skipped in this sync"),
+            && skipped[0].ends_with("; skipped in this sync"),
         "{skipped:?}"
     );
     // The first page, read four times.
     assert_eq!(records, 20 * (MAX_RESTARTS as usize + 1));
     // The counts lived in the state.
-    assert!(max_state.contains(r#""r":3"#), "{max_state}");
+    assert!(max_state.contains(r#""x":3"#), "{max_state}");
     fake.failures.clear();
     let s = sync(&mut fake, "pipelines", &settings, None);
     assert_eq!(s.records.len(), 50);
@@ -305,7 +305,8 @@ fn a_restart_leaves_the_incremental_cursor_as_it_would_be() {
     assert!(!stale_state.contains("\"run\""));
 }
 
-/// An unknown `r` is refused, as any field the connector does not write.
+/// A restart count out of bounds is refused, as anything the connector
+/// does not write.
 #[test]
 fn restart_counts_are_checked() {
     let (mut fake, _) = api_project(30, 0);
@@ -315,13 +316,10 @@ fn restart_counts_are_checked() {
         .state
         .unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&mid).unwrap();
-    v["run"]["r"] = serde_json::json!(MAX_RESTARTS + 1);
+    v["run"]["open"][0]["x"] = serde_json::json!(MAX_RESTARTS + 1);
     let e = call(&mut fake, "jobs", &settings, Some(&v.to_string())).unwrap_err();
-    assert!(
-        e.message().contains("restart count is out of bounds"),
-        "{e}"
-    );
-    v["run"]["r"] = serde_json::json!(300);
+    assert!(e.message().contains("listing is out of bounds"), "{e}");
+    v["run"]["open"][0]["x"] = serde_json::json!(300);
     let e = call(&mut fake, "jobs", &settings, Some(&v.to_string())).unwrap_err();
     assert!(e.message().contains("not one this connector wrote"), "{e}");
 }

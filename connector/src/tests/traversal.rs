@@ -54,26 +54,105 @@ impl Sync {
     }
 }
 
-/// Runs one sync of `stream`, checking the per-call bounds.
-pub(super) fn sync(fake: &mut FakeCi, stream: &str, settings: &str, state: Option<String>) -> Sync {
-    let mut out = Sync::default();
-    let mut state = state;
+/// Runs one sync of `stream` from its `cursor`, checking the per-call
+/// bounds; `state` of the result is the stream's new cursor.
+pub(super) fn sync(
+    fake: &mut FakeCi,
+    stream: &str,
+    settings: &str,
+    cursor: Option<String>,
+) -> Sync {
+    sync_with(fake, stream, settings, cursor, 1)
+}
+
+/// [`sync`] with `concurrency` requests in flight.
+pub(super) fn sync_with(
+    fake: &mut FakeCi,
+    stream: &str,
+    settings: &str,
+    cursor: Option<String>,
+    concurrency: u32,
+) -> Sync {
+    let mut walk = walk(fake, &[stream], settings, vec![cursor], None, concurrency);
+    let mut out = std::mem::take(&mut walk.streams[0]);
+    out.calls = walk.calls;
+    out.requests = walk.requests;
+    out.max_state = walk.max_state;
+    out.max_state_text = walk.max_state_text;
+    out.notices = walk.notices;
+    out.skipped = walk.skipped;
+    out
+}
+
+/// Goes on with a sync of `stream` (started without a cursor) from its
+/// walk `state`, to its end.
+pub(super) fn resume(
+    fake: &mut FakeCi,
+    stream: &str,
+    settings: &str,
+    state: Option<String>,
+) -> Sync {
+    let mut walk = walk(fake, &[stream], settings, vec![None], state, 1);
+    let mut out = std::mem::take(&mut walk.streams[0]);
+    out.calls = walk.calls;
+    out.requests = walk.requests;
+    out.notices = walk.notices;
+    out.skipped = walk.skipped;
+    out
+}
+
+/// What a whole walk of several streams returned.
+#[derive(Debug, Default)]
+pub(super) struct WalkSync {
+    /// Per stream of the request: its records and its new cursor (`state`).
+    pub(super) streams: Vec<Sync>,
+    pub(super) notices: Vec<String>,
+    pub(super) skipped: Vec<String>,
+    pub(super) calls: usize,
+    pub(super) requests: usize,
+    pub(super) max_state: usize,
+    pub(super) max_state_text: String,
+}
+
+/// Runs one sync of `streams` together, from their `cursors` (and, to go
+/// on with a sync, from its walk `state`), checking the per-call bounds.
+pub(super) fn walk(
+    fake: &mut FakeCi,
+    streams: &[&str],
+    settings: &str,
+    cursors: Vec<Option<String>>,
+    state: Option<String>,
+    concurrency: u32,
+) -> WalkSync {
+    let mut out = WalkSync {
+        streams: streams.iter().map(|_| Sync::default()).collect(),
+        ..WalkSync::default()
+    };
+    let mut request = crate::FetchRequest::new(streams, settings);
+    request.cursors = cursors;
+    request.state = state;
+    request.concurrency = concurrency;
     let start = fake.log.len();
     loop {
         let before = fake.log.len();
-        let page = call(&mut *fake, stream, settings, state.as_deref())
-            .unwrap_or_else(|e| panic!("{stream} call {}: {e}", out.calls + 1));
+        let page = crate::fetch(&mut *fake, &super::cred(None), &request)
+            .unwrap_or_else(|e| panic!("{streams:?} call {}: {e}", out.calls + 1));
         out.calls += 1;
         assert!(
             fake.log.len() - before <= crate::engine::MAX_REQUESTS,
             "at most MAX_REQUESTS requests a call"
         );
-        assert!(page.records.len() <= 500, "at most ~500 records a call");
+        assert!(
+            page.records.len() <= 500 + 20 * concurrency as usize,
+            "a bounded page"
+        );
         assert!(
             page.has_more || page.records.len() + (fake.log.len() - before) > 0 || out.calls == 1,
             "a call without progress"
         );
-        out.records.extend(page.records);
+        for r in page.records {
+            out.streams[r.stream as usize].records.push(r.data);
+        }
         out.notices.extend(page.notices);
         out.skipped.extend(page.skipped);
         if let Some(s) = &page.state
@@ -82,14 +161,19 @@ pub(super) fn sync(fake: &mut FakeCi, stream: &str, settings: &str, state: Optio
             out.max_state = s.len();
             out.max_state_text = s.clone();
         }
-        state = page.state;
         if !page.has_more {
+            assert!(page.state.is_none());
+            assert_eq!(page.cursors.len(), streams.len());
+            for (sync, cursor) in out.streams.iter_mut().zip(page.cursors) {
+                sync.state = cursor;
+            }
             break;
         }
+        assert!(page.cursors.is_empty());
+        request.state = page.state;
         assert!(out.calls < 100_000, "runaway sync");
     }
     out.requests = fake.log.len() - start;
-    out.state = state;
     out
 }
 
@@ -318,7 +402,7 @@ fn contexts_and_their_variables() {
         s.skipped[0].contains("contexts of organisation gh/acme")
             && s.skipped[0].contains("HTTP 403")
             && s.skipped[0].contains("org-admin rights")
-            && s.skipped[0].ends_with("gh/acme is skipped in this sync"),
+            && s.skipped[0].ends_with("; skipped in this sync"),
         "{:?}",
         s.skipped
     );
@@ -477,14 +561,14 @@ fn a_failure_after_progress_returns_what_was_read_and_is_retried_first() {
     assert_eq!(
         first.notices,
         [format!(
-            "stopped after 6 request(s) because the next one failed (unavailable: CircleCI answered HTTP \
+            "stopped after 6 request(s) because a request failed (unavailable: CircleCI answered HTTP \
              500 while reading jobs of workflow {third} of project gh/acme/api: Internal server error.); \
-             the next call retries it"
+             the next call asks it first"
         )]
     );
     let failed = fake.log.last().unwrap().clone();
     fake.log.clear();
-    let rest = sync(&mut fake, "jobs", &settings, first.state.clone());
+    let rest = resume(&mut fake, "jobs", &settings, first.state.clone());
     assert_eq!(fake.log[0], failed, "the failed request comes first");
     let mut all = first.records.clone();
     all.extend(rest.records);
@@ -517,7 +601,7 @@ fn states_must_fit_the_stream_and_the_settings() {
             "workflows",
             settings.as_str(),
             mid.as_str(),
-            "belongs to the stream `jobs`",
+            "belongs to a walk of jobs",
         ),
         (
             "jobs",
@@ -537,34 +621,40 @@ fn states_must_fit_the_stream_and_the_settings() {
         assert_eq!(e.kind(), "invalid-state", "{e}");
         assert!(e.message().contains(why), "{e}");
     }
-    // A forged stack deeper than the stream's tree.
-    let forged = mid.replace("\"run\":{", "\"run\":{\"f\":[{\"ids\":[{\"id\":\"a\"}]},{\"ids\":[{\"id\":\"b\"}]},{\"ids\":[{\"id\":\"c\"}]},{\"t\":\"x\"}],\"x\":{");
-    let e = call(&mut fake, "jobs", &settings, Some(&forged)).unwrap_err();
-    assert_eq!(e.kind(), "invalid-state");
-    let mut run: Value = serde_json::from_str(&mid).unwrap();
-    run["run"]["f"] = serde_json::json!([{"ids":[{"id":"a"}]},{"ids":[{"id":"b"}]},{"ids":[{"id":"c"}]},{"t":"x"}]);
-    let e = call(&mut fake, "jobs", &settings, Some(&run.to_string())).unwrap_err();
-    assert!(e.message().contains("does not fit the jobs stream"), "{e}");
+    // A forged listing deeper than its kind, or of a kind the tree does
+    // not have.
+    for open in [
+        serde_json::json!([{"r":0,"k":3,"h":[{"id":"a"},{"id":"b"},{"id":"c"}]}]),
+        serde_json::json!([{"r":0,"k":42}]),
+    ] {
+        let mut run: Value = serde_json::from_str(&mid).unwrap();
+        run["run"]["open"] = open;
+        let e = call(&mut fake, "jobs", &settings, Some(&run.to_string())).unwrap_err();
+        assert!(e.message().contains("does not fit these streams"), "{e}");
+    }
     // Forged positions are refused, never a trap.
-    for run in [r#"{"i":1,"f":[{"t":"x"}]}"#, r#"{"i":5}"#] {
+    for run in [
+        r#"{"next":1,"open":[{"r":3,"k":1,"t":"x"}]}"#,
+        r#"{"next":5}"#,
+    ] {
         let mut forged: Value = serde_json::from_str(&mid).unwrap();
         forged["run"] = serde_json::from_str(run).unwrap();
         let forged = forged.to_string();
         match call(&mut fake, "jobs", &settings, Some(&forged)) {
             Err(e) => assert_eq!(e.kind(), "invalid-state", "{run}: {e}"),
-            // Past the end with nothing on the stack: the sync is over.
+            // Past the end with nothing open: the sync is over.
             Ok(page) => assert!(!page.has_more && page.records.is_empty(), "{run}"),
         }
     }
     let mut forged: Value = serde_json::from_str(&mid.replace("\"jobs\"", "\"projects\"")).unwrap();
-    forged["run"] = serde_json::json!({"f": [{"t": "x"}]});
+    forged["run"] = serde_json::json!({"open": [{"r": 0, "k": 0, "t": "x"}]});
     let forged = forged.to_string();
     let e = call(&mut fake, "projects", &settings, Some(&forged)).unwrap_err();
     assert!(e.message().contains("single object"), "{e}");
     // A full-refresh stream keeps nothing between syncs.
     let done = done.replace("\"jobs\"", "\"projects\"");
     let e = call(&mut fake, "projects", &settings, Some(&done)).unwrap_err();
-    assert!(e.message().contains("keeps nothing between syncs"), "{e}");
+    assert!(e.message().contains("keeps no cursor"), "{e}");
 }
 
 // ---------------------------------------------------------------------------
@@ -927,7 +1017,7 @@ fn a_change_during_a_sync_is_not_lost() {
         let ended = wf.id.clone();
         fake.date = date.then(|| t(50));
         fake.push_finished(b, t(45), 0);
-        let rest = sync(&mut fake, "workflows", &settings, first.state);
+        let rest = resume(&mut fake, "workflows", &settings, first.state);
         let state = rest.state.unwrap();
         let as_of: Ts =
             crate::time::parse_ts(cursor_of(&state)["as_of"].as_str().unwrap()).unwrap();

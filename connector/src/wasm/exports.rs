@@ -69,16 +69,26 @@ impl Guest for Component {
         request: wit::FetchRequest,
     ) -> Result<wit::Page, wit::ConnectorError> {
         let request = model::FetchRequest {
-            stream: request.stream,
+            streams: request.streams,
             settings: request.settings,
             state: request.state,
+            cursors: request.cursors,
+            concurrency: request.concurrency,
             skip_failing: request.skip_failing,
         };
         let p = crate::connector::fetch(&mut WasiHttp, &credential, &request).map_err(to_wit)?;
         Ok(wit::Page {
-            records: p.records,
+            records: p
+                .records
+                .into_iter()
+                .map(|r| wit::StreamRecord {
+                    stream: r.stream,
+                    data: r.data,
+                })
+                .collect(),
             state: p.state,
             has_more: p.has_more,
+            cursors: p.cursors,
             notices: p.notices,
             skipped: p.skipped,
         })

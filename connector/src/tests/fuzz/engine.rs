@@ -6,7 +6,7 @@
 use super::super::fake::{FakeCi, t};
 use super::{config, edits, json_value, mutate};
 use crate::engine::MAX_REQUESTS;
-use crate::state::State;
+use crate::state::{CursorState, WalkState};
 use crate::{ConnectorError, FetchRequest, HttpClient, HttpResponse, Page, TransportError, fetch};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -15,25 +15,53 @@ use std::sync::OnceLock;
 const KEY: &str = "CCIPAT_fuzz_0123456789abcdef";
 
 /// The streams of a sync, with settings that read the fake's data (the
-/// empty settings discover projects and organisations).
-const SYNCS: &[(&str, &str)] = &[
-    ("pipelines", r#"{"project_slugs":["gh/acme/api"]}"#),
-    ("workflows", r#"{"project_slugs":["gh/acme/api"]}"#),
-    ("jobs", r#"{"project_slugs":["gh/acme/api"]}"#),
-    ("job_details", r#"{"project_slugs":["gh/acme/api"]}"#),
-    ("tests", r#"{"project_slugs":["gh/acme/api"]}"#),
-    ("artifacts", r#"{"project_slugs":["gh/acme/api"]}"#),
-    ("projects", "{}"),
-    ("contexts", "{}"),
-    ("context_environment_variables", r#"{"org_slug":"gh/acme"}"#),
-    ("insights_workflows", r#"{"project_slugs":["gh/acme/api"]}"#),
+/// empty settings discover projects and organisations): each stream alone,
+/// and walks of several.
+const SYNCS: &[(&[&str], &str)] = &[
+    (&["pipelines"], r#"{"project_slugs":["gh/acme/api"]}"#),
+    (&["workflows"], r#"{"project_slugs":["gh/acme/api"]}"#),
+    (&["jobs"], r#"{"project_slugs":["gh/acme/api"]}"#),
+    (&["job_details"], r#"{"project_slugs":["gh/acme/api"]}"#),
+    (&["tests"], r#"{"project_slugs":["gh/acme/api"]}"#),
+    (&["artifacts"], r#"{"project_slugs":["gh/acme/api"]}"#),
+    (&["projects"], "{}"),
+    (&["contexts"], "{}"),
     (
-        "insights_workflow_runs",
+        &["context_environment_variables"],
+        r#"{"org_slug":"gh/acme"}"#,
+    ),
+    (
+        &["insights_workflows"],
         r#"{"project_slugs":["gh/acme/api"]}"#,
     ),
-    ("me", ""),
-    ("collaborations", ""),
+    (
+        &["insights_workflow_runs"],
+        r#"{"project_slugs":["gh/acme/api"]}"#,
+    ),
+    (&["me"], ""),
+    (&["collaborations"], ""),
+    (
+        &[
+            "projects",
+            "pipelines",
+            "workflows",
+            "jobs",
+            "job_details",
+            "artifacts",
+            "tests",
+            "insights_workflows",
+            "insights_workflow_runs",
+        ],
+        "{}",
+    ),
+    (&["tests", "jobs"], r#"{"project_slugs":["gh/acme/api"]}"#),
+    (&["context_environment_variables", "contexts"], "{}"),
 ];
+
+/// Requests in flight together in a sync.
+fn concurrency() -> impl Strategy<Value = u32> {
+    prop_oneof![Just(1u32), Just(3), Just(8)]
+}
 
 fn credential() -> Vec<(String, String)> {
     vec![("api_key".into(), KEY.into())]
@@ -184,10 +212,17 @@ impl HttpClient for Faulty<'_> {
 
 /// What a whole sync returned.
 struct Outcome {
-    records: Vec<String>,
-    state: Option<String>,
+    /// Per stream of the request.
+    records: Vec<Vec<String>>,
+    cursors: Vec<Option<String>>,
     /// Every state a call returned, in order.
     states: Vec<String>,
+}
+
+fn request(streams: &[&str], settings: &str, concurrency: u32) -> FetchRequest {
+    let mut request = FetchRequest::new(streams, settings);
+    request.concurrency = concurrency;
+    request
 }
 
 /// Runs a sync as the host does: calls until `has_more` is false,
@@ -195,29 +230,28 @@ struct Outcome {
 /// (with the same state), a few times at most.
 fn sync(
     client: &mut dyn HttpClient,
-    stream: &str,
+    streams: &[&str],
     settings: &str,
+    concurrency: u32,
 ) -> Result<Outcome, TestCaseError> {
     let mut out = Outcome {
-        records: Vec::new(),
-        state: None,
+        records: streams.iter().map(|_| Vec::new()).collect(),
+        cursors: Vec::new(),
         states: Vec::new(),
     };
+    let mut request = request(streams, settings, concurrency);
     let mut failures = 0;
     for _ in 0..1000 {
-        let request = FetchRequest {
-            stream: stream.into(),
-            settings: settings.into(),
-            state: out.state.clone(),
-            skip_failing: None,
-        };
         match fetch(client, &credential(), &request) {
             Ok(page) => {
-                check_page(&page, stream, settings)?;
-                out.records.extend(page.records);
+                check_page(&page, streams, settings)?;
+                for r in page.records {
+                    out.records[r.stream as usize].push(r.data);
+                }
                 out.states.extend(page.state.clone());
-                out.state = page.state;
+                request.state = page.state;
                 if !page.has_more {
+                    out.cursors = page.cursors;
                     return Ok(out);
                 }
             }
@@ -229,47 +263,60 @@ fn sync(
                             | ConnectorError::Unavailable(_)
                             | ConnectorError::BadResponse(_)
                     ),
-                    "{stream}: {e:?}"
+                    "{streams:?}: {e:?}"
                 );
                 // One fault fails at most one call: the retry of the
                 // request it hit gets the real answer.
                 failures += 1;
-                prop_assert!(failures <= 1, "{stream}: failed again: {e:?}");
+                prop_assert!(failures <= 1, "{streams:?}: failed again: {e:?}");
             }
         }
     }
-    Err(TestCaseError::fail(format!("{stream}: runaway sync")))
+    Err(TestCaseError::fail(format!("{streams:?}: runaway sync")))
 }
 
-/// What every page must be: JSON object records, a state that reads back
-/// whenever there is more, no key.
-fn check_page(page: &Page, stream: &str, settings: &str) -> Result<(), TestCaseError> {
+/// What every page must be: JSON object records of the request's streams,
+/// a state that reads back whenever there is more (and cursors that do
+/// once there is not), no key.
+fn check_page(page: &Page, streams: &[&str], settings: &str) -> Result<(), TestCaseError> {
     for r in &page.records {
-        let v: serde_json::Value = serde_json::from_str(r)
-            .map_err(|e| TestCaseError::fail(format!("{stream}: record {r}: {e}")))?;
+        prop_assert!((r.stream as usize) < streams.len());
+        let v: serde_json::Value = serde_json::from_str(&r.data)
+            .map_err(|e| TestCaseError::fail(format!("{streams:?}: record {}: {e}", r.data)))?;
         prop_assert!(v.is_object());
     }
     prop_assert!(
-        !page.has_more || page.state.is_some(),
-        "{stream}: more without a state"
+        page.has_more == page.state.is_some(),
+        "{streams:?}: more without a state, or a state without more"
     );
+    let fp = crate::settings::Settings::parse(settings)
+        .unwrap()
+        .fingerprint();
+    let names: Vec<String> = streams.iter().map(|s| s.to_string()).collect();
     if let Some(s) = &page.state {
-        let fp = crate::settings::Settings::parse(settings)
-            .unwrap()
-            .fingerprint();
-        let decoded = State::decode(s, stream, &fp);
-        prop_assert!(decoded.is_ok(), "{stream}: {s}: {decoded:?}");
+        let decoded = WalkState::decode(s, &names, &fp);
+        prop_assert!(decoded.is_ok(), "{streams:?}: {s}: {decoded:?}");
+        prop_assert!(page.cursors.is_empty());
+    } else {
+        prop_assert_eq!(page.cursors.len(), streams.len());
+        for (name, cursor) in streams.iter().zip(&page.cursors) {
+            if let Some(c) = cursor {
+                let decoded = CursorState::decode(c, name, &fp);
+                prop_assert!(decoded.is_ok(), "{name}: {c}: {decoded:?}");
+            }
+        }
     }
-    for n in &page.notices {
+    for n in page.notices.iter().chain(&page.skipped) {
         prop_assert!(!n.contains(KEY));
     }
     Ok(())
 }
 
-/// Each stream's fault-free sync.
+/// Each sync's fault-free run, one request at a time.
 struct Baseline {
-    records: BTreeSet<String>,
-    state: Option<String>,
+    /// Per stream.
+    records: Vec<BTreeSet<String>>,
+    cursors: Vec<Option<String>>,
     /// Every state it went through.
     states: Vec<String>,
     requests: usize,
@@ -280,12 +327,16 @@ fn baselines() -> &'static Vec<Baseline> {
     B.get_or_init(|| {
         SYNCS
             .iter()
-            .map(|(stream, settings)| {
+            .map(|(streams, settings)| {
                 let mut fake = upstream();
-                let out = sync(&mut fake, stream, settings).expect("a clean sync");
+                let out = sync(&mut fake, streams, settings, 1).expect("a clean sync");
                 Baseline {
-                    records: out.records.into_iter().collect(),
-                    state: out.state,
+                    records: out
+                        .records
+                        .into_iter()
+                        .map(|r| r.into_iter().collect())
+                        .collect(),
+                    cursors: out.cursors,
                     states: out.states,
                     requests: fake.log.len(),
                 }
@@ -297,18 +348,22 @@ fn baselines() -> &'static Vec<Baseline> {
 proptest! {
     #![proptest_config(config(96))]
 
-    /// One fault at any answer of a sync of any stream: the sync still
-    /// ends, with every record of the fault-free sync (duplicates allowed:
-    /// a restarted listing reads records again) and the same final state.
+    /// One fault at any answer of a sync of any streams, with any number of
+    /// requests in flight: the sync still ends, with every record of the
+    /// fault-free sync for every stream (duplicates allowed: a restarted
+    /// listing reads records again) and the same cursors; and the same
+    /// requests, each once (a restarted listing aside).
     #[test]
     fn one_fault_anywhere_loses_nothing(
         which in 0..SYNCS.len(),
         at in any::<usize>(),
         fault in fault(),
+        concurrency in concurrency(),
     ) {
-        let (stream, settings) = SYNCS[which];
+        let (streams, settings) = SYNCS[which];
         let want = &baselines()[which];
         let mut fake = upstream();
+        let restarts = matches!(fault, Fault::Stale { times } if times > crate::state::MAX_STRIKES as usize);
         let mut client = Faulty {
             inner: &mut fake,
             sent: 0,
@@ -316,11 +371,42 @@ proptest! {
             fault,
             stale: None,
         };
-        let out = sync(&mut client, stream, settings)?;
-        let got: BTreeSet<String> = out.records.iter().cloned().collect();
-        prop_assert_eq!(got.len(), want.records.len(), "{}: records missing or extra", stream);
-        prop_assert!(got == want.records, "{stream}: other records");
-        prop_assert_eq!(&out.state, &want.state, "{}", stream);
+        let out = sync(&mut client, streams, settings, concurrency)?;
+        for (k, stream) in streams.iter().enumerate() {
+            let got: BTreeSet<String> = out.records[k].iter().cloned().collect();
+            prop_assert_eq!(got.len(), want.records[k].len(), "{}: records missing or extra", stream);
+            prop_assert!(got == want.records[k], "{stream}: other records");
+            if !restarts {
+                prop_assert_eq!(out.records[k].len(), got.len(), "{}: a record read twice", stream);
+            }
+        }
+        prop_assert_eq!(&out.cursors, &want.cursors, "{:?}", streams);
+        let urls: BTreeSet<&String> = fake.log.iter().collect();
+        if !restarts {
+            // Each request once, but the one the fault hit (asked again).
+            prop_assert!(fake.log.len() <= want.requests + crate::state::MAX_STRIKES as usize + 1);
+        }
+        prop_assert!(urls.len() <= want.requests, "{:?}: a request the clean sync did not make", streams);
+    }
+
+    /// Any number of requests in flight reads the same records, with the
+    /// same requests, each once, as one at a time.
+    #[test]
+    fn concurrency_reads_the_same(which in 0..SYNCS.len(), concurrency in concurrency()) {
+        let (streams, settings) = SYNCS[which];
+        let want = &baselines()[which];
+        let mut fake = upstream();
+        let out = sync(&mut fake, streams, settings, concurrency)?;
+        for (k, stream) in streams.iter().enumerate() {
+            prop_assert_eq!(out.records[k].len(), want.records[k].len(), "{}", stream);
+            let got: BTreeSet<String> = out.records[k].iter().cloned().collect();
+            prop_assert!(got == want.records[k], "{stream}: other records");
+        }
+        prop_assert_eq!(&out.cursors, &want.cursors);
+        prop_assert_eq!(fake.log.len(), want.requests);
+        let urls: BTreeSet<&String> = fake.log.iter().collect();
+        prop_assert_eq!(urls.len(), fake.log.len(), "a request made twice");
+        prop_assert!(fake.batches.iter().all(|&b| b <= concurrency as usize));
     }
 }
 
@@ -404,36 +490,39 @@ proptest! {
     #[test]
     fn any_state_and_any_answers_never_panic(
         which in 0..SYNCS.len(),
-        state in proptest::option::of(super::state::state()),
+        state in proptest::option::of(super::state::walk_state()),
+        cursor in proptest::option::of(super::state::cursor_state()),
         mangle in edits(2),
         answers in proptest::collection::vec(answer(), 1..6),
+        concurrency in concurrency(),
     ) {
-        let (stream, settings) = SYNCS[which];
+        let (streams, settings) = SYNCS[which];
         let fp = crate::settings::Settings::parse(settings).unwrap().fingerprint();
-        let mut state = state.map(|mut s| {
-            s.stream = stream.into();
+        let mut request = request(streams, settings, concurrency);
+        request.state = state.map(|mut s| {
+            s.streams = streams.iter().map(|s| s.to_string()).collect();
             s.fp = fp.clone();
             let text = s.encode();
             String::from_utf8_lossy(&mutate(text.as_bytes(), &mangle)).into_owned()
         });
+        if let Some(mut c) = cursor {
+            c.stream = streams[0].into();
+            c.fp = fp.clone();
+            request.cursors = streams.iter().map(|_| None).collect();
+            request.cursors[0] = Some(c.encode());
+        }
         let mut client = Scripted { answers, sent: 0 };
         for _ in 0..3 {
             let before = client.sent;
-            let request = FetchRequest {
-                stream: stream.into(),
-                settings: settings.into(),
-                state: state.clone(),
-                skip_failing: None,
-            };
             let result = fetch(&mut client, &credential(), &request);
             prop_assert!(client.sent - before <= MAX_REQUESTS);
             match result {
                 Ok(page) => {
-                    check_page(&page, stream, settings)?;
+                    check_page(&page, streams, settings)?;
                     if !page.has_more {
                         break;
                     }
-                    state = page.state;
+                    request.state = page.state;
                 }
                 Err(e) => {
                     prop_assert!(!e.message().contains(KEY));
@@ -462,7 +551,7 @@ proptest! {
         let with_states: Vec<usize> =
             (0..SYNCS.len()).filter(|&i| !baselines()[i].states.is_empty()).collect();
         let which = with_states[which % with_states.len()];
-        let (stream, settings) = SYNCS[which];
+        let (streams, settings) = SYNCS[which];
         let states = &baselines()[which].states;
         let text = &states[pick % states.len()];
         let state = match value {
@@ -475,21 +564,16 @@ proptest! {
             None => String::from_utf8_lossy(&mutate(text.as_bytes(), &mangle)).into_owned(),
         };
         let mut fake = upstream();
-        let mut state = Some(state);
+        let mut request = request(streams, settings, 4);
+        request.state = Some(state);
         for _ in 0..4 {
-            let request = FetchRequest {
-                stream: stream.into(),
-                settings: settings.into(),
-                state: state.clone(),
-                skip_failing: None,
-            };
             match fetch(&mut fake, &credential(), &request) {
                 Ok(page) => {
-                    check_page(&page, stream, settings)?;
+                    check_page(&page, streams, settings)?;
                     if !page.has_more {
                         break;
                     }
-                    state = page.state;
+                    request.state = page.state;
                 }
                 Err(_) => break,
             }
@@ -508,7 +592,7 @@ fn progress_that_does_not_fit_the_settings_is_refused() {
         (
             "context_environment_variables",
             r#"{"org_slug":"gh/acme"}"#,
-            r#"{"disc":{"orgs":[]},"r":1}"#,
+            r#"{"disc":{"orgs":[]}}"#,
         ),
         ("contexts", "{}", r#"{"disc":{"orgs":["gh/acme"]}}"#),
         (
@@ -516,19 +600,25 @@ fn progress_that_does_not_fit_the_settings_is_refused() {
             r#"{"project_slugs":["gh/acme/api"]}"#,
             r#"{"disc":{}}"#,
         ),
-        ("projects", "{}", r#"{"i":1}"#),
-        ("projects", "{}", r#"{"f":[{"t":"t"}]}"#),
+        ("projects", "{}", r#"{"next":1}"#),
+        ("projects", "{}", r#"{"open":[{"r":0,"k":0,"t":"t"}]}"#),
+        (
+            "jobs",
+            r#"{"project_slugs":["gh/acme/api"]}"#,
+            r#"{"open":[{"r":0,"k":3}]}"#,
+        ),
+        (
+            "projects",
+            r#"{"project_slugs":["gh/acme/api"]}"#,
+            r#"{"oid":[]}"#,
+        ),
     ] {
         let fp = crate::settings::Settings::parse(settings)
             .unwrap()
             .fingerprint();
-        let state = format!(r#"{{"v":1,"stream":"{stream}","fp":"{fp}","run":{run}}}"#);
-        let request = FetchRequest {
-            stream: stream.into(),
-            settings: settings.into(),
-            state: Some(state),
-            skip_failing: None,
-        };
+        let state = format!(r#"{{"v":2,"streams":["{stream}"],"fp":"{fp}","run":{run}}}"#);
+        let mut request = request(&[stream], settings, 1);
+        request.state = Some(state);
         let e = fetch(&mut fake, &credential(), &request).unwrap_err();
         assert!(
             e.message().starts_with("the state's progress does not fit"),

@@ -2,16 +2,19 @@
 //! meaning, and any text either reads as a state or is `invalid-state`.
 
 use super::{config, edits, jsonish, mutate};
+use crate::engine::Tree;
 use crate::error::ConnectorError;
 use crate::state::{
-    Cursor, Discovery, Frame, Item, MAX_ID_LEN, MAX_RESTARTS, MAX_STRIKES, MAX_TOKEN_LEN, Marks,
-    Run, State, usable_id,
+    Cursor, CursorState, Discovery, Found, Item, Listing, MAX_DEPTH, MAX_ID_LEN, MAX_RESTARTS,
+    MAX_STRIKES, MAX_TOKEN_LEN, Marks, Pending, RootAcc, Run, Stamp, WalkState, usable_id,
 };
+use crate::streams::project_tree::TREE;
 use crate::time::Ts;
 use proptest::prelude::*;
 
 const FP: &str = "0123456789abcdef";
-const STREAM: &str = "jobs";
+/// The walk the generated states belong to.
+const STREAMS: &[&str] = &["pipelines", "jobs", "tests"];
 
 /// Ids and tokens: short, long, and with characters JSON must escape.
 fn text(max: usize) -> impl Strategy<Value = String> {
@@ -43,47 +46,71 @@ fn ts() -> impl Strategy<Value = Ts> {
     ]
 }
 
+fn stamp() -> impl Strategy<Value = Option<Stamp>> {
+    proptest::option::of(ts().prop_map(Stamp))
+}
+
 fn item() -> impl Strategy<Value = Item> {
     (
         text(MAX_ID_LEN),
-        proptest::option::of(ts()),
+        stamp(),
+        stamp(),
+        stamp(),
         proptest::option::of(any::<u64>()),
-        0u8..=2,
-        0..=MAX_RESTARTS,
     )
-        .prop_map(|(id, at, n, e, r)| Item { id, at, n, e, r })
+        .prop_map(|(id, at, c, x, n)| Item { id, at, c, x, n })
 }
 
-fn frame(with_ids: bool) -> impl Strategy<Value = Frame> {
-    let ids = if with_ids { 1..4usize } else { 0..4usize };
+/// A listing as the engine writes one: a kind of the project tree, with
+/// the chain of items its level needs.
+fn listing() -> impl Strategy<Value = Listing> {
     (
+        0u32..6,
+        0u8..9,
+        proptest::collection::vec(item(), MAX_DEPTH),
         proptest::option::of(text(MAX_TOKEN_LEN)),
-        proptest::collection::vec(item(), ids),
         any::<u64>(),
         0..=MAX_STRIKES,
+        0..=MAX_RESTARTS,
+        any::<bool>(),
+        any::<bool>(),
+        any::<u16>(),
     )
-        .prop_map(|(t, ids, n, s)| Frame {
-            s: if t.is_some() { s } else { 0 },
-            t,
-            ids,
-            n,
+        .prop_map(|(r, k, mut h, t, n, s, x, f, w, m)| {
+            h.truncate(TREE.kind_level(k).saturating_sub(1));
+            Listing {
+                r,
+                k,
+                h,
+                s: if t.is_some() { s } else { 0 },
+                t,
+                n,
+                x,
+                f,
+                w,
+                m: if w { m } else { 0 },
+            }
         })
 }
 
-/// A run as the engine writes one: frames under the top one visit an item.
+fn found() -> impl Strategy<Value = Found> {
+    (stamp(), stamp(), stamp(), stamp()).prop_map(|(hwm, a, b, c)| Found {
+        hwm,
+        lwm: [a, b, c],
+    })
+}
+
+fn pending() -> impl Strategy<Value = Pending> {
+    (
+        text(64),
+        2u8..7,
+        proptest::collection::vec(item(), 1..=MAX_DEPTH),
+    )
+        .prop_map(|(root, k, h)| Pending { root, k, h })
+}
+
+/// A run as the engine writes one: discovering, or reading listings.
 fn run() -> impl Strategy<Value = Run> {
-    let frames = (0..4usize).prop_flat_map(|depth| {
-        (
-            proptest::collection::vec(frame(true), depth.saturating_sub(1)),
-            proptest::option::of(frame(false)),
-        )
-            .prop_map(move |(mut under, top)| {
-                if depth > 0 {
-                    under.extend(top);
-                }
-                under
-            })
-    });
     let disc = (
         proptest::option::of(proptest::collection::vec(text(64), 0..3)),
         0usize..4,
@@ -103,43 +130,55 @@ fn run() -> impl Strategy<Value = Run> {
             r,
         });
     let marks = (
-        proptest::option::of(ts()),
-        proptest::option::of(ts()),
-        proptest::option::of(ts()),
-        proptest::option::of(ts()),
+        stamp(),
+        stamp(),
+        stamp(),
+        stamp(),
+        stamp(),
+        stamp(),
+        stamp(),
     );
     (
         any::<bool>(),
         proptest::option::of(proptest::collection::vec(text(MAX_ID_LEN), 0..4)),
         any::<usize>(),
-        frames,
+        proptest::collection::vec(listing(), 0..5),
         marks,
         disc,
-        0..=MAX_RESTARTS,
+        proptest::collection::vec((0u32..6, found(), any::<bool>()), 0..3),
+        proptest::collection::btree_map(text(64), found(), 0..3),
+        proptest::collection::vec(pending(), 0..3),
+        any::<bool>(),
     )
         .prop_map(
-            |(discovering, roots, i, f, (seen, floor, hwm, lwm), disc, r)| {
+            |(discovering, roots, next, open, m, disc, acc, done, skipped, seeded)| {
+                let seen = [m.0, m.1, m.2, m.3];
+                let floor = [m.4, m.5, m.6];
                 if discovering {
                     // Discovery runs before anything else is known.
                     return Run {
                         disc: Some(disc),
                         seen,
                         floor,
-                        r,
                         ..Run::default()
                     };
                 }
-                let i = roots.as_ref().map_or(i % 8, |roots| i % (roots.len() + 1));
+                let next = roots
+                    .as_ref()
+                    .map_or(next % 8, |roots| next % (roots.len() + 1));
                 Run {
-                    disc: None,
                     roots,
-                    i,
-                    f,
+                    next,
+                    open,
                     seen,
                     floor,
-                    hwm,
-                    lwm,
-                    r,
+                    acc: acc
+                        .into_iter()
+                        .map(|(r, f, skip)| RootAcc { r, f, skip })
+                        .collect(),
+                    done,
+                    skipped,
+                    seeded,
                     ..Run::default()
                 }
             },
@@ -148,46 +187,53 @@ fn run() -> impl Strategy<Value = Run> {
 
 fn cursor() -> impl Strategy<Value = Cursor> {
     (
-        proptest::option::of(ts()),
+        stamp(),
         proptest::collection::btree_map(
             text(MAX_ID_LEN),
-            (proptest::option::of(ts()), proptest::option::of(ts()))
-                .prop_map(|(hwm, lwm)| Marks { hwm, lwm }),
+            (stamp(), stamp()).prop_map(|(hwm, lwm)| Marks { hwm, lwm }),
             0..4,
         ),
+        proptest::collection::vec(pending(), 0..3),
     )
-        .prop_map(|(as_of, projects)| Cursor {
+        .prop_map(|(as_of, projects, retry)| Cursor {
             as_of,
             projects,
-            retry: Vec::new(),
+            retry,
         })
 }
 
-pub(super) fn state() -> impl Strategy<Value = State> {
-    (
-        proptest::option::of(run()),
-        proptest::option::of(cursor()),
-        any::<bool>(),
-    )
-        .prop_map(|(run, cursor, some)| {
-            let mut s = State::new(STREAM, FP.into());
-            s.run = run;
-            s.cursor = cursor;
-            if s.run.is_none() && s.cursor.is_none() && some {
-                s.cursor = Some(Cursor::default());
-            } else if s.run.is_none() && s.cursor.is_none() {
-                s.run = Some(Run::default());
-            }
-            s
-        })
+fn streams() -> Vec<String> {
+    STREAMS.iter().map(|s| s.to_string()).collect()
+}
+
+/// A walk state the connector could write for [`STREAMS`].
+pub(super) fn walk_state() -> impl Strategy<Value = WalkState> {
+    run().prop_map(|run| WalkState::new(&streams(), FP.into(), run))
+}
+
+/// A cursor the connector could write for `jobs`.
+pub(super) fn cursor_state() -> impl Strategy<Value = CursorState> {
+    cursor().prop_map(|c| CursorState::new("jobs", FP.into(), c))
 }
 
 fn decodes_or_is_invalid(text: &str) -> Result<(), TestCaseError> {
-    match State::decode(text, STREAM, FP) {
+    match WalkState::decode(text, &streams(), FP) {
         Ok(s) => {
             // What reads as a state writes back to text that reads the same.
-            let again = State::decode(&s.encode(), STREAM, FP);
+            let again = WalkState::decode(&s.encode(), &streams(), FP);
             prop_assert_eq!(again.as_ref(), Ok(&s));
+        }
+        Err(ConnectorError::InvalidState(m)) => prop_assert!(!m.is_empty()),
+        Err(e) => prop_assert!(false, "{e:?}"),
+    }
+    match CursorState::decode(text, "jobs", FP) {
+        Ok(c) => {
+            let again = CursorState::decode(
+                &CursorState::new("jobs", FP.into(), c.clone()).encode(),
+                "jobs",
+                FP,
+            );
+            prop_assert_eq!(again.as_ref(), Ok(&c));
         }
         Err(ConnectorError::InvalidState(m)) => prop_assert!(!m.is_empty()),
         Err(e) => prop_assert!(false, "{e:?}"),
@@ -201,11 +247,14 @@ proptest! {
     /// Every state the connector can write reads back to the same state,
     /// and its text is stable.
     #[test]
-    fn states_round_trip(s in state()) {
+    fn states_round_trip(s in walk_state(), c in cursor_state()) {
         let text = s.encode();
-        let back = State::decode(&text, STREAM, FP);
+        let back = WalkState::decode(&text, &streams(), FP);
         prop_assert_eq!(back.as_ref(), Ok(&s), "{}", text);
         prop_assert_eq!(back.unwrap().encode(), text);
+        let text = c.encode();
+        let back = CursorState::decode(&text, "jobs", FP);
+        prop_assert_eq!(back.as_ref(), Ok(&c.cursor), "{}", text);
     }
 
     /// Any text reads as a state or is `invalid-state`, never a panic.
@@ -217,22 +266,27 @@ proptest! {
     /// Written states with their text cut, bytes flipped, dropped or
     /// inserted: a state (the same meaning re-encoded) or `invalid-state`.
     #[test]
-    fn mutated_states_are_states_or_invalid(s in state(), e in edits(4)) {
-        let bytes = mutate(s.encode().as_bytes(), &e);
-        decodes_or_is_invalid(&String::from_utf8_lossy(&bytes))?;
+    fn mutated_states_are_states_or_invalid(s in walk_state(), c in cursor_state(), e in edits(4)) {
+        for text in [s.encode(), c.encode()] {
+            let bytes = mutate(text.as_bytes(), &e);
+            decodes_or_is_invalid(&String::from_utf8_lossy(&bytes))?;
+        }
     }
 
     /// Written states with one value swapped for any JSON: the same.
     #[test]
     fn retyped_states_are_states_or_invalid(
-        s in state(),
+        s in walk_state(),
+        c in cursor_state(),
         pick in any::<usize>(),
         value in super::json_value(),
     ) {
-        let mut v: serde_json::Value = serde_json::from_str(&s.encode()).unwrap();
-        let mut n = pick % count(&v);
-        replace_nth(&mut v, &mut n, &mut Some(value));
-        decodes_or_is_invalid(&v.to_string())?;
+        for text in [s.encode(), c.encode()] {
+            let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let mut n = pick % count(&v);
+            replace_nth(&mut v, &mut n, &mut Some(value.clone()));
+            decodes_or_is_invalid(&v.to_string())?;
+        }
     }
 }
 
