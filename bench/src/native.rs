@@ -176,21 +176,17 @@ pub fn sync(
     let mut in_fetch = Duration::ZERO;
     let started = Instant::now();
     loop {
-        let request = FetchRequest {
-            stream: stream.to_string(),
-            settings: settings.to_string(),
-            state: state.take(),
-            skip_failing: None,
-        };
+        let mut request = FetchRequest::new(&[stream], settings);
+        request.state = state.take();
         let call = Instant::now();
         let page = circleci_connector::fetch(&mut client, credential, &request)
             .map_err(|e| anyhow::anyhow!("native fetch failed: {e:?}"))?;
         in_fetch += call.elapsed();
         pages += 1;
         for record in &page.records {
-            file.write_all(record.as_bytes())?;
+            file.write_all(record.data.as_bytes())?;
             file.write_all(b"\n")?;
-            bytes += record.len() as u64 + 1;
+            bytes += record.data.len() as u64 + 1;
         }
         records += page.records.len() as u64;
         file.flush()?;

@@ -131,5 +131,6 @@ fn spec(i: usize, credential: &Credential, policy: &Arc<OutboundPolicy>) -> Tena
         credential: credential.clone(),
         policy: policy.clone(),
         limits: None,
+        concurrency: None,
     }
 }

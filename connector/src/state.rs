@@ -113,88 +113,226 @@ pub struct WalkState {
     pub run: Run,
 }
 
-/// Where an unfinished walk stands.
+/// Where an unfinished walk stands. Written as [`RunWire`]: the items of
+/// the listings' chains once each, in a table the listings index (a page's
+/// twenty job listings share their pipeline and workflow).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(into = "RunWire", try_from = "RunWire")]
 pub struct Run {
     /// Project discovery, while it is under way.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disc: Option<Discovery>,
     /// The roots of this walk (canonical project slugs, or organisation
     /// slugs) when they do not come from the settings. Absent while they
     /// are still being found, and when the settings name them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roots: Option<Vec<String>>,
     /// Discovered organisations' ids, in the order of `roots`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oid: Option<Vec<String>>,
     /// Roots of items read again (`w` listings) that are not among the
     /// walk's roots; they count after them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra: Vec<String>,
     /// Whether the last sync's skipped items were put on the frontier.
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub seeded: bool,
     /// The next root to open.
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub next: usize,
     /// The listings being read, in the order they are read.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub open: Vec<Listing>,
     /// Roots opened and not finished: what they found so far.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acc: Vec<RootAcc>,
     /// Roots finished, by key: what they found, for the new cursors.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub done: BTreeMap<String, Found>,
     /// The latest timestamp seen so far, per level (1 to 4).
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub seen: [Option<Stamp>; 4],
     /// The earliest moment at which something read was still running, per
     /// level of what was unfinished (1 to 3).
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub floor: [Option<Stamp>; 3],
     /// Items this walk skipped, kept for the next sync to try once more.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Pending>,
 }
 
-/// One listing being read: a root's own, or an item's.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One listing being read: a root's own, or an item's. (Written with its
+/// chain as indexes into [`RunWire::items`].)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listing {
     /// The root: an index into the walk's roots, then `Run::extra`.
     pub r: u32,
     /// What is listed (the tree's kind).
     pub k: u8,
     /// The chain of items above, outermost first (empty for a root's own).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub h: Vec<Item>,
     /// Token of the next page; absent before the first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub t: Option<String>,
     /// Items of the listing read so far (test_index counts from it).
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub n: u64,
     /// 404s in a row of `t`.
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub s: u8,
     /// Times read again from its first page.
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub x: u8,
     /// Its last request failed: the next call asks it first.
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub f: bool,
     /// An item the last sync skipped, read again whole: everything under it
     /// is new, for the streams of `m` (bits by the tree's slots).
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub w: bool,
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub m: u16,
 }
 
+/// [`Run`] as written: its fields, with each listing's chain as indexes
+/// into `items`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    disc: Option<Discovery>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    roots: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    oid: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    extra: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    seeded: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    next: usize,
+    /// Every item of the listings' chains, once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    items: Vec<Item>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    open: Vec<ListingWire>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    acc: Vec<RootAcc>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    done: BTreeMap<String, Found>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    seen: [Option<Stamp>; 4],
+    #[serde(default, skip_serializing_if = "is_zero")]
+    floor: [Option<Stamp>; 3],
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<Pending>,
+}
+
+/// A [`Listing`] as written: `h` indexes [`RunWire::items`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListingWire {
+    r: u32,
+    k: u8,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    h: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    n: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    s: u8,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    x: u8,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    f: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    w: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    m: u16,
+}
+
+impl From<Run> for RunWire {
+    fn from(run: Run) -> RunWire {
+        let mut items: Vec<Item> = Vec::new();
+        let mut index: std::collections::HashMap<Item, u32> = std::collections::HashMap::new();
+        let open = run
+            .open
+            .into_iter()
+            .map(|l| ListingWire {
+                h: l.h
+                    .into_iter()
+                    .map(|item| {
+                        *index.entry(item.clone()).or_insert_with(|| {
+                            items.push(item);
+                            (items.len() - 1) as u32
+                        })
+                    })
+                    .collect(),
+                r: l.r,
+                k: l.k,
+                t: l.t,
+                n: l.n,
+                s: l.s,
+                x: l.x,
+                f: l.f,
+                w: l.w,
+                m: l.m,
+            })
+            .collect();
+        RunWire {
+            disc: run.disc,
+            roots: run.roots,
+            oid: run.oid,
+            extra: run.extra,
+            seeded: run.seeded,
+            next: run.next,
+            items,
+            open,
+            acc: run.acc,
+            done: run.done,
+            seen: run.seen,
+            floor: run.floor,
+            skipped: run.skipped,
+        }
+    }
+}
+
+impl TryFrom<RunWire> for Run {
+    type Error = String;
+
+    fn try_from(wire: RunWire) -> Result<Run, String> {
+        if wire.items.len() > MAX_OPEN * MAX_DEPTH || wire.open.len() > MAX_OPEN {
+            return Err("too many listings".into());
+        }
+        let items = &wire.items;
+        let open = wire
+            .open
+            .into_iter()
+            .map(|l| {
+                let h =
+                    l.h.iter()
+                        .map(|&i| {
+                            items
+                                .get(i as usize)
+                                .cloned()
+                                .ok_or("an item index out of range")
+                        })
+                        .collect::<Result<Vec<Item>, _>>()?;
+                Ok(Listing {
+                    r: l.r,
+                    k: l.k,
+                    h,
+                    t: l.t,
+                    n: l.n,
+                    s: l.s,
+                    x: l.x,
+                    f: l.f,
+                    w: l.w,
+                    m: l.m,
+                })
+            })
+            .collect::<Result<Vec<Listing>, String>>()?;
+        Ok(Run {
+            disc: wire.disc,
+            roots: wire.roots,
+            oid: wire.oid,
+            extra: wire.extra,
+            seeded: wire.seeded,
+            next: wire.next,
+            open,
+            acc: wire.acc,
+            done: wire.done,
+            seen: wire.seen,
+            floor: wire.floor,
+            skipped: wire.skipped,
+        })
+    }
+}
+
 /// An item whose listing is read, with what its children need to know.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
     /// Pipeline, workflow, job or context id; insights workflow name.
@@ -580,7 +718,7 @@ mod tests {
         let text = s.encode();
         assert_eq!(
             text,
-            r#"{"v":2,"streams":["jobs","tests"],"fp":"0123456789abcdef","run":{"next":1,"open":[{"r":0,"k":3,"h":[{"id":"p1","at":"2026-05-01T12:00:00.120Z"},{"id":"w1","c":"2026-05-01T12:00:00.120Z"}],"t":"tok\"en/+=","n":20,"s":1}],"seen":["2026-05-01T12:00:00.120Z",null,null,null]}}"#
+            r#"{"v":2,"streams":["jobs","tests"],"fp":"0123456789abcdef","run":{"next":1,"items":[{"id":"p1","at":"2026-05-01T12:00:00.120Z"},{"id":"w1","c":"2026-05-01T12:00:00.120Z"}],"open":[{"r":0,"k":3,"h":[0,1],"t":"tok\"en/+=","n":20,"s":1}],"seen":["2026-05-01T12:00:00.120Z",null,null,null]}}"#
         );
         assert_eq!(
             WalkState::decode(&text, &streams(&["jobs", "tests"]), FP).unwrap(),
@@ -654,12 +792,12 @@ mod tests {
         );
         for run in [
             r#"{"open":[{"r":0,"k":1,"t":""}]}"#,
-            r#"{"open":[{"r":0,"k":1,"h":[{"id":""}]}]}"#,
+            r#"{"items":[{"id":""}],"open":[{"r":0,"k":1,"h":[0]}]}"#,
             r#"{"open":[{"r":0,"k":1,"s":4,"t":"x"}]}"#,
             r#"{"open":[{"r":0,"k":1,"s":1}]}"#,
             r#"{"open":[{"r":0,"k":1,"x":4}]}"#,
-            r#"{"open":[{"r":0,"k":1,"h":[{"id":".."}]}]}"#,
-            r#"{"open":[{"r":0,"k":1,"h":[{"id":"a"},{"id":"b"},{"id":"c"},{"id":"d"}]}]}"#,
+            r#"{"items":[{"id":".."}],"open":[{"r":0,"k":1,"h":[0]}]}"#,
+            r#"{"items":[{"id":"a"}],"open":[{"r":0,"k":1,"h":[0,0,0,0]}]}"#,
             r#"{"roots":["a"],"next":2}"#,
             r#"{"roots":["gh//a"]}"#,
             r#"{"disc":{},"roots":[]}"#,

@@ -2,9 +2,13 @@
 //! every page so that a crash loses at most the page being written.
 //!
 //! One file holds every stream of a sync: a small JSON envelope the host
-//! owns around each stream's opaque guest state, saying whether that
-//! stream's sync was unfinished (resume it) or complete (its state starts the
-//! next sync). A file that cannot be read or parsed is an error, never a
+//! owns around the guest's opaque states. Per stream ([`Checkpoint`]): its
+//! cursor (what its last finished sync ended with; the next sync starts
+//! from it), whether it is in an unfinished walk, and where its output
+//! stands. Per unfinished walk of several streams read together
+//! ([`WalkCheckpoint`]): the guest's walk state, from which the walk
+//! resumes. A page's checkpoint of every stream of its walk is one write. A
+//! file that cannot be read or parsed is an error, never a
 //! silent restart from scratch. Writes go to a new file of a random name,
 //! created exclusively (never through a symlink) with the state file's mode
 //! (0600 unless the operator says otherwise), synced and renamed over the old
@@ -30,7 +34,11 @@ use crate::error::HarnessError;
 use crate::limits::{LimitKind, bytes};
 
 const FORMAT: &str = "ingest-connector-state";
-const VERSION: u32 = 1;
+/// Version 2 keeps walks; version 1 files (one state per stream) still
+/// load: a finished stream's state is its cursor, and an unfinished
+/// stream's state (a walk of the connector's contract 0.1) is dropped, so
+/// that stream is read again from its start.
+const VERSION: u32 = 2;
 
 /// Largest state file written or read: room for every stream of a catalog
 /// at its [`crate::Limits::state_bytes`] with margin (the guest's states are
@@ -45,9 +53,12 @@ pub const DEFAULT_FILE_MODE: u32 = 0o600;
 /// Where one stream's sync stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// The guest's state, opaque to the host.
+    /// The stream's cursor, opaque to the host: what its last finished
+    /// sync ended with (none for a stream that keeps nothing between
+    /// syncs). While a sync of it is unfinished, still the cursor that sync
+    /// started from: every call of a walk passes the same.
     pub state: Option<String>,
-    /// Whether the sync this state belongs to was unfinished.
+    /// Whether the stream is in an unfinished walk (see [`WalkCheckpoint`]).
     pub has_more: bool,
     /// How many bytes of the stream's output file were written when this
     /// checkpoint was taken, for sinks that can cut back to it (files): a
@@ -72,6 +83,19 @@ pub struct OutputFile {
     pub ino: u64,
 }
 
+/// An unfinished walk: the streams read together, in the order the
+/// connector was asked for them, and the guest's state of the walk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalkCheckpoint {
+    pub streams: Vec<String>,
+    pub state: String,
+}
+
+/// The key of the walk of `streams` in [`SyncState::walks`].
+pub fn walk_key(streams: &[String]) -> String {
+    streams.join(",")
+}
+
 /// A multi-stream run that has not finished every stream yet.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunProgress {
@@ -87,6 +111,9 @@ pub struct SyncState {
     format: String,
     version: u32,
     pub streams: BTreeMap<String, Checkpoint>,
+    /// The unfinished walks, by [`walk_key`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub walks: BTreeMap<String, WalkCheckpoint>,
     /// The unfinished run of several streams, if any. (Absent in files
     /// written before runs were recorded: the same version reads both.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +126,7 @@ impl Default for SyncState {
             format: FORMAT.to_string(),
             version: VERSION,
             streams: BTreeMap::new(),
+            walks: BTreeMap::new(),
             run: None,
         }
     }
@@ -111,6 +139,13 @@ impl SyncState {
 
     pub fn set(&mut self, stream: &str, checkpoint: Checkpoint) {
         self.streams.insert(stream.to_string(), checkpoint);
+    }
+
+    /// The unfinished walk of exactly `streams`, if any.
+    pub fn walk(&self, streams: &[String]) -> Option<&WalkCheckpoint> {
+        self.walks
+            .get(&walk_key(streams))
+            .filter(|w| w.streams == streams)
     }
 }
 
@@ -153,16 +188,25 @@ impl StateFile {
             }
             Ok(_) => std::fs::read(&self.path).map_err(|e| fail(e.to_string()))?,
         };
-        let state: SyncState = serde_json::from_slice(&bytes).map_err(|e| {
+        let mut state: SyncState = serde_json::from_slice(&bytes).map_err(|e| {
             fail(format!(
                 "not a state file written by this harness ({e}); move it away to start over"
             ))
         })?;
-        if state.format != FORMAT || state.version != VERSION {
+        if state.format != FORMAT || !(1..=VERSION).contains(&state.version) {
             return Err(fail(format!(
                 "unknown state format {:?} version {} (expected {FORMAT:?} version {VERSION})",
                 state.format, state.version
             )));
+        }
+        if state.version == 1 {
+            // See [`VERSION`]: an unfinished stream of version 1 starts over.
+            for checkpoint in state.streams.values_mut() {
+                if checkpoint.has_more {
+                    checkpoint.state = None;
+                }
+            }
+            state.version = VERSION;
         }
         Ok(state)
     }
@@ -389,20 +433,57 @@ impl Checkpointer {
         &self.state
     }
 
-    /// Records `stream`'s new checkpoint and makes it durable. The last
-    /// page's checkpoint (`has_more` false) also marks the stream finished
-    /// in the current run, in the same write: a crash between the two would
-    /// otherwise make the rerun sync that stream again from its new
-    /// watermark, truncating its output to only what changed since.
+    /// Records `stream`'s new checkpoint and makes it durable (see
+    /// [`Checkpointer::record_walk`]).
     pub fn record(&mut self, stream: &str, checkpoint: Checkpoint) -> Result<(), HarnessError> {
-        let finished = !checkpoint.has_more;
-        self.state.set(stream, checkpoint);
-        if finished
-            && let Some(run) = &mut self.state.run
-            && run.streams.iter().any(|s| s == stream)
-            && !run.done.iter().any(|s| s == stream)
-        {
-            run.done.push(stream.to_string());
+        self.record_walk(&[stream.to_string()], None, vec![checkpoint])
+    }
+
+    /// Records the new checkpoint of every stream of a walk (`streams`, in
+    /// the walk's order, with `checkpoints` in the same order) and the
+    /// walk's state while it has more (`walk`), and makes them durable in
+    /// one write. A walk's last checkpoint (no `walk` state) drops the walk
+    /// and marks its streams finished in the current run, in the same
+    /// write: a crash between the two would otherwise make the rerun sync
+    /// them again from their new cursors, truncating their output to only
+    /// what changed since.
+    pub fn record_walk(
+        &mut self,
+        streams: &[String],
+        walk: Option<String>,
+        checkpoints: Vec<Checkpoint>,
+    ) -> Result<(), HarnessError> {
+        let key = walk_key(streams);
+        // Another walk of any of these streams (an interrupted run that
+        // grouped them otherwise) can no longer resume: their checkpoints
+        // move on here.
+        self.state
+            .walks
+            .retain(|k, w| *k == key || !w.streams.iter().any(|s| streams.contains(s)));
+        match walk {
+            Some(state) => {
+                self.state.walks.insert(
+                    key,
+                    WalkCheckpoint {
+                        streams: streams.to_vec(),
+                        state,
+                    },
+                );
+            }
+            None => {
+                self.state.walks.remove(&key);
+            }
+        }
+        for (stream, checkpoint) in streams.iter().zip(checkpoints) {
+            let finished = !checkpoint.has_more;
+            self.state.set(stream, checkpoint);
+            if finished
+                && let Some(run) = &mut self.state.run
+                && run.streams.iter().any(|s| s == stream)
+                && !run.done.iter().any(|s| s == stream)
+            {
+                run.done.push(stream.to_string());
+            }
         }
         self.save()
     }

@@ -39,6 +39,7 @@ use crate::limits::{
     bytes, metered,
 };
 use crate::outbound::{OutboundLog, PolicyHooks};
+use crate::pace::Pace;
 use crate::policy::OutboundPolicy;
 use crate::wasm_clock::WasmClock;
 
@@ -364,7 +365,7 @@ impl ConnectorInstance {
         match &result {
             Ok(page) => tracing::debug!(
                 call = "fetch",
-                stream = %request.stream,
+                streams = %request.streams.join(","),
                 records = page.records.len(),
                 state_bytes = page.state.as_ref().map_or(0, String::len),
                 has_more = page.has_more,
@@ -373,7 +374,7 @@ impl ConnectorInstance {
             ),
             Err(e) => tracing::debug!(
                 call = "fetch",
-                stream = %request.stream,
+                streams = %request.streams.join(","),
                 kind = e.kind(),
                 error = %e,
                 "call failed"
@@ -399,7 +400,7 @@ impl ConnectorInstance {
         )
         .await;
         let page = self.finish(outcome)?.map_err(|e| self.explain(e))?;
-        self.check_page(&page)?;
+        self.check_page(&page, request)?;
         Ok(page)
     }
 
@@ -484,7 +485,39 @@ impl ConnectorInstance {
         }
     }
 
-    fn check_page(&self, page: &Page) -> Result<(), HarnessError> {
+    /// Checks a page against the limits and the contract: every record of
+    /// one of the request's streams, a state exactly while it has more, a
+    /// cursor per stream once it has not. A guest that breaks the contract
+    /// is reported as a trap (a guest bug), never trusted to index the
+    /// host's sinks.
+    fn check_page(&self, page: &Page, request: &FetchRequest) -> Result<(), HarnessError> {
+        let streams = request.streams.len();
+        if let Some(r) = page.records.iter().find(|r| r.stream as usize >= streams) {
+            return Err(HarnessError::Trap(format!(
+                "the connector returned a record of stream index {} for a request of {streams} stream(s)",
+                r.stream
+            )));
+        }
+        if page.has_more != page.state.is_some() {
+            return Err(HarnessError::Trap(
+                "the connector returned a page whose state does not match has-more (a state is \
+                 returned exactly while the sync has more)"
+                    .into(),
+            ));
+        }
+        let cursors_ok = if page.has_more {
+            page.cursors.is_empty()
+        } else {
+            page.cursors.len() == streams
+        };
+        if !cursors_ok {
+            return Err(HarnessError::Trap(format!(
+                "the connector returned {} cursor(s) for {streams} stream(s) on a page with has-more {} \
+                 (one per stream once the sync ends, none before)",
+                page.cursors.len(),
+                page.has_more
+            )));
+        }
         let records = page.records.len() as u64;
         if records > self.limits.records_per_page {
             return Err(self
@@ -495,18 +528,24 @@ impl ConnectorInstance {
                 )
                 .into());
         }
-        let state = page.state.as_ref().map_or(0, String::len);
-        if state as u64 > self.limits.state_bytes {
-            return Err(self
-                .limits
-                .exceeded(
-                    LimitKind::StateBytes,
-                    format!("the connector returned a state of {}", bytes(state as u64)),
-                )
-                .into());
+        let states = page
+            .state
+            .iter()
+            .chain(page.cursors.iter().flatten())
+            .map(String::len);
+        for state in states.clone() {
+            if state as u64 > self.limits.state_bytes {
+                return Err(self
+                    .limits
+                    .exceeded(
+                        LimitKind::StateBytes,
+                        format!("the connector returned a state of {}", bytes(state as u64)),
+                    )
+                    .into());
+            }
         }
-        let size: usize = page.records.iter().map(String::len).sum::<usize>()
-            + state
+        let size: usize = page.records.iter().map(|r| r.data.len()).sum::<usize>()
+            + states.sum::<usize>()
             + page
                 .notices
                 .iter()
@@ -523,6 +562,17 @@ impl ConnectorInstance {
                 .into());
         }
         Ok(())
+    }
+
+    /// The pace this instance's requests keep (see [`crate::pace`]).
+    pub fn pace(&self) -> Arc<Pace> {
+        self.store.data().hooks.pace()
+    }
+
+    /// Makes this instance keep `pace`: its tenant's, shared by the
+    /// tenant's instances (capped by this instance's connection limit).
+    pub fn set_pace(&mut self, pace: Arc<Pace>) {
+        self.store.data_mut().hooks.set_pace(pace);
     }
 
     /// Time spent in the guest's own wasm code so far, when the loader
@@ -570,13 +620,17 @@ fn redact_page(redactor: &Redactor, page: &mut Page) {
     let records = page
         .records
         .iter_mut()
-        .map(|r| redact_in_place(redactor, r))
+        .map(|r| redact_in_place(redactor, &mut r.data))
         .filter(|&hit| hit)
         .count();
-    let state = page
+    let mut state = false;
+    for s in page
         .state
-        .as_mut()
-        .is_some_and(|s| redact_in_place(redactor, s));
+        .iter_mut()
+        .chain(page.cursors.iter_mut().flatten())
+    {
+        state |= redact_in_place(redactor, s);
+    }
     for text in page.notices.iter_mut().chain(&mut page.skipped) {
         redact_in_place(redactor, text);
     }

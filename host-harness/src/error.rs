@@ -11,7 +11,7 @@ use crate::bindings::ConnectorError;
 use crate::limits::{LimitExceeded, LimitKind};
 
 /// Anything that ends a harness call unsuccessfully.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum HarnessError {
     /// The connector answered with one of the contract's typed errors.
     Connector(ConnectorError),

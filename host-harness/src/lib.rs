@@ -26,6 +26,7 @@ pub mod logging;
 pub mod net;
 pub mod notices;
 pub mod outbound;
+pub mod pace;
 pub mod policy;
 pub mod progress;
 pub mod retry;

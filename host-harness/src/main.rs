@@ -155,7 +155,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         credential: PathBuf,
     },
-    /// Sync one stream: records as JSON Lines, state saved after every page.
+    /// Sync streams: records as JSON Lines, state saved after every page.
+    /// Streams that share a root are read together, in one walk.
     Fetch {
         #[arg(long, value_name = "FILE")]
         credential: PathBuf,
@@ -196,6 +197,17 @@ enum Command {
         /// answer in between (the upstream looks down; the next run resumes).
         #[arg(long, default_value_t = sync::DEFAULT_MAX_SKIPS_IN_A_ROW, value_name = "N")]
         max_skips_in_a_row: u32,
+        /// Requests the connector may keep in flight at once (at most 32,
+        /// and at most --max-connections). A rate-limited answer (HTTP 429)
+        /// halves it and pauses requests for its Retry-After; answers
+        /// without one grow it back.
+        #[arg(long, default_value_t = host_harness::pace::DEFAULT_CONCURRENCY, value_name = "N")]
+        concurrency: u32,
+        /// Read every stream in its own walk, re-reading the parent
+        /// listings each needs, instead of reading the streams that share a
+        /// root (e.g. pipelines, workflows, jobs, tests) in one walk.
+        #[arg(long)]
+        stream_by_stream: bool,
     },
 }
 
@@ -273,7 +285,15 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
             no_retry,
             no_skip,
             max_skips_in_a_row,
+            concurrency,
+            stream_by_stream,
         } => {
+            if !(1..=host_harness::pace::MAX_CONCURRENCY).contains(&concurrency) {
+                return Err(HarnessError::Usage(format!(
+                    "--concurrency must be between 1 and {}",
+                    host_harness::pace::MAX_CONCURRENCY
+                )));
+            }
             let retry = retry_from(max_retries, max_retry_wait, no_retry)?;
             let credential = Credential::from_file(&credential)?;
             redact_log(&mut instance, &credential, &log).await?;
@@ -297,6 +317,8 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
                 retry,
                 skip_failing: !no_skip,
                 max_skips_in_a_row,
+                concurrency: concurrency.min(cli.max_connections),
+                shared_walks: !stream_by_stream,
                 ..SyncOptions::default()
             };
             let terminal = std::io::stderr().is_terminal();
@@ -322,18 +344,31 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
             let mut first_error = None;
             for (stream, outcome) in outcomes {
                 match outcome {
-                    Ok(report) if !terminal => {
-                        // Notices and skipped items are worth a line even
-                        // in a log.
+                    // Notices and skipped items are worth a line even in a
+                    // log: once per walk, named by its first stream.
+                    Ok(report) if !terminal && report.leads_walk(&stream) => {
+                        let name = report.walk.join(",");
+                        let name = if name.is_empty() {
+                            stream.clone()
+                        } else {
+                            name
+                        };
                         for kind in report.notices.kinds() {
-                            eprintln!("notice: {stream}: {kind}");
+                            eprintln!("notice: {name}: {kind}");
                         }
                         for item in &report.skipped_items {
-                            eprintln!("skipped: {stream}: {}", printable(item));
+                            eprintln!("skipped: {name}: {}", printable(item));
                         }
                         let unnamed = report.skipped - report.skipped_items.len() as u64;
                         if unnamed > 0 {
-                            eprintln!("skipped: {stream}: {unnamed} more (see --log info)");
+                            eprintln!("skipped: {name}: {unnamed} more (see --log info)");
+                        }
+                        if report.rate_limited > 0 {
+                            eprintln!(
+                                "notice: {name}: {} rate-limited answer(s): requests in flight lowered \
+                                 to {} (from {})",
+                                report.rate_limited, report.lowest_concurrency, report.concurrency
+                            );
                         }
                     }
                     Ok(_) => {}

@@ -51,6 +51,7 @@ use crate::net::connect::{self, Connection};
 use crate::net::http1::{self, Failed, Paced};
 use crate::net::pool::{Key, Pool, Returning, Slot};
 use crate::net::{self, IoFuture, Refused};
+use crate::pace::Pace;
 use crate::policy::{Denial, Destination, OutboundPolicy, Timeouts};
 
 /// What one instance's requests did, for reports and tests.
@@ -72,6 +73,9 @@ pub struct OutboundLog {
     /// Responses with a 2xx status: the upstream answering at all (the
     /// sync loop tells an upstream that is down from items that fail).
     pub answered_ok: u64,
+    /// Responses with status 429: the upstream's rate limit (see
+    /// [`crate::pace`]).
+    pub rate_limited: u64,
     /// Wall time during which at least one of the instance's requests
     /// waited on the network: from when a request leaves for the network
     /// (resolving and connecting included, for a new connection) until its
@@ -134,6 +138,8 @@ pub struct PolicyHooks {
     /// The current call's secrets: a guest may put one in a URL, and the
     /// denials and log events that name the destination must not show it.
     redactor: Redactor,
+    /// The tenant's requests in flight and rate limits.
+    pace: Arc<Pace>,
 }
 
 impl PolicyHooks {
@@ -166,7 +172,24 @@ impl PolicyHooks {
             connections: Arc::new(Semaphore::new(permits)),
             tripwire,
             redactor: Redactor::default(),
+            pace: {
+                let pace = Pace::new(crate::pace::DEFAULT_CONCURRENCY);
+                pace.cap(limits.concurrent_connections);
+                pace
+            },
         }
+    }
+
+    /// The pace this instance's requests keep.
+    pub fn pace(&self) -> Arc<Pace> {
+        self.pace.clone()
+    }
+
+    /// Makes this instance keep `pace` (its tenant's, shared by its
+    /// instances), capped by the instance's connection limit.
+    pub fn set_pace(&mut self, pace: Arc<Pace>) {
+        pace.cap(self.limits.concurrent_connections);
+        self.pace = pace;
     }
 
     /// Starts counting a new call's requests.
@@ -250,6 +273,7 @@ impl PolicyHooks {
             tripwire: self.tripwire.clone(),
             redactor: self.redactor.clone(),
             timeouts: self.timeouts(options),
+            pace: self.pace.clone(),
         }
     }
 }
@@ -339,6 +363,7 @@ struct Outgoing {
     tripwire: Arc<Tripwire>,
     redactor: Redactor,
     timeouts: Timeouts,
+    pace: Arc<Pace>,
 }
 
 impl Outgoing {
@@ -351,6 +376,9 @@ impl Outgoing {
         mut request: http::Request<WasiBody>,
     ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
         http1::to_origin_form(&mut request, dest.authority())?;
+        // Room among the tenant's requests in flight, after any pause a
+        // rate limit asked for; held until the answer's head arrives.
+        let permit = self.pace.acquire().await;
         let key = Key::of(&dest);
         let wait = self.timeouts.connect;
         let slot = self.pool.slot(&key, &self.connections, wait).await;
@@ -388,9 +416,18 @@ impl Outgoing {
         };
         let head = head.map_err(Failed::into_error)?;
         waiting.stop();
+        let status = head.status().as_u16();
         if head.status().is_success() {
             lock(&self.log).answered_ok += 1;
+        } else if status == 429 {
+            lock(&self.log).rate_limited += 1;
         }
+        let hint = head
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok());
+        self.pace.answered(status, crate::pace::retry_after(hint));
+        drop(permit);
         let lease = self.pool.lease(key, conn);
         let between = self.timeouts.between_bytes;
         let limits = &self.limits;

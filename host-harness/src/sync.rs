@@ -1,6 +1,27 @@
 //! The fetch loop: call the guest page by page, write its records, and
 //! checkpoint its state after every page.
 //!
+//! # Walks
+//!
+//! Streams with the same root (follow `parent` to a stream without one) are
+//! read together, in one *walk* ([`run_walk`]): the connector reads each
+//! upstream listing once and tags every record with its stream. Each stream
+//! keeps its own output, its own dedupe, and its own cursor (what its last
+//! finished sync ended with, passed with every call of the next); the walk
+//! has one state while it runs. A page's records are written to every
+//! stream's output first, then the checkpoint of every stream and of the
+//! walk is saved in one write. [`run_streams`] plans the walks of a run
+//! ([`walks`]); [`SyncOptions::shared_walks`] off reads every stream alone,
+//! as connectors of the contract's first version did.
+//!
+//! # Requests in flight
+//!
+//! Each call tells the connector how many requests it may keep in flight
+//! at once: the tenant's [`crate::pace::Pace`], which starts at
+//! [`SyncOptions::concurrency`] (bounded by the instance's connection limit)
+//! and halves on a rate limit, growing back as answers come. The host
+//! enforces it on the requests too.
+//!
 //! Order matters for what a crash can cost: a page's records are written and
 //! flushed to disk before the state that follows them is saved. A crash
 //! between the two replays that one page on the next run (at-least-once per
@@ -42,6 +63,7 @@ use crate::credential::Credential;
 use crate::dedupe::{self, RecordKey, SeenKeys};
 use crate::error::HarnessError;
 use crate::notices::Notices;
+use crate::pace::{DEFAULT_CONCURRENCY, Pace};
 use crate::policy::OutboundPolicy;
 use crate::retry::{Retrier, RetryPolicy, Tries, Wait};
 
@@ -330,6 +352,14 @@ pub struct SyncOptions {
     /// the upstream in between: it looks down, not broken item by item.
     /// Default [`DEFAULT_MAX_SKIPS_IN_A_ROW`].
     pub max_skips_in_a_row: u32,
+    /// Requests the connector may keep in flight at once, for a run
+    /// ([`run_streams`] gives its instances a [`Pace`] that starts here);
+    /// a sync of an instance given directly ([`run_walk`]) keeps the
+    /// instance's pace. Default [`DEFAULT_CONCURRENCY`].
+    pub concurrency: u32,
+    /// Read the streams of a run that share a root in one walk (see the
+    /// module docs). Default: yes.
+    pub shared_walks: bool,
 }
 
 /// Default for [`SyncOptions::max_skips_in_a_row`].
@@ -346,13 +376,20 @@ impl Default for SyncOptions {
             dedupe_capacity: dedupe::DEFAULT_CAPACITY,
             skip_failing: true,
             max_skips_in_a_row: DEFAULT_MAX_SKIPS_IN_A_ROW,
+            concurrency: DEFAULT_CONCURRENCY,
+            shared_walks: true,
         }
     }
 }
 
-/// What a stream's sync did.
+/// What a stream's sync did. Records, bytes, duplicates and unkeyed
+/// records are the stream's own; the other counts are its walk's, the same
+/// in the report of every stream of the walk (`walk` names them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncReport {
+    /// The streams read together in this one's walk, in order (this one
+    /// included).
+    pub walk: Vec<String>,
     pub pages: u64,
     /// Records written (duplicates dropped are not counted here).
     pub records: u64,
@@ -399,23 +436,46 @@ pub struct SyncReport {
     /// The stream was finished by the interrupted run this one continues,
     /// so it was not synced again.
     pub already_done: bool,
+    /// Requests the connector may have in flight at once: the tenant's
+    /// maximum, the concurrency at the last page, and the lowest rate
+    /// limits brought it to.
+    pub concurrency: u32,
+    pub concurrency_now: u32,
+    pub lowest_concurrency: u32,
+    /// Answers with status 429 (the upstream's rate limit).
+    pub rate_limited: u64,
 }
 
-/// Told about a sync as it goes (a progress display, a log).
+impl SyncReport {
+    /// Whether this is the report of its walk's first stream: the one that
+    /// shows the walk's shared counts (so that they are counted once).
+    pub fn leads_walk(&self, stream: &str) -> bool {
+        self.walk.first().is_none_or(|s| s == stream)
+    }
+}
+
+/// Told about a sync as it goes (a progress display, a log). A walk is
+/// named by its streams; reports come per stream, in the same order.
 pub trait Observer: Send {
-    fn stream_started(&mut self, _stream: &str) {}
-    fn page(&mut self, _stream: &str, _so_far: &SyncReport) {}
+    fn walk_started(&mut self, _streams: &[String]) {}
+    fn page(&mut self, _streams: &[String], _so_far: &[SyncReport]) {}
     /// A fetch failed with a transient error; the host waits
     /// `wait.delay`, then asks the same page again.
-    fn waiting(&mut self, _stream: &str, _wait: &Wait) {}
-    fn stream_finished(&mut self, _stream: &str, _result: Result<&SyncReport, &HarnessError>) {}
+    fn waiting(&mut self, _streams: &[String], _wait: &Wait) {}
+    fn walk_finished(
+        &mut self,
+        _streams: &[String],
+        _result: Result<&[SyncReport], &HarnessError>,
+    ) {
+    }
 }
 
 /// An observer that ignores everything.
 pub struct Quiet;
 impl Observer for Quiet {}
 
-/// Syncs one stream to completion, checkpointing after every page.
+/// Syncs one stream to completion, checkpointing after every page (a walk
+/// of one stream: see [`run_walk`]).
 ///
 /// The stream's primary key (for dedupe) is read from the instance's
 /// catalog; a caller that holds the catalog already can hand it over with
@@ -470,56 +530,140 @@ pub async fn run_with_primary_key(
     options: &SyncOptions,
     observer: &mut dyn Observer,
 ) -> Result<SyncReport, HarnessError> {
-    let saved = checkpoints.get(stream).cloned();
-    // An unfinished sync resumes from its state; a finished one's state is
-    // where the next sync starts (an incremental watermark, or nothing).
-    let resumed = saved.as_ref().is_some_and(|c| c.has_more);
-    let resume_at = saved.as_ref().and_then(|c| c.output_bytes);
-    let recorded = saved.as_ref().and_then(|c| c.output.clone());
-    let mut state = saved.and_then(|c| c.state);
-    let io = |what: &str, e: std::io::Error| HarnessError::Io(format!("{what}: {e}"));
-    let opened = match (resumed, resume_at) {
-        (true, Some(position)) => sink.resume_at(position, recorded.as_ref()),
-        _ => sink.begin(resumed).map(|()| Resumed::InPlace),
+    let streams = [WalkStream {
+        name: stream.to_string(),
+        primary_key: primary_key.to_vec(),
+    }];
+    let mut reports = run_walk(
+        instance,
+        credential,
+        &streams,
+        settings,
+        checkpoints,
+        &mut [sink],
+        options,
+        observer,
+    )
+    .await?;
+    Ok(reports.pop().expect("one report per stream"))
+}
+
+/// One stream of a walk: its name, and the primary key its records are
+/// deduped on (empty: no dedupe).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalkStream {
+    pub name: String,
+    pub primary_key: Vec<String>,
+}
+
+impl WalkStream {
+    /// `name` with the primary key `catalog` gives it.
+    pub fn of(catalog: &[StreamSpec], name: &str) -> WalkStream {
+        WalkStream {
+            name: name.to_string(),
+            primary_key: primary_key_of(catalog, name),
+        }
     }
-    .map_err(|e| io("cannot open output", e))?;
+}
+
+/// Syncs the streams of one walk (streams with the same root, see the
+/// module docs) to completion: each stream's records into its own sink (in
+/// the order of `streams`), every stream's checkpoint and the walk's state
+/// saved after every page in one write. An interrupted walk of the same
+/// streams resumes where its last checkpoint left it; the reports come per
+/// stream, in order.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_walk(
+    instance: &mut ConnectorInstance,
+    credential: &Credential,
+    streams: &[WalkStream],
+    settings: &str,
+    checkpoints: &mut Checkpointer,
+    sinks: &mut [&mut dyn RecordSink],
+    options: &SyncOptions,
+    observer: &mut dyn Observer,
+) -> Result<Vec<SyncReport>, HarnessError> {
+    assert_eq!(streams.len(), sinks.len(), "one sink per stream");
+    let names: Vec<String> = streams.iter().map(|s| s.name.clone()).collect();
+    let label = names.join(",");
+    let saved: Vec<Option<Checkpoint>> =
+        names.iter().map(|n| checkpoints.get(n).cloned()).collect();
+    // An unfinished walk of exactly these streams resumes from its state;
+    // otherwise the walk starts from every stream's cursor (a stream that
+    // was in another, interrupted walk starts over from the cursor it had).
+    let walk_state = checkpoints
+        .state()
+        .walk(&names)
+        .filter(|_| saved.iter().all(|c| c.as_ref().is_some_and(|c| c.has_more)))
+        .map(|w| w.state.clone());
+    let resumed = walk_state.is_some();
+    let cursors: Vec<Option<String>> = saved
+        .iter()
+        .map(|c| c.as_ref().and_then(|c| c.state.clone()))
+        .collect();
+    let io = |what: &str, e: std::io::Error| HarnessError::Io(format!("{what}: {e}"));
+
+    let pace = instance.pace();
+    let mut reports: Vec<SyncReport> = names
+        .iter()
+        .map(|_| SyncReport {
+            walk: names.clone(),
+            resumed,
+            concurrency: pace.max(),
+            concurrency_now: pace.concurrency(),
+            lowest_concurrency: pace.lowest(),
+            ..SyncReport::default()
+        })
+        .collect();
+    for ((sink, checkpoint), report) in sinks.iter_mut().zip(&saved).zip(&mut reports) {
+        let resume_at = checkpoint.as_ref().and_then(|c| c.output_bytes);
+        let recorded = checkpoint.as_ref().and_then(|c| c.output.clone());
+        let opened = match (resumed, resume_at) {
+            (true, Some(position)) => sink.resume_at(position, recorded.as_ref()),
+            _ => sink.begin(resumed).map(|()| Resumed::InPlace),
+        }
+        .map_err(|e| io("cannot open output", e))?;
+        if let Resumed::NewFile { previous, cut } = opened {
+            let line = format!(
+                "resumed into a new output file: the records before the last checkpoint are in {previous}{}",
+                if cut {
+                    " (cut back to that checkpoint)"
+                } else {
+                    ""
+                }
+            );
+            tracing::info!(walk = %label, previous = %previous, cut, "resumed into a new output file");
+            report.notices.add(line);
+        }
+    }
 
     let before = instance.outbound_log();
     let wasm_before = instance.wasm_time();
-    let mut report = SyncReport {
-        resumed,
-        ..SyncReport::default()
-    };
-    if let Resumed::NewFile { previous, cut } = opened {
-        let line = format!(
-            "resumed into a new output file: the records before the last checkpoint are in {previous}{}",
-            if cut {
-                " (cut back to that checkpoint)"
-            } else {
-                ""
-            }
-        );
-        tracing::info!(stream, previous = %previous, cut, "resumed into a new output file");
-        report.notices.add(line);
-    }
+    let rate_limited_before = pace.rate_limited();
     // Give-ups of this sync so far, and the upstream's successful answers
     // at the last one: skips with none in between mean it is down.
     let mut skips_in_a_row = 0u32;
     let mut ok_at_last_skip = None;
     let mut retrier = Retrier::new(&options.retry);
-    // Starts empty on every run, a resumed one included (see the module docs).
-    let mut seen = SeenKeys::new(options.dedupe_capacity);
+    // Start empty on every run, a resumed one included (see the module docs).
+    let mut seen: Vec<SeenKeys> = streams
+        .iter()
+        .map(|_| SeenKeys::new(options.dedupe_capacity))
+        .collect();
+    let mut state = walk_state;
+    let mut pages = 0u64;
     loop {
-        if report.pages >= options.max_pages {
+        if pages >= options.max_pages {
             return Err(HarnessError::Trap(format!(
-                "the connector returned {} pages of {stream} without finishing (limit --max-pages)",
-                report.pages
+                "the connector returned {pages} pages of {label} without finishing (limit --max-pages)"
             )));
         }
         let mut request = FetchRequest {
-            stream: stream.to_string(),
+            streams: names.clone(),
             settings: settings.to_string(),
             state: state.clone(),
+            cursors: cursors.clone(),
+            concurrency: pace.concurrency(),
             skip_failing: None,
         };
         // The same request until it succeeds or the policy gives up: a retry
@@ -527,15 +671,17 @@ pub async fn run_with_primary_key(
         // `Retrier::run`: its borrow of the instance keeps this future `Send`.)
         let mut tries = Tries::default();
         let mut gave_up: Option<HarnessError> = None;
+        let mut guest_time = Duration::ZERO;
+        let mut retried = (0u64, Duration::ZERO);
         let page = loop {
             let result = instance.fetch(credential, &request).await;
-            report.guest_time += instance.cpu_time_of_last_call();
+            guest_time += instance.cpu_time_of_last_call();
             match result {
                 Ok(page) => break page,
                 // The guest could not skip what failed: the sync ends with
                 // the failure that led here.
                 Err(error) if gave_up.is_some() => {
-                    tracing::debug!(stream, error = %error, "the connector could not skip the failing item");
+                    tracing::debug!(walk = %label, error = %error, "the connector could not skip the failing item");
                     return Err(gave_up.take().expect("checked"));
                 }
                 Err(error) => {
@@ -558,18 +704,18 @@ pub async fn run_with_primary_key(
                                     )
                                 }));
                             }
-                            tracing::info!(stream, error = %error, "retries spent; asking the connector to skip the failing item");
+                            tracing::info!(walk = %label, error = %error, "retries spent; asking the connector to skip the failing item");
                             request.skip_failing = Some(error.to_string());
                             gave_up = Some(error);
                             continue;
                         }
                         Err(error) => return Err(error),
                     };
-                    report.retries += 1;
-                    report.retry_wait += wait.delay;
+                    retried.0 += 1;
+                    retried.1 += wait.delay;
                     tracing::info!(
-                        stream,
-                        page = report.pages + 1,
+                        walk = %label,
+                        page = pages + 1,
                         attempt = wait.attempt,
                         max_attempts = wait.max_attempts,
                         delay_ms = u64::try_from(wait.delay.as_millis()).unwrap_or(u64::MAX),
@@ -577,84 +723,111 @@ pub async fn run_with_primary_key(
                         error = %wait.error,
                         "fetch failed; retrying the same page"
                     );
-                    observer.waiting(stream, &wait);
+                    observer.waiting(&names, &wait);
                     tokio::time::sleep(wait.delay).await;
+                    // A rate limit may have lowered the concurrency meanwhile.
+                    request.concurrency = pace.concurrency();
                 }
             }
         };
-        let mut records = Vec::with_capacity(page.records.len());
+        // Each stream's records, checked, made one line and deduped.
+        let mut per_stream: Vec<Vec<String>> = vec![Vec::new(); streams.len()];
+        let (mut duplicates, mut unkeyed) = (vec![0u64; streams.len()], vec![0u64; streams.len()]);
         for record in page.records {
-            let (record, key) = normalize_record(record, primary_key)?;
+            // In bounds: the instance checked every index against the request.
+            let k = record.stream as usize;
+            let (data, key) = normalize_record(record.data, &streams[k].primary_key)?;
             match key {
-                RecordKey::Hash(hash) if !seen.insert(hash) => {
-                    report.duplicates += 1;
+                RecordKey::Hash(hash) if !seen[k].insert(hash) => {
+                    duplicates[k] += 1;
                     continue;
                 }
-                RecordKey::Missing => report.unkeyed += 1,
+                RecordKey::Missing => unkeyed[k] += 1,
                 RecordKey::Hash(_) | RecordKey::None => {}
             }
-            records.push(record);
+            per_stream[k].push(data);
         }
-        sink.write_page(&records)
-            .map_err(|e| io("cannot write records", e))?;
-        sink.commit().map_err(|e| io("cannot write records", e))?;
-        checkpoints.record(
-            stream,
-            Checkpoint {
-                state: page.state.clone(),
+        for (sink, records) in sinks.iter_mut().zip(&per_stream) {
+            sink.write_page(records)
+                .map_err(|e| io("cannot write records", e))?;
+            sink.commit().map_err(|e| io("cannot write records", e))?;
+        }
+        let saved: Vec<Checkpoint> = sinks
+            .iter()
+            .enumerate()
+            .map(|(k, sink)| Checkpoint {
+                state: match page.has_more {
+                    true => cursors[k].clone(),
+                    false => page.cursors.get(k).cloned().flatten(),
+                },
                 has_more: page.has_more,
                 output_bytes: sink.position(),
                 output: sink.output_file(),
-            },
-        )?;
-        for item in page.skipped {
-            tracing::info!(stream, item = %item, "the connector skipped an item");
-            report.skipped += 1;
-            if report.skipped_items.len() < MAX_SKIPPED_NAMED {
-                report.skipped_items.push(item);
-            }
-        }
-        report.pages += 1;
-        report.records += records.len() as u64;
-        report.bytes += records.iter().map(|r| r.len() as u64 + 1).sum::<u64>();
-        report.max_state_bytes = report
-            .max_state_bytes
-            .max(page.state.as_ref().map_or(0, |s| s.len() as u64));
+            })
+            .collect();
+        checkpoints.record_walk(&names, page.state.clone(), saved)?;
+        pages += 1;
+
         let log = instance.outbound_log();
-        report.requests = log.sent - before.sent;
-        report.connections = log.connections_opened - before.connections_opened;
-        report.upstream_wait = log.upstream_wait.saturating_sub(before.upstream_wait);
-        report.wasm_time = instance.wasm_time().saturating_sub(wasm_before);
-        for notice in page.notices {
-            report.notices.add(notice);
+        let mut skipped = Vec::new();
+        for item in page.skipped {
+            tracing::info!(walk = %label, item = %item, "the connector skipped an item");
+            skipped.push(item);
+        }
+        for (k, report) in reports.iter_mut().enumerate() {
+            // The walk's counts, in every stream's report.
+            report.pages = pages;
+            report.guest_time += guest_time;
+            report.retries += retried.0;
+            report.retry_wait += retried.1;
+            report.requests = log.sent - before.sent;
+            report.connections = log.connections_opened - before.connections_opened;
+            report.upstream_wait = log.upstream_wait.saturating_sub(before.upstream_wait);
+            report.wasm_time = instance.wasm_time().saturating_sub(wasm_before);
+            report.rate_limited = pace.rate_limited() - rate_limited_before;
+            report.lowest_concurrency = pace.lowest();
+            report.concurrency_now = pace.concurrency();
+            report.max_state_bytes = report
+                .max_state_bytes
+                .max(page.state.as_ref().map_or(0, |s| s.len() as u64));
+            report.skipped += skipped.len() as u64;
+            for item in &skipped {
+                if report.skipped_items.len() < MAX_SKIPPED_NAMED {
+                    report.skipped_items.push(item.clone());
+                }
+            }
+            for notice in &page.notices {
+                report.notices.add(notice.clone());
+            }
+            // The stream's own.
+            let records = &per_stream[k];
+            report.records += records.len() as u64;
+            report.bytes += records.iter().map(|r| r.len() as u64 + 1).sum::<u64>();
+            report.duplicates += duplicates[k];
+            report.unkeyed += unkeyed[k];
         }
         tracing::debug!(
-            stream,
-            page = report.pages,
-            records = records.len(),
+            walk = %label,
+            page = pages,
+            records = per_stream.iter().map(Vec::len).sum::<usize>(),
             has_more = page.has_more,
             "page written and checkpointed"
         );
-        observer.page(stream, &report);
+        observer.page(&names, &reports);
         state = page.state;
         if !page.has_more {
-            if report.duplicates > 0
-                || report.unkeyed > 0
-                || report.retries > 0
-                || report.skipped > 0
-            {
+            let r = &reports[0];
+            if r.retries > 0 || r.skipped > 0 || r.rate_limited > 0 {
                 tracing::info!(
-                    stream,
-                    duplicates = report.duplicates,
-                    unkeyed = report.unkeyed,
-                    retries = report.retries,
-                    skipped = report.skipped,
-                    retry_wait_ms =
-                        u64::try_from(report.retry_wait.as_millis()).unwrap_or(u64::MAX),
+                    walk = %label,
+                    retries = r.retries,
+                    skipped = r.skipped,
+                    rate_limited = r.rate_limited,
+                    retry_wait_ms = u64::try_from(r.retry_wait.as_millis()).unwrap_or(u64::MAX),
                     "sync finished"
                 );
             }
-            return Ok(report);
+            return Ok(reports);
         }
     }
 }
@@ -669,11 +842,14 @@ fn skippable(error: &HarnessError) -> bool {
     )
 }
 
-/// Syncs several streams one after the other, each in a fresh instance (a
-/// trap in one never poisons the next), all checkpointed into one state.
-/// A stream that fails does not stop the others: every stream's outcome is
-/// returned, in order. `catalog` (the connector's `streams()`, which the
-/// caller needed anyway to [`plan`]) gives each stream's primary key.
+/// Syncs several streams, walk after walk ([`walks`]: streams with the
+/// same root together, unless [`SyncOptions::shared_walks`] is off), each
+/// walk in a fresh instance (a trap in one never poisons the next), all
+/// checkpointed into one state and sharing one [`Pace`] (the tenant's,
+/// starting at [`SyncOptions::concurrency`]). A walk that fails does not
+/// stop the others: every stream's outcome is returned, in the order of
+/// `streams`. `catalog` (the connector's `streams()`, which the caller
+/// needed anyway to [`plan`]) gives each stream's primary key and parent.
 ///
 /// The run is recorded in the state ([`Checkpointer::begin_run`]): rerun
 /// with the same streams after a crash or a failure, it skips the streams
@@ -691,41 +867,57 @@ pub async fn run_streams(
     options: &SyncOptions,
     observer: &mut dyn Observer,
 ) -> Vec<(String, Result<SyncReport, HarnessError>)> {
-    let mut outcomes = Vec::with_capacity(streams.len());
+    let mut outcomes: Vec<(String, Result<SyncReport, HarnessError>)> = Vec::new();
     let done = match checkpoints.begin_run(streams) {
         Ok(done) => done,
         Err(e) => {
-            let message = e.to_string();
             return streams
                 .iter()
-                .map(|s| (s.clone(), Err(HarnessError::Io(message.clone()))))
+                .map(|s| (s.clone(), Err(e.clone())))
                 .collect();
         }
     };
-    for stream in streams {
-        if done.contains(stream) {
+    let groups = if options.shared_walks {
+        walks(catalog, streams)
+    } else {
+        streams.iter().map(|s| vec![s.clone()]).collect()
+    };
+    let pace = Pace::new(options.concurrency);
+    for group in groups {
+        let (finished, todo): (Vec<String>, Vec<String>) =
+            group.into_iter().partition(|s| done.contains(s));
+        for stream in finished {
             // Finished by the interrupted run this one continues.
             let report = SyncReport {
+                walk: vec![stream.clone()],
                 already_done: true,
                 ..SyncReport::default()
             };
-            observer.stream_started(stream);
-            observer.stream_finished(stream, Ok(&report));
-            outcomes.push((stream.clone(), Ok(report)));
+            let names = [stream.clone()];
+            observer.walk_started(&names);
+            observer.walk_finished(&names, Ok(std::slice::from_ref(&report)));
+            outcomes.push((stream, Ok(report)));
+        }
+        if todo.is_empty() {
             continue;
         }
-        observer.stream_started(stream);
+        observer.walk_started(&todo);
+        let walk: Vec<WalkStream> = todo.iter().map(|s| WalkStream::of(catalog, s)).collect();
         let result = async {
             let mut instance = connector.instantiate(policy.clone()).await?;
-            let mut sink = sink_for(stream);
-            run_with_primary_key(
+            instance.set_pace(pace.clone());
+            let mut owned: Vec<Box<dyn RecordSink>> = todo.iter().map(|s| sink_for(s)).collect();
+            let mut sinks: Vec<&mut dyn RecordSink> = owned
+                .iter_mut()
+                .map(|b| b.as_mut() as &mut dyn RecordSink)
+                .collect();
+            run_walk(
                 &mut instance,
                 credential,
-                stream,
-                &primary_key_of(catalog, stream),
+                &walk,
                 settings,
                 checkpoints,
-                sink.as_mut(),
+                &mut sinks,
                 options,
                 observer,
             )
@@ -733,12 +925,22 @@ pub async fn run_streams(
         }
         .await;
         let result = match result {
-            Ok(report) => checkpoints.stream_done(stream).map(|()| report),
+            Ok(reports) => todo
+                .iter()
+                .try_for_each(|s| checkpoints.stream_done(s))
+                .map(|()| reports),
             Err(e) => Err(e),
         };
-        observer.stream_finished(stream, result.as_ref());
-        outcomes.push((stream.clone(), result));
+        observer.walk_finished(&todo, result.as_deref());
+        match result {
+            Ok(reports) => {
+                outcomes.extend(todo.into_iter().zip(reports.into_iter().map(Ok)));
+            }
+            Err(e) => outcomes.extend(todo.into_iter().map(|s| (s, Err(e.clone())))),
+        }
     }
+    // Back in the order asked for.
+    outcomes.sort_by_key(|(s, _)| streams.iter().position(|n| n == s));
     // A run with a failed stream stays recorded: rerunning it redoes only
     // what did not finish.
     if outcomes.iter().all(|(_, r)| r.is_ok())
@@ -748,6 +950,35 @@ pub async fn run_streams(
         *last = Err(e);
     }
     outcomes
+}
+
+/// The walks of `streams` (planned by [`plan`]): streams with the same root
+/// in the catalog's parent chains together, in the order of `streams`; the
+/// walks in the order of their first stream.
+pub fn walks(catalog: &[StreamSpec], streams: &[String]) -> Vec<Vec<String>> {
+    let root = |name: &str| {
+        let mut current = name.to_string();
+        for _ in 0..=catalog.len() {
+            match catalog
+                .iter()
+                .find(|s| s.name == current)
+                .and_then(|s| s.parent.clone())
+            {
+                Some(parent) => current = parent,
+                None => break,
+            }
+        }
+        current
+    };
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for stream in streams {
+        let r = root(stream);
+        match groups.iter_mut().find(|(k, _)| *k == r) {
+            Some((_, group)) => group.push(stream.clone()),
+            None => groups.push((r, vec![stream.clone()])),
+        }
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
 }
 
 /// The streams to sync, parents before children: `all` (every stream of the

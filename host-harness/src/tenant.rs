@@ -25,6 +25,7 @@ use crate::connector::{Connector, ConnectorInstance};
 use crate::credential::Credential;
 use crate::error::HarnessError;
 use crate::limits::Limits;
+use crate::pace::{DEFAULT_CONCURRENCY, Pace};
 use crate::policy::OutboundPolicy;
 use crate::sync::{self, Observer, RecordSink, SyncOptions, SyncReport};
 
@@ -38,6 +39,10 @@ pub struct TenantSpec {
     pub policy: Arc<OutboundPolicy>,
     /// The tenant's limits; `None` takes the loader's.
     pub limits: Option<Limits>,
+    /// Requests its connector may keep in flight at once (see
+    /// [`crate::pace`]); `None` takes [`crate::pace::DEFAULT_CONCURRENCY`].
+    /// The instance's connection limit bounds it.
+    pub concurrency: Option<u32>,
 }
 
 /// One tenant's sandboxed connector.
@@ -47,6 +52,8 @@ pub struct Tenant {
     credential: Credential,
     policy: Arc<OutboundPolicy>,
     limits: Limits,
+    /// Kept across instances: a replaced instance goes on at the same pace.
+    pace: Arc<Pace>,
     instance: ConnectorInstance,
 }
 
@@ -54,15 +61,18 @@ impl Connector {
     /// Instantiates a tenant's sandbox.
     pub async fn tenant(&self, spec: TenantSpec) -> Result<Tenant, HarnessError> {
         let limits = spec.limits.unwrap_or_else(|| self.limits().clone());
-        let instance = self
+        let mut instance = self
             .instantiate_with_limits(spec.policy.clone(), limits.clone())
             .await?;
+        let pace = Pace::new(spec.concurrency.unwrap_or(DEFAULT_CONCURRENCY));
+        instance.set_pace(pace.clone());
         Ok(Tenant {
             id: spec.id,
             connector: self.clone(),
             credential: spec.credential,
             policy: spec.policy,
             limits,
+            pace,
             instance,
         })
     }
@@ -117,6 +127,41 @@ impl Tenant {
         .await
     }
 
+    /// Syncs the streams of one walk to its end (see [`sync::run_walk`]).
+    pub async fn sync_walk(
+        &mut self,
+        streams: &[sync::WalkStream],
+        settings: &str,
+        checkpoints: &mut Checkpointer,
+        sinks: &mut [&mut dyn RecordSink],
+        options: &SyncOptions,
+        observer: &mut dyn Observer,
+    ) -> Result<Vec<SyncReport>, HarnessError> {
+        let credential = self.credential.clone();
+        let span = self.span();
+        async {
+            let instance = self.instance().await?;
+            sync::run_walk(
+                instance,
+                &credential,
+                streams,
+                settings,
+                checkpoints,
+                sinks,
+                options,
+                observer,
+            )
+            .await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The tenant's pace: requests in flight and rate limits seen.
+    pub fn pace(&self) -> &Arc<Pace> {
+        &self.pace
+    }
+
     /// The tenant's instance, replaced by a fresh one if the last one
     /// trapped or had a call abandoned.
     pub async fn instance(&mut self) -> Result<&mut ConnectorInstance, HarnessError> {
@@ -126,6 +171,7 @@ impl Tenant {
                 .connector
                 .instantiate_with_limits(self.policy.clone(), self.limits.clone())
                 .await?;
+            self.instance.set_pace(self.pace.clone());
         }
         Ok(&mut self.instance)
     }

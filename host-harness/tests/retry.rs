@@ -70,9 +70,9 @@ fn quick(max_attempts: u32) -> RetryPolicy {
 struct Waits(Vec<(String, u32, u32, &'static str, Duration, bool)>);
 
 impl Observer for Waits {
-    fn waiting(&mut self, stream: &str, wait: &Wait) {
+    fn waiting(&mut self, streams: &[String], wait: &Wait) {
         self.0.push((
-            stream.to_string(),
+            streams.join(","),
             wait.attempt,
             wait.max_attempts,
             wait.error.kind(),

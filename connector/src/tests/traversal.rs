@@ -624,10 +624,11 @@ fn states_must_fit_the_stream_and_the_settings() {
     // A forged listing deeper than its kind, or of a kind the tree does
     // not have.
     for open in [
-        serde_json::json!([{"r":0,"k":3,"h":[{"id":"a"},{"id":"b"},{"id":"c"}]}]),
+        serde_json::json!([{"r":0,"k":3,"h":[0,1,2]}]),
         serde_json::json!([{"r":0,"k":42}]),
     ] {
         let mut run: Value = serde_json::from_str(&mid).unwrap();
+        run["run"]["items"] = serde_json::json!([{"id":"a"},{"id":"b"},{"id":"c"}]);
         run["run"]["open"] = open;
         let e = call(&mut fake, "jobs", &settings, Some(&run.to_string())).unwrap_err();
         assert!(e.message().contains("does not fit these streams"), "{e}");

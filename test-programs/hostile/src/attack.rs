@@ -23,8 +23,8 @@ use wasip2::http::outgoing_handler;
 use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest};
 
 use crate::common::{
-    self, Account, ConnectorError, Credential, FetchRequest, Page, base_url, field, setting_bool,
-    setting_u64,
+    self, Account, ConnectorError, Credential, FetchRequest, Page, StreamRecord, base_url, field,
+    setting_bool, setting_u64,
 };
 
 /// The behaviour's name.
@@ -66,6 +66,8 @@ pub fn fetch(credential: Credential, request: FetchRequest) -> Result<Page, Conn
         "escaped-key" => escaped_key(&credential),
         "terminal" => terminal(&settings, request.state.is_some()),
         "big-state" => big_state(&settings),
+        "stream-index" => stream_index(&request),
+        "cursor-count" => cursor_count(&request),
         other => Err(ConnectorError::InvalidSettings(format!(
             "unknown mode {other:?}"
         ))),
@@ -229,12 +231,13 @@ fn slow_read(
 fn escaped_key(credential: &Credential) -> Result<Page, ConnectorError> {
     let key = escaped(field(credential, "api_key").unwrap_or(""));
     Ok(Page {
-        records: vec![
+        records: common::of_first(vec![
             format!(r#"{{"i":0,"token":"{key}"}}"#),
             format!("{{\n  \"i\": 1,\n  \"token\": \"{key}\"\n}}"),
-        ],
+        ]),
         state: None,
         has_more: false,
+        cursors: vec![None],
         notices: vec![format!("using {key}")],
         skipped: vec![format!("item {key}: gone")],
     })
@@ -245,9 +248,10 @@ fn terminal(settings: &Map<String, Value>, called_before: bool) -> Result<Page, 
     const SEQUENCES: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[31m\u{9b}1m\u{7}\u{202e}txt.exe";
     if setting_bool(settings, "notice")? && !called_before {
         return Ok(Page {
-            records: vec![json!({ "i": 0 }).to_string()],
+            records: common::of_first(vec![json!({ "i": 0 }).to_string()]),
             state: Some("{}".into()),
             has_more: true,
+            cursors: Vec::new(),
             notices: vec![format!("look: {SEQUENCES}")],
             skipped: vec![format!("item {SEQUENCES}: gone")],
         });
@@ -262,10 +266,34 @@ fn big_state(settings: &Map<String, Value>) -> Result<Page, ConnectorError> {
     let bytes = setting_usize(settings, "state_bytes", 5 * 1024 * 1024)?;
     let pad = "s".repeat(bytes.saturating_sub(10));
     Ok(Page {
-        records: vec![json!({ "i": 0 }).to_string()],
+        records: common::of_first(vec![json!({ "i": 0 }).to_string()]),
         state: Some(json!({ "p": pad }).to_string()),
         has_more: true,
+        cursors: Vec::new(),
         notices: Vec::new(),
         skipped: Vec::new(),
+    })
+}
+
+/// A record tagged with a stream index past the request's streams (and one
+/// of the first stream): the host must not trust the index.
+fn stream_index(request: &FetchRequest) -> Result<Page, ConnectorError> {
+    let mut records = common::of_first(vec![json!({ "i": 0 }).to_string()]);
+    records.push(StreamRecord {
+        stream: u32::try_from(request.streams.len()).unwrap_or(u32::MAX),
+        data: json!({ "i": 1 }).to_string(),
+    });
+    Ok(Page {
+        records,
+        cursors: vec![None; request.streams.len()],
+        ..common::last_page(Vec::new())
+    })
+}
+
+/// A last page with one cursor more than the request has streams.
+fn cursor_count(request: &FetchRequest) -> Result<Page, ConnectorError> {
+    Ok(Page {
+        cursors: vec![Some("{}".into()); request.streams.len() + 1],
+        ..common::last_page(vec![json!({ "i": 0 }).to_string()])
     })
 }

@@ -5,7 +5,7 @@
 
 pub use crate::bindings::contract::types::{
     Account, ConnectorError, Credential, CredentialField, CredentialSpec, FetchRequest, FieldKind,
-    Page, RetryHint, StreamSpec, SyncMode,
+    Page, RetryHint, StreamRecord, StreamSpec, SyncMode,
 };
 use serde_json::{Map, Value};
 
@@ -134,15 +134,25 @@ pub fn account(details: Value) -> Account {
     }
 }
 
-/// A last page (`has-more` false, no state, no notices) of `records`.
+/// A last page (`has-more` false, no state, no cursor, no notices) of
+/// `records`, for a request of one stream.
 pub fn last_page(records: Vec<String>) -> Page {
     Page {
-        records,
+        records: of_first(records),
         state: None,
         has_more: false,
+        cursors: vec![None],
         notices: Vec::new(),
         skipped: Vec::new(),
     }
+}
+
+/// `records` as records of the request's first stream.
+pub fn of_first(records: Vec<String>) -> Vec<StreamRecord> {
+    records
+        .into_iter()
+        .map(|data| StreamRecord { stream: 0, data })
+        .collect()
 }
 
 /// `s` with every byte outside RFC 3986's unreserved set percent-encoded,

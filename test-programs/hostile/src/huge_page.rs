@@ -59,9 +59,10 @@ pub fn fetch(_credential: Credential, request: FetchRequest) -> Result<Page, Con
         json!({ "page": previous + 1 }).to_string()
     });
     Ok(Page {
-        records,
+        records: common::of_first(records),
         state,
         has_more,
+        cursors: if has_more { Vec::new() } else { vec![None] },
         notices: Vec::new(),
         skipped: Vec::new(),
     })

@@ -45,9 +45,10 @@ pub fn fetch(credential: Credential, request: FetchRequest) -> Result<Page, Conn
         )));
     }
     Ok(Page {
-        records: vec![json!({ "i": 0, "token": token }).to_string()],
+        records: crate::common::of_first(vec![json!({ "i": 0, "token": token }).to_string()]),
         state: Some(json!({ "token": token }).to_string()),
         has_more: true,
+        cursors: Vec::new(),
         notices: vec![format!("using api_key {token}")],
         skipped: vec![format!("item of api_key {token}: gone")],
     })

@@ -83,3 +83,68 @@ pub fn all_slugs(sim: &Simulator) -> Vec<String> {
         .map(|p| p.slug.clone())
         .collect()
 }
+
+/// A memory sink the caller keeps a handle on while a run owns it (see
+/// [`sync::run_streams`], which asks for boxed sinks).
+#[derive(Clone, Default)]
+pub struct SharedSink(pub Arc<std::sync::Mutex<MemorySink>>);
+
+impl SharedSink {
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        self.0.lock().unwrap().records()
+    }
+}
+
+impl host_harness::sync::RecordSink for SharedSink {
+    fn begin(&mut self, resuming: bool) -> std::io::Result<()> {
+        self.0.lock().unwrap().begin(resuming)
+    }
+    fn write_page(&mut self, records: &[String]) -> std::io::Result<()> {
+        self.0.lock().unwrap().write_page(records)
+    }
+    fn commit(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Syncs `streams` as a run does ([`sync::run_streams`]: the streams of a
+/// root in one walk unless `shared_walks` is off, `concurrency` requests in
+/// flight) into memory: each stream's records, in the order asked.
+pub async fn run_streams(
+    sim: &Simulator,
+    streams: &[&str],
+    settings: &serde_json::Value,
+    checkpoints: &mut Checkpointer,
+    options: &SyncOptions,
+) -> Vec<(String, Vec<serde_json::Value>, SyncReport)> {
+    let cred = credential(sim, TOKEN);
+    let catalog = instance(sim).await.streams().await.unwrap();
+    let names: Vec<String> = streams.iter().map(|s| s.to_string()).collect();
+    let sinks: std::collections::BTreeMap<String, SharedSink> = names
+        .iter()
+        .map(|s| (s.clone(), SharedSink::default()))
+        .collect();
+    let mut sink_for =
+        |stream: &str| Box::new(sinks[stream].clone()) as Box<dyn host_harness::sync::RecordSink>;
+    let outcomes = sync::run_streams(
+        connector(),
+        &policy_for(sim),
+        &cred,
+        &catalog,
+        &names,
+        &settings.to_string(),
+        checkpoints,
+        &mut sink_for,
+        options,
+        &mut Quiet,
+    )
+    .await;
+    outcomes
+        .into_iter()
+        .map(|(stream, result)| {
+            let report = result.unwrap_or_else(|e| panic!("{stream}: {e}"));
+            let records = sinks[&stream].records();
+            (stream, records, report)
+        })
+        .collect()
+}

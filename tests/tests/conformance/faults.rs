@@ -1,7 +1,8 @@
 //! The fault matrix: for each fault the simulator can inject, at a low and a
 //! high rate, a full sync of every stream through the real component and
-//! host must return the dataset exactly — nothing lost, nothing twice —
-//! with a bounded number of requests. The table it prints (`--nocapture`)
+//! host (in the walks a run plans, four requests in flight) must return the
+//! dataset exactly — nothing lost, nothing twice — with a bounded number of
+//! requests. The table it prints (`--nocapture`)
 //! is the figure.
 //!
 //! The host's policy is the production one with short waits: the simulator
@@ -18,8 +19,9 @@ use conformance::sim::{
     Dataset, FaultPlan, FaultRule, STREAMS, SimConfig, Simulator, TenantConfig,
 };
 use host_harness::checkpoint::Checkpointer;
+use host_harness::pace::Pace;
 use host_harness::retry::{Jitter, RetryPolicy};
-use host_harness::sync::{self, Quiet, RecordSink, SyncOptions};
+use host_harness::sync::{self, Quiet, RecordSink, SyncOptions, WalkStream};
 use host_harness::{AllowList, OutboundPolicy, Timeouts};
 use serde_json::json;
 
@@ -148,26 +150,42 @@ async fn full_sync(faults: FaultPlan) -> Row {
         seconds: 0.0,
     };
     let mut got_all = Vec::new();
-    for stream in STREAMS {
+    let catalog = connector()
+        .instantiate(policy.clone())
+        .await
+        .unwrap()
+        .streams()
+        .await
+        .unwrap();
+    let streams: Vec<String> = STREAMS.iter().map(|s| s.to_string()).collect();
+    // The walks a run plans, four requests in flight.
+    for walk in sync::walks(&catalog, &streams) {
         let mut instance = connector().instantiate(policy.clone()).await.unwrap();
-        let mut sink = Keys {
-            stream,
-            keys: Vec::new(),
-        };
-        let report = sync::run(
+        instance.set_pace(Pace::new(4));
+        let mut sinks: Vec<Keys> = walk
+            .iter()
+            .map(|name| Keys {
+                stream: STREAMS.iter().find(|s| **s == name.as_str()).unwrap(),
+                keys: Vec::new(),
+            })
+            .collect();
+        let mut refs: Vec<&mut dyn RecordSink> =
+            sinks.iter_mut().map(|s| s as &mut dyn RecordSink).collect();
+        let members: Vec<WalkStream> = walk.iter().map(|s| WalkStream::of(&catalog, s)).collect();
+        let reports = sync::run_walk(
             &mut instance,
             &cred,
-            stream,
+            &members,
             &settings,
             &mut Checkpointer::in_memory(),
-            &mut sink,
+            &mut refs,
             &options(),
             &mut Quiet,
         )
         .await
-        .unwrap_or_else(|e| panic!("{stream}: {e}"));
-        row.retries += report.retries;
-        got_all.push((stream, sink.keys));
+        .unwrap_or_else(|e| panic!("{walk:?}: {e}"));
+        row.retries += reports[0].retries;
+        got_all.extend(sinks.into_iter().map(|s| (s.stream, s.keys)));
     }
     row.seconds = started.elapsed().as_secs_f64();
     row.requests = sim.request_count();

@@ -56,6 +56,7 @@ fn hostile_spec(sim: &Simulator, limits: Option<Limits>) -> TenantSpec {
         credential: credential(sim, HOSTILE_TOKEN),
         policy: policy_for(sim),
         limits,
+        concurrency: None,
     }
 }
 
@@ -69,6 +70,7 @@ async fn good_tenant_syncs(sim: &Simulator) {
             credential: credential(sim, TOKEN),
             policy: policy_for(sim),
             limits: None,
+            concurrency: None,
         })
         .await
         .expect("good tenant");
@@ -328,9 +330,11 @@ async fn a_guest_that_leaks_the_credential_has_it_redacted_everywhere() {
         .fetch(
             &credential(&sim, HOSTILE_TOKEN),
             &host_harness::bindings::FetchRequest {
-                stream: "items".into(),
+                streams: vec!["items".into()],
                 settings: "{}".into(),
                 state: None,
+                cursors: Vec::new(),
+                concurrency: 1,
                 skip_failing: None,
             },
         )
@@ -351,9 +355,11 @@ async fn a_guest_that_leaks_the_credential_has_it_redacted_everywhere() {
         .fetch(
             &credential(&sim, HOSTILE_TOKEN),
             &host_harness::bindings::FetchRequest {
-                stream: "items".into(),
+                streams: vec!["items".into()],
                 settings: json!({"panic": true}).to_string(),
                 state: None,
+                cursors: Vec::new(),
+                concurrency: 1,
                 skip_failing: None,
             },
         )
@@ -632,9 +638,11 @@ async fn json_escaped_secrets_and_an_unmarked_key_are_redacted_everywhere() {
         .fetch(
             &credential(&sim, HOSTILE_TOKEN),
             &host_harness::bindings::FetchRequest {
-                stream: "items".into(),
+                streams: vec!["items".into()],
                 settings: "{}".into(),
                 state: None,
+                cursors: Vec::new(),
+                concurrency: 1,
                 skip_failing: None,
             },
         )
@@ -643,6 +651,7 @@ async fn json_escaped_secrets_and_an_unmarked_key_are_redacted_everywhere() {
     for text in page
         .records
         .iter()
+        .map(|r| &r.data)
         .chain(&page.notices)
         .chain(&page.skipped)
         .chain(page.state.iter())

@@ -6,46 +6,49 @@ use std::collections::BTreeSet;
 
 use conformance::sim::{Dataset, INCREMENTAL_STREAMS as INCREMENTAL, STREAMS};
 use host_harness::checkpoint::Checkpointer;
-use host_harness::sync::{self, Quiet, SyncOptions};
+use host_harness::sync::SyncOptions;
 use serde_json::{Value, json};
 
-use crate::common::{MemorySink, TOKEN, all_slugs, connector, credential, policy_for, simulator};
+use crate::common::{TOKEN, all_slugs, run_streams, simulator};
 
+/// Syncs every stream: one by one, one request at a time (`shared` off),
+/// or as a run plans them, the streams of a root in one walk with eight
+/// requests in flight.
 async fn sync_every_stream(
     sim: &conformance::sim::Simulator,
     settings: &Value,
     checkpoints: &mut Checkpointer,
-) -> Vec<(&'static str, Vec<Value>)> {
-    let cred = credential(sim, TOKEN);
-    let mut out = Vec::new();
-    for stream in STREAMS {
-        let mut inst = connector().instantiate(policy_for(sim)).await.unwrap();
-        let mut sink = MemorySink::default();
-        sync::run(
-            &mut inst,
-            &cred,
-            stream,
-            &settings.to_string(),
-            checkpoints,
-            &mut sink,
-            &SyncOptions::default(),
-            &mut Quiet,
-        )
+    shared: bool,
+) -> Vec<(String, Vec<Value>)> {
+    let options = SyncOptions {
+        shared_walks: shared,
+        concurrency: if shared { 8 } else { 1 },
+        ..SyncOptions::default()
+    };
+    run_streams(sim, &STREAMS, settings, checkpoints, &options)
         .await
-        .unwrap_or_else(|e| panic!("{stream}: {e}"));
-        out.push((stream, sink.records()));
-    }
-    out
+        .into_iter()
+        .map(|(stream, records, _)| (stream, records))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_sync_returns_exactly_the_changes() {
+    second_syncs_return_exactly_the_changes(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_sync_in_one_walk_with_requests_in_flight_returns_exactly_the_changes() {
+    second_syncs_return_exactly_the_changes(true).await;
+}
+
+async fn second_syncs_return_exactly_the_changes(shared: bool) {
     let sim = simulator(6, 14).await;
     let settings = json!({"project_slugs": all_slugs(&sim)});
     let mut checkpoints = Checkpointer::in_memory();
 
     let before = sim.dataset(TOKEN).unwrap();
-    let first = sync_every_stream(&sim, &settings, &mut checkpoints).await;
+    let first = sync_every_stream(&sim, &settings, &mut checkpoints, shared).await;
     for (stream, records) in &first {
         assert_eq!(
             records.len(),
@@ -59,8 +62,9 @@ async fn a_second_sync_returns_exactly_the_changes() {
         sim.advance();
         let new = sim.dataset(TOKEN).unwrap();
         sim.clear_requests();
-        let second = sync_every_stream(&sim, &settings, &mut checkpoints).await;
-        for (stream, records) in second {
+        let second = sync_every_stream(&sim, &settings, &mut checkpoints, shared).await;
+        for (stream, records) in &second {
+            let stream = stream.as_str();
             let got: Vec<String> = records
                 .iter()
                 .map(|r| Dataset::primary_key(stream, r))
@@ -82,7 +86,7 @@ async fn a_second_sync_returns_exactly_the_changes() {
                     "round {round}, {stream}: exactly the new and changed records"
                 );
                 let expected = new.expected(stream);
-                for record in &records {
+                for record in records {
                     let key = Dataset::primary_key(stream, record);
                     let current = expected
                         .iter()

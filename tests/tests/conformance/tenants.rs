@@ -64,6 +64,7 @@ fn spec(sim: &Simulator, i: usize) -> TenantSpec {
         credential: Credential::from_pairs([("api_key", token(i)), ("base_url", sim.base_url())]),
         policy: policy_for(sim),
         limits: None,
+        concurrency: None,
     }
 }
 
