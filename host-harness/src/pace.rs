@@ -8,16 +8,30 @@
 //! so a guest that starts more requests than it was told only queues them.
 //!
 //! The concurrency moves additive-increase, multiplicative-decrease: a `429`
-//! halves it (down to one) and, when it says how long in seconds
-//! (`Retry-After: N`), pauses every request of the tenant until that has
-//! passed (the upstream's limit is per token, so each request that went out
-//! anyway would only earn another 429); a run of as many answers without a
-//! 429 as the concurrency in use grows it back by one, up to the configured
-//! maximum. A 429 that gives no such hint only halves the concurrency: the
-//! failed request's retry waits as the retry policy says (which also reads
-//! the other hints the guest reports, such as an HTTP date). One tenant's
-//! pace never touches another's: each tenant's instances have their own.
+//! halves it (down to one; once per pause, however many requests of a batch
+//! met it) and, when it says how long in seconds (`Retry-After: N`), pauses
+//! every request of the tenant until that has passed (the upstream's limit
+//! is per token, so each request that went out anyway would only earn
+//! another 429); a run of as many answers without a 429 as the concurrency
+//! in use grows it back by one, up to the configured maximum. A 429 that
+//! gives no such hint only halves the concurrency: the failed request's
+//! retry waits as the retry policy says (which also reads the other hints
+//! the guest reports, such as an HTTP date).
+//!
+//! Concurrency alone cannot keep a fast upstream's rate: against one that
+//! answers in a millisecond, a single request in flight is a thousand a
+//! second, and `Retry-After` is whole seconds, so every 429 would cost a
+//! second's pause. So a 429 also sets a *rate*: requests start at most at
+//! 90 % of the rate the tenant was sending at over the last second, spaced
+//! evenly. Set before a second of history (the first burst), the rate
+//! doubles every second until the next 429 measures it properly; after
+//! that it grows by 1 % a second, so that a limit that was raised is found
+//! again at the cost of one 429 now and then.
+//!
+//! One tenant's pace never touches another's: each tenant's instances have
+//! their own.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -33,6 +47,14 @@ pub const MAX_CONCURRENCY: u32 = 32;
 /// The longest `Retry-After` a pause honours; a longer one (or a hostile
 /// upstream's) is cut to this. The retry policy bounds waiting overall.
 pub const MAX_PAUSE: Duration = Duration::from_secs(300);
+/// The lowest request rate a 429 sets, per second.
+pub const MIN_RATE: f64 = 0.2;
+/// The share of the measured rate a 429 sets.
+const RATE_MARGIN: f64 = 0.9;
+/// How the rate grows per second without a 429, once measured.
+const RATE_GROWTH: f64 = 1.01;
+/// The window the rate is measured over.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 /// One tenant's pace. Shared by its instances' outbound hooks and its sync
 /// loop.
@@ -54,6 +76,76 @@ struct State {
     paused_until: Option<Instant>,
     /// The lowest the limit went.
     lowest: u32,
+    rate: Rate,
+}
+
+/// Requests a second, once a 429 said there is a limit.
+#[derive(Debug, Default)]
+struct Rate {
+    /// Starts per second allowed; none until the first 429.
+    cap: Option<f64>,
+    /// Set without a full window of history: doubling each second.
+    ramping: bool,
+    /// When the cap last grew (or was set).
+    grown: Option<Instant>,
+    /// The earliest start of the next request.
+    next: Option<Instant>,
+    /// Starts within the last [`RATE_WINDOW`].
+    recent: VecDeque<Instant>,
+    /// The first start of all.
+    first: Option<Instant>,
+}
+
+impl Rate {
+    /// The moment a request may start at or after `now`, taken.
+    fn slot(&mut self, now: Instant) -> Instant {
+        self.grow(now);
+        let slot = match (self.cap, self.next) {
+            (Some(cap), Some(next)) if next > now => {
+                self.next = Some(next + Duration::from_secs_f64(1.0 / cap));
+                next
+            }
+            (Some(cap), _) => {
+                self.next = Some(now + Duration::from_secs_f64(1.0 / cap));
+                now
+            }
+            (None, _) => now,
+        };
+        self.first.get_or_insert(slot);
+        self.recent.push_back(slot);
+        while self.recent.front().is_some_and(|t| *t + RATE_WINDOW < slot) {
+            self.recent.pop_front();
+        }
+        slot
+    }
+
+    /// The cap grows with the whole seconds since it last did.
+    fn grow(&mut self, now: Instant) {
+        let (Some(cap), Some(grown)) = (self.cap, self.grown) else {
+            return;
+        };
+        let secs = now.saturating_duration_since(grown).as_secs();
+        if secs == 0 {
+            return;
+        }
+        let factor: f64 = if self.ramping { 2.0 } else { RATE_GROWTH };
+        self.cap = Some(cap * factor.powi(secs.min(60) as i32));
+        self.grown = Some(grown + Duration::from_secs(secs));
+    }
+
+    /// A 429 at `now`: the rate is 90 % of what was sent over the last
+    /// window (a whole window is assumed when there is less history).
+    fn limited(&mut self, now: Instant) {
+        let since = now.checked_sub(RATE_WINDOW).unwrap_or(now);
+        let sent = self.recent.iter().filter(|t| **t >= since).count() as f64;
+        let history = self
+            .first
+            .map_or(Duration::ZERO, |f| now.saturating_duration_since(f));
+        let measured = sent / RATE_WINDOW.as_secs_f64();
+        self.ramping = history < RATE_WINDOW;
+        self.cap = Some((measured * RATE_MARGIN).max(MIN_RATE));
+        self.grown = Some(now);
+    }
 }
 
 impl Pace {
@@ -69,6 +161,7 @@ impl Pace {
                 streak: 0,
                 paused_until: None,
                 lowest: max,
+                rate: Rate::default(),
             }),
             room: Notify::new(),
             rate_limited: AtomicU64::new(0),
@@ -99,6 +192,13 @@ impl Pace {
         self.rate_limited.load(Ordering::Relaxed)
     }
 
+    /// The request rate (per second) rate limits set, if any did.
+    pub fn rate(&self) -> Option<f64> {
+        let mut s = self.lock();
+        s.rate.grow(Instant::now());
+        s.rate.cap
+    }
+
     /// Lowers the maximum (and the concurrency, if above it) to `max`,
     /// clamped to 1..=[`MAX_CONCURRENCY`]: the instance's connection limit
     /// bounds it.
@@ -119,23 +219,36 @@ impl Pace {
             // Registered before the check, so a permit given back between
             // the check and the wait still wakes this one.
             notified.as_mut().enable();
-            let pause = {
+            enum Next {
+                Go(Instant),
+                Sleep(Instant),
+                Wait,
+            }
+            let next = {
                 let mut s = self.lock();
+                let now = Instant::now();
                 match s.paused_until {
-                    Some(until) if until > Instant::now() => Some(until),
+                    Some(until) if until > now => Next::Sleep(until),
                     _ => {
                         s.paused_until = None;
                         if s.in_flight < s.limit {
                             s.in_flight += 1;
-                            return Permit { pace: self.clone() };
+                            Next::Go(s.rate.slot(now))
+                        } else {
+                            Next::Wait
                         }
-                        None
                     }
                 }
             };
-            match pause {
-                Some(until) => tokio::time::sleep_until(until).await,
-                None => notified.await,
+            match next {
+                Next::Go(slot) => {
+                    // Room is taken; the request starts at its slot.
+                    let permit = Permit { pace: self.clone() };
+                    tokio::time::sleep_until(slot).await;
+                    return permit;
+                }
+                Next::Sleep(until) => tokio::time::sleep_until(until).await,
+                Next::Wait => notified.await,
             }
         }
     }
@@ -147,11 +260,18 @@ impl Pace {
         let mut s = self.lock();
         if status == 429 {
             self.rate_limited.fetch_add(1, Ordering::Relaxed);
-            s.limit = (s.limit / 2).max(1);
-            s.lowest = s.lowest.min(s.limit);
+            let now = Instant::now();
+            // The other requests of the batch that met the limit count
+            // once: one decrease per pause.
+            let paused = s.paused_until.is_some_and(|p| p > now);
+            if !paused {
+                s.limit = (s.limit / 2).max(1);
+                s.lowest = s.lowest.min(s.limit);
+                s.rate.limited(now);
+            }
             s.streak = 0;
             if let Some(wait) = retry_after.filter(|w| !w.is_zero()) {
-                let until = Instant::now() + wait.min(MAX_PAUSE);
+                let until = now + wait.min(MAX_PAUSE);
                 s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
             }
             return;
@@ -245,6 +365,53 @@ mod tests {
             .await
             .expect("room given back wakes it")
             .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_that_meets_the_limit_halves_once() {
+        let pace = Pace::new(8);
+        for _ in 0..4 {
+            pace.answered(429, Some(Duration::from_secs(1)));
+        }
+        assert_eq!((pace.concurrency(), pace.rate_limited()), (4, 4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_sets_a_rate_that_spaces_the_requests() {
+        let pace = Pace::new(4);
+        assert_eq!(pace.rate(), None);
+        // Twenty starts in the last second, then a 429 (no pause asked).
+        for _ in 0..20 {
+            drop(pace.acquire().await);
+            tokio::time::advance(Duration::from_millis(50)).await;
+        }
+        pace.answered(429, None);
+        let rate = pace.rate().unwrap();
+        assert!(
+            (rate - 18.0).abs() < 1.0,
+            "90 % of about 20 a second: {rate}"
+        );
+        let started = Instant::now();
+        for _ in 0..19 {
+            drop(pace.acquire().await);
+        }
+        let took = Instant::now() - started;
+        assert!(
+            took >= Duration::from_millis(900),
+            "spaced at the rate: {took:?}"
+        );
+        // It grows by 1 % a second without 429s.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(pace.rate().unwrap() > rate * 1.09);
+        // Set with less than a second of history, it doubles each second.
+        let fresh = Pace::new(4);
+        for _ in 0..3 {
+            drop(fresh.acquire().await);
+        }
+        fresh.answered(429, None);
+        let first = fresh.rate().unwrap();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!((fresh.rate().unwrap() - first * 4.0).abs() < 1e-6);
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! | `escaped-key` | returns a record holding the api_key spelled with JSON `\u` escapes (on one line, and in a record spread over lines, which the host re-serialises), the same in its state and a notice | redact every spelling, before and after re-serialisation |
 //! | `terminal` | fails with `bad-response` whose message carries ESC, BEL and CSI sequences (and a notice-only page first, when `notice` is true) | escape them before they reach a terminal |
 //! | `big-state` | returns a page whose state is `state_bytes` (default 5 MiB) bytes, with `has-more` | refuse it as a page, so no state is saved that cannot be read back |
+//! | `stream-index` | returns a last page with a record tagged with a stream index past the request's streams | refuse the page whole, never index its sinks with it |
+//! | `cursor-count` | returns a last page with one cursor more than the request has streams | refuse the page whole |
 //!
 //! `validate` returns an account whose details (JSON) hold the api_key
 //! spelled with `\u` escapes, and whose name holds it escaped too: the host

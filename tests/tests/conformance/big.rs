@@ -119,14 +119,8 @@ async fn fifty_projects_by_two_thousand_pipelines() {
         }
         let names: Vec<&str> = walk.iter().map(String::as_str).collect();
         let minimum = dataset.minimum_requests(&names);
-        // Organisations are found through /me/collaborations, which the
-        // minimum counts once for the run (the collaborations stream).
-        let discovery = u64::from(
-            names.contains(&"contexts") || names.contains(&"context_environment_variables"),
-        );
         assert_eq!(
-            requests,
-            minimum + discovery,
+            requests, minimum,
             "{walk:?}: every listing read once (the minimum the data needs)"
         );
         let state = reports[0].max_state_bytes;

@@ -588,6 +588,37 @@ async fn a_guest_that_returns_a_state_too_large_to_keep_is_refused() {
     expect_limit("big-state", outcome, LimitKind::StateBytes);
 }
 
+/// The stream index of a record and the count of cursors are the guest's
+/// word: a record of a stream the request did not name, or cursors that do
+/// not match its streams, are refused whole (a trap: a guest bug), nothing
+/// of the page written; the good tenant beside it is untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_of_streams_not_asked_for_and_wrong_cursors_are_refused() {
+    let sim = simulator(3, 10).await;
+    for (mode, why) in [
+        (
+            "stream-index",
+            "stream index 1 for a request of 1 stream(s)",
+        ),
+        ("cursor-count", "2 cursor(s) for 1 stream(s)"),
+    ] {
+        let (outcome, _) = hostile_fetch(
+            &sim,
+            hostile_artifacts::ATTACK,
+            None,
+            json!({ "mode": mode }),
+        )
+        .await;
+        match outcome {
+            Err(e) => {
+                assert_eq!(e.kind(), "trap", "{mode}: {e}");
+                assert!(e.to_string().contains(why), "{mode}: {e}");
+            }
+            Ok(sink) => panic!("{mode}: the page was kept: {:?}", sink.pages),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn json_escaped_secrets_and_an_unmarked_key_are_redacted_everywhere() {
     let sim = simulator(3, 10).await;

@@ -13,6 +13,7 @@ mod faults;
 mod fetch;
 mod hostile;
 mod incremental;
+mod pace;
 mod real_accounts;
 mod sandbox;
 mod schema;
