@@ -10,11 +10,17 @@
 //! The keys the connector adds to a record ([`with_keys`]) are appended to
 //! that raw text, before its closing brace, and only when the object lacks
 //! them: the rest of the object is never re-serialised.
+//!
+//! Every record goes through here, so each is read as few times as the
+//! checks allow: a page is parsed once (its items as raw text), each item
+//! is made compact in one byte scan that also flags what ordinary parsers
+//! might refuse (the full check then runs on those only), and its
+//! top-level fields are split by a second byte scan, into a list rather
+//! than a map.
 
 use crate::error::ConnectorError;
 use serde_json::value::RawValue;
-use std::borrow::{Borrow, Cow};
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
 fn bad(msg: String) -> ConnectorError {
     ConnectorError::BadResponse(msg)
@@ -54,6 +60,167 @@ impl Scan {
         }
         true
     }
+}
+
+/// Digits in a row past which a number may not fit a double.
+const LONG_NUMBER: usize = 19;
+/// Nesting past which a parser's depth limit may refuse a value.
+const DEEP: usize = 100;
+
+/// What [`split`] noticed about a record's text.
+#[derive(Debug, Clone, Copy, Default)]
+struct Flags {
+    /// Whitespace outside strings: [`minify`] makes the record one line.
+    spaced: bool,
+    /// What ordinary parsers may refuse although its grammar is valid (see
+    /// [`readable`]): an escaped surrogate (`\\uD800` to `\\uDFFF`), a
+    /// number with an exponent or more than [`LONG_NUMBER`] digits, nesting
+    /// deeper than [`DEEP`]. Text without any of them is read by them, so
+    /// the full check runs on flagged records only. Conservative: a
+    /// literal backslash followed by `ud…` is flagged too.
+    suspect: bool,
+    /// Escapes seen so far (a name without one is borrowed as it is).
+    escapes: u32,
+}
+
+/// The index of the `"` that closes the string whose opening quote is at
+/// `open` in JSON text (`None` when it is not closed), noting a possible
+/// escaped surrogate in `flags`. Record strings are short, ids and
+/// timestamps mostly: a plain scan beats `memchr`'s setup on them.
+fn string_end_flagged(b: &[u8], open: usize, flags: &mut Flags) -> Option<usize> {
+    let mut i = open + 1;
+    loop {
+        i = skip_plain(b, i);
+        match *b.get(i)? {
+            b'"' => return Some(i),
+            b'\\' => {
+                if b.get(i + 1) == Some(&b'u') && matches!(b.get(i + 2), Some(b'd' | b'D')) {
+                    flags.suspect = true;
+                }
+                flags.escapes += 1;
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
+/// The index of the first `"` or `\\` at or after `i` (or the length):
+/// eight bytes at a time while there is none among them.
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Nonzero when some byte of `w` is `n` (the classic zero-byte test).
+    let holds = |w: u64, n: u8| {
+        let x = w ^ (ONES * u64::from(n));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    while let Some(chunk) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        if holds(w, b'"') | holds(w, b'\\') != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Splits a record (the text of a JSON object whose grammar was checked)
+/// into its top-level fields in one scan, noting [`Flags`] as it goes;
+/// `None` if it is not an object.
+fn split(item: &str) -> Option<(Fields<'_>, Flags)> {
+    let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+    let b = item.as_bytes();
+    let mut flags = Flags::default();
+    let mut i = b.iter().position(|&c| !is_space(c))?;
+    flags.spaced = i > 0;
+    if b[i] != b'{' {
+        return None;
+    }
+    i += 1;
+    let mut list = Vec::new();
+    let skip_space = |i: &mut usize, flags: &mut Flags| {
+        while *i < b.len() && is_space(b[*i]) {
+            flags.spaced = true;
+            *i += 1;
+        }
+    };
+    loop {
+        // A name, or the end of an empty object.
+        skip_space(&mut i, &mut flags);
+        match b.get(i) {
+            Some(b'}') if list.is_empty() => break,
+            Some(b'"') => {}
+            _ => return None,
+        }
+        let escapes = flags.escapes;
+        let end = string_end_flagged(b, i, &mut flags)?;
+        let raw_name = &item[i..=end];
+        let name: Cow<'_, str> = if flags.escapes > escapes {
+            Cow::Owned(serde_json::from_str::<String>(raw_name).ok()?)
+        } else {
+            Cow::Borrowed(&raw_name[1..raw_name.len() - 1])
+        };
+        i = end + 1;
+        skip_space(&mut i, &mut flags);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        skip_space(&mut i, &mut flags);
+        // The value: up to the `,` or `}` at this depth.
+        let start = i;
+        let (mut depth, mut digits, mut last) = (0usize, 0usize, i);
+        while let Some(&c) = b.get(i) {
+            match c {
+                b'"' => {
+                    i = string_end_flagged(b, i, &mut flags)?;
+                    last = i;
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    flags.suspect |= depth > DEEP;
+                    last = i;
+                }
+                b'}' | b']' if depth > 0 => {
+                    depth -= 1;
+                    last = i;
+                }
+                b',' | b'}' if depth == 0 => break,
+                b' ' | b'\t' | b'\n' | b'\r' => flags.spaced = true,
+                b'0'..=b'9' => {
+                    digits += 1;
+                    flags.suspect |= digits > LONG_NUMBER;
+                    last = i;
+                    i += 1;
+                    continue;
+                }
+                b'e' | b'E' if digits > 0 || b[i - 1] == b'.' => {
+                    flags.suspect = true;
+                    last = i;
+                }
+                _ => last = i,
+            }
+            digits = 0;
+            i += 1;
+        }
+        if i >= b.len() || last < start {
+            return None;
+        }
+        list.push((name, &item[start..=last]));
+        if b[i] == b'}' {
+            break;
+        }
+        i += 1;
+    }
+    flags.spaced |= i + 1 < b.len();
+    Some((Fields { list }, flags))
 }
 
 /// Removes whitespace outside strings from valid JSON text.
@@ -135,8 +302,8 @@ fn object_body<'a>(body: &'a [u8], what: &str) -> Result<&'a RawValue, Connector
 }
 
 /// The items of a list in the answer for `what`, which must all be JSON
-/// objects, as compact records.
-fn records(items: &[&RawValue], what: &str) -> Result<Vec<String>, ConnectorError> {
+/// objects, as records.
+fn records<'a>(items: &[&'a RawValue], what: &str) -> Result<Vec<Record<'a>>, ConnectorError> {
     items
         .iter()
         .enumerate()
@@ -146,10 +313,51 @@ fn records(items: &[&RawValue], what: &str) -> Result<Vec<String>, ConnectorErro
                     "item {i} in the answer for {what} is not a JSON object"
                 )));
             }
-            readable(raw, || format!("item {i} in the answer for {what}"))?;
-            Ok(minify(raw.get()))
+            checked(raw, || format!("item {i} in the answer for {what}"))
         })
         .collect()
+}
+
+/// One record: its compact text, and its top-level fields (borrowed from
+/// the answer it came in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub text: String,
+    pub fields: Fields<'a>,
+}
+
+/// A record equals its text.
+impl PartialEq<String> for Record<'_> {
+    fn eq(&self, other: &String) -> bool {
+        self.text == *other
+    }
+}
+
+impl PartialEq<&str> for Record<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+/// `raw` (an object of a valid answer) as a record, checked [`readable`]
+/// where [`split`] flags it: one scan for nearly every record.
+fn checked<'a>(raw: &'a RawValue, what: impl Fn() -> String) -> Result<Record<'a>, ConnectorError> {
+    let text = raw.get();
+    let Some((fields, flags)) = split(text) else {
+        // A name the split cannot read (an unpaired surrogate, say) is
+        // what the full check names.
+        readable(raw, &what)?;
+        return Err(bad(format!("{} is not a JSON object", what())));
+    };
+    if flags.suspect {
+        readable(raw, &what)?;
+    }
+    let text = if flags.spaced {
+        minify(text)
+    } else {
+        text.to_string()
+    };
+    Ok(Record { text, fields })
 }
 
 /// Checks that ordinary JSON parsers read `raw`. The raw scan behind
@@ -159,7 +367,7 @@ fn records(items: &[&RawValue], what: &str) -> Result<Vec<String>, ConnectorErro
 /// Refused here, such a record is a `bad-response` naming the upstream
 /// answer, rather than a record that fails later and looks like the
 /// connector's fault.
-fn readable(raw: &RawValue, what: impl Fn() -> String) -> Result<(), ConnectorError> {
+fn readable(raw: &RawValue, what: &impl Fn() -> String) -> Result<(), ConnectorError> {
     use serde::de::DeserializeSeed;
     let mut parser = serde_json::Deserializer::from_str(raw.get());
     Readable
@@ -220,64 +428,66 @@ impl<'de> serde::de::Visitor<'de> for Readable {
 
 /// The fields of a JSON object body, each as raw JSON.
 pub fn object<'a>(body: &'a [u8], what: &str) -> Result<Fields<'a>, ConnectorError> {
-    serde_json::from_str(object_body(body, what)?.get()).map_err(|e| not_json(what, e))
+    let raw = object_body(body, what)?;
+    fields(raw.get(), what)
 }
 
-/// A body that must be one JSON object, as a compact record.
-pub fn record(body: &[u8], what: &str) -> Result<String, ConnectorError> {
+/// A body that must be one JSON object, as a record.
+pub fn record<'a>(body: &'a [u8], what: &str) -> Result<Record<'a>, ConnectorError> {
     let raw = object_body(body, what)?;
-    readable(raw, || format!("the answer for {what}"))?;
-    Ok(minify(raw.get()))
+    checked(raw, || format!("the answer for {what}"))
 }
 
 /// A string field of an object, if present and a string.
 pub fn string_field(fields: &Fields<'_>, name: &str) -> Option<String> {
-    fields
-        .get(name)
-        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
-}
-
-/// The top-level fields of one record (a compact JSON object from
-/// [`list_page`], [`record`] or [`array`]), each as raw JSON.
-pub type Fields<'a> = BTreeMap<Key<'a>, &'a RawValue>;
-
-/// A field name, borrowed from the JSON text (copied only when it holds an
-/// escape). Every record's fields are split on every page, so naming them
-/// without an allocation each is a large part of what the parsing costs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Key<'a>(Cow<'a, str>);
-
-impl Borrow<str> for Key<'_> {
-    fn borrow(&self) -> &str {
-        &self.0
+    let raw = fields.get(name)?;
+    // Most strings hold no escape: their text is between the quotes.
+    match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(inner) if !inner.contains('\\') => Some(inner.to_string()),
+        _ => serde_json::from_str::<String>(raw).ok(),
     }
 }
 
-impl<'de: 'a, 'a> serde::Deserialize<'de> for Key<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl<'de> serde::de::Visitor<'de> for Name {
-            type Value = Cow<'de, str>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Cow::Borrowed(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Cow::Owned(v.to_owned()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Cow::Owned(v))
-            }
-        }
-        d.deserialize_str(Name).map(Key)
+/// The top-level fields of one record (valid JSON object text, such as a
+/// record from [`list_page`], [`record`] or [`array`]), each as raw JSON
+/// text, in order. A list: records have a few dozen fields at most, and
+/// are split on every page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields<'a> {
+    list: Vec<(Cow<'a, str>, &'a str)>,
+}
+
+impl<'a> Fields<'a> {
+    /// The raw value of field `name`; the last one when it is repeated (as
+    /// parsers that keep one do).
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.list
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.list.iter().any(|(k, _)| k == name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The field names, in order (an escaped name as its text).
+    pub fn keys(&self) -> impl Iterator<Item = &Cow<'a, str>> {
+        self.list.iter().map(|(k, _)| k)
     }
 }
 
-/// Splits a record into its fields. `what` names the list, for messages.
+/// Splits a record (valid JSON text) into its top-level fields (see
+/// [`split`]): names are borrowed from the text (copied only when they hold
+/// an escape), values are their raw text. `what` names the list, for
+/// messages.
 pub fn fields<'a>(item: &'a str, what: &str) -> Result<Fields<'a>, ConnectorError> {
-    serde_json::from_str(item).map_err(|_| {
+    split(item).map(|(fields, _)| fields).ok_or_else(|| {
         bad(format!(
             "an item in the answer for {what} is not a JSON object"
         ))
@@ -286,12 +496,12 @@ pub fn fields<'a>(item: &'a str, what: &str) -> Result<Fields<'a>, ConnectorErro
 
 /// A non-negative integer field (e.g. a job number), if present as one.
 pub fn u64_field(fields: &Fields<'_>, name: &str) -> Option<u64> {
-    fields.get(name).and_then(|raw| raw.get().parse().ok())
+    fields.get(name).and_then(|raw| raw.parse().ok())
 }
 
 /// The raw JSON text of a field, if present.
 pub fn raw_field<'a>(fields: &Fields<'a>, name: &str) -> Option<&'a str> {
-    fields.get(name).map(|raw| raw.get())
+    fields.get(name)
 }
 
 /// A JSON string literal (quoted and escaped).
@@ -310,7 +520,7 @@ pub fn with_keys(record: &str, fields: &Fields<'_>, keys: &[(&str, String)]) -> 
     debug_assert_eq!(last, '}');
     let mut empty = fields.is_empty();
     for (name, value) in keys {
-        if fields.contains_key(*name) {
+        if fields.contains_key(name) {
             continue;
         }
         if !empty {
@@ -326,8 +536,8 @@ pub fn with_keys(record: &str, fields: &Fields<'_>, keys: &[(&str, String)]) -> 
 }
 
 /// A body that must be a bare JSON array of objects (`/me/collaborations`),
-/// as compact records.
-pub fn array(body: &[u8], what: &str) -> Result<Vec<String>, ConnectorError> {
+/// as records.
+pub fn array<'a>(body: &'a [u8], what: &str) -> Result<Vec<Record<'a>>, ConnectorError> {
     let items: Vec<&RawValue> = serde_json::from_str(json_body(body, what)?.get())
         .map_err(|_| bad(format!("the answer for {what} is not a JSON list")))?;
     records(&items, what)
@@ -335,9 +545,9 @@ pub fn array(body: &[u8], what: &str) -> Result<Vec<String>, ConnectorError> {
 
 /// One page of a paged list: `{"items": [...], "next_page_token": "…" | null}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListPage {
-    /// The items as compact JSON objects.
-    pub items: Vec<String>,
+pub struct ListPage<'a> {
+    /// The items, each a JSON object.
+    pub items: Vec<Record<'a>>,
     /// `None` on the last page. An empty token also ends the list, since
     /// sending it back would restart from the first page.
     pub next_page_token: Option<String>,
@@ -348,17 +558,34 @@ pub struct ListPage {
 /// ends the list: CircleCI has been reported to leave it out of the last
 /// page of some listings (job lists among them), and a body that parsed as
 /// a whole object was not cut short, so this cannot hide a truncation.
-pub fn list_page(body: &[u8], what: &str) -> Result<ListPage, ConnectorError> {
+pub fn list_page<'a>(body: &'a [u8], what: &str) -> Result<ListPage<'a>, ConnectorError> {
+    // One pass for a well-formed page; the passes below name what is wrong
+    // with one that is not.
+    #[derive(serde::Deserialize)]
+    struct Page<'a> {
+        #[serde(borrow)]
+        items: Vec<&'a RawValue>,
+        #[serde(default)]
+        next_page_token: Option<String>,
+    }
+    if let Ok(text) = std::str::from_utf8(body)
+        && let Ok(page) = serde_json::from_str::<Page<'_>>(text)
+    {
+        return Ok(ListPage {
+            items: records(&page.items, what)?,
+            next_page_token: page.next_page_token.filter(|t| !t.is_empty()),
+        });
+    }
     let fields = object(body, what)?;
     let items = fields
         .get("items")
         .ok_or_else(|| bad(format!("the answer for {what} has no `items` list")))?;
-    let items: Vec<&RawValue> = serde_json::from_str(items.get())
+    let items: Vec<&RawValue> = serde_json::from_str(items)
         .map_err(|_| bad(format!("`items` in the answer for {what} is not a list")))?;
     let items = records(&items, what)?;
     let token: Option<String> = match fields.get("next_page_token") {
         None => None,
-        Some(token) => serde_json::from_str(token.get()).map_err(|_| {
+        Some(token) => serde_json::from_str(token).map_err(|_| {
             bad(format!(
                 "`next_page_token` in the answer for {what} is neither a string nor null"
             ))
@@ -466,7 +693,7 @@ mod tests {
     #[test]
     fn field_names_are_borrowed_unless_escaped() {
         let f = fields(r#"{"id":"1","a\u0062":2,"n":null}"#, "w").unwrap();
-        let key = |name: &str| f.keys().find(|k| k.0 == name).map(|k| k.0.clone());
+        let key = |name: &str| f.keys().find(|k| *k == name).cloned();
         assert!(matches!(key("id"), Some(Cow::Borrowed(_))));
         assert!(matches!(key("ab"), Some(Cow::Owned(_))));
         assert_eq!(

@@ -136,15 +136,15 @@ impl Walker<'_, '_> {
         let mut notices = Vec::new();
         let mut stop = false;
         for item in &page.items {
-            let f = json::fields(item, &what)?;
-            let created = super::ts(&f, "created_at");
+            let f = &item.fields;
+            let created = super::ts(f, "created_at");
             if let (Some(start), Some(created)) = (self.settings.start_ts(), created)
                 && created < start
             {
                 stop = true;
                 break;
             }
-            let Some(text) = json::string_field(&f, "project_slug") else {
+            let Some(text) = json::string_field(f, "project_slug") else {
                 continue;
             };
             match ProjectSlug::parse(&text) {
@@ -279,12 +279,12 @@ impl Walker<'_, '_> {
         let body = self.api.get("/me/collaborations", &[], what)?;
         let mut orgs: Vec<(String, Option<String>)> = Vec::new();
         for item in json::array(&body, what)? {
-            let f = json::fields(&item, what)?;
-            if let Some(slug) = json::string_field(&f, "slug")
+            let f = &item.fields;
+            if let Some(slug) = json::string_field(f, "slug")
                 && usable_id(&slug)
                 && !orgs.iter().any(|(s, _)| *s == slug)
             {
-                let id = json::string_field(&f, "id").filter(|id| usable_id(id));
+                let id = json::string_field(f, "id").filter(|id| usable_id(id));
                 orgs.push((slug, id));
             }
         }

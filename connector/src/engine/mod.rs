@@ -379,18 +379,19 @@ impl Cx<'_> {
     pub fn emit_and_open(
         &mut self,
         at: &At<'_>,
-        items: &[String],
+        items: &[json::Record<'_>],
         slot: usize,
         keys: &[(&str, String)],
         child: Option<(u8, &str)>,
     ) -> Result<(), ConnectorError> {
+        let _ = at;
         for item in items {
-            let f = json::fields(item, at.what)?;
+            let f = &item.fields;
             if self.wants(slot) {
-                self.emit(slot, json::with_keys(item, &f, keys));
+                self.emit(slot, json::with_keys(&item.text, f, keys));
             }
             if let Some((kind, id_field)) = child
-                && let Some(id) = self.usable_id(&f, id_field)
+                && let Some(id) = self.usable_id(f, id_field)
             {
                 self.open(
                     kind,
@@ -430,7 +431,12 @@ pub trait Tree: Sync {
     /// above it (`heads`).
     fn request(&self, kind: u8, root: &Root, heads: &[Item]) -> Req;
     /// Handles one answer: its items (one, for an object).
-    fn page(&self, at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError>;
+    fn page(
+        &self,
+        at: &At<'_>,
+        items: &[json::Record<'_>],
+        cx: &mut Cx<'_>,
+    ) -> Result<(), ConnectorError>;
 }
 
 /// One call's request, resolved against a tree.

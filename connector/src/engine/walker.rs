@@ -82,6 +82,7 @@ pub(super) fn run(
     // would be written back as one that no longer reads.
     let unfound = !named && run.roots.is_none() && (run.next != 0 || !run.open.is_empty());
     if unfound
+        || (named && (run.roots.is_some() || run.oid.is_some()))
         || (run.disc.is_some() && (named || !tree.projects()))
         || (run.oid.is_some() && tree.projects())
         || run

@@ -112,7 +112,12 @@ impl Tree for OrgTree {
         }
     }
 
-    fn page(&self, at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {
+    fn page(
+        &self,
+        at: &At<'_>,
+        items: &[crate::json::Record<'_>],
+        cx: &mut Cx<'_>,
+    ) -> Result<(), ConnectorError> {
         if usize::from(at.kind) == CONTEXT_VARS {
             let key = ("context_id", string(&at.heads[0].id));
             return cx.emit_and_open(at, items, CONTEXT_VARS, &[key], None);

@@ -56,6 +56,6 @@ pub fn account(api: &mut Api<'_>) -> Result<Account, ConnectorError> {
     Ok(Account {
         id,
         name,
-        details: json::record(&body, WHAT)?,
+        details: json::record(&body, WHAT)?.text,
     })
 }

@@ -204,7 +204,10 @@ pub fn fetch(
     Ok(Page {
         records: records
             .into_iter()
-            .map(|data| StreamRecord { stream: 0, data })
+            .map(|r| StreamRecord {
+                stream: 0,
+                data: r.text,
+            })
             .collect(),
         cursors: vec![None],
         ..Page::default()

@@ -274,12 +274,17 @@ impl Tree for ProjectTree {
         }
     }
 
-    fn page(&self, at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {
+    fn page(
+        &self,
+        at: &At<'_>,
+        items: &[json::Record<'_>],
+        cx: &mut Cx<'_>,
+    ) -> Result<(), ConnectorError> {
         let slug = string(&at.root.key);
         match usize::from(at.kind) {
             PROJECTS => {
                 for item in items {
-                    cx.emit(PROJECTS, item.clone());
+                    cx.emit(PROJECTS, item.text.clone());
                 }
                 Ok(())
             }
@@ -315,7 +320,11 @@ fn under(cx: &Cx<'_>, from: usize) -> impl Iterator<Item = usize> {
     (from..=TESTS).filter(|&s| cx.wants(s))
 }
 
-fn pipelines(at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {
+fn pipelines(
+    at: &At<'_>,
+    items: &[json::Record<'_>],
+    cx: &mut Cx<'_>,
+) -> Result<(), ConnectorError> {
     let what = at.what;
     let start = cx.settings.start_ts();
     // The listing stops where no stream needs more: before the earliest
@@ -325,8 +334,8 @@ fn pipelines(at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), Conne
         .iter()
         .try_fold(Ts::MAX, |w, l| l.map(|l| w.min(l.window_start())));
     for item in items {
-        let f = json::fields(item, what)?;
-        let created = ts(&f, "created_at").ok_or_else(|| {
+        let f = &item.fields;
+        let created = ts(f, "created_at").ok_or_else(|| {
             ConnectorError::BadResponse(format!(
                 "a pipeline in the answer for {what} has no valid created_at"
             ))
@@ -351,21 +360,21 @@ fn pipelines(at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), Conne
             cx.stop = true;
             break;
         }
-        let updated = ts(&f, "updated_at");
+        let updated = ts(f, "updated_at");
         cx.see(1, Some(created));
         cx.see(1, updated);
         cx.pipeline(created);
-        if !pipeline_finished(json::string_field(&f, "state").as_deref()) {
+        if !pipeline_finished(json::string_field(f, "state").as_deref()) {
             cx.unfinished(1, Some(created));
         }
-        let Some(id) = cx.usable_id(&f, "id") else {
+        let Some(id) = cx.usable_id(f, "id") else {
             continue;
         };
         let emit = cx
             .last(PIPELINES)
             .is_none_or(|l| created > l.hwm || after(updated, l.as_of));
         if emit {
-            cx.emit(PIPELINES, item.clone());
+            cx.emit(PIPELINES, item.text.clone());
         }
         let below =
             under(cx, WORKFLOWS).any(|s| cx.last(s).is_none_or(|l| created >= l.window_start()));
@@ -383,20 +392,24 @@ fn pipelines(at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), Conne
     Ok(())
 }
 
-fn workflows(at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), ConnectorError> {
+fn workflows(
+    at: &At<'_>,
+    items: &[json::Record<'_>],
+    cx: &mut Cx<'_>,
+) -> Result<(), ConnectorError> {
     let pipeline_at = at.heads[0].at.map(|s| s.0);
     for item in items {
-        let f = json::fields(item, at.what)?;
+        let f = &item.fields;
         // Past CircleCI's retention, workflows are listed with a null id:
         // not a record, nothing to read under.
-        let Some(id) = cx.usable_id(&f, "id") else {
+        let Some(id) = cx.usable_id(f, "id") else {
             continue;
         };
-        let created = ts(&f, "created_at");
-        let stopped = ts(&f, "stopped_at");
+        let created = ts(f, "created_at");
+        let stopped = ts(f, "stopped_at");
         cx.see(2, created);
         cx.see(2, stopped);
-        let status = json::string_field(&f, "status");
+        let status = json::string_field(f, "status");
         let finished = workflow_finished(status.as_deref(), stopped.is_some());
         if !finished {
             cx.unfinished(2, pipeline_at);
@@ -408,7 +421,7 @@ fn workflows(at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), Conne
             })
         };
         if news(cx.last(WORKFLOWS)) {
-            cx.emit(WORKFLOWS, item.clone());
+            cx.emit(WORKFLOWS, item.text.clone());
         }
         let jobs = !finished || stopped.is_none() || under(cx, JOBS).any(|s| news(cx.last(s)));
         if jobs && under(cx, JOBS).next().is_some() {
@@ -426,19 +439,24 @@ fn workflows(at: &At<'_>, items: &[String], cx: &mut Cx<'_>) -> Result<(), Conne
     Ok(())
 }
 
-fn jobs(at: &At<'_>, items: &[String], cx: &mut Cx<'_>, slug: &str) -> Result<(), ConnectorError> {
+fn jobs(
+    at: &At<'_>,
+    items: &[json::Record<'_>],
+    cx: &mut Cx<'_>,
+    slug: &str,
+) -> Result<(), ConnectorError> {
     let (pipeline, workflow) = (&at.heads[0], &at.heads[1]);
     let (wc, wx) = (workflow.c.map(|s| s.0), workflow.x.map(|s| s.0));
     for item in items {
-        let f = json::fields(item, at.what)?;
-        let Some(id) = cx.usable_id(&f, "id") else {
+        let f = &item.fields;
+        let Some(id) = cx.usable_id(f, "id") else {
             continue;
         };
-        let started = ts(&f, "started_at");
-        let stopped = ts(&f, "stopped_at");
+        let started = ts(f, "started_at");
+        let stopped = ts(f, "stopped_at");
         cx.see(3, started);
         cx.see(3, stopped);
-        let status = json::string_field(&f, "status");
+        let status = json::string_field(f, "status");
         let finished = job_finished(status.as_deref(), stopped.is_some());
         if !finished {
             cx.unfinished(3, pipeline.at.map(|s| s.0));
@@ -463,7 +481,7 @@ fn jobs(at: &At<'_>, items: &[String], cx: &mut Cx<'_>, slug: &str) -> Result<()
                 ("pipeline_id", string(&pipeline.id)),
                 ("project_slug", slug.to_string()),
             ];
-            let record = json::with_keys(item, &f, &keys);
+            let record = json::with_keys(&item.text, f, &keys);
             cx.emit(JOBS, record);
         }
         if !(details || artifacts || tests) {
@@ -471,8 +489,8 @@ fn jobs(at: &At<'_>, items: &[String], cx: &mut Cx<'_>, slug: &str) -> Result<()
         }
         // By type, not by a missing number: some approval jobs carry a
         // job_number, and have no details all the same.
-        let approval = json::string_field(&f, "type").as_deref() == Some("approval");
-        let Some(n) = json::u64_field(&f, "job_number").filter(|_| !approval) else {
+        let approval = json::string_field(f, "type").as_deref() == Some("approval");
+        let Some(n) = json::u64_field(f, "job_number").filter(|_| !approval) else {
             cx.approvals += 1;
             continue;
         };
@@ -508,14 +526,14 @@ fn jobs(at: &At<'_>, items: &[String], cx: &mut Cx<'_>, slug: &str) -> Result<()
 fn job_data(
     kind: usize,
     at: &At<'_>,
-    items: &[String],
+    items: &[json::Record<'_>],
     cx: &mut Cx<'_>,
     slug: &str,
 ) -> Result<(), ConnectorError> {
     let (pipeline, workflow, job) = (&at.heads[0], &at.heads[1], &at.heads[2]);
     let number = job.n.unwrap_or_default().to_string();
     for (k, item) in items.iter().enumerate() {
-        let f = json::fields(item, at.what)?;
+        let f = &item.fields;
         let slug = slug.to_string();
         let keys = match kind {
             TESTS => vec![
@@ -531,7 +549,7 @@ fn job_data(
             ],
             _ => {
                 for name in ["created_at", "queued_at", "started_at", "stopped_at"] {
-                    cx.see(4, ts(&f, name));
+                    cx.see(4, ts(f, name));
                 }
                 vec![
                     ("project_slug", slug),
@@ -541,7 +559,7 @@ fn job_data(
                 ]
             }
         };
-        let record = json::with_keys(item, &f, &keys);
+        let record = json::with_keys(&item.text, f, &keys);
         cx.emit(kind, record);
     }
     Ok(())

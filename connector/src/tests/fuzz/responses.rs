@@ -90,10 +90,16 @@ fn every_parser(body: &[u8]) -> Result<(), TestCaseError> {
             next_page_token,
         }) => {
             for item in &items {
-                let v: Value = serde_json::from_str(item).unwrap();
+                let v: Value = serde_json::from_str(&item.text).unwrap();
                 prop_assert!(v.is_object());
-                prop_assert_eq!(json::minify(item), item.clone());
-                json::fields(item, what).unwrap();
+                prop_assert_eq!(json::minify(&item.text), item.text.clone());
+                let names: Vec<String> = json::fields(&item.text, what)
+                    .unwrap()
+                    .keys()
+                    .map(|k| k.to_string())
+                    .collect();
+                let kept: Vec<String> = item.fields.keys().map(|k| k.to_string()).collect();
+                prop_assert_eq!(names, kept);
             }
             prop_assert!(next_page_token.is_none_or(|t| !t.is_empty()));
         }
@@ -192,5 +198,30 @@ proptest! {
             format!("{}{comma}{}:{value}}}", &compact[..compact.len() - 1], json::string(&key))
         };
         prop_assert_eq!(out, want);
+    }
+
+    /// The byte scan that splits a record's fields agrees with serde_json
+    /// on any object, compact or printed: the same names (escapes read),
+    /// each with its value.
+    #[test]
+    fn fields_split_as_serde_json_reads_them(
+        fields in proptest::collection::btree_map("[a-z_]{1,8}|\\PC{1,4}", json_value(), 0..6),
+        pretty in any::<bool>(),
+    ) {
+        let v = Value::Object(fields.into_iter().collect());
+        let text = if pretty { serde_json::to_string_pretty(&v).unwrap() } else { v.to_string() };
+        let f = json::fields(&text, "w").unwrap();
+        let object = v.as_object().unwrap();
+        prop_assert_eq!(f.keys().count(), object.len());
+        for (name, value) in object {
+            let raw = json::raw_field(&f, name);
+            prop_assert!(raw.is_some(), "{name} missing from {text}");
+            // As text: serde_json's float parsing is not exact.
+            prop_assert_eq!(json::minify(raw.unwrap()), value.to_string(), "{}", text);
+            if let Value::String(s) = value {
+                let got = json::string_field(&f, name);
+                prop_assert_eq!(got.as_deref(), Some(s.as_str()));
+            }
+        }
     }
 }
