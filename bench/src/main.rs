@@ -16,6 +16,7 @@
 
 mod harness;
 mod native;
+mod pace;
 mod process;
 mod report;
 mod serve_rate;
@@ -65,6 +66,35 @@ struct Args {
     /// limit), to measure what it costs; never how a tenant is run.
     #[arg(long)]
     no_cpu_limit: bool,
+    /// The full sync of every stream (serial against one walk): projects.
+    #[arg(long, default_value_t = 2)]
+    pace_projects: usize,
+    /// ... and nominal pipelines per project.
+    #[arg(long, default_value_t = 8)]
+    pace_pipelines: usize,
+    /// ... and the latency of every answer, in ms.
+    #[arg(long, default_value_t = 100)]
+    pace_latency_ms: u64,
+    /// The CPU-per-record sync (`pipelines`): projects × nominal pipelines
+    /// (10 × 1,450 is about 10,000 pipelines).
+    #[arg(long, default_value_t = 10)]
+    cpu_projects: usize,
+    #[arg(long, default_value_t = 1450)]
+    cpu_pipelines: usize,
+    /// Runs of the CPU-per-record sync; the figure is their median.
+    #[arg(long, default_value_t = 5)]
+    cpu_runs: usize,
+    /// The rate-limited sync: requests a second the simulator allows.
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// ... and in bursts of.
+    #[arg(long, default_value_t = 5)]
+    burst: u32,
+    /// ... over projects × nominal pipelines (pipelines, workflows, jobs).
+    #[arg(long, default_value_t = 3)]
+    limited_projects: usize,
+    #[arg(long, default_value_t = 150)]
+    limited_pipelines: usize,
     /// Where the results (results.md, results.json) and scratch files go.
     #[arg(long, default_value = "target/bench")]
     out_dir: PathBuf,
@@ -72,7 +102,7 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum ChildCommand {
-    /// (internal) One native sync of the `jobs` stream against a running
+    /// (internal) One native sync of a stream (`jobs` unless told) against a running
     /// simulator, alone in its process, for a profiler.
     #[command(hide = true)]
     Native {
@@ -83,7 +113,14 @@ enum ChildCommand {
         /// The settings JSON.
         #[arg(long)]
         settings: String,
+        /// The stream to sync.
+        #[arg(long, default_value = STREAM)]
+        stream: String,
     },
+    /// (internal) Only the pace figures (full syncs, CPU per record, rate
+    /// limit), printed as JSON; the other options as for the benchmark.
+    #[command(hide = true)]
+    Pace,
     /// (internal) The density measurement, in a process of its own.
     #[command(hide = true)]
     Tenants {
@@ -121,23 +158,52 @@ fn main() {
             base_url,
             token,
             settings,
+            stream,
         }) => {
             let credential = vec![
                 ("api_key".to_string(), token.clone()),
                 ("base_url".to_string(), base_url.clone()),
             ];
-            native::sync(&credential, STREAM, settings, Path::new("/dev/null")).map(|run| {
+            native::sync(&credential, stream, settings, Path::new("/dev/null")).map(|run| {
                 eprintln!(
                     "{} records, {} requests in {:.2?} (logic {:.2?})",
                     run.records, run.requests, run.wall, run.logic
                 );
             })
         }
+        Some(ChildCommand::Pace) => pace_only(&args),
         None => bench(&args),
     };
     if let Err(e) = result {
         eprintln!("connector-bench: {e:#}");
         std::process::exit(1);
+    }
+}
+
+fn pace_only(args: &Args) -> Result<()> {
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .context("the benchmark's directory")?
+        .to_path_buf();
+    let work = args.out_dir.join("work");
+    std::fs::create_dir_all(&work)?;
+    let figures = pace::measure(&bin_dir, &work, &pace_args(args))?;
+    println!("{}", serde_json::to_string_pretty(&figures)?);
+    Ok(())
+}
+
+fn pace_args(args: &Args) -> pace::PaceArgs {
+    pace::PaceArgs {
+        projects: args.pace_projects,
+        pipelines: args.pace_pipelines,
+        latency_ms: args.pace_latency_ms,
+        cpu_projects: args.cpu_projects,
+        cpu_pipelines: args.cpu_pipelines,
+        cpu_runs: args.cpu_runs,
+        rate: args.rate,
+        burst: args.burst,
+        limited_projects: args.limited_projects,
+        limited_pipelines: args.limited_pipelines,
     }
 }
 
@@ -286,6 +352,13 @@ fn bench(args: &Args) -> Result<()> {
     ));
     let latency = latency_sync(&rt, &bin_dir, &work, args, component)?;
 
+    step(&format!(
+        "every stream at {} ms a request: serial, then one walk with 4 and 8 in flight; CPU per \
+         record; a rate-limited sync",
+        args.pace_latency_ms
+    ));
+    let pace = pace::measure(&bin_dir, &work, &pace_args(args))?;
+
     let figures = Figures {
         machine: Machine::this(),
         command: if args.no_cpu_limit {
@@ -317,6 +390,7 @@ fn bench(args: &Args) -> Result<()> {
         serve_two,
         latency_ms: args.latency_ms,
         latency,
+        pace,
     };
     let markdown = figures.markdown();
     println!("\n{markdown}");

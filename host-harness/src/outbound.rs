@@ -28,6 +28,12 @@
 //! the instance's tripwire, so the host reports the limit, not the guest's
 //! rendering of the refusal.
 //!
+//! Every request also keeps its tenant's [`Pace`]: it takes a permit before
+//! it goes out (so a guest never has more in flight than the tenant's
+//! concurrency, and none while the tenant waits out a `Retry-After`), and
+//! its answer's status feeds the pace (a 429 slows the tenant down, other
+//! answers grow it back).
+//!
 //! The [`OutboundLog`] counts what the requests did, and how long the
 //! instance waited on the network (`upstream_wait`), for reports and
 //! benchmarks.

@@ -22,11 +22,14 @@
 //! answers in a millisecond, a single request in flight is a thousand a
 //! second, and `Retry-After` is whole seconds, so every 429 would cost a
 //! second's pause. So a 429 also sets a *rate*: requests start at most at
-//! 90 % of the rate the tenant was sending at over the last second, spaced
-//! evenly. Set before a second of history (the first burst), the rate
-//! doubles every second until the next 429 measures it properly; after
-//! that it grows by 1 % a second, so that a limit that was raised is found
-//! again at the cost of one 429 now and then.
+//! 95 % of the rate the upstream answered the tenant at over the last
+//! second (over its limit, that is the limit), spaced evenly. Set before a
+//! second of history (the first burst), the rate doubles every half second
+//! until the next 429; that one's window mixed the ramp's slower steps, so
+//! the rate it sets grows by about 4 % a second until a 429 measures it
+//! over a steady window. From then on it grows by about 0.5 % a second, so
+//! that a limit that was raised is found again at the cost of one 429 now
+//! and then.
 //!
 //! One tenant's pace never touches another's: each tenant's instances have
 //! their own.
@@ -50,9 +53,9 @@ pub const MAX_PAUSE: Duration = Duration::from_secs(300);
 /// The lowest request rate a 429 sets, per second.
 pub const MIN_RATE: f64 = 0.2;
 /// The share of the measured rate a 429 sets.
-const RATE_MARGIN: f64 = 0.9;
-/// How the rate grows per second without a 429, once measured.
-const RATE_GROWTH: f64 = 1.01;
+const RATE_MARGIN: f64 = 0.95;
+/// How often the rate grows without a 429.
+const RATE_STEP: Duration = Duration::from_millis(250);
 /// The window the rate is measured over.
 const RATE_WINDOW: Duration = Duration::from_secs(1);
 
@@ -79,19 +82,46 @@ struct State {
     rate: Rate,
 }
 
+/// How far the measured rate can be trusted, so how fast it grows.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+enum Phase {
+    /// Set with less than a window of history (the first burst): the
+    /// limit is not known at all, so the cap doubles every half second.
+    #[default]
+    Ramp,
+    /// Set at the end of a ramp, whose window mixed slower steps: the
+    /// cap is low, so it grows by about 4 % a second until a 429 measures
+    /// the limit over a window of steady pace.
+    Probe,
+    /// Measured over a steady window: grows by about 0.5 % a second, so
+    /// that a raised limit is found again at the cost of a 429 now and then.
+    Steady,
+}
+
+impl Phase {
+    /// The factor the cap grows by every [`RATE_STEP`].
+    fn growth(self) -> f64 {
+        match self {
+            Phase::Ramp => std::f64::consts::SQRT_2,
+            Phase::Probe => 1.01,
+            Phase::Steady => 1.00125,
+        }
+    }
+}
+
 /// Requests a second, once a 429 said there is a limit.
 #[derive(Debug, Default)]
 struct Rate {
     /// Starts per second allowed; none until the first 429.
     cap: Option<f64>,
-    /// Set without a full window of history: doubling each second.
-    ramping: bool,
+    /// How the cap grows while no 429 comes.
+    phase: Phase,
     /// When the cap last grew (or was set).
     grown: Option<Instant>,
     /// The earliest start of the next request.
     next: Option<Instant>,
-    /// Starts within the last [`RATE_WINDOW`].
-    recent: VecDeque<Instant>,
+    /// Answers other than 429 within the last [`RATE_WINDOW`].
+    answered: VecDeque<Instant>,
     /// The first start of all.
     first: Option<Instant>,
 }
@@ -112,37 +142,51 @@ impl Rate {
             (None, _) => now,
         };
         self.first.get_or_insert(slot);
-        self.recent.push_back(slot);
-        while self.recent.front().is_some_and(|t| *t + RATE_WINDOW < slot) {
-            self.recent.pop_front();
-        }
         slot
     }
 
-    /// The cap grows with the whole seconds since it last did.
+    /// An answer other than 429 came at `now`.
+    fn answered(&mut self, now: Instant) {
+        self.answered.push_back(now);
+        while self
+            .answered
+            .front()
+            .is_some_and(|t| *t + RATE_WINDOW < now)
+        {
+            self.answered.pop_front();
+        }
+    }
+
+    /// The cap grows with the whole steps since it last did.
     fn grow(&mut self, now: Instant) {
         let (Some(cap), Some(grown)) = (self.cap, self.grown) else {
             return;
         };
-        let secs = now.saturating_duration_since(grown).as_secs();
-        if secs == 0 {
+        let steps = now.saturating_duration_since(grown).as_millis() / RATE_STEP.as_millis();
+        if steps == 0 {
             return;
         }
-        let factor: f64 = if self.ramping { 2.0 } else { RATE_GROWTH };
-        self.cap = Some(cap * factor.powi(secs.min(60) as i32));
-        self.grown = Some(grown + Duration::from_secs(secs));
+        let steps = steps.min(1_000) as u32;
+        // Bounded, so that a long quiet spell cannot overflow it.
+        self.cap = Some((cap * self.phase.growth().powi(steps as i32)).min(1e9));
+        self.grown = Some(grown + RATE_STEP * steps);
     }
 
-    /// A 429 at `now`: the rate is 90 % of what was sent over the last
+    /// A 429 at `now`: the rate is 95 % of the answers over the last
     /// window (a whole window is assumed when there is less history).
     fn limited(&mut self, now: Instant) {
         let since = now.checked_sub(RATE_WINDOW).unwrap_or(now);
-        let sent = self.recent.iter().filter(|t| **t >= since).count() as f64;
+        let sent = self.answered.iter().filter(|t| **t >= since).count() as f64;
         let history = self
             .first
             .map_or(Duration::ZERO, |f| now.saturating_duration_since(f));
         let measured = sent / RATE_WINDOW.as_secs_f64();
-        self.ramping = history < RATE_WINDOW;
+        self.phase = match self.phase {
+            _ if history < RATE_WINDOW => Phase::Ramp,
+            Phase::Ramp if self.cap.is_some() => Phase::Probe,
+            Phase::Ramp => Phase::Steady,
+            Phase::Probe | Phase::Steady => Phase::Steady,
+        };
         self.cap = Some((measured * RATE_MARGIN).max(MIN_RATE));
         self.grown = Some(now);
     }
@@ -242,9 +286,14 @@ impl Pace {
             };
             match next {
                 Next::Go(slot) => {
-                    // Room is taken; the request starts at its slot.
+                    // Room is taken; the request starts at its slot. A
+                    // slot that is already due must not go through the
+                    // timer, which works in whole milliseconds: that would
+                    // add up to a millisecond to every request.
                     let permit = Permit { pace: self.clone() };
-                    tokio::time::sleep_until(slot).await;
+                    if slot > Instant::now() {
+                        tokio::time::sleep_until(slot).await;
+                    }
                     return permit;
                 }
                 Next::Sleep(until) => tokio::time::sleep_until(until).await,
@@ -276,6 +325,7 @@ impl Pace {
             }
             return;
         }
+        s.rate.answered(Instant::now());
         s.streak += 1;
         if s.streak >= s.limit && s.limit < s.max {
             s.limit += 1;
@@ -380,16 +430,17 @@ mod tests {
     async fn a_429_sets_a_rate_that_spaces_the_requests() {
         let pace = Pace::new(4);
         assert_eq!(pace.rate(), None);
-        // Twenty starts in the last second, then a 429 (no pause asked).
+        // Twenty answers in the last second, then a 429 (no pause asked).
         for _ in 0..20 {
             drop(pace.acquire().await);
+            pace.answered(200, None);
             tokio::time::advance(Duration::from_millis(50)).await;
         }
         pace.answered(429, None);
         let rate = pace.rate().unwrap();
         assert!(
-            (rate - 18.0).abs() < 1.0,
-            "90 % of about 20 a second: {rate}"
+            (rate - 19.0).abs() < 1.0,
+            "95 % of about 20 a second: {rate}"
         );
         let started = Instant::now();
         for _ in 0..19 {
@@ -400,18 +451,34 @@ mod tests {
             took >= Duration::from_millis(900),
             "spaced at the rate: {took:?}"
         );
-        // It grows by 1 % a second without 429s.
+        // It grows by 0.5 % a second without 429s.
         tokio::time::advance(Duration::from_secs(10)).await;
-        assert!(pace.rate().unwrap() > rate * 1.09);
-        // Set with less than a second of history, it doubles each second.
+        assert!(pace.rate().unwrap() > rate * 1.04);
+        // Set with less than a second of history, it doubles every half
+        // second; the next 429 ends the ramp with a faster growth (its
+        // window mixed slower steps), the one after that measures it.
         let fresh = Pace::new(4);
         for _ in 0..3 {
             drop(fresh.acquire().await);
+            fresh.answered(200, None);
         }
         fresh.answered(429, None);
         let first = fresh.rate().unwrap();
         tokio::time::advance(Duration::from_secs(2)).await;
-        assert!((fresh.rate().unwrap() - first * 4.0).abs() < 1e-6);
+        assert!((fresh.rate().unwrap() - first * 16.0).abs() < 1e-6);
+        fresh.answered(429, None);
+        let probing = fresh.rate().unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let grown = fresh.rate().unwrap() / probing;
+        assert!((1.03..1.05).contains(&grown), "about 4 % a second: {grown}");
+        fresh.answered(429, None);
+        let steady = fresh.rate().unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let grown = fresh.rate().unwrap() / steady;
+        assert!(
+            (1.004..1.006).contains(&grown),
+            "about 0.5 % a second: {grown}"
+        );
     }
 
     #[test]

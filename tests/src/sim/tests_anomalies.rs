@@ -853,7 +853,7 @@ async fn abandoned_holds_stay_on_hold_forever() {
             }
         }
     };
-    check(&*d0);
+    check(&d0);
     // Served as expected.
     for (pid, wid) in holds.iter().zip(&hold_workflows) {
         let (listed, _) = walk(addr, &format!("/api/v2/pipeline/{pid}/workflow")).await;
@@ -868,7 +868,7 @@ async fn abandoned_holds_stay_on_hold_forever() {
     for _ in 0..3 {
         sim.advance();
         let after = sim.dataset(DEFAULT_TOKEN).unwrap();
-        check(&*after);
+        check(&after);
         let hold_set: BTreeSet<String> = hold_workflows.iter().cloned().collect();
         assert!(Dataset::changed_keys(&before, &after, "workflows").is_disjoint(&hold_set));
         before = (*after).clone();
