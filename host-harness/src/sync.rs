@@ -10,16 +10,16 @@
 //! finished sync ended with, passed with every call of the next); the walk
 //! has one state while it runs. A page's records are written to every
 //! stream's output first, then the checkpoint of every stream and of the
-//! walk is saved in one write. [`run_streams`] plans the walks of a run
-//! ([`walks`]); [`SyncOptions::shared_walks`] off reads every stream alone,
-//! as connectors of the contract's first version did.
+//! walk is saved in one write. [`crate::Tenant::sync_streams`] plans the
+//! walks of a run ([`walks`]); [`SyncOptions::shared_walks`] off reads every
+//! stream alone, as connectors of the contract's first version did.
 //!
 //! # Requests in flight
 //!
 //! Each call tells the connector how many requests it may keep in flight
 //! at once: the tenant's [`crate::pace::Pace`], which starts at
-//! [`SyncOptions::concurrency`] (bounded by the instance's connection limit)
-//! and halves on a rate limit, growing back as answers come. The host
+//! [`crate::TenantSpec::concurrency`] (bounded by the instance's connection
+//! limit) and halves on a rate limit, growing back as answers come. The host
 //! enforces it on the requests too.
 //!
 //! Order matters for what a crash can cost: a page's records are written and
@@ -51,20 +51,16 @@
 use std::io::Write;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::bindings::{ConnectorError, FetchRequest, StreamSpec};
 use crate::checkpoint::{Checkpoint, Checkpointer, OutputFile};
-use crate::connector::{Connector, ConnectorInstance};
+use crate::connector::ConnectorInstance;
 use crate::credential::Credential;
 use crate::dedupe::{self, RecordKey, SeenKeys};
 use crate::error::HarnessError;
 use crate::notices::Notices;
-use crate::pace::{DEFAULT_CONCURRENCY, Pace};
-use crate::policy::OutboundPolicy;
 use crate::retry::{Retrier, RetryPolicy, Tries, Wait};
 
 /// Where a sync's records go. `Send`, so that a sync can run in its own task
@@ -352,11 +348,6 @@ pub struct SyncOptions {
     /// the upstream in between: it looks down, not broken item by item.
     /// Default [`DEFAULT_MAX_SKIPS_IN_A_ROW`].
     pub max_skips_in_a_row: u32,
-    /// Requests the connector may keep in flight at once, for a run
-    /// ([`run_streams`] gives its instances a [`Pace`] that starts here);
-    /// a sync of an instance given directly ([`run_walk`]) keeps the
-    /// instance's pace. Default [`DEFAULT_CONCURRENCY`].
-    pub concurrency: u32,
     /// Read the streams of a run that share a root in one walk (see the
     /// module docs). Default: yes.
     pub shared_walks: bool,
@@ -376,7 +367,6 @@ impl Default for SyncOptions {
             dedupe_capacity: dedupe::DEFAULT_CAPACITY,
             skip_failing: true,
             max_skips_in_a_row: DEFAULT_MAX_SKIPS_IN_A_ROW,
-            concurrency: DEFAULT_CONCURRENCY,
             shared_walks: true,
         }
     }
@@ -655,7 +645,7 @@ pub async fn run_walk(
     loop {
         if pages >= options.max_pages {
             return Err(HarnessError::Trap(format!(
-                "the connector returned {pages} pages of {label} without finishing (limit --max-pages)"
+                "the connector returned {pages} pages of {label} without finishing (the sync's page limit)"
             )));
         }
         let mut request = FetchRequest {
@@ -842,116 +832,6 @@ fn skippable(error: &HarnessError) -> bool {
     )
 }
 
-/// Syncs several streams, walk after walk ([`walks`]: streams with the
-/// same root together, unless [`SyncOptions::shared_walks`] is off), each
-/// walk in a fresh instance (a trap in one never poisons the next), all
-/// checkpointed into one state and sharing one [`Pace`] (the tenant's,
-/// starting at [`SyncOptions::concurrency`]). A walk that fails does not
-/// stop the others: every stream's outcome is returned, in the order of
-/// `streams`. `catalog` (the connector's `streams()`, which the caller
-/// needed anyway to [`plan`]) gives each stream's primary key and parent.
-///
-/// The run is recorded in the state ([`Checkpointer::begin_run`]): rerun
-/// with the same streams after a crash or a failure, it skips the streams
-/// already finished (reported with `already_done`) and resumes the others.
-#[allow(clippy::too_many_arguments)]
-pub async fn run_streams(
-    connector: &Connector,
-    policy: &Arc<OutboundPolicy>,
-    credential: &Credential,
-    catalog: &[StreamSpec],
-    streams: &[String],
-    settings: &str,
-    checkpoints: &mut Checkpointer,
-    sink_for: &mut dyn FnMut(&str) -> Box<dyn RecordSink>,
-    options: &SyncOptions,
-    observer: &mut dyn Observer,
-) -> Vec<(String, Result<SyncReport, HarnessError>)> {
-    let mut outcomes: Vec<(String, Result<SyncReport, HarnessError>)> = Vec::new();
-    let done = match checkpoints.begin_run(streams) {
-        Ok(done) => done,
-        Err(e) => {
-            return streams
-                .iter()
-                .map(|s| (s.clone(), Err(e.clone())))
-                .collect();
-        }
-    };
-    let groups = if options.shared_walks {
-        walks(catalog, streams)
-    } else {
-        streams.iter().map(|s| vec![s.clone()]).collect()
-    };
-    let pace = Pace::new(options.concurrency);
-    for group in groups {
-        let (finished, todo): (Vec<String>, Vec<String>) =
-            group.into_iter().partition(|s| done.contains(s));
-        for stream in finished {
-            // Finished by the interrupted run this one continues.
-            let report = SyncReport {
-                walk: vec![stream.clone()],
-                already_done: true,
-                ..SyncReport::default()
-            };
-            let names = [stream.clone()];
-            observer.walk_started(&names);
-            observer.walk_finished(&names, Ok(std::slice::from_ref(&report)));
-            outcomes.push((stream, Ok(report)));
-        }
-        if todo.is_empty() {
-            continue;
-        }
-        observer.walk_started(&todo);
-        let walk: Vec<WalkStream> = todo.iter().map(|s| WalkStream::of(catalog, s)).collect();
-        let result = async {
-            let mut instance = connector.instantiate(policy.clone()).await?;
-            instance.set_pace(pace.clone());
-            let mut owned: Vec<Box<dyn RecordSink>> = todo.iter().map(|s| sink_for(s)).collect();
-            let mut sinks: Vec<&mut dyn RecordSink> = owned
-                .iter_mut()
-                .map(|b| b.as_mut() as &mut dyn RecordSink)
-                .collect();
-            run_walk(
-                &mut instance,
-                credential,
-                &walk,
-                settings,
-                checkpoints,
-                &mut sinks,
-                options,
-                observer,
-            )
-            .await
-        }
-        .await;
-        let result = match result {
-            Ok(reports) => todo
-                .iter()
-                .try_for_each(|s| checkpoints.stream_done(s))
-                .map(|()| reports),
-            Err(e) => Err(e),
-        };
-        observer.walk_finished(&todo, result.as_deref());
-        match result {
-            Ok(reports) => {
-                outcomes.extend(todo.into_iter().zip(reports.into_iter().map(Ok)));
-            }
-            Err(e) => outcomes.extend(todo.into_iter().map(|s| (s, Err(e.clone())))),
-        }
-    }
-    // Back in the order asked for.
-    outcomes.sort_by_key(|(s, _)| streams.iter().position(|n| n == s));
-    // A run with a failed stream stays recorded: rerunning it redoes only
-    // what did not finish.
-    if outcomes.iter().all(|(_, r)| r.is_ok())
-        && let Err(e) = checkpoints.end_run()
-        && let Some((_, last)) = outcomes.last_mut()
-    {
-        *last = Err(e);
-    }
-    outcomes
-}
-
 /// The walks of `streams` (planned by [`plan`]): streams with the same root
 /// in the catalog's parent chains together, in the order of `streams`; the
 /// walks in the order of their first stream.
@@ -990,7 +870,7 @@ pub fn plan(catalog: &[StreamSpec], requested: &[String]) -> Result<Vec<String>,
     } else {
         for name in requested {
             if !known.contains(&name.as_str()) {
-                return Err(HarnessError::Usage(format!(
+                return Err(HarnessError::UnknownStream(format!(
                     "unknown stream {name:?}; the streams are: all, {}",
                     known.join(", ")
                 )));
@@ -1238,7 +1118,7 @@ mod tests {
         assert_eq!(some, ["pipelines", "jobs"]);
         assert!(matches!(
             plan(&catalog, &["nope".into()]),
-            Err(HarnessError::Usage(_))
+            Err(HarnessError::UnknownStream(_))
         ));
     }
 

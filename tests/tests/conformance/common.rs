@@ -9,6 +9,7 @@ use host_harness::credential::Credential;
 use host_harness::sync::{self, Quiet, SyncOptions, SyncReport};
 use host_harness::{
     AllowList, Connector, ConnectorInstance, HarnessError, HostConfig, Loader, OutboundPolicy,
+    TenantSpec,
 };
 
 pub const TOKEN: &str = "CCIPAT_conformance_0123456789abcdef";
@@ -85,7 +86,7 @@ pub fn all_slugs(sim: &Simulator) -> Vec<String> {
 }
 
 /// A memory sink the caller keeps a handle on while a run owns it (see
-/// [`sync::run_streams`], which asks for boxed sinks).
+/// [`host_harness::Tenant::sync_streams`], which asks for boxed sinks).
 #[derive(Clone, Default)]
 pub struct SharedSink(pub Arc<std::sync::Mutex<MemorySink>>);
 
@@ -107,18 +108,28 @@ impl host_harness::sync::RecordSink for SharedSink {
     }
 }
 
-/// Syncs `streams` as a run does ([`sync::run_streams`]: the streams of a
-/// root in one walk unless `shared_walks` is off, `concurrency` requests in
-/// flight) into memory: each stream's records, in the order asked.
+/// Syncs `streams` as a tenant's run does
+/// ([`host_harness::Tenant::sync_streams`]: the streams of a root in one
+/// walk unless `shared_walks` is off, `concurrency` requests in flight) into
+/// memory: each stream's records, in the order asked.
 pub async fn run_streams(
     sim: &Simulator,
     streams: &[&str],
     settings: &serde_json::Value,
     checkpoints: &mut Checkpointer,
     options: &SyncOptions,
+    concurrency: u32,
 ) -> Vec<(String, Vec<serde_json::Value>, SyncReport)> {
-    let cred = credential(sim, TOKEN);
-    let catalog = instance(sim).await.streams().await.unwrap();
+    let mut tenant = connector()
+        .tenant(TenantSpec {
+            id: "conformance".into(),
+            credential: credential(sim, TOKEN),
+            policy: policy_for(sim),
+            limits: None,
+            concurrency: Some(concurrency),
+        })
+        .await
+        .expect("tenant");
     let names: Vec<String> = streams.iter().map(|s| s.to_string()).collect();
     let sinks: std::collections::BTreeMap<String, SharedSink> = names
         .iter()
@@ -126,19 +137,17 @@ pub async fn run_streams(
         .collect();
     let mut sink_for =
         |stream: &str| Box::new(sinks[stream].clone()) as Box<dyn host_harness::sync::RecordSink>;
-    let outcomes = sync::run_streams(
-        connector(),
-        &policy_for(sim),
-        &cred,
-        &catalog,
-        &names,
-        &settings.to_string(),
-        checkpoints,
-        &mut sink_for,
-        options,
-        &mut Quiet,
-    )
-    .await;
+    let outcomes = tenant
+        .sync_streams(
+            &names,
+            &settings.to_string(),
+            checkpoints,
+            &mut sink_for,
+            options,
+            &mut Quiet,
+        )
+        .await
+        .expect("the streams are in the catalog");
     outcomes
         .into_iter()
         .map(|(stream, result)| {

@@ -22,10 +22,10 @@ async fn sync_every_stream(
 ) -> Vec<(String, Vec<Value>)> {
     let options = SyncOptions {
         shared_walks: shared,
-        concurrency: if shared { 8 } else { 1 },
         ..SyncOptions::default()
     };
-    run_streams(sim, &STREAMS, settings, checkpoints, &options)
+    let concurrency = if shared { 8 } else { 1 };
+    run_streams(sim, &STREAMS, settings, checkpoints, &options, concurrency)
         .await
         .into_iter()
         .map(|(stream, records, _)| (stream, records))

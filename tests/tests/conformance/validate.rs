@@ -46,7 +46,7 @@ async fn a_wrong_key_is_unauthorized_with_circlecis_message() {
         }
         other => panic!("expected unauthorized, got {other:?}"),
     }
-    assert_eq!(err.exit_code(), 11);
+    assert_eq!(err.kind(), "unauthorized");
     assert_eq!(sim.requests().len(), 1);
     assert_eq!(sim.requests()[0].header("circle-token"), Some(wrong));
     sim.shutdown().await;
@@ -173,7 +173,7 @@ async fn malformed_credentials_are_refused_before_any_request() {
             }
             other => panic!("{case}: expected invalid-credential, got {other:?}"),
         }
-        assert_eq!(err.exit_code(), 10, "{case}");
+        assert_eq!(err.kind(), "invalid-credential", "{case}");
     }
     assert!(
         sim.requests().is_empty(),

@@ -1,34 +1,38 @@
 //! `connector-harness`: loads a source connector component in the sandbox
-//! and runs one command against it (the CLI contract of DESIGN.md).
+//! and runs one command against it, as one tenant of the host library.
 //!
 //! Output is for machines on stdout (JSON, JSON Lines) and for people on
 //! stderr (one line per error, never a backtrace, never a secret). The exit
-//! code names the error kind; see the README's table.
+//! code names the error kind ([`exit`]; the README's table). The CLI owns
+//! what only a command line has: its flags ([`flags`]), its files
+//! ([`files`]), its log ([`log`]) and its progress display ([`progress`]);
+//! everything else is the library's.
+
+mod exit;
+mod files;
+mod flags;
+mod log;
+mod progress;
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use host_harness::bindings::{CredentialSpec, FieldKind, StreamSpec, SyncMode};
 use host_harness::cache::CompileCache;
-use host_harness::catalog;
 use host_harness::checkpoint::{Checkpointer, StateFile};
-use host_harness::credential::Credential;
 use host_harness::error::printable;
-use host_harness::limits::{self as limits, Limits};
-use host_harness::logging::{self, SharedRedactor};
+use host_harness::limits;
 use host_harness::policy::DEFAULT_KEEP_ALIVE_IDLE;
-use host_harness::progress::TerminalProgress;
-use host_harness::retry::{self, RetryPolicy};
-use host_harness::sync::{self, FileSink, Observer, Quiet, RecordSink, SyncOptions, WriterSink};
-use host_harness::{
-    AllowList, ConnectorInstance, HarnessError, HostConfig, IpNetwork, KeepAlive, Loader,
-    OutboundPolicy, Resolver, Timeouts,
-};
+use host_harness::retry;
+use host_harness::sync::{self, Observer, Quiet, SyncOptions};
+use host_harness::{HarnessError, HostConfig, Loader, TenantSpec};
 use serde_json::{Value, json};
+
+use crate::exit::CliError;
+use crate::progress::TerminalProgress;
 
 #[derive(Parser)]
 #[command(
@@ -218,7 +222,11 @@ fn main() -> ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fail(&HarnessError::Io(format!("cannot start the runtime: {e}"))),
+        Err(e) => {
+            return fail(&CliError::Host(HarnessError::Io(format!(
+                "cannot start the runtime: {e}"
+            ))));
+        }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -226,20 +234,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn fail(error: &HarnessError) -> ExitCode {
+fn fail(error: &CliError) -> ExitCode {
     eprintln!("error: {error}");
-    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(1))
+    ExitCode::from(error.exit_code())
 }
 
-async fn run(cli: Cli) -> Result<(), HarnessError> {
-    let log = logging::init_cli(cli.log.as_deref()).map_err(HarnessError::Usage)?;
-    let policy = Arc::new(policy(&cli)?);
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let log = log::init(cli.log.as_deref()).map_err(CliError::Usage)?;
+    let policy = Arc::new(flags::policy(&cli)?);
     let cache = match (&cli.cache_dir, cli.no_cache) {
         (_, true) => None,
         (Some(dir), false) => Some(CompileCache::new(dir)),
         (None, false) => CompileCache::default_dir().map(CompileCache::new),
     };
-    let limits = limits_from(&cli)?;
+    let limits = flags::limits_from(&cli)?;
     let loader = Loader::new(HostConfig {
         cache,
         limits,
@@ -254,27 +262,53 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
         Some(path) => loader.load_file(path)?,
         None => loader.load(connector_artifacts::CIRCLECI_CONNECTOR)?,
     };
-    let mut instance = connector.instantiate(policy.clone()).await?;
+    // The commands that need no credential run as a tenant without one.
+    let credential = match &cli.command {
+        Command::Schema | Command::Streams => Default::default(),
+        Command::Validate { credential } | Command::Fetch { credential, .. } => {
+            files::read_credential(credential)?
+        }
+    };
+    let concurrency = match &cli.command {
+        Command::Fetch { concurrency, .. } => {
+            if !(1..=host_harness::pace::MAX_CONCURRENCY).contains(concurrency) {
+                return Err(CliError::Usage(format!(
+                    "--concurrency must be between 1 and {}",
+                    host_harness::pace::MAX_CONCURRENCY
+                )));
+            }
+            Some(*concurrency)
+        }
+        _ => None,
+    };
+    let mut tenant = connector
+        .tenant(TenantSpec {
+            id: "cli".into(),
+            credential,
+            policy,
+            limits: None,
+            concurrency,
+        })
+        .await?;
     match cli.command {
         Command::Schema => {
-            let schema = instance.credential_schema().await?;
+            let schema = tenant.credential_schema().await?;
             print_json(&schema_json(&schema));
         }
         Command::Streams => {
-            let streams = instance.streams().await?;
+            let streams = tenant.streams().await?;
             print_json(&Value::Array(streams.iter().map(stream_json).collect()));
         }
-        Command::Validate { credential } => {
-            let credential = Credential::from_file(&credential)?;
-            redact_log(&mut instance, &credential, &log).await?;
-            // The instance returns the account and errors already redacted.
-            let account = instance.validate(&credential).await?;
+        Command::Validate { .. } => {
+            // The log redacts the credential's secrets from here on; the
+            // tenant returns the account and errors already redacted.
+            log.set(tenant.redactor().await?);
+            let account = tenant.validate().await?;
             let details: Value = serde_json::from_str(&account.details).unwrap_or(Value::Null);
             let out = json!({ "id": account.id, "name": account.name, "details": details });
             print_json(&out);
         }
         Command::Fetch {
-            credential,
             settings,
             stream,
             state,
@@ -285,29 +319,22 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
             no_retry,
             no_skip,
             max_skips_in_a_row,
-            concurrency,
             stream_by_stream,
+            ..
         } => {
-            if !(1..=host_harness::pace::MAX_CONCURRENCY).contains(&concurrency) {
-                return Err(HarnessError::Usage(format!(
-                    "--concurrency must be between 1 and {}",
-                    host_harness::pace::MAX_CONCURRENCY
-                )));
-            }
-            let retry = retry_from(max_retries, max_retry_wait, no_retry)?;
-            let credential = Credential::from_file(&credential)?;
-            redact_log(&mut instance, &credential, &log).await?;
-            let settings = read_settings(settings.as_deref())?;
+            let retry = flags::retry_from(max_retries, max_retry_wait, no_retry)?;
+            log.set(tenant.redactor().await?);
+            let settings = files::read_settings(settings.as_deref())?;
             let requested: Vec<String> = stream
                 .split(',')
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect();
-            let catalog = instance.streams().await?;
+            let catalog = tenant.streams().await?;
             let streams = sync::plan(&catalog, &requested)?;
             let single = streams.len() == 1 && !requested.iter().any(|r| r == "all");
-            let mode = file_mode(&cli.file_mode)?;
-            let mut sink_for = sinks(out.as_deref(), single, mode)?;
+            let mode = files::file_mode(&cli.file_mode)?;
+            let mut sink_for = files::sinks(out.as_deref(), single, mode)?;
             let mut checkpoints = match state {
                 Some(path) => Checkpointer::open(StateFile::new(path).with_mode(mode))?,
                 None => Checkpointer::in_memory(),
@@ -317,7 +344,6 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
                 retry,
                 skip_failing: !no_skip,
                 max_skips_in_a_row,
-                concurrency: concurrency.min(cli.max_connections),
                 shared_walks: !stream_by_stream,
                 ..SyncOptions::default()
             };
@@ -325,19 +351,16 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
             let mut progress = TerminalProgress::new(std::io::stderr());
             let mut quiet = Quiet;
             let observer: &mut dyn Observer = if terminal { &mut progress } else { &mut quiet };
-            let outcomes = sync::run_streams(
-                &connector,
-                &policy,
-                &credential,
-                &catalog,
-                &streams,
-                &settings,
-                &mut checkpoints,
-                sink_for.as_mut(),
-                &options,
-                observer,
-            )
-            .await;
+            let outcomes = tenant
+                .sync_streams(
+                    &streams,
+                    &settings,
+                    &mut checkpoints,
+                    sink_for.as_mut(),
+                    &options,
+                    observer,
+                )
+                .await?;
             if terminal {
                 progress.summary();
             }
@@ -381,217 +404,11 @@ async fn run(cli: Cli) -> Result<(), HarnessError> {
                 }
             }
             if let Some(e) = first_error {
-                return Err(e);
+                return Err(e.into());
             }
         }
     }
     Ok(())
-}
-
-fn policy(cli: &Cli) -> Result<OutboundPolicy, HarnessError> {
-    let usage = HarnessError::Usage;
-    let allow = if cli.allow_hosts.is_empty() {
-        AllowList::default()
-    } else {
-        AllowList::parse(&cli.allow_hosts).map_err(usage)?
-    };
-    let secs = |name: &str, v: f64| {
-        if v.is_finite() && v > 0.0 && v <= 3600.0 {
-            Ok(Duration::from_secs_f64(v))
-        } else {
-            Err(usage(format!(
-                "--{name} must be between 0 and 3600 seconds"
-            )))
-        }
-    };
-    let networks = cli
-        .allow_networks
-        .iter()
-        .map(|n| IpNetwork::parse(n))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(usage)?;
-    let mut resolver = Resolver::system();
-    for rule in &cli.resolve {
-        resolver.add_rule(rule).map_err(usage)?;
-    }
-    Ok(OutboundPolicy {
-        allow,
-        networks,
-        resolver,
-        timeouts: Timeouts {
-            connect: secs("connect-timeout", cli.connect_timeout)?,
-            first_byte: secs("first-byte-timeout", cli.first_byte_timeout)?,
-            between_bytes: secs("between-bytes-timeout", cli.between_bytes_timeout)?,
-        },
-        keep_alive: if cli.keep_alive_idle == 0.0 {
-            KeepAlive::OFF
-        } else {
-            KeepAlive {
-                idle_timeout: secs("keep-alive-idle", cli.keep_alive_idle)?,
-                ..KeepAlive::default()
-            }
-        },
-    })
-}
-
-/// The instance limits the flags ask for.
-fn limits_from(cli: &Cli) -> Result<Limits, HarnessError> {
-    let usage = HarnessError::Usage;
-    let mib = |name: &str, v: u64, max: u64| {
-        if (1..=max).contains(&v) {
-            Ok(v << 20)
-        } else {
-            Err(usage(format!("--{name} must be between 1 and {max}")))
-        }
-    };
-    let count = |name: &str, v: u32| {
-        if v >= 1 {
-            Ok(v)
-        } else {
-            Err(usage(format!("--{name} must be at least 1")))
-        }
-    };
-    let kib = |name: &str, v: u64, max: u64| {
-        if (1..=max).contains(&v) {
-            Ok(v << 10)
-        } else {
-            Err(usage(format!("--{name} must be between 1 and {max}")))
-        }
-    };
-    let secs = |name: &str, v: f64| {
-        if v.is_finite() && v > 0.0 && v <= 86_400.0 {
-            Ok(Duration::from_secs_f64(v))
-        } else {
-            Err(usage(format!(
-                "--{name} must be between 0 and 86400 seconds"
-            )))
-        }
-    };
-    Ok(Limits {
-        // A 32-bit linear memory holds at most 4 GiB.
-        memory_bytes: mib("max-memory-mb", cli.max_memory_mb, 4096)?,
-        cpu_time_per_call: secs("max-cpu-secs", cli.max_cpu_secs)?,
-        requests_per_call: count("max-requests-per-call", cli.max_requests_per_call)?,
-        response_body_bytes: mib("max-response-mb", cli.max_response_mb, 1 << 20)?,
-        records_per_page: match cli.max_records_per_page {
-            0 => return Err(usage("--max-records-per-page must be at least 1".into())),
-            n => n,
-        },
-        bytes_per_page: mib("max-page-mb", cli.max_page_mb, 1 << 20)?,
-        concurrent_connections: count("max-connections", cli.max_connections)?,
-        host_resources: count("max-host-resources", cli.max_host_resources)?,
-        header_bytes: kib("max-header-kb", cli.max_header_kb, 1 << 20)?,
-        request_body_bytes: kib("max-request-body-kb", cli.max_request_body_kb, 1 << 30)?,
-        request_bytes_per_call: mib(
-            "max-request-mb-per-call",
-            cli.max_request_mb_per_call,
-            1 << 20,
-        )?,
-        state_bytes: kib("max-state-kb", cli.max_state_kb, 16 << 10)?,
-        call_time: secs("max-call-secs", cli.max_call_secs)?,
-        ..Limits::default()
-    })
-}
-
-/// The retry policy the flags ask for.
-fn retry_from(
-    max_retries: u32,
-    max_wait: f64,
-    no_retry: bool,
-) -> Result<RetryPolicy, HarnessError> {
-    if !(max_wait.is_finite() && (0.0..=86_400.0).contains(&max_wait)) {
-        return Err(HarnessError::Usage(
-            "--max-retry-wait must be between 0 and 86400 seconds".into(),
-        ));
-    }
-    let retries = if no_retry { 0 } else { max_retries };
-    Ok(RetryPolicy {
-        max_attempts: retries.saturating_add(1),
-        max_total_wait: Duration::from_secs_f64(max_wait),
-        ..RetryPolicy::default()
-    })
-}
-
-/// Makes the log redact this credential's secret fields (per the
-/// connector's schema). Everything else the CLI prints comes from the
-/// connector instance, which redacts it itself.
-async fn redact_log(
-    instance: &mut ConnectorInstance,
-    credential: &Credential,
-    log: &SharedRedactor,
-) -> Result<(), HarnessError> {
-    log.set(instance.redactor(credential).await?);
-    Ok(())
-}
-
-/// Where each stream's records go: stdout or `--out FILE` for a single
-/// stream, `--out DIR/<stream>.jsonl` for several (or when FILE is a directory).
-type SinkFor = Box<dyn FnMut(&str) -> Box<dyn RecordSink>>;
-
-fn sinks(out: Option<&Path>, single: bool, mode: u32) -> Result<SinkFor, HarnessError> {
-    match out {
-        None if single => Ok(Box::new(|_: &str| {
-            Box::new(WriterSink(std::io::stdout())) as Box<dyn RecordSink>
-        })),
-        None => Err(HarnessError::Usage(
-            "--out DIR is required to sync several streams".into(),
-        )),
-        Some(path) if single && !path.is_dir() => {
-            let path = path.to_path_buf();
-            Ok(Box::new(move |_: &str| {
-                Box::new(FileSink::new(&path).with_mode(mode)) as Box<dyn RecordSink>
-            }))
-        }
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| HarnessError::Io(format!("cannot create {}: {e}", dir.display())))?;
-            let dir = dir.to_path_buf();
-            Ok(Box::new(move |stream: &str| {
-                Box::new(
-                    FileSink::new(output_path(&dir, stream))
-                        .with_mode(mode)
-                        .no_follow(),
-                ) as Box<dyn RecordSink>
-            }))
-        }
-    }
-}
-
-/// `DIR/<stream>.jsonl`. Stream names come from the connector's catalog,
-/// which the host checked ([`catalog::check`]); checked here again, so that
-/// no name can make a path that leaves `dir` however it got here.
-fn output_path(dir: &Path, stream: &str) -> PathBuf {
-    assert!(
-        catalog::is_valid_stream_name(stream),
-        "stream names are checked when the catalog is read"
-    );
-    dir.join(format!("{stream}.jsonl"))
-}
-
-/// `--file-mode`: octal permission bits, at most 0o777.
-fn file_mode(text: &str) -> Result<u32, HarnessError> {
-    u32::from_str_radix(text.trim().trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|m| *m <= 0o777)
-        .ok_or_else(|| {
-            HarnessError::Usage(format!(
-                "--file-mode {text:?} is not octal permission bits such as 600 or 640"
-            ))
-        })
-}
-
-fn read_settings(path: Option<&Path>) -> Result<String, HarnessError> {
-    let Some(path) = path else {
-        return Ok("{}".to_string());
-    };
-    let fail = |why: String| HarnessError::SettingsFile(format!("{}: {why}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let value: Value =
-        serde_json::from_str(&text).map_err(|e| fail(format!("not valid JSON ({e})")))?;
-    if !value.is_object() {
-        return Err(fail("must be a JSON object".into()));
-    }
-    Ok(value.to_string())
 }
 
 fn schema_json(schema: &CredentialSpec) -> Value {

@@ -10,9 +10,10 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::error::{HarnessError, printable};
-use crate::retry::{Wait, secs};
-use crate::sync::{Observer, SyncReport};
+use host_harness::HarnessError;
+use host_harness::error::printable;
+use host_harness::retry::{Wait, secs};
+use host_harness::sync::{Observer, SyncReport};
 
 /// Redraws at most this often, so a fast sync is not slowed by the terminal.
 const REDRAW_EVERY: Duration = Duration::from_millis(100);
@@ -304,7 +305,7 @@ impl<W: Write> TerminalProgress<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::{ConnectorError, RetryHint};
+    use host_harness::bindings::{ConnectorError, RetryHint};
     use std::time::Duration;
 
     #[test]
