@@ -69,6 +69,8 @@ pub struct CompileCache {
 }
 
 impl CompileCache {
+    /// A cache in `dir` (created when first written; it must be the user's
+    /// own and not writable by others to be used).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         CompileCache { dir: dir.into() }
     }
@@ -86,6 +88,7 @@ impl CompileCache {
             .or_else(|| env("HOME").map(|d| d.join(".cache").join("connector-harness")))
     }
 
+    /// The cache's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

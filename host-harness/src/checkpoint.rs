@@ -105,6 +105,7 @@ pub struct OutputFile {
     pub path: String,
     /// Its device and inode: the same path may name another file later.
     pub dev: u64,
+    /// See `dev`.
     pub ino: u64,
 }
 
@@ -112,7 +113,9 @@ pub struct OutputFile {
 /// connector was asked for them, and the guest's state of the walk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalkCheckpoint {
+    /// The walk's streams, in the order the connector was asked for them.
     pub streams: Vec<String>,
+    /// The guest's state of the walk, opaque to the host.
     pub state: String,
 }
 
@@ -135,6 +138,7 @@ pub struct RunProgress {
 pub struct SyncState {
     format: String,
     version: u32,
+    /// Each stream's checkpoint, by stream name.
     pub streams: BTreeMap<String, Checkpoint>,
     /// The unfinished walks, by [`walk_key`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -158,10 +162,12 @@ impl Default for SyncState {
 }
 
 impl SyncState {
+    /// `stream`'s checkpoint, if it has one.
     pub fn get(&self, stream: &str) -> Option<&Checkpoint> {
         self.streams.get(stream)
     }
 
+    /// Sets `stream`'s checkpoint.
     pub fn set(&mut self, stream: &str, checkpoint: Checkpoint) {
         self.streams.insert(stream.to_string(), checkpoint);
     }
@@ -247,6 +253,7 @@ impl StateFile {
         StateFile { mode, ..self }
     }
 
+    /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -259,6 +259,8 @@ pub struct ConnectorInstance {
 }
 
 impl ConnectorInstance {
+    /// The connector's credential schema (checked by the host: keys,
+    /// kinds, the JSON Schema's size).
     pub async fn credential_schema(&mut self) -> Result<CredentialSpec, HarnessError> {
         self.begin(Redactor::default())?;
         let source = self.bindings.ingest_connector_source();

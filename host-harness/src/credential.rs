@@ -155,6 +155,7 @@ impl std::fmt::Debug for Redactor {
 pub const REDACTED: &str = "[REDACTED]";
 
 impl Redactor {
+    /// A redactor of these secret values (empty ones are ignored).
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
         let mut secrets: Vec<String> = secrets
             .into_iter()
@@ -194,6 +195,8 @@ impl Redactor {
             .any(|s| s.find(text.as_bytes(), 0).is_some())
     }
 
+    /// `text` with every secret value, and every escaped spelling of one,
+    /// replaced.
     pub fn redact(&self, text: &str) -> String {
         let hay = text.as_bytes();
         let mut ranges = Vec::new();
@@ -226,6 +229,7 @@ impl Redactor {
         out
     }
 
+    /// `error` with every message it carries redacted.
     pub fn redact_error(&self, error: HarnessError) -> HarnessError {
         error.map_messages(|m| self.redact(m))
     }

@@ -245,20 +245,35 @@ pub fn bytes(n: u64) -> String {
 /// Which limit was exceeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LimitKind {
+    /// Linear memory of one instance ([`Limits::memory_bytes`]).
     Memory,
+    /// Table elements of one instance.
     TableElements,
+    /// Instances a store may hold.
     Instances,
+    /// CPU time of one call ([`Limits::cpu_time_per_call`]).
     CpuTime,
+    /// Requests one call may make ([`Limits::requests_per_call`]).
     RequestsPerCall,
+    /// Size of one response body ([`Limits::response_body_bytes`]).
     ResponseBody,
+    /// Records in one page ([`Limits::records_per_page`]).
     RecordsPerPage,
+    /// Size of one page ([`Limits::bytes_per_page`]).
     BytesPerPage,
+    /// Connections open at once ([`Limits::concurrent_connections`]).
     Connections,
+    /// Handles an instance holds in the host ([`Limits::host_resources`]).
     HostResources,
+    /// Size of one header map ([`Limits::header_bytes`]).
     HeaderBytes,
+    /// Size of one request body ([`Limits::request_body_bytes`]).
     RequestBody,
+    /// Request body bytes of one call ([`Limits::request_bytes_per_call`]).
     RequestBytesPerCall,
+    /// Size of one page's state ([`Limits::state_bytes`]).
     StateBytes,
+    /// Wall-clock time of one call ([`Limits::call_time`]).
     CallTime,
 }
 
@@ -294,8 +309,11 @@ impl fmt::Display for LimitKind {
 /// A limit that was exceeded: which, its configured value, and what happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitExceeded {
+    /// Which limit.
     pub limit: LimitKind,
+    /// Its configured value, with its unit.
     pub value: String,
+    /// What happened.
     pub detail: String,
 }
 
@@ -588,6 +606,7 @@ pub struct EpochTicker {
 }
 
 impl EpochTicker {
+    /// Starts the thread, ticking `engine`'s epoch every `interval`.
     pub fn start(engine: &Engine, interval: Duration) -> std::io::Result<EpochTicker> {
         let (stop, stopped) = mpsc::channel::<()>();
         let engine = engine.clone();

@@ -159,6 +159,7 @@ pub struct Loader {
 }
 
 impl Loader {
+    /// A loader with its own wasmtime engine configured by `config`.
     pub fn new(config: HostConfig) -> Result<Loader, HarnessError> {
         let load_err = |e: wasmtime::Error| HarnessError::Load(format!("{e:#}"));
         let mut engine_config = Config::new();
@@ -192,6 +193,7 @@ impl Loader {
         })
     }
 
+    /// The wasmtime engine its components are compiled for.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -27,6 +27,7 @@ use crate::error::printable;
 pub struct SharedRedactor(Arc<RwLock<Redactor>>);
 
 impl SharedRedactor {
+    /// Redacts with `redactor` from now on.
     pub fn set(&self, redactor: Redactor) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = redactor;
     }
@@ -48,6 +49,7 @@ pub struct RedactingWriter<W> {
 }
 
 impl<W: Write> RedactingWriter<W> {
+    /// A writer to `inner` that redacts with `redactor`.
     pub fn new(inner: W, redactor: SharedRedactor) -> Self {
         RedactingWriter {
             inner: Arc::new(std::sync::Mutex::new(inner)),

@@ -16,7 +16,10 @@ pub const MAX_KINDS: usize = 50;
 /// One kind of notice: its first text and how many times it came.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NoticeKind {
+    /// The first notice of the kind, as the connector wrote it (cut to
+    /// [`MAX_SHOWN_CHARS`]).
     pub example: String,
+    /// How many notices of the kind came.
     pub count: u64,
     shape: String,
 }
@@ -30,6 +33,7 @@ pub struct Notices {
 }
 
 impl Notices {
+    /// Counts `notice` under its kind.
     pub fn add(&mut self, notice: String) {
         let shape = shape_of(&notice);
         if let Some(kind) = self.kinds.iter_mut().find(|k| k.shape == shape) {
@@ -45,10 +49,12 @@ impl Notices {
         }
     }
 
+    /// The kinds seen, in the order they first came.
     pub fn kinds(&self) -> &[NoticeKind] {
         &self.kinds
     }
 
+    /// Whether no notice came.
     pub fn is_empty(&self) -> bool {
         self.kinds.is_empty() && self.overflow == 0
     }

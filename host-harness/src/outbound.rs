@@ -150,11 +150,13 @@ pub struct PolicyHooks {
 
 impl PolicyHooks {
     /// Hooks with the default [`Limits`].
+    #[cfg(test)]
     pub fn new(policy: Arc<OutboundPolicy>) -> Self {
         Self::with_limits(policy, &Limits::default())
     }
 
     /// Hooks enforcing `limits` (their outbound ones).
+    #[cfg(test)]
     pub fn with_limits(policy: Arc<OutboundPolicy>, limits: &Limits) -> Self {
         Self::with_tripwire(policy, limits, Arc::default())
     }
@@ -213,6 +215,7 @@ impl PolicyHooks {
     }
 
     /// Connections kept open for the next request now.
+    #[cfg(test)]
     pub fn idle_connections(&self) -> usize {
         self.pool.idle()
     }

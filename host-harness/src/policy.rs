@@ -240,6 +240,7 @@ impl AllowList {
         Ok(AllowList { rules })
     }
 
+    /// The list's rules, in order.
     pub fn rules(&self) -> &[AllowedHost] {
         &self.rules
     }
@@ -346,6 +347,7 @@ impl Destination {
         self.port
     }
 
+    /// Whether the request goes over TLS.
     pub fn is_https(&self) -> bool {
         self.https
     }
@@ -430,9 +432,11 @@ fn split_host_port(text: &str) -> Result<(&str, Option<u16>), String> {
 pub struct Denial {
     /// The `host[:port]` the guest asked for.
     pub destination: String,
+    /// Why it was refused.
     pub reason: DenialReason,
 }
 
+/// Why a request was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DenialReason {
     /// No rule matches the host.
@@ -443,7 +447,9 @@ pub enum DenialReason {
     /// The host name resolved to a special address the operator did not
     /// allow; the whole request is refused before any connection.
     ResolvesToSpecial {
+        /// The special address.
         address: IpAddr,
+        /// What kind of address it is.
         class: AddressClass,
     },
     /// Neither http nor https.
@@ -490,8 +496,11 @@ impl fmt::Display for Denial {
 /// timeouts, never longer ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
+    /// To open a connection (resolving included).
     pub connect: Duration,
+    /// From sending a request to the first byte of its answer.
     pub first_byte: Duration,
+    /// Between two chunks of a response body.
     pub between_bytes: Duration,
 }
 
@@ -551,6 +560,7 @@ pub struct OutboundPolicy {
     /// Networks whose special addresses (private, loopback, …) allowed
     /// host names may resolve to; empty by default.
     pub networks: Vec<IpNetwork>,
+    /// How long a request may wait at each step.
     pub timeouts: Timeouts,
     /// How host names become addresses: the system resolver by default.
     pub resolver: Resolver,

@@ -22,8 +22,8 @@
 //!   the same request with the same state meets the same bug again, after
 //!   having spent upstream requests, and the trapped instance is unusable
 //!   anyway. A trap ends the stream's sync; its state file resumes a rerun
-//!   (which gets a fresh instance: `run_streams` makes one per stream, a
-//!   `Tenant` replaces an unusable one).
+//!   (which gets a fresh instance: a `Tenant` replaces an unusable one
+//!   before its next walk).
 //!
 //! The bounds are per page (per request): attempts and the total time spent
 //! waiting start again after every page that succeeds. A sync that is
@@ -171,11 +171,19 @@ pub struct Tries {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Next {
     /// Wait this long, then try again.
-    Retry { delay: Duration, hinted: bool },
+    Retry {
+        /// How long.
+        delay: Duration,
+        /// Whether the upstream asked for it (else backoff).
+        hinted: bool,
+    },
     /// Give up: the error is not retried, or the attempts are used up.
     GiveUp,
     /// Give up: waiting `delay` would go past the total wait allowed.
-    OutOfTime { delay: Duration },
+    OutOfTime {
+        /// The wait that would have passed the total.
+        delay: Duration,
+    },
 }
 
 /// A [`RetryPolicy`] in use by one sync: the policy plus its jitter source,
@@ -187,6 +195,7 @@ pub struct Retrier {
 }
 
 impl Retrier {
+    /// A retrier of one page under `policy`.
     pub fn new(policy: &RetryPolicy) -> Self {
         let seed = policy.jitter_seed.unwrap_or_else(entropy);
         Retrier {
@@ -195,6 +204,7 @@ impl Retrier {
         }
     }
 
+    /// Its policy.
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
     }
@@ -323,10 +333,12 @@ pub fn secs(d: Duration) -> String {
 pub struct SplitMix64(u64);
 
 impl SplitMix64 {
+    /// A generator starting from `seed`.
     pub fn new(seed: u64) -> Self {
         SplitMix64(seed)
     }
 
+    /// The next number.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

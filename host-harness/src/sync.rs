@@ -60,7 +60,7 @@ use crate::connector::ConnectorInstance;
 use crate::credential::Credential;
 use crate::dedupe::{self, RecordKey, SeenKeys};
 use crate::error::HarnessError;
-use crate::notices::Notices;
+pub use crate::notices::{NoticeKind, Notices};
 use crate::retry::{Retrier, RetryPolicy, Tries, Wait};
 
 /// Where a sync's records go. `Send`, so that a sync can run in its own task
@@ -104,7 +104,12 @@ pub enum Resumed {
     InPlace,
     /// In a new output (the interrupted run wrote `previous`, which was cut
     /// back to its last checkpoint when `cut`).
-    NewFile { previous: String, cut: bool },
+    NewFile {
+        /// The file the interrupted run wrote.
+        previous: String,
+        /// Whether it was cut back to its last checkpoint.
+        cut: bool,
+    },
 }
 
 /// JSON Lines into any writer (stdout, a pipe).
@@ -149,6 +154,8 @@ pub struct FileSink {
 }
 
 impl FileSink {
+    /// A sink writing to the file at `path` (created with
+    /// [`crate::checkpoint::DEFAULT_FILE_MODE`] when new).
     pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
         FileSink {
             path: path.into(),
@@ -291,6 +298,7 @@ impl RecordSink for FileSink {
 /// hand records on themselves.
 #[derive(Debug, Default)]
 pub struct MemorySink {
+    /// The records of every page, page by page.
     pub pages: Vec<Vec<String>>,
     /// The `resuming` flag of every `begin`.
     pub begun_resuming: Vec<bool>,
@@ -380,6 +388,7 @@ pub struct SyncReport {
     /// The streams read together in this one's walk, in order (this one
     /// included).
     pub walk: Vec<String>,
+    /// Pages the connector returned.
     pub pages: u64,
     /// Records written (duplicates dropped are not counted here).
     pub records: u64,
@@ -430,7 +439,9 @@ pub struct SyncReport {
     /// maximum, the concurrency at the last page, and the lowest rate
     /// limits brought it to.
     pub concurrency: u32,
+    /// See `concurrency`.
     pub concurrency_now: u32,
+    /// See `concurrency`.
     pub lowest_concurrency: u32,
     /// Answers with status 429 (the upstream's rate limit).
     pub rate_limited: u64,
@@ -447,11 +458,15 @@ impl SyncReport {
 /// Told about a sync as it goes (a progress display, a log). A walk is
 /// named by its streams; reports come per stream, in the same order.
 pub trait Observer: Send {
+    /// A walk of `streams` starts.
     fn walk_started(&mut self, _streams: &[String]) {}
+    /// A page of the walk was written and checkpointed; `so_far` is each
+    /// stream's report up to it.
     fn page(&mut self, _streams: &[String], _so_far: &[SyncReport]) {}
     /// A fetch failed with a transient error; the host waits
     /// `wait.delay`, then asks the same page again.
     fn waiting(&mut self, _streams: &[String], _wait: &Wait) {}
+    /// The walk ended: each stream's report, or the error that ended it.
     fn walk_finished(
         &mut self,
         _streams: &[String],
@@ -542,7 +557,9 @@ pub async fn run_with_primary_key(
 /// deduped on (empty: no dedupe).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalkStream {
+    /// The stream's name in the catalog.
     pub name: String,
+    /// Its primary key's fields, for dedupe (empty: no dedupe).
     pub primary_key: Vec<String>,
 }
 

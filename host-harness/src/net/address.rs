@@ -199,10 +199,12 @@ impl IpNetwork {
         IpNetwork::new(addr, prefix).map_err(|why| bad(&why))
     }
 
+    /// The network's address.
     pub fn addr(&self) -> IpAddr {
         self.addr
     }
 
+    /// The network's prefix length, in bits.
     pub fn prefix(&self) -> u8 {
         self.prefix
     }

@@ -34,7 +34,7 @@ use std::net::SocketAddr;
 use tokio::time::Instant;
 use wasmtime_wasi_http::Error as HttpError;
 
-pub use address::{AddressClass, IpNetwork, classify};
+pub use address::{AddressClass, IpNetwork};
 pub use resolve::Resolver;
 
 use crate::policy::{Denial, Destination, OutboundPolicy};

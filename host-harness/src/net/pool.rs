@@ -283,7 +283,8 @@ impl Pool {
         at.and_then(|at| state.idle.remove(at)).is_some()
     }
 
-    /// Idle connections now (for tests and logs).
+    /// Idle connections now.
+    #[cfg(test)]
     pub(crate) fn idle(&self) -> usize {
         self.lock().idle.len()
     }

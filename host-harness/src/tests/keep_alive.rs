@@ -17,16 +17,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use conformance::sim::{SimConfig, Simulator, TenantConfig};
-use host_harness::checkpoint::Checkpointer;
-use host_harness::credential::Credential;
-use host_harness::net::IoFuture;
-use host_harness::outbound::PolicyHooks;
-use host_harness::sync::{self, MemorySink, Quiet, SyncOptions, SyncReport};
-use host_harness::{
+use crate::checkpoint::Checkpointer;
+use crate::credential::Credential;
+use crate::net::IoFuture;
+use crate::outbound::PolicyHooks;
+use crate::sync::{self, MemorySink, Quiet, SyncOptions, SyncReport};
+use crate::{
     AllowList, Connector, ConnectorInstance, HarnessError, HostConfig, KeepAlive, Limits, Loader,
     OutboundPolicy,
 };
+use conformance::sim::{SimConfig, Simulator, TenantConfig};
 use http_body_util::BodyExt;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -508,7 +508,7 @@ async fn a_denied_destination_stays_denied_beside_a_kept_connection() {
             format!("http://api.example.test:{port}"),
         ])
         .unwrap(),
-        resolver: host_harness::Resolver::pinned_only()
+        resolver: crate::Resolver::pinned_only()
             .pin("localhost", port, [ip])
             .pin("api.example.test", port, [ip]),
         ..OutboundPolicy::default()
@@ -640,64 +640,4 @@ async fn an_idle_connection_is_closed_to_free_a_permit_for_another_host() {
         (4, 1, 3),
         "{log:?}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_cli_keeps_connections_unless_told_not_to() {
-    let sim = Simulator::start(SimConfig::single(TOKEN, 1, 100))
-        .await
-        .unwrap();
-    let proxy = Proxy::start(sim.addr()).await;
-    let dir = std::env::temp_dir().join(format!(
-        "harness-keep-alive-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cred = dir.join("cred.json");
-    let doc = json!({"api_key": TOKEN, "base_url": format!("http://{}", proxy.addr)});
-    std::fs::write(&cred, doc.to_string()).unwrap();
-    let settings_file = dir.join("settings.json");
-    std::fs::write(&settings_file, settings(&sim, TOKEN)).unwrap();
-    let run = |extra: &'static [&'static str]| {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_connector-harness"));
-        cmd.arg("--cache-dir")
-            .arg(dir.join("cache"))
-            .args(["--allow-host", &format!("http://{}", proxy.addr)])
-            .args(extra)
-            .args(["fetch", "--stream", "pipelines", "--credential"])
-            .arg(&cred)
-            .arg("--settings")
-            .arg(&settings_file)
-            .arg("--out")
-            .arg(dir.join("out.jsonl"));
-        async move { cmd.output().await.unwrap() }
-    };
-    for (extra, keeps) in [
-        (&[][..], true),
-        (&["--keep-alive-idle", "0"][..], false),
-        (&["--keep-alive-idle", "0.5"][..], true),
-    ] {
-        let (requests_before, connections_before) =
-            (sim.requests().len(), proxy.connections().len());
-        let out = run(extra).await;
-        assert!(
-            out.status.success(),
-            "{extra:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let requests = sim.requests().len() - requests_before;
-        let connections = proxy.connections().len() - connections_before;
-        assert!(requests > 1);
-        let expected = if keeps { 1 } else { requests };
-        assert_eq!(connections, expected, "{extra:?}: {requests} requests");
-    }
-    let out = run(&["--keep-alive-idle=-1"]).await;
-    assert_eq!(out.status.code(), Some(2), "a usage error");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--keep-alive-idle"));
-    let _ = std::fs::remove_dir_all(&dir);
-    sim.shutdown().await;
 }
