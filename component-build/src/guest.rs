@@ -20,9 +20,8 @@ use std::process::{Command, Stdio};
 /// The guest's release profile, passed as `CARGO_PROFILE_RELEASE_*`
 /// variables so the workspace's `[profile.release]` can stay tuned for the
 /// host. Speed first: the guest's code runs for every page of every sync,
-/// and opt-level 3 cut a sync's CPU time by about 40 % against `s` for 20 %
-/// more bytes (344,729 against 286,011, well under the 400 KiB budget; see
-/// BENCHMARKS.md).
+/// and opt-level 3 costs CPU time far less than `s` for somewhat more
+/// bytes (BENCHMARKS.md has both figures).
 pub const GUEST_PROFILE: &[(&str, &str)] = &[
     ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "3"),
     ("CARGO_PROFILE_RELEASE_LTO", "true"),

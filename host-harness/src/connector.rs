@@ -142,10 +142,10 @@ impl Connector {
     /// allocator's first `slots` slots ([`crate::Pooling`]) have been used
     /// before any tenant needs one. A slot's first use faults its pages in
     /// (the instance's context, tables, stack and the mapping of the
-    /// component's memory image), which makes that instantiation about
-    /// three times slower than one in a slot used before (BENCHMARKS.md);
-    /// a platform that starts up once and takes tenants all day pays this at
-    /// start-up instead. A used slot keeps about 20 KiB resident; nothing of
+    /// component's memory image), which makes that instantiation slower
+    /// than one in a slot used before (BENCHMARKS.md has the figures); a
+    /// platform that starts up once and takes tenants all day pays this at
+    /// start-up instead. A used slot keeps some memory resident; nothing of
     /// the dropped instances stays (their memories are reset). Without
     /// pooling it only allocates and frees. Fails, freeing what it made,
     /// when the pool has fewer than `slots` free.

@@ -1,7 +1,7 @@
 //! Retrying a failed `fetch`: which errors are worth another attempt, how
 //! long to wait before it, and when to give up.
 //!
-//! The guest never sleeps and never retries (DESIGN.md): it answers one
+//! The guest never sleeps and never retries (ARCHITECTURE.md): it answers one
 //! attempt with a typed error, and the host decides. A retry asks the very
 //! same request again, with the same state, so it can never skip or repeat
 //! a page. Waiting is `tokio::time::sleep`, so tests run it on paused time.

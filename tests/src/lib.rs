@@ -1,7 +1,7 @@
 //! Conformance support for the CircleCI connector.
 //!
 //! [`sim`] is a faithful, deterministic simulator of the parts of CircleCI API v2 that a data connector
-//! reads (see `/work/shared/circleci-api-v2.md`). The conformance suite and the `circleci-sim` binary
+//! reads. The conformance suite and the `circleci-sim` binary
 //! run the connector against it, since no live CircleCI endpoint can be reached.
 
 pub mod announcement;

@@ -101,8 +101,7 @@ impl Dataset {
     /// The fewest requests a full sync of `streams` together needs at this epoch (see the module docs
     /// for what each stream counts). Panics on an unknown stream name; repeated names count once.
     /// Generates every workflow's plan when `tests` or `artifacts` is asked (to know which jobs have
-    /// results), its shape only otherwise: about 50 ms for 20 projects of 1,000 pipelines (some
-    /// 130,000 build jobs) in a release build.
+    /// results), its shape only otherwise, so it stays cheap beside the sync it counts.
     pub fn minimum_requests(&self, streams: &[&str]) -> u64 {
         self.minimum_requests_by_endpoint(streams).values().sum()
     }

@@ -1,6 +1,6 @@
 //! A faithful, deterministic simulator of the CircleCI API v2 endpoints a data connector reads.
 //!
-//! It honours the facts in `/work/shared/circleci-api-v2.md`: `Circle-Token` auth (and its accepted
+//! It honours what CircleCI documents and what real accounts show: `Circle-Token` auth (and its accepted
 //! alternatives), `{"message": …}` errors, opaque page tokens with 20 newest-first items a page, every
 //! project slug form, realistic record shapes with their nulls, and the known 404/500 traps (approval
 //! jobs have no job details, empty path segments fail, and on request a workflow deleted after it was
