@@ -66,9 +66,9 @@ pub struct HostConfig {
     /// which suits a process running one tenant, like the CLI.
     pub pooling: Option<Pooling>,
     /// Components larger than this are refused before anything parses them
-    /// (default [`MAX_COMPONENT_BYTES`]).
+    /// (default `MAX_COMPONENT_BYTES`).
     pub max_component_bytes: usize,
-    /// Keep a [`crate::wasm_clock::WasmClock`] in every instance, so
+    /// Keep a `WasmClock` in every instance, so
     /// [`crate::ConnectorInstance::wasm_time`] tells the time spent in the
     /// guest's own code (default: no; it is for benchmarks).
     pub measure_wasm_time: bool,

@@ -17,7 +17,7 @@ pub const MAX_KINDS: usize = 50;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NoticeKind {
     /// The first notice of the kind, as the connector wrote it (cut to
-    /// [`MAX_SHOWN_CHARS`]).
+    /// `MAX_SHOWN_CHARS`).
     pub example: String,
     /// How many notices of the kind came.
     pub count: u64,
@@ -28,7 +28,7 @@ pub struct NoticeKind {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Notices {
     kinds: Vec<NoticeKind>,
-    /// Notices of kinds beyond [`MAX_KINDS`].
+    /// Notices of kinds beyond `MAX_KINDS`.
     pub overflow: u64,
 }
 
@@ -70,7 +70,7 @@ pub const MAX_SHOWN_CHARS: usize = 500;
 
 impl fmt::Display for NoticeKind {
     /// The example, on one line with its control characters escaped (it is
-    /// the guest's text) and cut to [`MAX_SHOWN_CHARS`], and its count.
+    /// the guest's text) and cut to `MAX_SHOWN_CHARS`, and its count.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut shown: String = self.example.chars().take(MAX_SHOWN_CHARS).collect();
         if shown.len() < self.example.len() {

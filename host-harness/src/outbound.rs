@@ -4,7 +4,7 @@
 //! [`WasiHttpHooks::send_request`]; ours checks its host name against the
 //! operator's [`OutboundPolicy`], then has the host's own sender
 //! ([`crate::net`]) send it: on a connection the instance kept open to the
-//! same scheme, host and port ([`crate::net::pool`]), or on a new one, for
+//! same scheme, host and port (`pool`), or on a new one, for
 //! which it resolves the name once, checks every address it resolves to,
 //! and connects only to those. A refusal at either check is
 //! `HttpRequestDenied` to the guest (nothing left the process but, for the

@@ -515,7 +515,7 @@ impl Default for Timeouts {
 }
 
 /// How long the host keeps a connection open between requests of one
-/// connector instance (see [`crate::net::pool`]). A kept connection is only
+/// connector instance (see `pool`). A kept connection is only
 /// ever used again for the same scheme, host and port, by the same instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeepAlive {

@@ -210,7 +210,7 @@ impl IpNetwork {
     }
 
     /// Whether `ip` is in this network. The address is folded first
-    /// ([`canonical_ip`]), and an IPv4 address also matches an IPv6 network
+    /// (`canonical_ip`), and an IPv4 address also matches an IPv6 network
     /// through its mapped form, so `::ffff:10.20.0.0/112` and `10.20.0.0/16`
     /// mean the same, and `::/0` covers IPv4 too.
     pub fn contains(&self, ip: IpAddr) -> bool {

@@ -2,7 +2,7 @@
 //! open between requests, so a sync does not pay a TCP (and, for https, a
 //! TLS) handshake per request.
 //!
-//! One `Pool` belongs to one [`crate::outbound::PolicyHooks`], that is to
+//! One `Pool` belongs to one `PolicyHooks`, that is to
 //! one connector instance and so to one tenant; it is never shared, so one
 //! tenant's requests never travel on a connection another tenant opened
 //! (and never carry its credential to a server that saw the other's).

@@ -1,5 +1,5 @@
 //! Tests of the host's outbound path that need its internals
-//! ([`crate::outbound::PolicyHooks`] driven directly): real sockets on
+//! (`PolicyHooks` driven directly): real sockets on
 //! loopback, the real component where the connector can show the behaviour.
 
 mod address_policy;

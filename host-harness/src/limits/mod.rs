@@ -9,9 +9,9 @@
 //!
 //! | limit | where | what the guest sees |
 //! | --- | --- | --- |
-//! | `memory_bytes`, `table_elements`, `instances` | the store's [`ResourceLimiter`] (wasmtime's [`StoreLimits`] plus a total over all memories) | a trap |
+//! | `memory_bytes`, `table_elements`, `instances` | the store's [`wasmtime::ResourceLimiter`] (wasmtime's [`wasmtime::StoreLimits`] plus a total over all memories) | a trap |
 //! | `cpu_time_per_call` | epoch interruption: an [`EpochTicker`] per engine, a deadline armed before every call, a callback that checks the call's metered time | a trap |
-//! | `requests_per_call` | [`crate::outbound::PolicyHooks`] counts each call's requests | `HttpRequestDenied` |
+//! | `requests_per_call` | `PolicyHooks` counts each call's requests | `HttpRequestDenied` |
 //! | `response_body_bytes` | the response body the hooks hand out | a stream error (`HttpResponseBodySize`) |
 //! | `concurrent_connections` | a semaphore in the hooks, held by each open connection (busy, or idle in the keep-alive pool) until it closes | `ConnectionLimitReached` after waiting |
 //! | `records_per_page`, `bytes_per_page`, `state_bytes` | checked on each page `fetch` returns, before anything is written | nothing: the call's result is refused |
@@ -59,15 +59,16 @@
 //! header). The measure is wall time while running: on an overloaded machine
 //! where the OS preempts the thread, it can count more than the CPU used.
 
-use std::fmt;
-use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+mod cpu;
+mod memory;
 
-use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+pub use cpu::EpochTicker;
+pub(crate) use cpu::{CpuBudget, CpuMeter, metered};
+pub(crate) use memory::SandboxLimiter;
 
 /// How often the engine's epoch advances.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -143,7 +144,7 @@ pub struct Limits {
     pub bytes_per_page: u64,
     /// Connections this instance has open at once: each counts from its
     /// start until it closes, busy with a request or idle in the keep-alive
-    /// pool ([`crate::net::pool`]). A request that finds none free closes
+    /// pool (`pool`). A request that finds none free closes
     /// the oldest idle one; when none is idle it waits as long as the
     /// connect timeout, then fails with this limit. Default 8.
     pub concurrent_connections: u32,
@@ -355,304 +356,13 @@ impl Tripwire {
     }
 }
 
-/// The store's [`ResourceLimiter`]: wasmtime's [`StoreLimits`] for each
-/// memory and table and the instance counts, plus the sum of all linear
-/// memories. Going over a limit traps (rather than failing the `memory.grow`)
-/// so the call ends with an error naming it; a guest's own declared maximum
-/// still fails the grow as the spec says.
-pub(crate) struct SandboxLimiter {
-    inner: StoreLimits,
-    limits: Limits,
-    memory_limit: usize,
-    table_limit: usize,
-    memory_in_use: usize,
-    last_growth: Option<(usize, usize)>,
-    tripwire: Arc<Tripwire>,
-}
-
-impl SandboxLimiter {
-    pub(crate) fn new(limits: &Limits, tripwire: Arc<Tripwire>) -> Self {
-        let memory_limit = usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX);
-        let table_limit = usize::try_from(limits.table_elements).unwrap_or(usize::MAX);
-        let count = usize::try_from(limits.instances).unwrap_or(usize::MAX);
-        let inner = StoreLimitsBuilder::new()
-            .memory_size(memory_limit)
-            .table_elements(table_limit)
-            .instances(count)
-            .tables(count)
-            .memories(count)
-            .trap_on_grow_failure(false)
-            .build();
-        SandboxLimiter {
-            inner,
-            limits: limits.clone(),
-            memory_limit,
-            table_limit,
-            memory_in_use: 0,
-            last_growth: None,
-            tripwire,
-        }
-    }
-
-    /// Bytes of linear memory the instance holds, over all its memories.
-    pub(crate) fn memory_in_use(&self) -> usize {
-        self.memory_in_use
-    }
-
-    fn refuse(&self, limit: LimitKind, detail: String) -> wasmtime::Error {
-        let hit = self.limits.exceeded(limit, detail);
-        self.tripwire.trip(hit.clone());
-        wasmtime::Error::new(hit)
-    }
-}
-
-impl ResourceLimiter for SandboxLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let total = self
-            .memory_in_use
-            .saturating_sub(current)
-            .saturating_add(desired);
-        if desired > self.memory_limit || total > self.memory_limit {
-            let what = if current == 0 {
-                "to instantiate"
-            } else {
-                "while running"
-            };
-            return Err(self.refuse(
-                LimitKind::Memory,
-                format!(
-                    "the connector needed {} of linear memory {what}",
-                    bytes(total as u64)
-                ),
-            ));
-        }
-        let allowed = self.inner.memory_growing(current, desired, maximum)?;
-        if allowed {
-            self.memory_in_use = total;
-            self.last_growth = Some((current, desired));
-        }
-        Ok(allowed)
-    }
-
-    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        if let Some((current, desired)) = self.last_growth.take() {
-            self.memory_in_use = self
-                .memory_in_use
-                .saturating_sub(desired)
-                .saturating_add(current);
-        }
-        self.inner.memory_grow_failed(error)
-    }
-
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.table_limit {
-            let what = if current == 0 {
-                "to instantiate"
-            } else {
-                "while running"
-            };
-            return Err(self.refuse(
-                LimitKind::TableElements,
-                format!("the connector needed a table of {desired} elements {what}"),
-            ));
-        }
-        self.inner.table_growing(current, desired, maximum)
-    }
-
-    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.inner.table_grow_failed(error)
-    }
-
-    fn instances(&self) -> usize {
-        self.inner.instances()
-    }
-
-    fn tables(&self) -> usize {
-        self.inner.tables()
-    }
-
-    fn memories(&self) -> usize {
-        self.inner.memories()
-    }
-}
-
-/// The time a call has spent running: the sum of the time its future spent
-/// inside `poll`, the current poll included.
-#[derive(Debug, Default)]
-pub(crate) struct CpuMeter(Mutex<MeterState>);
-
-#[derive(Debug, Default)]
-struct MeterState {
-    spent: Duration,
-    running_since: Option<Instant>,
-}
-
-impl CpuMeter {
-    fn lock(&self) -> MutexGuard<'_, MeterState> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Starts a new call at zero.
-    pub(crate) fn reset(&self) {
-        *self.lock() = MeterState::default();
-    }
-
-    fn start(&self) {
-        self.lock().running_since = Some(Instant::now());
-    }
-
-    fn stop(&self) {
-        let mut state = self.lock();
-        if let Some(since) = state.running_since.take() {
-            state.spent += since.elapsed();
-        }
-    }
-
-    /// Time spent so far, and how long the current poll has been running.
-    fn read(&self) -> (Duration, Duration) {
-        let state = self.lock();
-        let current = state.running_since.map_or(Duration::ZERO, |s| s.elapsed());
-        (state.spent + current, current)
-    }
-
-    /// Time spent so far in this call.
-    pub(crate) fn spent(&self) -> Duration {
-        self.read().0
-    }
-}
-
-/// Runs `future`, adding the time spent polling it to `meter`.
-pub(crate) async fn metered<F: Future>(meter: &CpuMeter, future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    std::future::poll_fn(|cx| {
-        meter.start();
-        let result = future.as_mut().poll(cx);
-        meter.stop();
-        result
-    })
-    .await
-}
-
-/// Epoch ticks covering `duration`, rounded up.
-pub(crate) fn ticks_for(duration: Duration) -> u64 {
-    let tick = EPOCH_TICK.as_nanos();
-    u64::try_from(duration.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX)
-}
-
-/// The per-call CPU budget of a store: the deadline callback, installed once,
-/// and the deadline, armed before every call (see the module's docs).
-pub(crate) struct CpuBudget {
-    limit: Duration,
-    meter: Arc<CpuMeter>,
-}
-
-impl CpuBudget {
-    /// Installs the budget's callback on `store`.
-    pub(crate) fn install<T: 'static>(
-        store: &mut Store<T>,
-        limits: &Limits,
-        meter: Arc<CpuMeter>,
-        tripwire: Arc<Tripwire>,
-    ) -> CpuBudget {
-        let limit = limits.cpu_time_per_call;
-        let value = limits.value_of(LimitKind::CpuTime);
-        let callback_meter = meter.clone();
-        store.epoch_deadline_callback(move |_store| {
-            // A guest that goes on running after a limit refused it (a
-            // flood of refused requests, say) is misbehaving: end the call
-            // at its next deadline instead of letting it burn its budget.
-            if let Some(hit) = tripwire.peek() {
-                return Err(wasmtime::Error::new(hit));
-            }
-            let (spent, this_poll) = callback_meter.read();
-            if spent >= limit {
-                let hit = LimitExceeded {
-                    limit: LimitKind::CpuTime,
-                    value: value.clone(),
-                    detail: format!("the guest ran for {spent:.1?} without finishing (time waiting on I/O is not counted)"),
-                };
-                tripwire.trip(hit.clone());
-                return Err(wasmtime::Error::new(hit));
-            }
-            let next = ticks_for((limit - spent).min(CPU_SLICE)).max(1);
-            Ok(if this_poll >= CPU_SLICE { UpdateDeadline::Yield(next) } else { UpdateDeadline::Continue(next) })
-        });
-        CpuBudget { limit, meter }
-    }
-
-    /// Starts a call: its meter at zero, its first deadline set.
-    pub(crate) fn arm<T>(&self, store: &mut Store<T>) {
-        self.meter.reset();
-        store.set_epoch_deadline(ticks_for(self.limit.min(CPU_SLICE)));
-    }
-}
-
-/// A thread advancing an engine's epoch every `interval`, for as long as this
-/// value lives: dropping it stops and joins the thread.
-pub struct EpochTicker {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    ticks: Arc<AtomicU64>,
-}
-
-impl EpochTicker {
-    /// Starts the thread, ticking `engine`'s epoch every `interval`.
-    pub fn start(engine: &Engine, interval: Duration) -> std::io::Result<EpochTicker> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let engine = engine.clone();
-        let ticks = Arc::new(AtomicU64::new(0));
-        let counter = ticks.clone();
-        let thread = std::thread::Builder::new()
-            .name("epoch-ticker".into())
-            .spawn(move || {
-                // Ends as soon as the sender is dropped (or sends).
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    engine.increment_epoch();
-                    counter.fetch_add(1, Ordering::Relaxed);
-                }
-            })?;
-        Ok(EpochTicker {
-            stop: Some(stop),
-            thread: Some(thread),
-            ticks,
-        })
-    }
-
-    /// How many times it has advanced the epoch.
-    pub fn ticks(&self) -> u64 {
-        self.ticks.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl fmt::Debug for EpochTicker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EpochTicker")
-            .field("ticks", &self.ticks())
-            .finish()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use wasmtime::{Engine, ResourceLimiter, Store};
+
+    use super::cpu::ticks_for;
     use super::*;
 
     /// `(module (func (export "spin") (loop (br 0))))`: never returns.
