@@ -38,18 +38,22 @@
 //! instance waited on the network (`upstream_wait`), for reports and
 //! benchmarks.
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, SizeHint};
+use hyper::body::Body;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+mod body;
+mod log;
+
+use body::{RequestBody, ResponseBody};
+pub use log::OutboundLog;
+use log::{Waiting, lock};
 
 use crate::credential::Redactor;
 use crate::limits::{LimitExceeded, LimitKind, Limits, Tripwire, bytes};
@@ -59,73 +63,6 @@ use crate::net::pool::{Key, Pool, Returning, Slot};
 use crate::net::{self, IoFuture, Refused};
 use crate::pace::Pace;
 use crate::policy::{Denial, Destination, OutboundPolicy, Timeouts};
-
-/// What one instance's requests did, for reports and tests.
-#[derive(Debug, Default, Clone)]
-pub struct OutboundLog {
-    /// Requests that passed the policy (their name and every address it
-    /// resolved to, or went on a connection kept from an earlier request to
-    /// the same destination) and went on to the network, whatever came of
-    /// it; a name that does not resolve counts here too.
-    pub sent: u64,
-    /// Requests refused, by the policy (name or address) or a limit.
-    pub denied: u64,
-    /// Why the most recent request was refused.
-    pub last_denial: Option<Denial>,
-    /// New TCP connections made.
-    pub connections_opened: u64,
-    /// Requests that went on a connection kept open from an earlier one.
-    pub reused: u64,
-    /// Responses with a 2xx status: the upstream answering at all (the
-    /// sync loop tells an upstream that is down from items that fail).
-    pub answered_ok: u64,
-    /// Responses with status 429: the upstream's rate limit (see
-    /// [`crate::pace`]).
-    pub rate_limited: u64,
-    /// Wall time during which at least one of the instance's requests
-    /// waited on the network: from when a request leaves for the network
-    /// (resolving and connecting included, for a new connection) until its
-    /// response head arrives, and, while its body is read, from each read
-    /// that found nothing until data (or the end) arrives. Concurrent waits
-    /// count once. A wait still in progress counts from
-    /// [`OutboundLog::snapshot`] on.
-    pub upstream_wait: Duration,
-    /// Requests waiting on the network now.
-    waiting: u32,
-    /// Since when at least one has been.
-    waiting_since: Option<std::time::Instant>,
-}
-
-impl OutboundLog {
-    /// A copy with the wait in progress, if any, counted up to now.
-    pub fn snapshot(&self) -> OutboundLog {
-        let mut copy = self.clone();
-        if let Some(since) = copy.waiting_since {
-            copy.upstream_wait += since.elapsed();
-        }
-        copy
-    }
-
-    fn wait_began(&mut self, now: std::time::Instant) {
-        if self.waiting == 0 {
-            self.waiting_since = Some(now);
-        }
-        self.waiting += 1;
-    }
-
-    fn wait_ended(&mut self, now: std::time::Instant) {
-        self.waiting = self.waiting.saturating_sub(1);
-        if self.waiting == 0
-            && let Some(since) = self.waiting_since.take()
-        {
-            self.upstream_wait += now.saturating_duration_since(since);
-        }
-    }
-}
-
-fn lock(log: &Mutex<OutboundLog>) -> MutexGuard<'_, OutboundLog> {
-    log.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The `WasiHttpHooks` of one store.
 pub struct PolicyHooks {
@@ -515,222 +452,15 @@ impl Outgoing {
     }
 }
 
-/// One request's wait on the network, counted in its log's `upstream_wait`
-/// while it lasts (and ended when dropped).
-struct Waiting {
-    log: Arc<Mutex<OutboundLog>>,
-    on: bool,
-}
-
-impl Waiting {
-    /// A wait that starts now.
-    fn new(log: &Arc<Mutex<OutboundLog>>) -> Self {
-        let mut waiting = Waiting {
-            log: log.clone(),
-            on: false,
-        };
-        waiting.start();
-        waiting
-    }
-
-    fn start(&mut self) {
-        if !self.on {
-            self.on = true;
-            lock(&self.log).wait_began(std::time::Instant::now());
-        }
-    }
-
-    fn stop(&mut self) {
-        if self.on {
-            self.on = false;
-            lock(&self.log).wait_ended(std::time::Instant::now());
-        }
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A request body on its way out: it ends with an error once it has sent
-/// more than the request's limit, or the call's bytes pass the call's.
-struct RequestBody {
-    inner: WasiBody,
-    seen: u64,
-    limits: Limits,
-    /// The call's running total, shared by its requests.
-    call: Arc<AtomicU64>,
-    tripwire: Arc<Tripwire>,
-}
-
-impl Body for RequestBody {
-    type Data = Bytes;
-    type Error = HttpError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
-        let this = &mut *self;
-        let frame = std::task::ready!(Pin::new(&mut this.inner).poll_frame(cx));
-        if let Some(Ok(f)) = &frame
-            && let Some(data) = f.data_ref()
-        {
-            let len = data.len() as u64;
-            this.seen = this.seen.saturating_add(len);
-            let call = this
-                .call
-                .fetch_add(len, Ordering::Relaxed)
-                .saturating_add(len);
-            let hit = if this.seen > this.limits.request_body_bytes {
-                Some((
-                    LimitKind::RequestBody,
-                    this.limits.request_body_bytes,
-                    format!(
-                        "a request body went past {} bytes",
-                        this.limits.request_body_bytes
-                    ),
-                ))
-            } else if call > this.limits.request_bytes_per_call {
-                Some((
-                    LimitKind::RequestBytesPerCall,
-                    this.limits.request_bytes_per_call,
-                    format!(
-                        "the call's request bodies went past {} bytes",
-                        this.limits.request_bytes_per_call
-                    ),
-                ))
-            } else {
-                None
-            };
-            if let Some((limit, value, detail)) = hit {
-                this.tripwire.trip(this.limits.exceeded(limit, detail));
-                return Poll::Ready(Some(Err(HttpError::HttpRequestBodySize(Some(value)))));
-            }
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// A response body as the guest reads it: it ends with an error once it
-/// has delivered more than the size limit, and its waits for data count as
-/// time waiting on the network (from a read that finds nothing to the next
-/// that finds something, or the end, or an error).
-struct ResponseBody<B> {
-    /// `None` once the limit was passed: nothing more is read, and
-    /// dropping the rest closes the connection now (freeing its permit)
-    /// rather than when the guest lets go.
-    inner: Option<B>,
-    limit: u64,
-    value: String,
-    seen: u64,
-    checked_length: bool,
-    tripwire: Arc<Tripwire>,
-    /// The request's wait, stopped when its head arrived.
-    waiting: Waiting,
-}
-
-impl<B> ResponseBody<B>
-where
-    B: Body<Data = Bytes, Error = HttpError> + Unpin,
-{
-    fn new(inner: B, limits: &Limits, tripwire: Arc<Tripwire>, waiting: Waiting) -> Self {
-        ResponseBody {
-            inner: Some(inner),
-            limit: limits.response_body_bytes,
-            value: limits.value_of(LimitKind::ResponseBody),
-            seen: 0,
-            checked_length: false,
-            tripwire,
-            waiting,
-        }
-    }
-
-    fn fail(&mut self, detail: String) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
-        self.inner = None;
-        self.waiting.stop();
-        self.tripwire.trip(crate::limits::LimitExceeded {
-            limit: LimitKind::ResponseBody,
-            value: self.value.clone(),
-            detail,
-        });
-        Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(self.limit)))))
-    }
-}
-
-impl<B> Body for ResponseBody<B>
-where
-    B: Body<Data = Bytes, Error = HttpError> + Unpin,
-{
-    type Data = Bytes;
-    type Error = HttpError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
-        let this = &mut *self;
-        let Some(inner) = this.inner.as_mut() else {
-            return Poll::Ready(None);
-        };
-        if !this.checked_length {
-            // A declared length over the limit fails before anything is read.
-            this.checked_length = true;
-            let declared = inner.size_hint().lower();
-            if declared > this.limit {
-                return this.fail(format!("a response declared a body of {}", bytes(declared)));
-            }
-        }
-        let frame = Pin::new(inner).poll_frame(cx);
-        let frame = match frame {
-            Poll::Pending => {
-                this.waiting.start();
-                return Poll::Pending;
-            }
-            Poll::Ready(frame) => {
-                this.waiting.stop();
-                frame
-            }
-        };
-        if let Some(Ok(f)) = &frame
-            && let Some(data) = f.data_ref()
-        {
-            this.seen = this.seen.saturating_add(data.len() as u64);
-            if this.seen > this.limit {
-                return this.fail(format!("a response body went past {} bytes", this.limit));
-            }
-        }
-        // The end of the body, or its error, passes as it is.
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.inner {
-            Some(b) => b.size_hint(),
-            None => SizeHint::with_exact(0),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
+    use std::pin::Pin;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::task::ready;
+    use std::task::{Context, Poll, ready};
+
+    use bytes::Bytes;
+    use hyper::body::Frame;
 
     use super::*;
 
