@@ -48,7 +48,12 @@ fn run() -> anyhow::Result<()> {
     // `rerun-if-changed` lines. (A failed script always reruns anyway.)
     let toolchain = component_build::detect()?;
 
-    component_build::rerun::declare_guest_inputs(&workspace, &workspace.join("connector"), &[])?;
+    // The connector's own sources, and the SDK it is built on.
+    component_build::rerun::declare_guest_inputs(
+        &workspace,
+        &workspace.join("connector"),
+        &["../connector-sdk"],
+    )?;
 
     let mut build = GuestBuild::new(
         &workspace,

@@ -3,10 +3,13 @@
 
 use crate::credential::Credential;
 use crate::error::ConnectorError;
-use crate::http::{Get, HttpClient, USER_AGENT};
+use crate::http::{Get, HttpClient};
 use crate::time::{NANOS, Ts};
 use crate::upstream::{check_complete, check_status, transport_error};
 use crate::url::percent_encode;
+
+/// The `User-Agent` sent with every request.
+pub const USER_AGENT: &str = "ingest-connector-circleci/0.1.0";
 
 /// A CircleCI API v2 session: one credential, one HTTP client.
 pub struct Api<'a> {

@@ -1,5 +1,6 @@
-//! The four contract functions in plain Rust: what the wasm exports call,
-//! and what tests and benchmarks call directly with their own HTTP client.
+//! The four contract functions in plain Rust: what tests and benchmarks
+//! call directly with their own HTTP client, and, through [`CircleCi`]'s
+//! [`Source`], what the component exports.
 
 use crate::api::Api;
 use crate::credential::{self, Credential};
@@ -8,6 +9,36 @@ use crate::http::HttpClient;
 use crate::model::{Account, CredentialSpec, FetchRequest, Page, StreamSpec};
 use crate::settings::Settings;
 use crate::streams as catalog;
+use connector_sdk::Source;
+
+/// The CircleCI connector, as the SDK's [`Source`] (see `crate::lib`'s
+/// `export!`).
+pub struct CircleCi;
+
+impl Source for CircleCi {
+    fn credential_schema() -> CredentialSpec {
+        credential_schema()
+    }
+
+    fn validate(
+        client: &mut dyn HttpClient,
+        credential: &[(String, String)],
+    ) -> Result<Account, ConnectorError> {
+        validate(client, credential)
+    }
+
+    fn streams() -> Vec<StreamSpec> {
+        streams()
+    }
+
+    fn fetch(
+        client: &mut dyn HttpClient,
+        credential: &[(String, String)],
+        request: &FetchRequest,
+    ) -> Result<Page, ConnectorError> {
+        fetch(client, credential, request)
+    }
+}
 
 /// The credential form. Makes no request.
 pub fn credential_schema() -> CredentialSpec {

@@ -132,7 +132,7 @@ impl Settings {
     /// A short fingerprint of everything in the settings that shapes a
     /// sync (the project list, `org_slug`, `start_date`), stored in states so
     /// that a state is never applied under other settings. FNV-1a 64 of a
-    /// canonical text: not cryptographic, it only has to notice edits.
+    /// canonical text ([`connector_sdk::state::fingerprint`]).
     /// Writing a slug another way (`github/…`, `%2F`) keeps the fingerprint.
     pub fn fingerprint(&self) -> String {
         let mut text = String::from("slugs");
@@ -146,12 +146,7 @@ impl Settings {
         if let Some(t) = self.start_date {
             text.push_str(&t.to_string());
         }
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in text.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{h:016x}")
+        connector_sdk::state::fingerprint(&text)
     }
 
     /// `lookback_days` as a duration.

@@ -1,9 +1,10 @@
 //! The states this connector hands the host, owned by it: the walk's state
 //! while a sync has more, and each stream's cursor between syncs.
 //!
-//! Both are compact JSON, versioned, tagged with the settings' fingerprint
-//! (a state is never applied under other settings) and written and read with
-//! serde (unknown fields refused, absent ones defaulted):
+//! Both are the SDK's versioned state envelope ([`connector_sdk::state`]):
+//! compact JSON, versioned, tagged with the settings' fingerprint (a state
+//! is never applied under other settings) and written and read with serde
+//! (unknown fields refused, absent ones defaulted):
 //!
 //! ```text
 //! walk:   {"v":2,"streams":["jobs","tests"],"fp":"3f9c0d1e2a4b5c6d","run":{…}}
@@ -34,10 +35,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{ConnectorError, quote};
-use crate::time::{Ts, format_ts, parse_ts};
+pub use connector_sdk::state::Stamp;
+use connector_sdk::state::{START_OVER, claimed_version, invalid, parse, settings_changed};
 
 /// The walk state's format version.
 pub const WALK_VERSION: u64 = 2;
@@ -76,25 +78,6 @@ pub fn usable_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_ID_LEN
         && id.split('/').all(|part| !matches!(part, "" | "." | ".."))
-}
-
-/// An instant, written as RFC 3339 with milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Stamp(pub Ts);
-
-impl Serialize for Stamp {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_ts(self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for Stamp {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        parse_ts(&text)
-            .map(Stamp)
-            .ok_or_else(|| serde::de::Error::custom("not an RFC 3339 timestamp"))
-    }
 }
 
 fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
@@ -471,39 +454,8 @@ impl Item {
     }
 }
 
-fn invalid(msg: impl Into<String>) -> ConnectorError {
-    ConnectorError::InvalidState(msg.into())
-}
-
-const START_OVER: &str = "pass no state to read the stream from the start";
-
-/// Reads `text` as JSON of `T` and the version it claims, or the error of a
-/// state this connector did not write.
-fn parse<T: for<'de> Deserialize<'de>>(
-    text: &str,
-    what: &str,
-    like: &str,
-) -> Result<T, ConnectorError> {
-    serde_json::from_str::<T>(text).map_err(|e| {
-        // serde_json's messages name a field or a position, never content.
-        let why = e.to_string();
-        let why: String = why.chars().take(200).collect();
-        invalid(format!(
-            "the {what} is not one this connector wrote (expected a JSON object like {like}; {why}); \
-             {START_OVER}"
-        ))
-    })
-}
-
-/// The version a state claims, when it claims one (to say "another
-/// version" rather than "not ours").
-fn version_of(text: &str) -> Option<u64> {
-    #[derive(Deserialize)]
-    struct V {
-        v: u64,
-    }
-    serde_json::from_str::<V>(text).ok().map(|v| v.v)
-}
+/// The settings a state's fingerprint covers, as messages name them.
+const FINGERPRINTED: &str = "project_slugs, org_slug or start_date";
 
 impl WalkState {
     /// A new walk of `streams` under settings fingerprinted `fp`.
@@ -524,7 +476,7 @@ impl WalkState {
     /// Decodes the state of a walk of `streams` under settings
     /// fingerprinted `fp`.
     pub fn decode(text: &str, streams: &[String], fp: &str) -> Result<WalkState, ConnectorError> {
-        if let Some(v) = version_of(text)
+        if let Some(v) = claimed_version(text)
             && v != WALK_VERSION
         {
             return Err(invalid(format!(
@@ -543,10 +495,7 @@ impl WalkState {
             )));
         }
         if state.fp != fp {
-            return Err(invalid(format!(
-                "the settings (project_slugs, org_slug or start_date) changed since this state was saved; \
-                 {START_OVER} under the new settings"
-            )));
+            return Err(settings_changed(FINGERPRINTED, "this state"));
         }
         state.run.check()?;
         Ok(state)
@@ -571,7 +520,7 @@ impl CursorState {
 
     /// Decodes the cursor of `stream` under settings fingerprinted `fp`.
     pub fn decode(text: &str, stream: &str, fp: &str) -> Result<Cursor, ConnectorError> {
-        match version_of(text) {
+        match claimed_version(text) {
             Some(CURSOR_VERSION) | None => {}
             Some(v) => {
                 return Err(invalid(format!(
@@ -588,10 +537,10 @@ impl CursorState {
             )));
         }
         if state.fp != fp {
-            return Err(invalid(format!(
-                "the settings (project_slugs, org_slug or start_date) changed since the cursor of {stream} \
-                 was saved; {START_OVER} under the new settings"
-            )));
+            return Err(settings_changed(
+                FINGERPRINTED,
+                &format!("the cursor of {stream}"),
+            ));
         }
         let cursor = state.cursor;
         if cursor.retry.len() > MAX_PENDING || !cursor.retry.iter().all(Pending::check) {
@@ -672,6 +621,7 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::parse_ts;
 
     const FP: &str = "0123456789abcdef";
 

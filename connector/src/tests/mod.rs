@@ -6,7 +6,6 @@
 //! in [`real_accounts`]; several streams in one walk and requests in
 //! flight together in [`walks`]; the property tests in [`fuzz`].
 
-use crate::http::resp;
 use crate::*;
 use std::collections::VecDeque;
 
@@ -16,6 +15,11 @@ mod real_accounts;
 mod stale;
 mod traversal;
 mod walks;
+
+/// A response from literals.
+fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+    HttpResponse::new(status, headers, body)
+}
 
 const KEY: &str = "CCIPAT_Qx7s3cr3t_9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e";
 

@@ -15,6 +15,8 @@ use wasip2::io::streams::StreamError;
 /// Bytes asked for per read; the stream may return fewer.
 const CHUNK: u64 = 64 * 1024;
 
+/// The component's HTTP client: every request goes out through the host's
+/// wasi:http `outgoing-handler` (and so through its policy and limits).
 pub struct WasiHttp;
 
 impl HttpClient for WasiHttp {
@@ -144,7 +146,8 @@ fn read_response(
         body_failure(status, err)?;
     }
     // Trailers are not used; finishing just releases the body. (A body
-    // shorter than its Content-Length is caught by `upstream::check_complete`.)
+    // shorter than its Content-Length is caught by
+    // `crate::upstream::check_complete`.)
     drop(IncomingBody::finish(body));
     Ok(HttpResponse {
         status,

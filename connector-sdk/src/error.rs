@@ -1,4 +1,4 @@
-//! The connector's typed errors: a plain-Rust mirror of the WIT
+//! A connector's typed errors: a plain-Rust mirror of the WIT
 //! `connector-error` variant, plus the helpers that keep messages short and
 //! free of secrets.
 
@@ -7,22 +7,34 @@ use std::fmt;
 /// How long the upstream asked to wait (WIT `retry-hint`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryHint {
+    /// How long the upstream asked to wait, when it said.
     pub retry_after_ms: Option<u64>,
+    /// What happened, for the operator.
     pub message: String,
 }
 
 /// Why a call failed (WIT `connector-error`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectorError {
+    /// The credential is malformed (checked before any request).
     InvalidCredential(String),
+    /// The upstream rejected the credential (HTTP 401).
     Unauthorized(String),
+    /// The credential may not read this (HTTP 403).
     Forbidden(String),
+    /// What was asked for does not exist (HTTP 404).
     NotFound(String),
+    /// The upstream asked to slow down (HTTP 429).
     RateLimited(RetryHint),
+    /// The upstream or the way to it failed; a retry may succeed.
     Unavailable(RetryHint),
+    /// The host's policy refused the destination.
     Denied(String),
+    /// The upstream answered something this connector cannot use.
     BadResponse(String),
+    /// The settings are malformed.
     InvalidSettings(String),
+    /// The state is not one this connector wrote, or not for this request.
     InvalidState(String),
 }
 
@@ -43,6 +55,7 @@ impl ConnectorError {
         }
     }
 
+    /// The message, whatever the case.
     pub fn message(&self) -> &str {
         match self {
             Self::RateLimited(h) | Self::Unavailable(h) => &h.message,

@@ -4,11 +4,11 @@
 //!
 //! The guest has no clock import on purpose, so durations are only ever
 //! computed between two dates the upstream sent. Timestamps are always
-//! compared after parsing, never as text: CircleCI writes them with and
-//! without milliseconds (`…:05Z` and `…:05.120Z` differ as text).
+//! compared after parsing, never as text: an upstream may write them with
+//! and without milliseconds (`…:05Z` and `…:05.120Z` differ as text).
 
 /// An instant, in nanoseconds since 1970-01-01T00:00:00Z. Covers the years
-/// 1678 to 2261, far more than CI data needs; other dates do not parse.
+/// 1678 to 2261, far more than any upstream's data needs; other dates do not parse.
 pub type Ts = i64;
 
 /// Nanoseconds per second.

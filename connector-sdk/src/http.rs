@@ -1,24 +1,23 @@
 //! The only door to the network: a minimal blocking HTTP client trait.
 //!
-//! The wasm build implements it with wasi:http; native tests implement it
-//! with a scripted fake; a native benchmark can plug in a real client.
+//! The wasm build implements it with wasi:http (`wasm::WasiHttp`, wasm32 only);
+//! native tests implement it with a scripted fake; a native benchmark can
+//! plug in a real client.
 
-/// Largest response body the connector reads. CircleCI pages are ~20 items,
-/// far below this; the cap stops a misbehaving server from exhausting the
-/// sandbox's memory.
+/// Largest response body a connector reads. API pages are far below this;
+/// the cap stops a misbehaving server from exhausting the sandbox's memory.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// Most bytes read of a non-2xx body: only its message is used (and quoted
 /// to 300 characters), so a huge error page costs no memory.
 pub const ERROR_BODY_BYTES: usize = 64 * 1024;
 
-/// The `User-Agent` sent with every request.
-pub const USER_AGENT: &str = "ingest-connector-circleci/0.1.0";
-
 /// One `GET` of a batch: its URL and exactly its headers.
 #[derive(Debug, Clone, Copy)]
 pub struct Get<'a> {
+    /// The absolute URL.
     pub url: &'a str,
+    /// Every header sent, as (name, value).
     pub headers: &'a [(&'a str, &'a str)],
 }
 
@@ -67,31 +66,33 @@ pub fn body_failure(status: u16, err: TransportError) -> Result<(), TransportErr
 /// A complete HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
+    /// The HTTP status code.
     pub status: u16,
+    /// Every header, as (name, value), in the order received.
     pub headers: Vec<(String, String)>,
+    /// The body read (for a non-2xx answer, at most [`ERROR_BODY_BYTES`]).
     pub body: Vec<u8>,
 }
 
 impl HttpResponse {
+    /// A response from literals, for tests and scripted fakes.
+    pub fn new(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
     /// First value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A response from literals, for tests.
-#[cfg(test)]
-pub(crate) fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
-    HttpResponse {
-        status,
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        body: body.as_bytes().to_vec(),
     }
 }
 
@@ -113,6 +114,26 @@ pub enum TransportError {
     Other(String),
 }
 
+/// A short description, e.g. `denied`, `timed out (ConnectionTimeout)`:
+/// the case and its detail, never a header value.
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, detail) = match self {
+            TransportError::Denied(d) => ("denied", d.as_str()),
+            TransportError::Timeout(d) => ("timed out", d.as_str()),
+            TransportError::Connection(d) => ("connection failed", d.as_str()),
+            TransportError::Protocol(d) => ("protocol error", d.as_str()),
+            TransportError::TooLarge => ("body too large", ""),
+            TransportError::Other(d) => ("failed", d.as_str()),
+        };
+        if detail.is_empty() {
+            f.write_str(what)
+        } else {
+            write!(f, "{what} ({detail})")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +153,11 @@ mod tests {
             }
         }
         assert_eq!(body_limit(200), MAX_BODY_BYTES);
+        assert_eq!(TransportError::Denied(String::new()).to_string(), "denied");
+        assert_eq!(
+            TransportError::Connection("ConnectionRefused".into()).to_string(),
+            "connection failed (ConnectionRefused)"
+        );
         assert_eq!(body_limit(429), ERROR_BODY_BYTES);
     }
 }

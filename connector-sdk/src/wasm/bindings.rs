@@ -3,6 +3,8 @@
 //! The wasi:http, wasi:io and wasi:clocks interfaces the world pulls in are
 //! mapped to the `wasip2` crate's pre-generated modules instead of being
 //! generated again, so there is one copy of those types and one runtime.
+//! The export macro is public: [`crate::export!`] invokes it from the
+//! connector's crate, which is where the exported symbols must be defined.
 
 wit_bindgen::generate!({
     world: "source-connector",
@@ -15,4 +17,6 @@ wit_bindgen::generate!({
         "wasi:io/streams@0.2.12": wasip2::io::streams,
         "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
     },
+    pub_export_macro: true,
+    default_bindings_module: "connector_sdk::wasm::bindings",
 });

@@ -1,0 +1,94 @@
+//! What any source connector for the `ingest:connector@0.2.0` contract
+//! needs besides the knowledge of its own upstream.
+//!
+//! - [`model`] and [`error`]: the contract's data types and typed errors in
+//!   plain Rust, so a connector's logic and tests never touch the bindings.
+//! - [`source::Source`]: the four contract functions as a trait, and
+//!   [`export!`], which makes a type implementing it the component's export.
+//! - [`http::HttpClient`]: the one door to the network (GET with exact
+//!   headers, batches in flight together, bounded bodies). The component
+//!   uses `wasm::WasiHttp` (wasm32 only); native tests plug in a fake.
+//! - [`upstream`]: HTTP answers and transport failures as typed errors,
+//!   with the vendor's wording as a hook ([`upstream::Vendor`]).
+//! - [`state`]: the versioned state envelope (`"v"`, the settings'
+//!   fingerprint `"fp"`, strict decoding).
+//! - [`url`] and [`time`]: a small URL parser and percent-encoder, and
+//!   clock-free date parsing (RFC 3339, HTTP-date).
+//!
+//! Everything but `wasm` and what [`export!`] expands to is plain Rust,
+//! compiled and tested natively (`cargo test -p connector-sdk`).
+//!
+//! ```ignore
+//! struct Acme;
+//!
+//! impl connector_sdk::Source for Acme {
+//!     /* credential_schema, validate, streams, fetch */
+//! }
+//!
+//! connector_sdk::export!(Acme);
+//! ```
+
+#![deny(missing_docs)]
+
+// So that the bindings' generated paths (`connector_sdk::wasm::bindings`)
+// resolve inside this crate too.
+extern crate self as connector_sdk;
+
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod source;
+pub mod state;
+pub mod time;
+pub mod upstream;
+pub mod url;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use error::{ConnectorError, RetryHint};
+pub use http::{HttpClient, HttpResponse, TransportError};
+pub use source::Source;
+
+/// Makes `$source`, a type implementing [`Source`], the component's
+/// `ingest:connector/source` export: the generated trait implemented by
+/// calling `$source`'s functions with `wasm::WasiHttp`, the WIT types
+/// converted on the way in and out. Invoke it once, in the connector's
+/// crate (the exported symbols must be defined in the crate that is linked
+/// into the component); it expands to nothing outside wasm32.
+#[macro_export]
+macro_rules! export {
+    ($source:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            use $crate::wasm::wit;
+
+            struct Export;
+
+            impl $crate::wasm::bindings::exports::ingest::connector::source::Guest for Export {
+                fn credential_schema() -> wit::CredentialSpec {
+                    $crate::wasm::credential_schema::<$source>()
+                }
+
+                fn validate(
+                    credential: wit::Credential,
+                ) -> ::core::result::Result<wit::Account, wit::ConnectorError> {
+                    $crate::wasm::validate::<$source>(credential)
+                }
+
+                fn streams() -> ::std::vec::Vec<wit::StreamSpec> {
+                    $crate::wasm::streams::<$source>()
+                }
+
+                fn fetch(
+                    credential: wit::Credential,
+                    request: wit::FetchRequest,
+                ) -> ::core::result::Result<wit::Page, wit::ConnectorError> {
+                    $crate::wasm::fetch::<$source>(credential, request)
+                }
+            }
+
+    $crate::wasm::bindings::export!(Export with_types_in $crate::wasm::bindings);
+        };
+    };
+}
