@@ -153,7 +153,12 @@ fn run() -> anyhow::Result<()> {
     component_build::rerun::declare_guest_inputs(
         &workspace,
         &guest,
-        &["wit-other-version", "wit-other-world"],
+        // Its other WITs, and the SDK it is built on.
+        &[
+            "wit-other-version",
+            "wit-other-world",
+            "../../connector-sdk",
+        ],
     )?;
 
     let started = Instant::now();

@@ -7,7 +7,7 @@
 //! | `fields-big` | builds header maps of one `value_bytes` (default 120,000) byte value with `from-list`, keeping every one, forever | stop it at the header-map size limit (`header-bytes`) |
 //! | `unsent-body` | opens a POST to `{base_url}/api/v2/me`, writes to its body without ever sending it, and blocks on the write | stop the call at its deadline (`call-time`), with no network at all |
 //! | `big-body` | POSTs `body_mib` (default 512) MiB to `target` (default `{base_url}/upload`), streaming 4 KiB writes (the most one blocking write may take) | stop the body at the request-body limit |
-//! | `slow-read` | GETs `target` and reads the whole body, however slowly it comes | stop the call at its deadline (`call-time`) |
+//! | `slow-read` | GETs `target` with the SDK's client, which reads the whole body (up to its bound), however slowly it comes | stop the call at its deadline (`call-time`) |
 //! | `escaped-key` | returns a record holding the api_key spelled with JSON `\u` escapes (on one line, and in a record spread over lines, which the host re-serialises), the same in its state and a notice | redact every spelling, before and after re-serialisation |
 //! | `terminal` | fails with `bad-response` whose message carries ESC, BEL and CSI sequences (and a notice-only page first, when `notice` is true) | escape them before they reach a terminal |
 //! | `big-state` | returns a page whose state is `state_bytes` (default 5 MiB) bytes, with `has-more` | refuse it as a page, so no state is saved that cannot be read back |
@@ -20,10 +20,12 @@
 
 use std::hint::black_box;
 
+use connector_sdk::url::{Scheme as UrlScheme, Url};
 use serde_json::{Map, Value, json};
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest};
+use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
 
+use crate::common::HttpClient;
 use crate::common::{
     self, Account, ConnectorError, Credential, FetchRequest, Page, StreamRecord, base_url, field,
     setting_bool, setting_u64,
@@ -41,7 +43,10 @@ pub fn escaped(key: &str) -> String {
 }
 
 /// The account, with the api_key escaped in its details and name.
-pub fn validate(credential: Credential) -> Result<Account, ConnectorError> {
+pub fn validate(
+    _client: &mut dyn HttpClient,
+    credential: Credential,
+) -> Result<Account, ConnectorError> {
     let key = common::api_key(&credential)?;
     Ok(Account {
         id: "hostile".into(),
@@ -52,7 +57,11 @@ pub fn validate(credential: Credential) -> Result<Account, ConnectorError> {
 }
 
 /// The attack the settings' `mode` names.
-pub fn fetch(credential: Credential, request: FetchRequest) -> Result<Page, ConnectorError> {
+pub fn fetch(
+    client: &mut dyn HttpClient,
+    credential: Credential,
+    request: FetchRequest,
+) -> Result<Page, ConnectorError> {
     let settings = common::settings(&request)?;
     let mode = settings
         .get("mode")
@@ -64,7 +73,7 @@ pub fn fetch(credential: Credential, request: FetchRequest) -> Result<Page, Conn
         "fields-big" => fields_big(&settings),
         "unsent-body" => unsent_body(&credential),
         "big-body" => big_body(&credential, &settings),
-        "slow-read" => slow_read(&credential, &settings),
+        "slow-read" => slow_read(client, &credential, &settings),
         "escaped-key" => escaped_key(&credential),
         "terminal" => terminal(&settings, request.state.is_some()),
         "big-state" => big_state(&settings),
@@ -123,8 +132,12 @@ fn fields_big(settings: &Map<String, Value>) -> Result<Page, ConnectorError> {
 
 /// A request of `method` to `url` with a body handle, not yet sent.
 fn request(method: Method, url: &str) -> Result<(OutgoingRequest, OutgoingBody), ConnectorError> {
-    let (scheme, authority, path) =
-        crate::http::split_url(url).map_err(|e| ConnectorError::InvalidSettings(e.describe()))?;
+    let url = Url::parse(url)
+        .map_err(|e| ConnectorError::InvalidSettings(format!("not a URL ({e:?})")))?;
+    let scheme = match url.scheme {
+        UrlScheme::Http => Scheme::Http,
+        UrlScheme::Https => Scheme::Https,
+    };
     let request = OutgoingRequest::new(Fields::new());
     let refused = |what: &str| ConnectorError::BadResponse(format!("the {what} was refused"));
     request
@@ -134,10 +147,10 @@ fn request(method: Method, url: &str) -> Result<(OutgoingRequest, OutgoingBody),
         .set_scheme(Some(&scheme))
         .map_err(|()| refused("scheme"))?;
     request
-        .set_authority(Some(authority))
+        .set_authority(Some(&url.authority()))
         .map_err(|()| refused("authority"))?;
     request
-        .set_path_with_query(Some(&path))
+        .set_path_with_query(Some(&url.path_with_query()))
         .map_err(|()| refused("path"))?;
     let body = request.body().map_err(|()| refused("body"))?;
     Ok((request, body))
@@ -213,6 +226,7 @@ fn big_body(
 
 /// Reads all of `target`'s body, however long it takes.
 fn slow_read(
+    client: &mut dyn HttpClient,
     credential: &Credential,
     settings: &Map<String, Value>,
 ) -> Result<Page, ConnectorError> {
@@ -221,8 +235,9 @@ fn slow_read(
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| format!("{}/api/v2/me", base_url(credential)));
-    let response =
-        crate::http::get(&target, &[]).map_err(|e| ConnectorError::BadResponse(e.describe()))?;
+    let response = client
+        .get(&target, &[])
+        .map_err(|e| ConnectorError::BadResponse(e.to_string()))?;
     Ok(common::last_page(vec![
         json!({ "i": 0, "bytes": response.body.len() }).to_string(),
     ]))

@@ -3,11 +3,16 @@
 //! well-behaved [`benign`] `validate`/`fetch` that a behaviour keeps where
 //! it is not hostile.
 
-pub use crate::bindings::contract::types::{
-    Account, ConnectorError, Credential, CredentialField, CredentialSpec, FetchRequest, FieldKind,
-    Page, RetryHint, StreamRecord, StreamSpec, SyncMode,
+pub use connector_sdk::http::HttpClient;
+pub use connector_sdk::model::{
+    Account, CredentialField, CredentialSpec, FetchRequest, FieldKind, Page, StreamRecord,
+    StreamSpec, SyncMode,
 };
+pub use connector_sdk::{ConnectorError, RetryHint, TransportError};
 use serde_json::{Map, Value};
+
+/// A credential as entered: (field key, value) pairs.
+pub type Credential = Vec<(String, String)>;
 
 /// Where requests go when the credential has no `base_url`.
 pub const DEFAULT_BASE_URL: &str = "https://circleci.com";
@@ -181,14 +186,21 @@ pub mod benign {
 
     /// `invalid-credential` without an `api_key`, else
     /// [`account`]`({"behaviour": <name>})`.
-    pub fn validate(credential: Credential) -> Result<Account, ConnectorError> {
+    pub fn validate(
+        _client: &mut dyn HttpClient,
+        credential: Credential,
+    ) -> Result<Account, ConnectorError> {
         api_key(&credential)?;
         Ok(account(json!({ "behaviour": crate::BEHAVIOUR })))
     }
 
     /// Two records, `{"i":0}` and `{"i":1}`, in a last page (whatever the
     /// stream, settings and state).
-    pub fn fetch(_credential: Credential, _request: FetchRequest) -> Result<Page, ConnectorError> {
+    pub fn fetch(
+        _client: &mut dyn HttpClient,
+        _credential: Credential,
+        _request: FetchRequest,
+    ) -> Result<Page, ConnectorError> {
         Ok(last_page(vec![
             json!({ "i": 0 }).to_string(),
             json!({ "i": 1 }).to_string(),

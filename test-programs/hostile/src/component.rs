@@ -1,15 +1,20 @@
 //! The `source` export: the catalog and the credential form from
-//! [`crate::common`], `validate` and `fetch` from the selected behaviour.
+//! [`crate::common`], `validate` and `fetch` from the selected behaviour,
+//! exported through the SDK's glue ([`connector_sdk::export!`]; natively it
+//! expands to nothing). `other-version` exports another version of the
+//! contract, which the SDK does not speak: it has its own raw glue
+//! (`other_version.rs`).
 
 use crate::behaviour;
-use crate::bindings::contract::source::Guest;
 use crate::common::{
-    self, Account, ConnectorError, Credential, CredentialSpec, FetchRequest, Page, StreamSpec,
+    self, Account, ConnectorError, CredentialSpec, FetchRequest, HttpClient, Page, StreamSpec,
 };
+use connector_sdk::Source;
 
-// Natively the exports are not linked (see below), so nothing names it.
+/// The component: the selected behaviour as the SDK's [`Source`].
+// Natively the exports are not linked, so nothing names it.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-struct Component;
+pub struct Component;
 
 // Two behaviours describe themselves differently; the rest share
 // `common`'s form and catalog.
@@ -22,26 +27,30 @@ use common::credential_spec;
 #[cfg(not(feature = "bad-names"))]
 use common::streams;
 
-impl Guest for Component {
+impl Source for Component {
     fn credential_schema() -> CredentialSpec {
         credential_spec()
     }
 
-    fn validate(credential: Credential) -> Result<Account, ConnectorError> {
-        behaviour::validate(credential)
+    fn validate(
+        client: &mut dyn HttpClient,
+        credential: &[(String, String)],
+    ) -> Result<Account, ConnectorError> {
+        behaviour::validate(client, credential.to_vec())
     }
 
     fn streams() -> Vec<StreamSpec> {
         streams()
     }
 
-    fn fetch(credential: Credential, request: FetchRequest) -> Result<Page, ConnectorError> {
-        behaviour::fetch(credential, request)
+    fn fetch(
+        client: &mut dyn HttpClient,
+        credential: &[(String, String)],
+        request: &FetchRequest,
+    ) -> Result<Page, ConnectorError> {
+        behaviour::fetch(client, credential.to_vec(), request.clone())
     }
 }
 
-// Only in the wasm module: a native cdylib cannot export names such as
-// `ingest:connector/source@0.2.0#fetch` (the linker's version script
-// rejects them), and nothing native calls them anyway.
-#[cfg(target_arch = "wasm32")]
-crate::bindings::export!(Component with_types_in crate::bindings);
+#[cfg(not(feature = "other-version"))]
+connector_sdk::export!(Component);

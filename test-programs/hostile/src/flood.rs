@@ -7,8 +7,7 @@
 //! refused quickly, its CPU/time limit): the call must end with the host's
 //! error while the upstream sees a bounded number of requests.
 
-use crate::common::{ConnectorError, Credential, FetchRequest, Page, base_url, field};
-use crate::http;
+use crate::common::{ConnectorError, Credential, FetchRequest, HttpClient, Page, base_url, field};
 use core::hint::black_box;
 
 pub use crate::common::benign::validate;
@@ -17,13 +16,17 @@ pub use crate::common::benign::validate;
 pub const NAME: &str = "flood";
 
 /// Never returns: requests until the host stops it.
-pub fn fetch(credential: Credential, _request: FetchRequest) -> Result<Page, ConnectorError> {
+pub fn fetch(
+    client: &mut dyn HttpClient,
+    credential: Credential,
+    _request: FetchRequest,
+) -> Result<Page, ConnectorError> {
     let url = format!("{}/api/v2/me", base_url(&credential));
     let token = field(&credential, "api_key").unwrap_or("").to_string();
     let headers = [("Circle-Token", token.as_str())];
     let mut sent: u64 = 0;
     loop {
-        let outcome = http::get(&url, &headers);
+        let outcome = client.get(&url, &headers);
         black_box(&outcome);
         drop(outcome);
         sent = black_box(sent.wrapping_add(1));

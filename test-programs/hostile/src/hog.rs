@@ -7,6 +7,7 @@
 //! allocator's error handler aborts, so the guest traps; either way the call
 //! must end with the host's error and the host must not run out of memory.
 
+use crate::common::HttpClient;
 use crate::common::{ConnectorError, Credential, FetchRequest, Page};
 use core::hint::black_box;
 
@@ -19,7 +20,11 @@ pub const NAME: &str = "hog";
 pub const CHUNK: usize = 1 << 20;
 
 /// Never returns: allocates until the host stops it.
-pub fn fetch(_credential: Credential, _request: FetchRequest) -> Result<Page, ConnectorError> {
+pub fn fetch(
+    _client: &mut dyn HttpClient,
+    _credential: Credential,
+    _request: FetchRequest,
+) -> Result<Page, ConnectorError> {
     let mut hoard: Vec<Vec<u8>> = Vec::new();
     loop {
         let chunk = vec![0xA5u8; CHUNK];

@@ -15,6 +15,7 @@
 //! and the list handed to the host), so very large settings hit the memory
 //! limit instead.
 
+use crate::common::HttpClient;
 use crate::common::{
     self, ConnectorError, Credential, FetchRequest, Page, setting_bool, setting_u64,
 };
@@ -32,7 +33,11 @@ pub const DEFAULT_RECORDS: u64 = 1_000_000;
 pub const DEFAULT_RECORD_BYTES: u64 = 16;
 
 /// One page of `records` records of `record_bytes` bytes.
-pub fn fetch(_credential: Credential, request: FetchRequest) -> Result<Page, ConnectorError> {
+pub fn fetch(
+    _client: &mut dyn HttpClient,
+    _credential: Credential,
+    request: FetchRequest,
+) -> Result<Page, ConnectorError> {
     let settings = common::settings(&request)?;
     let too_big = |key: &str| ConnectorError::InvalidSettings(format!("`{key}` is too large"));
     let count = usize::try_from(setting_u64(&settings, "records", DEFAULT_RECORDS)?)

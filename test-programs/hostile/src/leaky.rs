@@ -16,6 +16,7 @@
 //! field) must not appear in anything the host logs, prints, reports or
 //! stores in clear, whichever way the guest hands it over.
 
+use crate::common::HttpClient;
 use crate::common::{
     ConnectorError, Credential, FetchRequest, Page, field, setting_bool, settings,
 };
@@ -25,7 +26,10 @@ use serde_json::json;
 pub const NAME: &str = "leaky";
 
 /// The api_key in the error message.
-pub fn validate(credential: Credential) -> Result<crate::common::Account, ConnectorError> {
+pub fn validate(
+    _client: &mut dyn HttpClient,
+    credential: Credential,
+) -> Result<crate::common::Account, ConnectorError> {
     let token = field(&credential, "api_key").unwrap_or("");
     Err(ConnectorError::InvalidCredential(format!(
         "key {token} rejected"
@@ -34,7 +38,11 @@ pub fn validate(credential: Credential) -> Result<crate::common::Account, Connec
 
 /// The api_key in a notice, a record and the state; then in an error; or
 /// in a panic.
-pub fn fetch(credential: Credential, request: FetchRequest) -> Result<Page, ConnectorError> {
+pub fn fetch(
+    _client: &mut dyn HttpClient,
+    credential: Credential,
+    request: FetchRequest,
+) -> Result<Page, ConnectorError> {
     let token = field(&credential, "api_key").unwrap_or("");
     if setting_bool(&settings(&request)?, "panic")? {
         panic!("leaking api_key {token}");

@@ -57,13 +57,9 @@ const _: () = assert!(
 );
 
 #[cfg(not(feature = "other-world"))]
-mod bindings;
-#[cfg(not(feature = "other-world"))]
 pub mod common;
 #[cfg(not(feature = "other-world"))]
 mod component;
-#[cfg(not(feature = "other-world"))]
-pub mod http;
 
 #[cfg(all(feature = "spin", not(feature = "other-world")))]
 pub mod spin;

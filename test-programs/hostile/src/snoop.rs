@@ -11,6 +11,7 @@
 //! record per variable (`{"i", "env": "NAME=value"}`) and per directory
 //! entry (`{"i", "dir", "entry"}`).
 
+use crate::common::HttpClient;
 use crate::common::{self, Account, ConnectorError, Credential, FetchRequest, Page};
 use serde_json::{Value, json};
 use wasip2::cli::environment;
@@ -23,12 +24,19 @@ pub const NAME: &str = "snoop";
 const ENTRIES_PER_DIR: usize = 16;
 
 /// Returns what it found in the account's details.
-pub fn validate(_credential: Credential) -> Result<Account, ConnectorError> {
+pub fn validate(
+    _client: &mut dyn HttpClient,
+    _credential: Credential,
+) -> Result<Account, ConnectorError> {
     Ok(common::account(json!({ "found": snoop() })))
 }
 
 /// Returns what it found as records.
-pub fn fetch(_credential: Credential, _request: FetchRequest) -> Result<Page, ConnectorError> {
+pub fn fetch(
+    _client: &mut dyn HttpClient,
+    _credential: Credential,
+    _request: FetchRequest,
+) -> Result<Page, ConnectorError> {
     let records = snoop()
         .into_iter()
         .enumerate()

@@ -6,6 +6,7 @@
 //! interruption or fuel): the call must end with the host's limit error,
 //! not hang the host or its other tenants.
 
+use crate::common::HttpClient;
 use crate::common::{Account, ConnectorError, Credential, FetchRequest, Page};
 use core::hint::black_box;
 
@@ -13,12 +14,19 @@ use core::hint::black_box;
 pub const NAME: &str = "spin";
 
 /// Never returns.
-pub fn validate(_credential: Credential) -> Result<Account, ConnectorError> {
+pub fn validate(
+    _client: &mut dyn HttpClient,
+    _credential: Credential,
+) -> Result<Account, ConnectorError> {
     burn()
 }
 
 /// Never returns.
-pub fn fetch(_credential: Credential, _request: FetchRequest) -> Result<Page, ConnectorError> {
+pub fn fetch(
+    _client: &mut dyn HttpClient,
+    _credential: Credential,
+    _request: FetchRequest,
+) -> Result<Page, ConnectorError> {
     burn()
 }
 

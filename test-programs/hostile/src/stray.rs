@@ -13,17 +13,17 @@
 //!   outcomes (validate: in the account's details; fetch: one record each);
 //! - else if the host refused any (`HttpRequestDenied` or
 //!   `DestinationIpProhibited`): `denied("the host refused: <target>
-//!   (denied (HttpRequestDenied)), <target> (failed (<code>)), ...")`, one
-//!   entry per target;
+//!   (denied), <target> (connection failed (<code>)), ...")`, one entry
+//!   per target (see the SDK's `TransportError` display);
 //! - else: `unavailable("no target answered: ...")`, the same list.
 //!
 //! Messages and records name the targets without their query: the key goes
 //! out in requests only.
 
 use crate::common::{
-    self, Account, ConnectorError, Credential, FetchRequest, Page, RetryHint, query_escape,
+    self, Account, ConnectorError, Credential, FetchRequest, HttpClient, Page, RetryHint,
+    TransportError, query_escape,
 };
-use crate::http;
 use serde_json::{Value, json};
 
 /// The behaviour's name.
@@ -37,14 +37,21 @@ pub const DEFAULT_TARGETS: &[&str] = &[
 ];
 
 /// Sends the key to [`DEFAULT_TARGETS`].
-pub fn validate(credential: Credential) -> Result<Account, ConnectorError> {
+pub fn validate(
+    client: &mut dyn HttpClient,
+    credential: Credential,
+) -> Result<Account, ConnectorError> {
     let targets: Vec<String> = DEFAULT_TARGETS.iter().map(|t| t.to_string()).collect();
-    let outcomes = send_everywhere(&credential, &targets)?;
+    let outcomes = send_everywhere(client, &credential, &targets)?;
     Ok(common::account(json!({ "reached": outcomes })))
 }
 
 /// Sends the key to the settings' `targets`, or [`DEFAULT_TARGETS`].
-pub fn fetch(credential: Credential, request: FetchRequest) -> Result<Page, ConnectorError> {
+pub fn fetch(
+    client: &mut dyn HttpClient,
+    credential: Credential,
+    request: FetchRequest,
+) -> Result<Page, ConnectorError> {
     let settings = common::settings(&request)?;
     let targets = match settings.get("targets") {
         None | Some(Value::Null) => DEFAULT_TARGETS.iter().map(|t| t.to_string()).collect(),
@@ -61,7 +68,7 @@ pub fn fetch(credential: Credential, request: FetchRequest) -> Result<Page, Conn
             ));
         }
     };
-    let outcomes = send_everywhere(&credential, &targets)?;
+    let outcomes = send_everywhere(client, &credential, &targets)?;
     let records = outcomes
         .into_iter()
         .enumerate()
@@ -78,6 +85,7 @@ pub fn fetch(credential: Credential, request: FetchRequest) -> Result<Page, Conn
 /// object per target if any got a response, the error described above if
 /// none did.
 fn send_everywhere(
+    client: &mut dyn HttpClient,
     credential: &Credential,
     targets: &[String],
 ) -> Result<Vec<Value>, ConnectorError> {
@@ -89,14 +97,14 @@ fn send_everywhere(
     for target in targets {
         let separator = if target.contains('?') { '&' } else { '?' };
         let url = format!("{target}{separator}key={}", query_escape(token));
-        let outcome = match http::get(&url, &[("Circle-Token", token)]) {
+        let outcome = match client.get(&url, &[("Circle-Token", token)]) {
             Ok(response) => {
                 reached = true;
                 format!("status {}", response.status)
             }
             Err(err) => {
-                refused |= err.is_denied();
-                err.describe()
+                refused |= matches!(err, TransportError::Denied(_));
+                err.to_string()
             }
         };
         summary.push(format!("{target} ({outcome})"));
