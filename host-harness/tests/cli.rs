@@ -19,15 +19,7 @@ impl Env {
         let sim = Simulator::start(SimConfig::single(TOKEN, projects, pipelines))
             .await
             .unwrap();
-        let dir = std::env::temp_dir().join(format!(
-            "harness-cli-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = conformance::scratch::scratch_dir("harness-cli");
         Env { sim, dir }
     }
 

@@ -47,15 +47,7 @@ async fn the_cli_flags_pin_a_name_and_open_its_network() {
         .await
         .unwrap();
     let port = sim.addr().port();
-    let dir = std::env::temp_dir().join(format!(
-        "harness-address-policy-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = conformance::scratch::scratch_dir("harness-address-policy");
     let credential = dir.join("credential.json");
     let base_url = format!("http://ci.sim.test:{port}");
     std::fs::write(
@@ -101,15 +93,7 @@ async fn the_cli_keeps_connections_unless_told_not_to() {
     let sim = Simulator::start(SimConfig::single(TOKEN, 1, 100))
         .await
         .unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "harness-keep-alive-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = conformance::scratch::scratch_dir("harness-keep-alive");
     let cred = dir.join("cred.json");
     let doc = json!({"api_key": TOKEN, "base_url": format!("http://{}", sim.addr())});
     std::fs::write(&cred, doc.to_string()).unwrap();

@@ -10,7 +10,7 @@
 //! and the hostile `spin` component beside a well-behaved tenant in the
 //! conformance suite (`hostile.rs`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -521,7 +521,7 @@ async fn a_zero_cpu_budget_stops_the_first_guest_code_with_the_limit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_reports_a_limit_with_its_exit_code() {
     let sim = simulator(6, 45).await;
-    let dir = temp_dir("cli");
+    let dir = conformance::scratch::scratch_dir("harness-limits-cli");
     let cred = dir.join("cred.json");
     std::fs::write(
         &cred,
@@ -683,19 +683,6 @@ fn clone_err(e: &HarnessError) -> HarnessError {
         },
         None => HarnessError::Trap(e.to_string()),
     }
-}
-
-fn temp_dir(what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "harness-limits-{what}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn p(path: &Path) -> &str {

@@ -11,7 +11,7 @@
 //! paged streams, and resuming a sync whose retries ran out.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -336,19 +336,6 @@ async fn records_repeated_by_primary_key_are_written_once_per_run() {
 
 // ---- the CLI ----
 
-fn temp_dir(what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "harness-retry-{what}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -367,7 +354,7 @@ async fn harness(dir: &Path, addr: SocketAddr, args: &[&str]) -> std::process::O
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_flags_bound_the_retries() {
     let upstream = Scripted::start(vec![DOWN]).await;
-    let dir = temp_dir("cli");
+    let dir = conformance::scratch::scratch_dir("harness-retry-cli");
     let cred = dir.join("credential.json");
     std::fs::write(
         &cred,

@@ -5,4 +5,5 @@
 //! run the connector against it, since no live CircleCI endpoint can be reached.
 
 pub mod announcement;
+pub mod scratch;
 pub mod sim;

@@ -175,7 +175,7 @@ async fn an_interrupted_sync_resumes_from_its_state_file() {
     let slugs = all_slugs(&sim);
     let settings = json!({"project_slugs": slugs}).to_string();
     let cred = credential(&sim, TOKEN);
-    let dir = tempdir();
+    let dir = conformance::scratch::scratch_dir("conformance-fetch");
     let state = StateFile::new(dir.join("sync.state.json"));
 
     // The first run stops after two calls, as a crash would.
@@ -308,17 +308,4 @@ async fn an_unknown_project_is_not_found() {
         other => panic!("expected not-found, got {other:?}"),
     }
     sim.shutdown().await;
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "conformance-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
