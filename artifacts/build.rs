@@ -65,7 +65,7 @@ fn run() -> anyhow::Result<()> {
         &build,
         &workspace.join("wit"),
         CONNECTOR_WORLD,
-        CONNECTOR_ALLOWED_IMPORTS,
+        &CONNECTOR_ALLOWED_IMPORTS,
     )?;
 
     // Write then rename, so a reader never sees half a component.

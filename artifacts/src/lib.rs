@@ -30,7 +30,7 @@ mod tests {
 
     #[test]
     fn embedded_component_is_checked() {
-        check_imports(CIRCLECI_CONNECTOR, CONNECTOR_ALLOWED_IMPORTS).unwrap();
+        check_imports(CIRCLECI_CONNECTOR, &CONNECTOR_ALLOWED_IMPORTS).unwrap();
         let exports = component_exports(CIRCLECI_CONNECTOR).unwrap();
         assert!(
             exports.iter().any(|e| e == "ingest:connector/source@0.2.0"),

@@ -19,16 +19,17 @@ use wit_parser::{Resolve, WorldId};
 pub const CONNECTOR_WORLD: &str = "ingest:connector/source-connector@0.2.0";
 
 /// What a connector component may import: HTTP out and the I/O interfaces
-/// HTTP bodies and futures are made of. Nothing else (no filesystem, no
-/// environment, no clocks, no sockets, no random). The contract's own
-/// `types` interface is exported by the world, so it never shows up here.
-pub const CONNECTOR_ALLOWED_IMPORTS: &[&str] = &[
-    "wasi:http/types@0.2.12",
-    "wasi:http/outgoing-handler@0.2.12",
-    "wasi:io/error@0.2.12",
-    "wasi:io/streams@0.2.12",
-    "wasi:io/poll@0.2.12",
-];
+/// HTTP bodies and futures are made of, at the exact versions the guests
+/// are built against. Read from `wit/allowed-imports.txt`, the one list the
+/// host's loader reads too.
+pub static CONNECTOR_ALLOWED_IMPORTS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        include_str!("../../wit/allowed-imports.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    });
 
 /// Encodes a core module (with its embedded `component-type` metadata, as
 /// wit-bindgen produces it) into a component, validating the result.
@@ -315,7 +316,7 @@ mod tests {
                 "wasi:io/streams@0.2.12",
             ],
         );
-        check_imports(&component, CONNECTOR_ALLOWED_IMPORTS).unwrap();
+        check_imports(&component, &CONNECTOR_ALLOWED_IMPORTS).unwrap();
         assert_eq!(
             component_exports(&component).unwrap(),
             [
@@ -329,7 +330,7 @@ mod tests {
     fn filesystem_import_is_rejected_by_name() {
         let resolve = resolve_with_test_worlds();
         let component = dummy_component(&resolve, "test:worlds/with-filesystem");
-        let err = check_imports(&component, CONNECTOR_ALLOWED_IMPORTS).unwrap_err();
+        let err = check_imports(&component, &CONNECTOR_ALLOWED_IMPORTS).unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("`wasi:filesystem/preopens@0.2.12`"), "{msg}");
         assert!(msg.contains("`wasi:filesystem/types@0.2.12`"), "{msg}");
@@ -359,7 +360,7 @@ mod tests {
         // no business reading clocks.
         let resolve = resolve_with_test_worlds();
         let component = dummy_component(&resolve, CONNECTOR_WORLD);
-        let err = check_imports(&component, CONNECTOR_ALLOWED_IMPORTS).unwrap_err();
+        let err = check_imports(&component, &CONNECTOR_ALLOWED_IMPORTS).unwrap_err();
         assert!(
             format!("{err:#}").contains("`wasi:clocks/monotonic-clock@0.2.12`"),
             "{err:#}"
@@ -473,13 +474,19 @@ mod tests {
         assert_eq!(
             strict,
             ComponentChecks::new(
-                CONNECTOR_ALLOWED_IMPORTS,
+                &CONNECTOR_ALLOWED_IMPORTS,
                 &[&workspace.join("wit")],
                 CONNECTOR_WORLD
             )
         );
         componentize_checked(&connector, &strict).unwrap();
-        componentize(&connector, &wit, CONNECTOR_WORLD, CONNECTOR_ALLOWED_IMPORTS).unwrap();
+        componentize(
+            &connector,
+            &wit,
+            CONNECTOR_WORLD,
+            &CONNECTOR_ALLOWED_IMPORTS,
+        )
+        .unwrap();
         let err = componentize_checked(&with_fs, &strict).unwrap_err();
         assert!(format!("{err:#}").contains("wasi:filesystem"), "{err:#}");
 

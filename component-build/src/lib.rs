@@ -110,7 +110,7 @@ impl ComponentChecks {
     /// `<workspace>/wit`.
     pub fn connector(workspace_root: &Path) -> Self {
         Self::new(
-            CONNECTOR_ALLOWED_IMPORTS,
+            &CONNECTOR_ALLOWED_IMPORTS,
             &[&workspace_root.join("wit")],
             CONNECTOR_WORLD,
         )
@@ -148,7 +148,7 @@ pub fn build_connector(workspace_root: &Path, target_dir: &Path) -> Result<Built
         &build,
         &workspace_root.join("wit"),
         CONNECTOR_WORLD,
-        CONNECTOR_ALLOWED_IMPORTS,
+        &CONNECTOR_ALLOWED_IMPORTS,
     )
 }
 

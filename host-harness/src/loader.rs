@@ -30,16 +30,24 @@ use crate::connector::{Connector, HostState};
 use crate::error::HarnessError;
 use crate::limits::{EPOCH_TICK, EpochTicker, Limits};
 
-/// Interfaces a connector may import: wasi:http's client side and the wasi:io
-/// it is built on, at any 0.2 patch version (wasmtime links an older 0.2.x
-/// import against the 0.2.12 implementation).
-pub const ALLOWED_IMPORTS: &[&str] = &[
-    "wasi:http/types@0.2.",
-    "wasi:http/outgoing-handler@0.2.",
-    "wasi:io/error@0.2.",
-    "wasi:io/streams@0.2.",
-    "wasi:io/poll@0.2.",
-];
+/// Whether a component may import `name`: an interface of
+/// `wit/allowed-imports.txt` (wasi:http's client side and the wasi:io it is
+/// built on), at any patch version of the minor version listed there
+/// (wasmtime links an older 0.2.x import against its 0.2 implementation).
+fn import_allowed(name: &str) -> bool {
+    include_str!("../../wit/allowed-imports.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .any(|listed| {
+            // `wasi:http/types@0.2.12` admits `wasi:http/types@0.2.` + any.
+            let minor = match listed.rfind('.') {
+                Some(dot) => &listed[..=dot],
+                None => listed,
+            };
+            name.starts_with(minor)
+        })
+}
 
 /// The export every connector must provide.
 pub const REQUIRED_EXPORT: &str = "ingest:connector/source@0.2.0";
@@ -256,14 +264,14 @@ impl Loader {
             .with_secret_fields(&self.secret_fields))
     }
 
-    /// Refuses components that import beyond [`ALLOWED_IMPORTS`] or do not
+    /// Refuses components that import beyond the allowed imports (`wit/allowed-imports.txt`) or do not
     /// export [`REQUIRED_EXPORT`], naming what is wrong.
     fn check_shape(&self, component: &Component) -> Result<(), HarnessError> {
         let ty = component.component_type();
         let refused: Vec<String> = ty
             .imports(&self.engine)
             .map(|(name, _)| name.to_string())
-            .filter(|name| !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)))
+            .filter(|name| !import_allowed(name))
             .collect();
         if !refused.is_empty() {
             return Err(HarnessError::Load(format!(
@@ -298,5 +306,34 @@ impl Loader {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_are_allowed_by_the_one_list_at_any_patch_version() {
+        for name in [
+            "wasi:http/types@0.2.12",
+            "wasi:http/types@0.2.0",
+            "wasi:http/outgoing-handler@0.2.3",
+            "wasi:io/streams@0.2.12",
+            "wasi:io/poll@0.2.1",
+            "wasi:io/error@0.2.9",
+        ] {
+            assert!(import_allowed(name), "{name}");
+        }
+        for name in [
+            "wasi:http/types@0.3.0",
+            "wasi:filesystem/types@0.2.12",
+            "wasi:cli/environment@0.2.12",
+            "wasi:random/random@0.2.12",
+            "wasi:sockets/tcp@0.2.12",
+            "wasi:http/incoming-handler@0.2.12",
+        ] {
+            assert!(!import_allowed(name), "{name}");
+        }
     }
 }

@@ -236,7 +236,7 @@ mod tests {
             ("unmarked", UNMARKED),
             ("bad-names", BAD_NAMES),
         ] {
-            check_imports(component, CONNECTOR_ALLOWED_IMPORTS)
+            check_imports(component, &CONNECTOR_ALLOWED_IMPORTS)
                 .unwrap_or_else(|e| panic!("{name}: {e:#}"));
             assert_eq!(
                 component_exports(component).unwrap(),
@@ -282,12 +282,12 @@ mod tests {
             assert!(imports.iter().any(|i| i == wanted), "{imports:?}");
         }
         // So the connector's allow-list refuses it...
-        let err = check_imports(SNOOP, CONNECTOR_ALLOWED_IMPORTS).unwrap_err();
+        let err = check_imports(SNOOP, &CONNECTOR_ALLOWED_IMPORTS).unwrap_err();
         assert!(format!("{err:#}").contains("wasi:filesystem"), "{err:#}");
         // ...and for nothing but those.
         for import in &imports {
             assert!(
-                import_allowed(import, CONNECTOR_ALLOWED_IMPORTS)
+                import_allowed(import, &CONNECTOR_ALLOWED_IMPORTS)
                     || import.starts_with("wasi:filesystem/")
                     || import.starts_with("wasi:cli/environment@"),
                 "{import}"
@@ -305,7 +305,7 @@ mod tests {
                 "ingest:connector/source@0.1.0"
             ]
         );
-        check_imports(OTHER_VERSION, CONNECTOR_ALLOWED_IMPORTS).unwrap();
+        check_imports(OTHER_VERSION, &CONNECTOR_ALLOWED_IMPORTS).unwrap();
     }
 
     #[test]
@@ -323,7 +323,7 @@ mod tests {
             let component = get(name).unwrap();
             let exports = component_exports(component).unwrap();
             let wrong_exports = !exports.iter().any(|e| e == SOURCE_V1);
-            let wrong_imports = check_imports(component, CONNECTOR_ALLOWED_IMPORTS).is_err();
+            let wrong_imports = check_imports(component, &CONNECTOR_ALLOWED_IMPORTS).is_err();
             assert!(wrong_exports || wrong_imports, "{name}");
         }
     }

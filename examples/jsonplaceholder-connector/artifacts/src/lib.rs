@@ -16,7 +16,7 @@ mod tests {
 
     #[test]
     fn the_component_is_checked() {
-        check_imports(JSONPLACEHOLDER_CONNECTOR, CONNECTOR_ALLOWED_IMPORTS).unwrap();
+        check_imports(JSONPLACEHOLDER_CONNECTOR, &CONNECTOR_ALLOWED_IMPORTS).unwrap();
         let exports = component_exports(JSONPLACEHOLDER_CONNECTOR).unwrap();
         assert!(
             exports.iter().any(|e| e == "ingest:connector/source@0.2.0"),
