@@ -20,6 +20,7 @@
 pub mod encode;
 pub mod guest;
 pub mod rerun;
+pub mod script;
 pub mod toolchain;
 
 pub use encode::{

@@ -17,11 +17,12 @@
 //! claims (see `programs()`); `tests` in `src/lib.rs` check their shapes.
 
 use anyhow::Context;
+use component_build::script::{self, ScriptDirs};
 use component_build::{
-    CONNECTOR_ALLOWED_IMPORTS, ComponentChecks, GuestBuild, ToolchainMissing, WorldCheck,
-    build_guest, componentize_checked, custom_section, default_target_dir,
+    CONNECTOR_ALLOWED_IMPORTS, ComponentChecks, GuestBuild, WorldCheck, build_guest,
+    componentize_checked, custom_section, default_target_dir,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -120,30 +121,14 @@ fn programs(workspace: &Path, guest: &Path) -> Vec<Program> {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            // As in artifacts/build.rs: a missing toolchain reads as the
-            // commands to run, anything else as one error chain.
-            if let Some(missing) = err.downcast_ref::<ToolchainMissing>() {
-                eprintln!("error: {missing}");
-            } else {
-                eprintln!("error: building the hostile connector components failed: {err:#}");
-            }
-            ExitCode::FAILURE
-        }
-    }
+    script::main("the hostile connector components", run)
 }
 
 fn run() -> anyhow::Result<()> {
-    let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR")?);
-    let out_dir = PathBuf::from(env("OUT_DIR")?);
     // test-programs/artifacts → the workspace root.
-    let workspace = manifest_dir
-        .ancestors()
-        .nth(2)
-        .ok_or_else(|| anyhow::anyhow!("{} has no grandparent", manifest_dir.display()))?
-        .to_path_buf();
+    let ScriptDirs {
+        out_dir, workspace, ..
+    } = ScriptDirs::from_env(2)?;
     let guest = workspace.join("test-programs").join("hostile");
 
     // Before any `cargo:` line, so a missing toolchain shows just the
@@ -170,7 +155,7 @@ fn run() -> anyhow::Result<()> {
         let component = build_checked(&build, &program)?;
 
         let file = format!("{}.component.wasm", program.name);
-        write_atomically(&out_dir.join(&file), &component)?;
+        script::write_atomically(&out_dir.join(&file), &component)?;
         eprintln!(
             "hostile-artifacts: {file}: {} bytes in {:.1} s",
             component.len(),
@@ -235,17 +220,4 @@ fn remove_outputs(core_module: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Write then rename, so a reader never sees half a component.
-fn write_atomically(dest: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = dest.with_extension("wasm.tmp");
-    std::fs::write(&tmp, bytes)
-        .map_err(|e| anyhow::anyhow!("could not write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, dest)
-        .map_err(|e| anyhow::anyhow!("could not write {}: {e}", dest.display()))
-}
-
-fn env(name: &str) -> anyhow::Result<String> {
-    std::env::var(name).map_err(|_| anyhow::anyhow!("cargo did not set {name}"))
 }
