@@ -212,6 +212,43 @@ impl From<ConnectorError> for HarnessError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::RetryHint;
+
+    /// The kind names are the contract's: every case of `connector-error`
+    /// in `wit/connector.wit`, spelled as there, and nothing else.
+    #[test]
+    fn connector_error_kinds_are_the_wit_case_names() {
+        let wit = include_str!("../../wit/connector.wit");
+        let start = wit.find("variant connector-error {").expect("the variant");
+        let body = &wit[start..][..wit[start..].find('}').expect("its end")];
+        let cases: Vec<&str> = body
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("//"))
+            .map(|l| l.split('(').next().unwrap_or(l).trim_end_matches(','))
+            .collect();
+        let hint = || RetryHint {
+            message: String::new(),
+            retry_after_ms: None,
+        };
+        let ours: Vec<&str> = [
+            ConnectorError::InvalidCredential(String::new()),
+            ConnectorError::Unauthorized(String::new()),
+            ConnectorError::Forbidden(String::new()),
+            ConnectorError::NotFound(String::new()),
+            ConnectorError::RateLimited(hint()),
+            ConnectorError::Unavailable(hint()),
+            ConnectorError::Denied(String::new()),
+            ConnectorError::BadResponse(String::new()),
+            ConnectorError::InvalidSettings(String::new()),
+            ConnectorError::InvalidState(String::new()),
+        ]
+        .iter()
+        .map(connector_error_kind)
+        .collect();
+        assert_eq!(ours, cases);
+    }
 
     #[test]
     fn messages_print_on_one_line_without_terminal_controls() {
