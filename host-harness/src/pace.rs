@@ -21,15 +21,19 @@
 //! Concurrency alone cannot keep a fast upstream's rate: against one that
 //! answers in a millisecond, a single request in flight is a thousand a
 //! second, and `Retry-After` is whole seconds, so every 429 would cost a
-//! second's pause. So a 429 also sets a *rate*: requests start at most at
+//! second's pause. So a 429 that asks for a wait also sets a *rate*
+//! (one that does not only lowers the concurrency): requests start at most at
 //! 95 % of the rate the upstream answered the tenant at over the last
-//! second (over its limit, that is the limit), spaced evenly. Set before a
-//! second of history (the first burst), the rate doubles every half second
-//! until the next 429; that one's window mixed the ramp's slower steps, so
-//! the rate it sets grows by about 4 % a second until a 429 measures it
-//! over a steady window. From then on it grows by about 0.5 % a second, so
-//! that a limit that was raised is found again at the cost of one 429 now
-//! and then.
+//! second (over its limit, that is the limit), spaced evenly. Only a clean
+//! window measures it (a whole second of history, no pause in it, enough
+//! answers); a 429 without one (the first burst, one just after a pause)
+//! sets a rate that doubles every half second and never lowers a rate
+//! already set, so 429s that are not about the rate cannot cut it down. The
+//! first clean 429 after such a ramp mixed the ramp's slower steps, so the
+//! rate it sets grows by about 4 % a second until a 429 measures it over a
+//! steady window. From then on it grows by about 0.5 % a second, so that a
+//! limit that was raised is found again at the cost of one 429 now and
+//! then.
 //!
 //! One tenant's pace never touches another's: each tenant's instances have
 //! their own.
@@ -56,6 +60,8 @@ pub const MIN_RATE: f64 = 0.2;
 const RATE_MARGIN: f64 = 0.95;
 /// How often the rate grows without a 429.
 const RATE_STEP: Duration = Duration::from_millis(250);
+/// The fewest answers in a window that measure a rate.
+const MIN_SAMPLE: usize = 20;
 /// The window the rate is measured over.
 const RATE_WINDOW: Duration = Duration::from_secs(1);
 
@@ -77,6 +83,9 @@ struct State {
     /// Answers without a 429 since the limit last moved.
     streak: u32,
     paused_until: Option<Instant>,
+    /// When the last pause ends (or ended): the rate's window must not
+    /// overlap it to measure anything.
+    last_pause: Option<Instant>,
     /// The lowest the limit went.
     lowest: u32,
     rate: Rate,
@@ -174,20 +183,36 @@ impl Rate {
 
     /// A 429 at `now`: the rate is 95 % of the answers over the last
     /// window (a whole window is assumed when there is less history).
-    fn limited(&mut self, now: Instant) {
+    ///
+    /// Only a *clean* window measures the limit: a whole window of history,
+    /// no pause ending inside it (`paused_until`, the last pause's end), and
+    /// at least [`MIN_SAMPLE`] answers. Any other (the first burst, a 429
+    /// just after a pause, a trickle) sets a rate that doubles every half
+    /// second and never lowers one already set: otherwise 429s that are not
+    /// about the rate (an upstream's hiccup, a rate limit shared with other
+    /// clients) would each cut the rate to what the pauses they caused left
+    /// of it, down to a request every few seconds.
+    fn limited(&mut self, now: Instant, paused_until: Option<Instant>) {
         let since = now.checked_sub(RATE_WINDOW).unwrap_or(now);
-        let sent = self.answered.iter().filter(|t| **t >= since).count() as f64;
+        let sent = self.answered.iter().filter(|t| **t >= since).count();
         let history = self
             .first
             .map_or(Duration::ZERO, |f| now.saturating_duration_since(f));
-        let measured = sent / RATE_WINDOW.as_secs_f64();
-        self.phase = match self.phase {
-            _ if history < RATE_WINDOW => Phase::Ramp,
-            Phase::Ramp if self.cap.is_some() => Phase::Probe,
-            Phase::Ramp => Phase::Steady,
-            Phase::Probe | Phase::Steady => Phase::Steady,
-        };
-        self.cap = Some((measured * RATE_MARGIN).max(MIN_RATE));
+        let estimate = (sent as f64 / RATE_WINDOW.as_secs_f64() * RATE_MARGIN).max(MIN_RATE);
+        let clean = history >= RATE_WINDOW
+            && paused_until.is_none_or(|p| p + RATE_WINDOW <= now)
+            && sent >= MIN_SAMPLE;
+        if clean {
+            self.phase = match self.phase {
+                // A ramp's window mixed slower steps: probe from here.
+                Phase::Ramp if self.cap.is_some() => Phase::Probe,
+                _ => Phase::Steady,
+            };
+            self.cap = Some(estimate);
+        } else {
+            self.phase = Phase::Ramp;
+            self.cap = Some(self.cap.map_or(estimate, |cap| cap.max(estimate)));
+        }
         self.grown = Some(now);
     }
 }
@@ -204,6 +229,7 @@ impl Pace {
                 in_flight: 0,
                 streak: 0,
                 paused_until: None,
+                last_pause: None,
                 lowest: max,
                 rate: Rate::default(),
             }),
@@ -313,15 +339,23 @@ impl Pace {
             // The other requests of the batch that met the limit count
             // once: one decrease per pause.
             let paused = s.paused_until.is_some_and(|p| p > now);
+            let wait = retry_after.filter(|w| !w.is_zero());
             if !paused {
                 s.limit = (s.limit / 2).max(1);
                 s.lowest = s.lowest.min(s.limit);
-                s.rate.limited(now);
+                // Only a 429 that asks for a wait says the tenant is over a
+                // rate; one without (an upstream's passing refusal) only
+                // lowers the concurrency, as its retry waits on its own.
+                if wait.is_some() {
+                    let last_pause = s.last_pause;
+                    s.rate.limited(now, last_pause);
+                }
             }
             s.streak = 0;
-            if let Some(wait) = retry_after.filter(|w| !w.is_zero()) {
+            if let Some(wait) = wait {
                 let until = now + wait.min(MAX_PAUSE);
                 s.paused_until = Some(s.paused_until.map_or(until, |p| p.max(until)));
+                s.last_pause = s.paused_until;
             }
             return;
         }
@@ -430,13 +464,14 @@ mod tests {
     async fn a_429_sets_a_rate_that_spaces_the_requests() {
         let pace = Pace::new(4);
         assert_eq!(pace.rate(), None);
-        // Twenty answers in the last second, then a 429 (no pause asked).
+        // Twenty answers in the last second, then a 429 asking for a wait
+        // (a millisecond, so that the spacing below is the rate's).
         for _ in 0..20 {
             drop(pace.acquire().await);
             pace.answered(200, None);
             tokio::time::advance(Duration::from_millis(50)).await;
         }
-        pace.answered(429, None);
+        pace.answered(429, Some(Duration::from_millis(1)));
         let rate = pace.rate().unwrap();
         assert!(
             (rate - 19.0).abs() < 1.0,
@@ -462,16 +497,29 @@ mod tests {
             drop(fresh.acquire().await);
             fresh.answered(200, None);
         }
-        fresh.answered(429, None);
+        fresh.answered(429, Some(Duration::from_millis(1)));
         let first = fresh.rate().unwrap();
         tokio::time::advance(Duration::from_secs(2)).await;
         assert!((fresh.rate().unwrap() - first * 16.0).abs() < 1e-6);
-        fresh.answered(429, None);
+        // A clean window of answers, then a 429: it measures.
+        let answer_for_a_second = || async {
+            for _ in 0..30 {
+                fresh.answered(200, None);
+                tokio::time::advance(Duration::from_millis(30)).await;
+            }
+        };
+        answer_for_a_second().await;
+        fresh.answered(429, Some(Duration::from_millis(1)));
         let probing = fresh.rate().unwrap();
+        assert!(
+            (probing - 28.5).abs() < 1.5,
+            "95 % of 30 a second: {probing}"
+        );
         tokio::time::advance(Duration::from_secs(1)).await;
         let grown = fresh.rate().unwrap() / probing;
         assert!((1.03..1.05).contains(&grown), "about 4 % a second: {grown}");
-        fresh.answered(429, None);
+        answer_for_a_second().await;
+        fresh.answered(429, Some(Duration::from_millis(1)));
         let steady = fresh.rate().unwrap();
         tokio::time::advance(Duration::from_secs(1)).await;
         let grown = fresh.rate().unwrap() / steady;
@@ -479,6 +527,46 @@ mod tests {
             (1.004..1.006).contains(&grown),
             "about 0.5 % a second: {grown}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_that_cannot_measure_the_rate_never_lowers_it() {
+        let pace = Pace::new(8);
+        // A steady second of 40 answers, then a 429 with a pause: 38/s.
+        for _ in 0..40 {
+            drop(pace.acquire().await);
+            pace.answered(200, None);
+            tokio::time::advance(Duration::from_millis(25)).await;
+        }
+        pace.answered(429, Some(Duration::from_secs(1)));
+        let measured = pace.rate().unwrap();
+        assert!((measured - 38.0).abs() < 1.0, "{measured}");
+        // Just after the pause, three answers and another 429: the window
+        // overlaps the pause and holds too few answers to measure anything.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        for _ in 0..3 {
+            drop(pace.acquire().await);
+            pace.answered(200, None);
+        }
+        pace.answered(429, Some(Duration::from_secs(1)));
+        let after = pace.rate().unwrap();
+        assert!(after >= measured, "not lowered: {after} < {measured}");
+        // And it grows back fast (doubling every half second).
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(pace.rate().unwrap() >= after * 15.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_that_asks_for_no_wait_sets_no_rate() {
+        let pace = Pace::new(8);
+        for _ in 0..40 {
+            pace.answered(200, None);
+            tokio::time::advance(Duration::from_millis(25)).await;
+        }
+        pace.answered(429, None);
+        pace.answered(429, Some(Duration::ZERO));
+        assert_eq!(pace.rate(), None);
+        assert_eq!(pace.concurrency(), 2, "the concurrency halves");
     }
 
     #[test]

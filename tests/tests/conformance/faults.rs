@@ -236,6 +236,8 @@ async fn every_fault_at_every_rate_loses_and_duplicates_nothing() {
             "| {fault:<28} | {rate:>5} | {:>8} | {:>7} | {:>4} | {:>10} | {:>7} | {:>6.1} |",
             row.requests, row.records, row.lost, row.duplicated, row.retries, row.seconds
         ));
+        // Each row as it comes, so a slow case shows which it is.
+        eprintln!("{}", table.last().expect("just pushed"));
         if row.lost + row.duplicated + row.foreign > 0 {
             failures.push(format!(
                 "{fault} at {rate}: {} lost, {} duplicated, {} foreign",
