@@ -58,10 +58,21 @@ fn ensure_toolchain() -> Result<()> {
     Ok(())
 }
 
-/// Runs the whole test suite in release mode (the harness, the simulator
-/// and wasmtime are built once, in one profile, for tests and demo alike).
+/// Checks the host library without its default features, then runs the
+/// whole test suite in release mode (the harness, the simulator and
+/// wasmtime are built once, in one profile, for tests and demo alike).
 fn test(extra: &[String]) -> Result<()> {
     ensure_toolchain()?;
+    // The host library as an embedder takes it: without the CLI and the
+    // built-in component, so without clap or the wasm toolchain.
+    run(cargo().current_dir(workspace_root()).args([
+        "check",
+        "--release",
+        "-p",
+        "host-harness",
+        "--no-default-features",
+        "--lib",
+    ]))?;
     let mut cmd = cargo();
     cmd.current_dir(workspace_root())
         .args(["test", "--release", "--workspace"])
