@@ -63,6 +63,7 @@ fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
     // The simulator speaks plain HTTP, which the allow-list admits only
     // when a rule says so.
     let allow = sim.base_url.clone();
+    let addr = host_port(&allow);
     let harness_cmd = |args: &[&str]| {
         let mut cmd = Command::new(harness);
         cmd.args(["--allow-host", &allow]).args(args);
@@ -170,7 +171,7 @@ fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
         );
     }
     // The upstream moves on: new pipelines, running work finishing.
-    simulator_post(&allow, "/_sim/advance")?;
+    simulator_post(&addr, "/_sim/advance")?;
     let second = fetch_all("second sync, after CircleCI moved on: only what is new or changed")?;
 
     step("summary");
@@ -185,12 +186,23 @@ fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
             .map_or(0, |(_, n)| *n);
         println!("  {stream:<30} {count:>12} {again:>12}");
     }
-    let stats = simulator_stats(&allow)?;
+    let stats = simulator_stats(&addr)?;
     println!(
         "  the simulator served {} requests, {} of them with a Circle-Token header; answers by status: {}",
         stats["requests"], stats["with_circle_token"], stats["statuses"]
     );
     Ok(())
+}
+
+/// `host:port` of a base URL such as `http://127.0.0.1:8080`: where the
+/// simulator's own endpoints are reached directly (a socket address, not a
+/// URL).
+fn host_port(base_url: &str) -> String {
+    base_url
+        .strip_prefix("http://")
+        .unwrap_or(base_url)
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// The simulator's own report on what it served (`GET /_sim/stats`).
@@ -291,4 +303,14 @@ fn path(p: &Path) -> &str {
 
 fn step(what: &str) {
     println!("\n== {what}");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_simulator_is_reached_at_host_and_port() {
+        assert_eq!(super::host_port("http://127.0.0.1:8080"), "127.0.0.1:8080");
+        assert_eq!(super::host_port("http://127.0.0.1:8080/"), "127.0.0.1:8080");
+        assert_eq!(super::host_port("127.0.0.1:8080"), "127.0.0.1:8080");
+    }
 }
