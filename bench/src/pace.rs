@@ -18,8 +18,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use conformance::sim::{RateLimit, STREAMS, SimConfig, Simulator};
+use conformance::sim::{Dataset, RateLimit, STREAMS, SimConfig, Simulator};
 use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::process::{ChildRun, run_measured};
 use crate::stats::median;
@@ -91,29 +92,19 @@ pub fn measure(bin_dir: &Path, work: &Path, args: &PaceArgs) -> Result<PaceFigur
     sim.set_latency(Duration::from_millis(args.latency_ms));
     let dataset = sim.dataset(TOKEN).expect("the tenant");
     let minimum = dataset.minimum_requests(&STREAMS);
-    let slugs: Vec<String> = dataset.projects.iter().map(|p| p.slug.clone()).collect();
     let settings = work.join("pace-settings.json");
-    std::fs::write(
-        &settings,
-        serde_json::json!({ "project_slugs": slugs, "artifact_retention_days": 0 }).to_string(),
-    )?;
     let credential = work.join("pace-credential.json");
-    std::fs::write(
+    point_at(
+        &sim,
+        &settings,
         &credential,
-        serde_json::json!({ "api_key": TOKEN, "base_url": sim.base_url() }).to_string(),
+        json!({ "artifact_retention_days": 0 }),
     )?;
     let cli = Cli {
         harness: &harness,
         cache: &cache,
         credential: &credential,
         settings: &settings,
-    };
-    let lines = |dir: &Path| -> Result<u64> {
-        let mut n = 0;
-        for entry in std::fs::read_dir(dir)? {
-            n += std::fs::read_to_string(entry?.path())?.lines().count() as u64;
-        }
-        Ok(n)
     };
     let mut full = Vec::new();
     for (mode, extra) in [
@@ -133,15 +124,14 @@ pub fn measure(bin_dir: &Path, work: &Path, args: &PaceArgs) -> Result<PaceFigur
         let out = work.join("pace-all");
         let before = sim.request_count();
         let run = cli.fetch(&sim, &out, "all", extra)?;
+        let records = exact_records(&dataset, &out, &STREAMS)?
+            .ok_or_else(|| anyhow::anyhow!("{mode}: the records are not the dataset's"))?;
         full.push(FullSync {
             mode: mode.to_string(),
             requests: sim.request_count() - before,
             wall_s: run.wall.as_secs_f64(),
-            records: lines(&out)?,
+            records,
         });
-    }
-    if full.iter().any(|f| f.records != full[0].records) {
-        bail!("the full syncs disagree on the records: {full:?}");
     }
     rt.block_on(sim.shutdown());
 
@@ -152,20 +142,8 @@ pub fn measure(bin_dir: &Path, work: &Path, args: &PaceArgs) -> Result<PaceFigur
         args.cpu_pipelines,
     )))?;
     let cpu_dataset = sim.dataset(TOKEN).expect("the tenant");
-    let slugs: Vec<String> = cpu_dataset
-        .projects
-        .iter()
-        .map(|p| p.slug.clone())
-        .collect();
     let cpu_records = cpu_dataset.all_pipeline_ids().len() as u64;
-    std::fs::write(
-        &settings,
-        serde_json::json!({ "project_slugs": slugs }).to_string(),
-    )?;
-    std::fs::write(
-        &credential,
-        serde_json::json!({ "api_key": TOKEN, "base_url": sim.base_url() }).to_string(),
-    )?;
+    point_at(&sim, &settings, &credential, json!({}))?;
     let out = work.join("pace-pipelines.jsonl");
     cli.fetch(&sim, &out, "pipelines", &[])?; // warms the compile cache
     let mut per_record = Vec::new();
@@ -185,33 +163,13 @@ pub fn measure(bin_dir: &Path, work: &Path, args: &PaceArgs) -> Result<PaceFigur
         ..SimConfig::single(TOKEN, args.limited_projects, args.limited_pipelines)
     }))?;
     let limited = sim.dataset(TOKEN).expect("the tenant");
-    let slugs: Vec<String> = limited.projects.iter().map(|p| p.slug.clone()).collect();
-    std::fs::write(
-        &settings,
-        serde_json::json!({ "project_slugs": slugs }).to_string(),
-    )?;
-    std::fs::write(
-        &credential,
-        serde_json::json!({ "api_key": TOKEN, "base_url": sim.base_url() }).to_string(),
-    )?;
+    point_at(&sim, &settings, &credential, json!({}))?;
     let streams = ["pipelines", "workflows", "jobs"];
     let out = work.join("pace-limited");
     let run = cli.fetch(&sim, &out, &streams.join(","), &["--concurrency", "8"])?;
     let requests = sim.request_count();
     let rejected = sim.rate_limited();
-    let mut exact = true;
-    for stream in streams {
-        let text = std::fs::read_to_string(out.join(format!("{stream}.jsonl")))?;
-        let got: std::collections::BTreeSet<String> = text
-            .lines()
-            .map(|l| {
-                conformance::sim::Dataset::primary_key(stream, &serde_json::from_str(l).unwrap())
-            })
-            .collect();
-        let want: std::collections::BTreeSet<String> =
-            limited.expected_keys(stream).into_iter().collect();
-        exact &= got == want && text.lines().count() == want.len();
-    }
+    let exact = exact_records(&limited, &out, &streams)?.is_some();
     rt.block_on(sim.shutdown());
     let wall = run.wall.as_secs_f64();
     Ok(PaceFigures {
@@ -273,4 +231,43 @@ impl Cli<'_> {
             .stderr(std::process::Stdio::null());
         run_measured(&mut cmd)
     }
+}
+
+/// Writes the settings (the tenant's projects, plus `extra`) and the
+/// credential that point the CLI at `sim`.
+fn point_at(sim: &Simulator, settings: &Path, credential: &Path, extra: Value) -> Result<()> {
+    let dataset = sim.dataset(TOKEN).expect("the tenant");
+    let mut doc = json!({
+        "project_slugs": dataset.projects.iter().map(|p| p.slug.clone()).collect::<Vec<_>>(),
+    });
+    if let (Some(doc), Value::Object(extra)) = (doc.as_object_mut(), extra) {
+        doc.extend(extra);
+    }
+    std::fs::write(settings, doc.to_string())?;
+    std::fs::write(
+        credential,
+        json!({ "api_key": TOKEN, "base_url": sim.base_url() }).to_string(),
+    )?;
+    Ok(())
+}
+
+/// The records written to `dir/<stream>.jsonl` for `streams`, when they are
+/// exactly the dataset's (every key once, nothing else); `None` otherwise.
+fn exact_records(dataset: &Dataset, dir: &Path, streams: &[&str]) -> Result<Option<u64>> {
+    let mut total = 0;
+    for stream in streams {
+        let text = std::fs::read_to_string(dir.join(format!("{stream}.jsonl")))?;
+        let mut got = Vec::new();
+        for line in text.lines() {
+            got.push(Dataset::primary_key(stream, &serde_json::from_str(line)?));
+        }
+        let mut want = dataset.expected_keys(stream);
+        got.sort();
+        want.sort();
+        if got != want {
+            return Ok(None);
+        }
+        total += got.len() as u64;
+    }
+    Ok(Some(total))
 }

@@ -60,6 +60,10 @@ pub struct Tenant {
     /// Kept across instances: a replaced instance goes on at the same pace.
     pace: Arc<Pace>,
     instance: ConnectorInstance,
+    /// The connector's catalog, once asked for: a component's catalog never
+    /// changes, so a sync does not ask the guest (and check its answer)
+    /// again.
+    catalog: Option<Vec<StreamSpec>>,
 }
 
 impl Connector {
@@ -79,6 +83,7 @@ impl Connector {
             limits,
             pace,
             instance,
+            catalog: None,
         })
     }
 }
@@ -104,10 +109,15 @@ impl Tenant {
 
     /// The connector's stream catalog.
     pub async fn streams(&mut self) -> Result<Vec<StreamSpec>, HarnessError> {
+        if let Some(catalog) = &self.catalog {
+            return Ok(catalog.clone());
+        }
         let span = self.span();
-        async { self.instance().await?.streams().await }
+        let catalog = async { self.instance().await?.streams().await }
             .instrument(span)
-            .await
+            .await?;
+        self.catalog = Some(catalog.clone());
+        Ok(catalog)
     }
 
     /// What removes the tenant's secret values from text, per the
