@@ -16,7 +16,7 @@ use wit_component::ComponentEncoder;
 use wit_parser::{Resolve, WorldId};
 
 /// The world every connector component implements.
-pub const CONNECTOR_WORLD: &str = "ingest:connector/source-connector@0.2.0";
+pub const CONNECTOR_WORLD: &str = "ingest:connector/source-connector@0.3.0";
 
 /// What a connector component may import: HTTP out and the I/O interfaces
 /// HTTP bodies and futures are made of, at the exact versions the guests
@@ -58,7 +58,7 @@ pub fn component_imports(component: &[u8]) -> Result<Vec<String>> {
 }
 
 /// The names of a component's top-level exports, in order, e.g.
-/// `ingest:connector/source@0.2.0`.
+/// `ingest:connector/source@0.3.0`.
 pub fn component_exports(component: &[u8]) -> Result<Vec<String>> {
     top_level_names(component, Direction::Exports)
 }
@@ -246,13 +246,13 @@ mod tests {
                 world io-only {
                     import wasi:io/streams@0.2.12;
                     import wasi:io/poll@0.2.12;
-                    export ingest:connector/types@0.2.0;
-                    export ingest:connector/source@0.2.0;
+                    export ingest:connector/types@0.3.0;
+                    export ingest:connector/source@0.3.0;
                 }
 
                 /// The connector's world plus the filesystem.
                 world with-filesystem {
-                    include ingest:connector/source-connector@0.2.0;
+                    include ingest:connector/source-connector@0.3.0;
                     import wasi:filesystem/preopens@0.2.12;
                 }
                 "#,
@@ -298,7 +298,7 @@ mod tests {
 
     #[test]
     fn unknown_world_is_a_clear_error() {
-        let err = load_world(&wit_dir(), "ingest:connector/nope@0.2.0").unwrap_err();
+        let err = load_world(&wit_dir(), "ingest:connector/nope@0.3.0").unwrap_err();
         assert!(format!("{err:#}").contains("nope"), "{err:#}");
     }
 
@@ -320,8 +320,8 @@ mod tests {
         assert_eq!(
             component_exports(&component).unwrap(),
             [
-                "ingest:connector/types@0.2.0",
-                "ingest:connector/source@0.2.0"
+                "ingest:connector/types@0.3.0",
+                "ingest:connector/source@0.3.0"
             ]
         );
     }

@@ -1,9 +1,9 @@
-//! What any source connector for the `ingest:connector@0.2.0` contract
+//! What any source connector for the `ingest:connector@0.3.0` contract
 //! needs besides the knowledge of its own upstream.
 //!
 //! - [`model`] and [`error`]: the contract's data types and typed errors in
 //!   plain Rust, so a connector's logic and tests never touch the bindings.
-//! - [`source::Source`]: the four contract functions as a trait, and
+//! - [`source::Source`]: the contract's functions as a trait, and
 //!   [`export!`], which makes a type implementing it the component's export.
 //! - [`http::HttpClient`]: the one door to the network (GET with exact
 //!   headers, batches in flight together, bounded bodies). The component
@@ -22,7 +22,7 @@
 //! struct Acme;
 //!
 //! impl connector_sdk::Source for Acme {
-//!     /* credential_schema, validate, streams, fetch */
+//!     /* credential_schema, validate, settings_schema, streams, fetch */
 //! }
 //!
 //! connector_sdk::export!(Acme);
@@ -74,6 +74,10 @@ macro_rules! export {
                     credential: wit::Credential,
                 ) -> ::core::result::Result<wit::Account, wit::ConnectorError> {
                     $crate::wasm::validate::<$source>(credential)
+                }
+
+                fn settings_schema() -> ::std::string::String {
+                    $crate::wasm::settings_schema::<$source>()
                 }
 
                 fn streams() -> ::std::vec::Vec<wit::StreamSpec> {

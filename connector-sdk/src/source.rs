@@ -11,7 +11,7 @@ use crate::error::ConnectorError;
 use crate::http::HttpClient;
 use crate::model::{Account, CredentialSpec, FetchRequest, Page, StreamSpec};
 
-/// A source connector: the four functions of the contract in plain Rust.
+/// A source connector: the functions of the contract in plain Rust.
 pub trait Source {
     /// The credential form. Makes no request.
     fn credential_schema() -> CredentialSpec;
@@ -22,6 +22,11 @@ pub trait Source {
         client: &mut dyn HttpClient,
         credential: &[(String, String)],
     ) -> Result<Account, ConnectorError>;
+
+    /// The settings a fetch request carries, as a JSON Schema 2020-12
+    /// document of one object (what a platform renders as a form). Makes no
+    /// request.
+    fn settings_schema() -> String;
 
     /// The stream catalog. Makes no request.
     fn streams() -> Vec<StreamSpec>;

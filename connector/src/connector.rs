@@ -27,6 +27,10 @@ impl Source for CircleCi {
         validate(client, credential)
     }
 
+    fn settings_schema() -> String {
+        crate::settings::json_schema()
+    }
+
     fn streams() -> Vec<StreamSpec> {
         streams()
     }

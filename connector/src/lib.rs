@@ -1,4 +1,4 @@
-//! CircleCI API v2 source connector for the `ingest:connector@0.2.0` contract.
+//! CircleCI API v2 source connector for the `ingest:connector@0.3.0` contract.
 //!
 //! This crate holds what is CircleCI's own: credential parsing
 //! ([`credential`]), project slugs ([`slug`]), settings ([`settings`]), the

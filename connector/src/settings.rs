@@ -24,6 +24,61 @@ pub const DEFAULT_ARTIFACT_RETENTION_DAYS: u32 = 30;
 /// The largest `lookback_days` and `artifact_retention_days` accepted.
 const MAX_DAYS: u64 = 3650;
 
+/// The settings as a JSON Schema 2020-12 document (the contract's
+/// `settings-schema`): what [`Settings::parse`] accepts, with the same
+/// bounds and defaults (tested below). Plain types only (no `anyOf`), so
+/// that platforms which render forms from it (Airbyte, Meltano) can.
+const JSON_SCHEMA: &str = r#"{
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "CircleCI settings",
+    "type": "object",
+    "additionalProperties": false,
+    "properties": {
+        "project_slugs": {
+            "type": "array",
+            "title": "Projects",
+            "description": "Projects to read, as gh/<org>/<repo>, bb/<org>/<repo>, github/<org>/<repo>, bitbucket/<org>/<repo> or circleci/<org-id>/<project-id> (a / may be written %2F). Leave empty to read every project that has pipelines in the organisations below.",
+            "items": { "type": "string", "minLength": 1 },
+            "uniqueItems": true
+        },
+        "org_slug": {
+            "type": "string",
+            "title": "Organisation",
+            "description": "An organisation slug such as gh/my-org: the organisation whose projects are discovered (when no projects are listed) and whose contexts are read. Leave empty for every organisation the API key's user belongs to.",
+            "minLength": 1,
+            "pattern": "^\\S+$"
+        },
+        "start_date": {
+            "type": "string",
+            "title": "Start date",
+            "description": "Pipelines created before this RFC 3339 date-time are not read, e.g. 2024-01-31T00:00:00Z. Leave empty to read all the history CircleCI keeps.",
+            "format": "date-time",
+            "examples": ["2024-01-31T00:00:00Z"]
+        },
+        "lookback_days": {
+            "type": "integer",
+            "title": "Lookback window (days)",
+            "description": "Incremental syncs read again the workflows of the pipelines created this many days before the newest one seen, so that reruns and late approvals arrive; work left unfinished for longer is taken as final.",
+            "minimum": 1,
+            "maximum": 3650,
+            "default": 14
+        },
+        "artifact_retention_days": {
+            "type": "integer",
+            "title": "Artifact retention (days)",
+            "description": "Artifacts of jobs that stopped more than this many days before the newest data seen are not asked for (CircleCI has deleted them); 0 asks for every job's.",
+            "minimum": 0,
+            "maximum": 3650,
+            "default": 30
+        }
+    }
+}"#;
+
+/// [`JSON_SCHEMA`], minified.
+pub fn json_schema() -> String {
+    crate::json::minify(JSON_SCHEMA)
+}
+
 /// Parsed settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -221,6 +276,51 @@ mod tests {
         match Settings::parse(text) {
             Err(ConnectorError::InvalidSettings(m)) => m,
             other => panic!("expected invalid-settings for {text}, got {other:?}"),
+        }
+    }
+
+    /// The schema and the parser agree: the same keys, defaults and bounds,
+    /// and what the schema gives as an example parses.
+    #[test]
+    fn the_schema_describes_what_parse_accepts() {
+        let schema: Value = serde_json::from_str(&json_schema()).unwrap();
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        assert_eq!(schema["additionalProperties"], false);
+        let props = schema["properties"].as_object().unwrap();
+        let keys: Vec<&str> = props.keys().map(String::as_str).collect();
+        let mut valid: Vec<&str> = VALID_KEYS.split(", ").collect();
+        valid.sort_unstable();
+        assert_eq!(keys, valid);
+        assert_eq!(props["lookback_days"]["default"], DEFAULT_LOOKBACK_DAYS);
+        assert_eq!(
+            props["artifact_retention_days"]["default"],
+            DEFAULT_ARTIFACT_RETENTION_DAYS
+        );
+        for (key, min) in [("lookback_days", 1), ("artifact_retention_days", 0)] {
+            assert_eq!(props[key]["minimum"], min);
+            assert_eq!(props[key]["maximum"], MAX_DAYS);
+            let at = |d: u64| Settings::parse(&format!(r#"{{"{key}":{d}}}"#));
+            assert!(at(min).is_ok() && at(MAX_DAYS).is_ok(), "{key}");
+            assert!(at(MAX_DAYS + 1).is_err(), "{key}");
+            if min > 0 {
+                assert!(at(min - 1).is_err(), "{key}");
+            }
+        }
+        let example = props["start_date"]["examples"][0].as_str().unwrap();
+        assert!(Settings::parse(&format!(r#"{{"start_date":"{example}"}}"#)).is_ok());
+        let described = props["project_slugs"]["description"].as_str().unwrap();
+        for form in ["gh/<org>/<repo>", "circleci/<org-id>/<project-id>", "%2F"] {
+            assert!(
+                ACCEPTED_FORMS.contains(form) && described.contains(form),
+                "{form}"
+            );
+        }
+        // No combinators: form renderers cannot draw them.
+        for word in ["anyOf", "oneOf", "allOf", "\"not\""] {
+            assert!(!json_schema().contains(word), "{word}");
         }
     }
 

@@ -1,5 +1,5 @@
-//! What the host requires of a connector's stream catalog before it uses
-//! any of it.
+//! What the host requires of what a connector says about itself (its
+//! stream catalog, its settings schema) before it uses any of it.
 //!
 //! Stream names come from the guest and end up in file names
 //! (`--out DIR/<stream>.jsonl`), state keys, logs and the terminal, so the
@@ -24,6 +24,37 @@ pub fn is_valid_stream_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The largest settings schema accepted: a form's description, which
+/// platforms store and render, not data.
+pub const MAX_SETTINGS_SCHEMA: usize = 256 * 1024;
+
+/// Checks the settings schema the connector returned: at most
+/// [`MAX_SETTINGS_SCHEMA`] bytes of JSON, an object describing an object
+/// (its `type`, when given, is `"object"`).
+pub fn check_settings_schema(schema: &str) -> Result<(), HarnessError> {
+    let refuse = |why: &str| {
+        HarnessError::Load(format!("the connector's settings schema is refused: {why}"))
+    };
+    if schema.len() > MAX_SETTINGS_SCHEMA {
+        return Err(refuse(&format!(
+            "it is {} bytes, more than {MAX_SETTINGS_SCHEMA}",
+            schema.len()
+        )));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(schema).map_err(|_| refuse("it is not JSON"))?;
+    let Some(object) = value.as_object() else {
+        return Err(refuse("it is not a JSON object"));
+    };
+    match object.get("type") {
+        None => Ok(()),
+        Some(t) if t == "object" => Ok(()),
+        Some(_) => Err(refuse(
+            "it does not describe a JSON object (its type is not \"object\")",
+        )),
+    }
 }
 
 /// Checks a catalog the connector returned (see the module docs).
@@ -72,6 +103,24 @@ fn shown(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_settings_schema_must_be_a_small_json_object_of_an_object() {
+        for ok in [r#"{}"#, r#"{"type":"object","properties":{}}"#] {
+            assert!(check_settings_schema(ok).is_ok(), "{ok}");
+        }
+        let big = format!(r#"{{"description":"{}"}}"#, "x".repeat(MAX_SETTINGS_SCHEMA));
+        for (bad, why) in [
+            ("not json", "not JSON"),
+            ("[1]", "not a JSON object"),
+            (r#"{"type":"array"}"#, "does not describe a JSON object"),
+            (big.as_str(), "bytes, more than"),
+        ] {
+            let e = check_settings_schema(bad).unwrap_err();
+            assert_eq!(e.kind(), "load");
+            assert!(e.to_string().contains(why), "{e}");
+        }
+    }
 
     fn spec(name: &str, parent: Option<&str>) -> StreamSpec {
         StreamSpec {

@@ -272,6 +272,21 @@ impl ConnectorInstance {
         self.finish(outcome)
     }
 
+    /// The JSON Schema of the connector's settings, refused when it breaks
+    /// the host's rules ([`crate::catalog::check_settings_schema`]).
+    pub async fn settings_schema(&mut self) -> Result<String, HarnessError> {
+        self.begin(Redactor::default())?;
+        let source = self.bindings.ingest_connector_source();
+        let outcome = within(
+            self.limits.call_time,
+            metered(&self.meter, source.call_settings_schema(&mut self.store)),
+        )
+        .await;
+        let schema = self.finish(outcome)?;
+        crate::catalog::check_settings_schema(&schema)?;
+        Ok(schema)
+    }
+
     /// The stream catalog, refused whole when it breaks the host's rules
     /// ([`crate::catalog::check`]: names become file names).
     pub async fn streams(&mut self) -> Result<Vec<StreamSpec>, HarnessError> {

@@ -50,7 +50,7 @@ fn import_allowed(name: &str) -> bool {
 }
 
 /// The export every connector must provide.
-pub const REQUIRED_EXPORT: &str = "ingest:connector/source@0.2.0";
+pub const REQUIRED_EXPORT: &str = "ingest:connector/source@0.3.0";
 
 /// The default size limit of a component: ours is about 300 KiB; a
 /// connector a hundred times larger is still welcome.

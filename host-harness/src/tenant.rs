@@ -107,6 +107,15 @@ impl Tenant {
             .await
     }
 
+    /// The JSON Schema (2020-12) of the settings the connector takes: the
+    /// form a platform shows next to the credential's.
+    pub async fn settings_schema(&mut self) -> Result<String, HarnessError> {
+        let span = self.span();
+        async { self.instance().await?.settings_schema().await }
+            .instrument(span)
+            .await
+    }
+
     /// The connector's stream catalog.
     pub async fn streams(&mut self) -> Result<Vec<StreamSpec>, HarnessError> {
         if let Some(catalog) = &self.catalog {

@@ -302,12 +302,17 @@ async fn schema_and_streams_print_json() {
     let out = env.harness(&["schema"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(schema["fields"][0]["key"], "api_key");
-    assert_eq!(schema["fields"][0]["kind"], "secret");
+    let credential = &schema["credential"];
+    assert_eq!(credential["fields"][0]["key"], "api_key");
+    assert_eq!(credential["fields"][0]["kind"], "secret");
     assert_eq!(
-        schema["json_schema"]["properties"]["api_key"]["writeOnly"],
+        credential["json_schema"]["properties"]["api_key"]["writeOnly"],
         true
     );
+    let settings = &schema["settings"]["json_schema"];
+    assert_eq!(settings["type"], "object");
+    assert_eq!(settings["properties"]["lookback_days"]["default"], 14);
+    assert_eq!(settings["additionalProperties"], false);
 
     let out = env.harness(&["streams"]).await;
     assert!(out.status.success(), "{}", stderr(&out));

@@ -72,7 +72,11 @@ fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
 
     step("connector-harness schema");
     let schema: Value = serde_json::from_slice(&output_of(&mut harness_cmd(&["schema"]))?)?;
-    for field in schema["fields"].as_array().into_iter().flatten() {
+    for field in schema["credential"]["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         println!(
             "  {:<10} {:<14} kind={:<6} required={}",
             field["key"].as_str().unwrap_or(""),

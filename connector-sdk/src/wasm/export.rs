@@ -45,6 +45,11 @@ pub fn validate<S: Source>(
     })
 }
 
+/// `settings-schema`, as the source gives it.
+pub fn settings_schema<S: Source>() -> String {
+    S::settings_schema()
+}
+
 /// `streams`, converted.
 pub fn streams<S: Source>() -> Vec<wit::StreamSpec> {
     S::streams()

@@ -10,7 +10,7 @@ mod export;
 
 pub use client::WasiHttp;
 #[doc(hidden)]
-pub use export::{credential_schema, fetch, streams, validate};
+pub use export::{credential_schema, fetch, settings_schema, streams, validate};
 
 /// The generated WIT types of `ingest:connector/types`, for the glue that
 /// [`crate::export!`] expands to.

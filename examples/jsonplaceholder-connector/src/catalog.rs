@@ -42,6 +42,12 @@ pub fn credential_spec() -> CredentialSpec {
     }
 }
 
+/// The one setting, `page_size` (users per page, 1 to 100, default 10);
+/// unknown keys are refused.
+pub fn settings_schema() -> String {
+    r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"JSONPlaceholder settings","type":"object","additionalProperties":false,"properties":{"page_size":{"type":"integer","title":"Page size","description":"Users asked for per page.","minimum":1,"maximum":100,"default":10}}}"#.into()
+}
+
 /// `users` and `posts`, both full refresh.
 pub fn streams() -> Vec<StreamSpec> {
     let spec = |name: &str, description: &str, parent: Option<&str>, schema: &str| StreamSpec {

@@ -34,6 +34,10 @@ impl Source for JsonPlaceholder {
             .map_err(|e| e.redact(&cred.api_key))
     }
 
+    fn settings_schema() -> String {
+        catalog::settings_schema()
+    }
+
     fn streams() -> Vec<StreamSpec> {
         catalog::streams()
     }

@@ -107,7 +107,7 @@ pub const HUGE_PAGE: &[u8] = component!("huge-page");
 pub const SNOOP: &[u8] = component!("snoop");
 /// Puts the api_key in errors, notices, records, state and a panic.
 pub const LEAKY: &[u8] = component!("leaky");
-/// Implements version 0.1.0 of the contract instead of 0.2.0.
+/// Implements version 0.1.0 of the contract instead of 0.3.0.
 pub const OTHER_VERSION: &[u8] = component!("other-version");
 /// Exports an unrelated interface only.
 pub const OTHER_WORLD: &[u8] = component!("other-world");
@@ -195,8 +195,8 @@ mod tests {
     };
     use std::path::Path;
 
-    const SOURCE_V1: &str = "ingest:connector/source@0.2.0";
-    const TYPES_V1: &str = "ingest:connector/types@0.2.0";
+    const SOURCE_V1: &str = "ingest:connector/source@0.3.0";
+    const TYPES_V1: &str = "ingest:connector/types@0.3.0";
 
     fn imports(component: &[u8]) -> Vec<String> {
         let mut imports = component_imports(component).unwrap();
@@ -339,7 +339,7 @@ mod tests {
         )
         .unwrap();
         let expected = contract.replacen(
-            "package ingest:connector@0.2.0;",
+            "package ingest:connector@0.3.0;",
             "package ingest:connector@0.1.0;",
             1,
         );

@@ -47,6 +47,11 @@ pub fn credential_spec() -> CredentialSpec {
     }
 }
 
+/// The settings: none are read, and any object is accepted.
+pub fn settings_schema() -> String {
+    r#"{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{},"additionalProperties":true}"#.into()
+}
+
 /// The stream catalog: one full-refresh stream of `{"i": <n>, ...}`
 /// records.
 pub fn streams() -> Vec<StreamSpec> {

@@ -39,6 +39,10 @@ impl Source for Component {
         behaviour::validate(client, credential.to_vec())
     }
 
+    fn settings_schema() -> String {
+        common::settings_schema()
+    }
+
     fn streams() -> Vec<StreamSpec> {
         streams()
     }

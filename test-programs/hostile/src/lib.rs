@@ -35,7 +35,7 @@
 //! component of its own. Natively (clippy, workspace-wide commands) any
 //! combination compiles: `validate` and `fetch` dispatch to the first
 //! enabled in the order of the table, and nothing is exported (a native
-//! cdylib cannot export names such as `ingest:connector/source@0.2.0#fetch`).
+//! cdylib cannot export names such as `ingest:connector/source@0.3.0#fetch`).
 
 #[cfg(target_arch = "wasm32")]
 const _: () = assert!(

@@ -2,7 +2,7 @@
 //! `ingest:connector/source-connector@0.1.0` (a copy of the contract's WIT
 //! with only the version changed, in `../wit-other-version`): it exports
 //! `ingest:connector/types@0.1.0` and `ingest:connector/source@0.1.0`, and
-//! no 0.2.0 interface: the shape of a component built for an older release
+//! no 0.3.0 interface: the shape of a component built for an older release
 //! of the contract.
 //!
 //! Exercises the host's contract check at load time: a component built
@@ -78,6 +78,10 @@ impl Guest for OtherVersion {
             name: NAME.into(),
             details: serde_json::json!({ "behaviour": NAME }).to_string(),
         })
+    }
+
+    fn settings_schema() -> String {
+        crate::common::settings_schema()
     }
 
     fn streams() -> Vec<wit::StreamSpec> {

@@ -26,11 +26,11 @@ fn exports_the_contract() {
     let exports =
         component_build::component_exports(connector_artifacts::CIRCLECI_CONNECTOR).unwrap();
     assert!(
-        exports.iter().any(|e| e == "ingest:connector/source@0.2.0"),
+        exports.iter().any(|e| e == "ingest:connector/source@0.3.0"),
         "{exports:?}"
     );
     assert!(
-        exports.iter().any(|e| e == "ingest:connector/types@0.2.0"),
+        exports.iter().any(|e| e == "ingest:connector/types@0.3.0"),
         "{exports:?}"
     );
 }

@@ -731,7 +731,7 @@ fn components_of_another_contract_version_or_world_are_refused_at_load() {
     let err = load(hostile_artifacts::OTHER_WORLD).err().expect("refused");
     let text = err.to_string();
     assert!(
-        text.contains("does not export ingest:connector/source@0.2.0")
+        text.contains("does not export ingest:connector/source@0.3.0")
             && text.contains("hostile:unrelated/greeter"),
         "{text}"
     );

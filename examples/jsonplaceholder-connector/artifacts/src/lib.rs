@@ -1,6 +1,6 @@
 //! The example JSONPlaceholder connector (`..`) as a WebAssembly component,
 //! built from source by this crate's build script and checked there: it
-//! implements `ingest:connector/source-connector@0.2.0` and imports nothing
+//! implements `ingest:connector/source-connector@0.3.0` and imports nothing
 //! but wasi:http and wasi:io.
 
 /// The component's bytes, embedded at compile time.
@@ -19,7 +19,7 @@ mod tests {
         check_imports(JSONPLACEHOLDER_CONNECTOR, &CONNECTOR_ALLOWED_IMPORTS).unwrap();
         let exports = component_exports(JSONPLACEHOLDER_CONNECTOR).unwrap();
         assert!(
-            exports.iter().any(|e| e == "ingest:connector/source@0.2.0"),
+            exports.iter().any(|e| e == "ingest:connector/source@0.3.0"),
             "{exports:?}"
         );
     }

@@ -149,7 +149,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the credential schema as JSON.
+    /// Print the credential and settings schemas as JSON.
     Schema,
     /// Print the stream catalog as JSON.
     Streams,
@@ -292,8 +292,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         .await?;
     match cli.command {
         Command::Schema => {
-            let schema = tenant.credential_schema().await?;
-            print_json(&schema_json(&schema));
+            let credential = tenant.credential_schema().await?;
+            let settings = tenant.settings_schema().await?;
+            print_json(&json!({
+                "credential": credential_json(&credential),
+                "settings": { "json_schema": parse_or_string(&settings) },
+            }));
         }
         Command::Streams => {
             let streams = tenant.streams().await?;
@@ -411,7 +415,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     Ok(())
 }
 
-fn schema_json(schema: &CredentialSpec) -> Value {
+fn credential_json(schema: &CredentialSpec) -> Value {
     let fields: Vec<Value> = schema
         .fields
         .iter()
