@@ -5,5 +5,6 @@
 //! run the connector against it, since no live CircleCI endpoint can be reached.
 
 pub mod announcement;
+pub mod python;
 pub mod scratch;
 pub mod sim;
