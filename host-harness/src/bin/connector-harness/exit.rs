@@ -22,8 +22,15 @@ pub enum CliError {
     CredentialFile(String),
     /// The settings file is unreadable or not a JSON object.
     SettingsFile(String),
+    /// A file of the Airbyte or Singer protocol (config, catalog, state)
+    /// cannot be used, or asks for what the connector does not have.
+    Input(String),
     /// What the host library reported.
     Host(HarnessError),
+    /// An error already reported on stdout in the protocol's own terms
+    /// (an Airbyte TRACE ERROR): exits with its code, printed on stderr
+    /// only.
+    Reported(Box<CliError>),
 }
 
 impl From<HarnessError> for CliError {
@@ -39,6 +46,8 @@ impl CliError {
             CliError::Usage(_) => 2,
             CliError::CredentialFile(_) => 20,
             CliError::SettingsFile(_) => 21,
+            CliError::Input(_) => 27,
+            CliError::Reported(e) => e.exit_code(),
             CliError::Host(e) => match e {
                 HarnessError::Connector(e) => match e {
                     ConnectorError::InvalidCredential(_) => 10,
@@ -68,6 +77,8 @@ impl CliError {
             CliError::Usage(_) | CliError::Host(HarnessError::UnknownStream(_)) => "usage",
             CliError::CredentialFile(_) => "credential-file",
             CliError::SettingsFile(_) => "settings-file",
+            CliError::Input(_) => "input",
+            CliError::Reported(e) => e.kind(),
             CliError::Host(HarnessError::State(_)) => "state-file",
             CliError::Host(e) => e.kind(),
         }
@@ -77,9 +88,11 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let message = match self {
-            CliError::Usage(m) | CliError::CredentialFile(m) | CliError::SettingsFile(m) => {
-                m.clone()
-            }
+            CliError::Usage(m)
+            | CliError::CredentialFile(m)
+            | CliError::SettingsFile(m)
+            | CliError::Input(m) => m.clone(),
+            CliError::Reported(e) => return e.fmt(f),
             CliError::Host(e) => {
                 let message = e.message();
                 match e.limit().and_then(flag) {

@@ -13,6 +13,7 @@ mod files;
 mod flags;
 mod log;
 mod progress;
+mod protocols;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -23,12 +24,16 @@ use clap::{Parser, Subcommand};
 use host_harness::bindings::{CredentialSpec, FieldKind, StreamSpec, SyncMode};
 use host_harness::cache::CompileCache;
 use host_harness::checkpoint::{Checkpointer, StateFile};
+use host_harness::credential::Credential;
 use host_harness::error::printable;
 use host_harness::limits;
+use host_harness::logging::SharedRedactor;
 use host_harness::policy::DEFAULT_KEEP_ALIVE_IDLE;
 use host_harness::retry;
 use host_harness::sync::{self, Observer, Quiet, SyncOptions};
-use host_harness::{HarnessError, HostConfig, Loader, TenantSpec};
+use host_harness::{
+    Connector, HarnessError, HostConfig, Loader, OutboundPolicy, Tenant, TenantSpec,
+};
 use serde_json::{Value, json};
 
 use crate::exit::CliError;
@@ -213,6 +218,63 @@ enum Command {
         #[arg(long)]
         stream_by_stream: bool,
     },
+    /// The connector as an Airbyte source: spec, check, discover, read
+    /// (Airbyte protocol messages on stdout).
+    #[command(subcommand)]
+    Airbyte(protocols::airbyte::AirbyteCommand),
+    /// The connector as a Singer tap: --discover, or a sync of the
+    /// catalog's selected streams (Singer messages on stdout).
+    Singer(protocols::singer::SingerArgs),
+}
+
+/// What the protocol adapters need of the command line: the loaded
+/// connector, its outbound policy and the log, to make tenants with.
+pub struct Host {
+    connector: Connector,
+    policy: Arc<OutboundPolicy>,
+    log: SharedRedactor,
+}
+
+impl Host {
+    /// A tenant of `credential`; its secrets are redacted from the log
+    /// from now on.
+    pub async fn tenant(&self, credential: Credential) -> Result<Tenant, HarnessError> {
+        let mut tenant = self
+            .connector
+            .tenant(TenantSpec {
+                id: "cli".into(),
+                credential,
+                policy: self.policy.clone(),
+                limits: None,
+                concurrency: None,
+            })
+            .await?;
+        self.log.set(tenant.redactor().await?);
+        Ok(tenant)
+    }
+
+    /// The connector's credential form and settings schema.
+    pub async fn schemas(&self) -> Result<(CredentialSpec, Value), CliError> {
+        let mut probe = self.tenant(Credential::default()).await?;
+        let credential = probe.credential_schema().await?;
+        let settings = probe.settings_schema().await?;
+        let settings = serde_json::from_str(&settings).map_err(|_| {
+            HarnessError::Load("the connector's settings schema is not JSON".into())
+        })?;
+        Ok((credential, settings))
+    }
+
+    /// The tenant of a protocol's config file, and the config split.
+    pub async fn configured_tenant(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<(Tenant, protocols::Config), CliError> {
+        let config = protocols::read_json(path, "config")?;
+        let (credential, settings) = self.schemas().await?;
+        let mut config = protocols::split_config(&config, &credential, &settings)?;
+        let credential = std::mem::take(&mut config.credential);
+        Ok((self.tenant(credential).await?, config))
+    }
 }
 
 fn main() -> ExitCode {
@@ -262,14 +324,34 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Some(path) => loader.load_file(path)?,
         None => loader.load(connector_artifacts::CIRCLECI_CONNECTOR)?,
     };
+    let command = match cli.command {
+        Command::Airbyte(command) => {
+            let host = Host {
+                connector,
+                policy,
+                log,
+            };
+            return protocols::airbyte::run(command, &host).await;
+        }
+        Command::Singer(args) => {
+            let host = Host {
+                connector,
+                policy,
+                log,
+            };
+            return protocols::singer::run(args, &host).await;
+        }
+        command => command,
+    };
     // The commands that need no credential run as a tenant without one.
-    let credential = match &cli.command {
+    let credential = match &command {
         Command::Schema | Command::Streams => Default::default(),
         Command::Validate { credential } | Command::Fetch { credential, .. } => {
             files::read_credential(credential)?
         }
+        Command::Airbyte(_) | Command::Singer(_) => unreachable!("handled above"),
     };
-    let concurrency = match &cli.command {
+    let concurrency = match &command {
         Command::Fetch { concurrency, .. } => {
             if !(1..=host_harness::pace::MAX_CONCURRENCY).contains(concurrency) {
                 return Err(CliError::Usage(format!(
@@ -290,7 +372,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             concurrency,
         })
         .await?;
-    match cli.command {
+    match command {
+        Command::Airbyte(_) | Command::Singer(_) => unreachable!("handled above"),
         Command::Schema => {
             let credential = tenant.credential_schema().await?;
             let settings = tenant.settings_schema().await?;
