@@ -181,11 +181,13 @@ fn airbyte_stream(s: &StreamSpec) -> Value {
         // Every page is checkpointed, so an interrupted sync resumes.
         "is_resumable": true,
     });
-    if incremental(s)
-        && let Some(cursor) = &s.cursor_field
-    {
+    if incremental(s) {
+        // The connector keeps its own cursor in the state: Airbyte has no
+        // cursor field to ask the user for.
         stream["source_defined_cursor"] = json!(true);
-        stream["default_cursor_field"] = json!([cursor]);
+        if let Some(cursor) = &s.cursor_field {
+            stream["default_cursor_field"] = json!([cursor]);
+        }
     }
     stream
 }
