@@ -92,7 +92,10 @@ pub async fn run(command: AirbyteCommand, host: &Host) -> Result<(), CliError> {
         } => read(host, &out, &config, &catalog, state.as_deref()).await,
     };
     let mut o = out.lock();
-    if let Err(e) = &result {
+    // A failed stream's TRACE ERROR is out already (`Reported`).
+    if let Err(e) = &result
+        && !matches!(e, CliError::Reported(_))
+    {
         let message = o.redact(&e.to_string());
         let trace = error_trace(&message, failure_type(e), None);
         // The process fails either way; a closed stdout cannot be told.
