@@ -299,6 +299,152 @@ async fn no_output_of_any_command_holds_a_secret() {
         assert_eq!(run.harness(label, &args).await, code, "{label}");
     }
 
+    // The Airbyte and Singer adapters: the same connector and the same
+    // hostile components, through each protocol's commands.
+    let config = |label: &str, token: &str, extra: serde_json::Value| {
+        let path = run.dir.join(format!("credential-config-{label}.json"));
+        let mut doc = json!({"api_key": token, "base_url": run.sim.base_url()});
+        for (k, v) in extra.as_object().unwrap() {
+            doc[k] = v.clone();
+        }
+        std::fs::write(&path, doc.to_string()).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let good_config = config("good", GOOD, json!({}));
+    let wrong_config = config("wrong", WRONG, json!({}));
+    let hostile_config = config("hostile", HOSTILE, json!({ "mode": "escaped-key" }));
+    let catalog = |label: &str, stream: &str, mode: &str| {
+        let path = run.dir.join(format!("catalog-{label}.json"));
+        let doc = json!({ "streams": [{
+            "stream": { "name": stream, "json_schema": {}, "supported_sync_modes": [mode] },
+            "sync_mode": mode,
+            "destination_sync_mode": "append",
+        }]});
+        std::fs::write(&path, doc.to_string()).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let jobs = catalog("jobs", "jobs", "incremental");
+    let items = catalog("items", "items", "full_refresh");
+    let singer_catalog = run.dir.join("singer-items.json");
+    std::fs::write(
+        &singer_catalog,
+        json!({ "streams": [{ "tap_stream_id": "items", "schema": {}, "metadata": [
+            { "breadcrumb": [], "metadata": { "selected": true } }
+        ]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let singer_catalog = singer_catalog.to_str().unwrap();
+    for (label, args, code) in [
+        (
+            "airbyte check",
+            vec!["airbyte", "check", "--config", &good_config],
+            0,
+        ),
+        (
+            "airbyte check wrong",
+            vec!["airbyte", "check", "--config", &wrong_config],
+            0,
+        ),
+        (
+            "airbyte read",
+            vec![
+                "airbyte",
+                "read",
+                "--config",
+                &good_config,
+                "--catalog",
+                &jobs,
+            ],
+            0,
+        ),
+        (
+            "airbyte read wrong",
+            vec![
+                "airbyte",
+                "read",
+                "--config",
+                &wrong_config,
+                "--catalog",
+                &jobs,
+            ],
+            11,
+        ),
+        (
+            "singer discover",
+            vec!["singer", "--config", &good_config, "--discover"],
+            0,
+        ),
+        (
+            "leaky airbyte check",
+            vec![
+                "--component",
+                &leaky,
+                "airbyte",
+                "check",
+                "--config",
+                &hostile_config,
+            ],
+            0,
+        ),
+        (
+            "leaky airbyte read",
+            vec![
+                "--component",
+                &leaky,
+                "airbyte",
+                "read",
+                "--config",
+                &hostile_config,
+                "--catalog",
+                &items,
+            ],
+            17,
+        ),
+        (
+            "attack airbyte read",
+            vec![
+                "--component",
+                &attack,
+                "airbyte",
+                "read",
+                "--config",
+                &hostile_config,
+                "--catalog",
+                &items,
+            ],
+            0,
+        ),
+        (
+            "leaky singer",
+            vec![
+                "--component",
+                &leaky,
+                "singer",
+                "--config",
+                &hostile_config,
+                "--catalog",
+                singer_catalog,
+            ],
+            17,
+        ),
+        (
+            "attack singer",
+            vec![
+                "--component",
+                &attack,
+                "singer",
+                "--config",
+                &hostile_config,
+                "--catalog",
+                singer_catalog,
+            ],
+            0,
+        ),
+    ] {
+        assert_eq!(run.harness(label, &args).await, code, "{label}");
+    }
+
     // The log was on and said things, and the leaky component's key was
     // there to be redacted: the scan below is looking at real output.
     let text = run.all_text();
