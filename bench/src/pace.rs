@@ -63,6 +63,10 @@ pub struct PaceFigures {
     pub cpu_records: u64,
     pub cpu_us_per_record: f64,
     pub cpu_us_per_record_runs: Vec<f64>,
+    /// The same sync through `airbyte read` and `singer` to a file: median
+    /// CPU per record of each.
+    pub airbyte_us_per_record: f64,
+    pub singer_us_per_record: f64,
     pub rate: f64,
     pub burst: u32,
     pub limited_requests: u64,
@@ -155,6 +159,62 @@ pub fn measure(bin_dir: &Path, work: &Path, args: &PaceArgs) -> Result<PaceFigur
         }
         per_record.push(run.cpu.as_secs_f64() * 1e6 / cpu_records as f64);
     }
+    // The same through the Airbyte and Singer adapters, to a file.
+    let config = work.join("pace-config.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&settings)?)?;
+    doc["api_key"] = json!(TOKEN);
+    doc["base_url"] = json!(sim.base_url());
+    std::fs::write(&config, doc.to_string())?;
+    let airbyte_catalog = work.join("pace-airbyte-catalog.json");
+    std::fs::write(
+        &airbyte_catalog,
+        json!({ "streams": [{
+            "stream": { "name": "pipelines", "json_schema": {}, "supported_sync_modes": ["incremental"] },
+            "sync_mode": "incremental",
+            "destination_sync_mode": "append",
+        }]})
+        .to_string(),
+    )?;
+    let singer_catalog = work.join("pace-singer-catalog.json");
+    std::fs::write(
+        &singer_catalog,
+        json!({ "streams": [{ "tap_stream_id": "pipelines", "schema": {}, "metadata": [
+            { "breadcrumb": [], "metadata": { "selected": true } }
+        ]}]})
+        .to_string(),
+    )?;
+    let (config, airbyte_catalog, singer_catalog) = (
+        config.to_string_lossy().into_owned(),
+        airbyte_catalog.to_string_lossy().into_owned(),
+        singer_catalog.to_string_lossy().into_owned(),
+    );
+    let mut adapters = [Vec::new(), Vec::new()];
+    for _ in 0..args.cpu_runs.max(1) {
+        for (i, command) in [
+            &[
+                "airbyte",
+                "read",
+                "--config",
+                &config,
+                "--catalog",
+                &airbyte_catalog,
+            ][..],
+            &["singer", "--config", &config, "--catalog", &singer_catalog][..],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let run = cli.protocol(&sim, &out, command)?;
+            let written = std::fs::read_to_string(&out)?
+                .lines()
+                .filter(|l| l.starts_with("{\"type\":\"RECORD\""))
+                .count() as u64;
+            if written != cpu_records {
+                bail!("{command:?} wrote {written} records, the dataset holds {cpu_records}");
+            }
+            adapters[i].push(run.cpu.as_secs_f64() * 1e6 / cpu_records as f64);
+        }
+    }
     rt.block_on(sim.shutdown());
 
     // Over a rate limit.
@@ -181,6 +241,8 @@ pub fn measure(bin_dir: &Path, work: &Path, args: &PaceArgs) -> Result<PaceFigur
         cpu_records,
         cpu_us_per_record: median(&per_record),
         cpu_us_per_record_runs: per_record,
+        airbyte_us_per_record: median(&adapters[0]),
+        singer_us_per_record: median(&adapters[1]),
         rate: args.rate,
         burst: args.burst,
         limited_requests: requests,
@@ -228,6 +290,23 @@ impl Cli<'_> {
             .args(extra)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        run_measured(&mut cmd)
+    }
+}
+
+impl Cli<'_> {
+    /// Runs a protocol command (`airbyte read …`, `singer …`) with its
+    /// stdout to `out`, measured.
+    fn protocol(&self, sim: &Simulator, out: &Path, command: &[&str]) -> Result<ChildRun> {
+        let mut cmd = std::process::Command::new(self.harness);
+        cmd.arg("--cache-dir")
+            .arg(self.cache)
+            .arg("--allow-host")
+            .arg(format!("http://{}", sim.addr()))
+            .args(command)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(out)?)
             .stderr(std::process::Stdio::null());
         run_measured(&mut cmd)
     }

@@ -322,7 +322,7 @@ impl Figures {
         }
         let _ = writeln!(
             s,
-            "\n| figure | value |\n|---|---|\n| CPU per record, `fetch --stream pipelines --out FILE`, {} records (median of {}) | {:.1} µs (runs: {}) |\n| over a rate limit of {}/s (burst {}): pipelines, workflows, jobs, 8 in flight | {} requests ({} answered 429) in {:.1} s: {:.1} answered/s; records exact: {} |",
+            "\n| figure | value |\n|---|---|\n| CPU per record, `fetch --stream pipelines --out FILE`, {} records (median of {}) | {:.1} µs (runs: {}) |\n| the same through `airbyte read` / `singer`, stdout to a file | {:.1} µs / {:.1} µs |\n| over a rate limit of {}/s (burst {}): pipelines, workflows, jobs, 8 in flight | {} requests ({} answered 429) in {:.1} s: {:.1} answered/s; records exact: {} |",
             p.cpu_records,
             p.cpu_us_per_record_runs.len(),
             p.cpu_us_per_record,
@@ -331,6 +331,8 @@ impl Figures {
                 .map(|x| format!("{x:.1}"))
                 .collect::<Vec<_>>()
                 .join(", "),
+            p.airbyte_us_per_record,
+            p.singer_us_per_record,
             p.rate,
             p.burst,
             p.limited_requests,
