@@ -352,6 +352,14 @@ impl Tenant {
         &self.pace
     }
 
+    /// What the requests of the tenant's current instance did so far (sent,
+    /// refused and why), read without replacing an instance that trapped:
+    /// a report of the calls just made sees their requests, whatever ended
+    /// them. A replaced instance starts a new log.
+    pub fn outbound_log(&self) -> crate::OutboundLog {
+        self.instance.outbound_log()
+    }
+
     /// The tenant's instance, replaced by a fresh one if the last one
     /// trapped or had a call abandoned.
     pub async fn instance(&mut self) -> Result<&mut ConnectorInstance, HarnessError> {

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use crate::policy::Denial;
 
+/// How many distinct refusals an [`OutboundLog`] names; beyond them it only
+/// counts.
+pub(super) const MAX_DENIALS_KEPT: usize = 16;
+
 /// What one instance's requests did, for reports and tests.
 #[derive(Debug, Default, Clone)]
 pub struct OutboundLog {
@@ -19,6 +23,10 @@ pub struct OutboundLog {
     pub denied: u64,
     /// Why the most recent request was refused.
     pub last_denial: Option<Denial>,
+    /// The first 16 distinct refusals by the policy, in order: what a
+    /// report names when a connector tried destinations it may not reach
+    /// (`denied` counts them all).
+    pub denials: Vec<Denial>,
     /// New TCP connections made.
     pub connections_opened: u64,
     /// Requests that went on a connection kept open from an earlier one.

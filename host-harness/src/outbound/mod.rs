@@ -233,6 +233,9 @@ fn record(log: &Mutex<OutboundLog>, outcome: Result<(), Option<&Denial>>) {
         Err(denial) => {
             log.denied += 1;
             if let Some(denial) = denial {
+                if log.denials.len() < log::MAX_DENIALS_KEPT && !log.denials.contains(denial) {
+                    log.denials.push(denial.clone());
+                }
                 log.last_denial = Some(denial.clone());
             }
         }

@@ -184,6 +184,8 @@ fn assert_refused_for(hooks: &PolicyHooks, address: &str, class: AddressClass) -
     let log = log(hooks);
     assert_eq!((log.sent, log.denied), (0, 1), "{log:?}");
     let denial = log.last_denial.expect("a denial is recorded");
+    // A report names it too.
+    assert_eq!(log.denials, [denial.clone()]);
     assert_eq!(
         denial.reason,
         DenialReason::ResolvesToSpecial {
