@@ -106,6 +106,7 @@ fn programs(workspace: &Path, guest: &Path) -> Vec<Program> {
         program("attack", connector()),
         program("unmarked", connector()),
         program("bad-names", connector()),
+        program("forgetful", connector()),
         // Not a connector at all: imports nothing.
         program(
             "other-world",

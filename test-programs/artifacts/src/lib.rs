@@ -29,6 +29,7 @@
 //! | [`ATTACK`] | wasi:http, wasi:io | fetch: the attack the settings' `mode` names; validate: the key `\u`-escaped | bound host resources, calls, bodies and states; redact every spelling; escape terminal controls |
 //! | [`UNMARKED`] | nothing | `leaky` with the api_key described as plain text | redact it anyway |
 //! | [`BAD_NAMES`] | nothing | streams named `../escaped`, `/tmp/…` | refuse the catalog |
+//! | [`FORGETFUL`] | nothing | an incremental stream buffered in the instance, not the state; its cursor ignored | nothing (the host cannot tell): `conform` fails its resume and incremental checks |
 //!
 //! Details, per component (the guest's module docs in
 //! `test-programs/hostile/src/<behaviour>.rs` say the same):
@@ -77,6 +78,13 @@
 //! - [`UNMARKED`] behaves as [`LEAKY`]; its form's `api_key` is `kind: text`
 //!   and its JSON Schema says nothing of a secret.
 //! - [`BAD_NAMES`]' catalog lists the streams of [`BAD_STREAM_NAMES`].
+//! - [`FORGETFUL`]'s one stream, `items`, is incremental (cursor field `i`)
+//!   and lists [`FORGETFUL_ITEMS`] records `{"i": <n>}`, three per call,
+//!   read six at a time from a pretended upstream: the other three wait in
+//!   a static buffer while the state (`{"next": <upstream page>}`) already
+//!   points past them, so a sync resumed in a fresh instance after such a
+//!   page loses them. Its final cursor, `{"last": 23}`, is ignored: a
+//!   second sync returns every record again.
 //! - [`HOG`] and [`SPIN`] end only by a trap: on allocation failure the
 //!   guest's allocator aborts (`unreachable`); the spin loop needs the
 //!   host's interruption.
@@ -117,6 +125,8 @@ pub const ATTACK: &[u8] = component!("attack");
 pub const UNMARKED: &[u8] = component!("unmarked");
 /// A catalog whose stream names are paths.
 pub const BAD_NAMES: &[u8] = component!("bad-names");
+/// An incremental stream buffered in the instance, its cursor ignored.
+pub const FORGETFUL: &[u8] = component!("forgetful");
 
 /// Every hostile component (not [`BENIGN`]), by behaviour name (the cargo
 /// feature of `hostile-connectors`).
@@ -133,6 +143,7 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("attack", ATTACK),
     ("unmarked", UNMARKED),
     ("bad-names", BAD_NAMES),
+    ("forgetful", FORGETFUL),
 ];
 
 /// The modes [`ATTACK`]'s `fetch` knows (its settings' `mode`).
@@ -166,6 +177,9 @@ pub const STRAY_DEFAULT_TARGETS: &[&str] = &[
     "http://169.254.169.254/latest/meta-data/",
     "http://127.0.0.1:9/",
 ];
+
+/// The records [`FORGETFUL`]'s stream lists.
+pub const FORGETFUL_ITEMS: u64 = 24;
 
 /// [`HUGE_PAGE`]'s records per page without a `records` setting.
 pub const HUGE_PAGE_DEFAULT_RECORDS: u64 = 1_000_000;
@@ -235,6 +249,7 @@ mod tests {
             ("attack", ATTACK),
             ("unmarked", UNMARKED),
             ("bad-names", BAD_NAMES),
+            ("forgetful", FORGETFUL),
         ] {
             check_imports(component, &CONNECTOR_ALLOWED_IMPORTS)
                 .unwrap_or_else(|e| panic!("{name}: {e:#}"));
@@ -266,6 +281,7 @@ mod tests {
             ("leaky", LEAKY),
             ("unmarked", UNMARKED),
             ("bad-names", BAD_NAMES),
+            ("forgetful", FORGETFUL),
         ] {
             assert_eq!(imports(component), Vec::<String>::new(), "{name}");
         }
@@ -366,6 +382,8 @@ mod tests {
         for mode in ATTACK_MODES {
             assert!(attack.contains(&format!("\"{mode}\" =>")), "{mode}");
         }
+        let forgetful = std::fs::read_to_string(src.join("forgetful.rs")).unwrap();
+        assert!(forgetful.contains(&format!("ITEMS: u64 = {FORGETFUL_ITEMS};")));
         let bad_names = std::fs::read_to_string(src.join("bad_names.rs")).unwrap();
         for name in BAD_STREAM_NAMES {
             assert!(bad_names.contains(&format!("{name:?}")), "{name:?}");

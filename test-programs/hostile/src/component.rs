@@ -16,15 +16,17 @@ use connector_sdk::Source;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub struct Component;
 
-// Two behaviours describe themselves differently; the rest share
+// Three behaviours describe themselves differently; the rest share
 // `common`'s form and catalog.
 #[cfg(feature = "bad-names")]
 use crate::bad_names::streams;
+#[cfg(all(feature = "forgetful", not(feature = "bad-names")))]
+use crate::forgetful::streams;
 #[cfg(feature = "unmarked")]
 use crate::unmarked::credential_spec;
 #[cfg(not(feature = "unmarked"))]
 use common::credential_spec;
-#[cfg(not(feature = "bad-names"))]
+#[cfg(not(any(feature = "bad-names", feature = "forgetful")))]
 use common::streams;
 
 impl Source for Component {

@@ -22,12 +22,13 @@
 //! | `attack` | fetch runs the attack its settings' `mode` names (handle and header-map floods, a body never sent, a huge body, a slow read, an escaped key, terminal escapes, a huge state; see `attack.rs`); validate returns the key escaped | host-side resource limits, call deadline, request-body limits, redaction after decoding, terminal safety, state bound |
 //! | `unmarked` | `leaky`, with a form that calls the api_key plain text | the host decides what is secret |
 //! | `bad-names` | a catalog whose stream names are paths | catalog check; outputs stay in `--out` |
+//! | `forgetful` | an incremental stream whose pages are buffered in the instance's memory, not the state, and whose cursor is ignored | none: `connector-harness conform`'s resume and incremental checks |
 //!
 //! Every component except `other-world` exports the whole
 //! `ingest:connector/source-connector` world, with the same credential form
 //! (a secret `api_key`, an optional url `base_url`; `unmarked` calls the key
 //! plain text) and the same one-stream catalog (`bad-names` adds streams
-//! named like paths) ([`common`]); only what is hostile differs, in one
+//! named like paths; `forgetful`'s stream is incremental) ([`common`]); only what is hostile differs, in one
 //! module per behaviour. What a behaviour does not override is
 //! [`common::benign`].
 //!
@@ -51,6 +52,7 @@ const _: () = assert!(
         + (cfg!(feature = "attack") as u32)
         + (cfg!(feature = "unmarked") as u32)
         + (cfg!(feature = "bad-names") as u32)
+        + (cfg!(feature = "forgetful") as u32)
         <= 1,
     "hostile-connectors: enable at most one behaviour feature per wasm build \
      (each behaviour is a component of its own)"
@@ -101,6 +103,9 @@ pub mod unmarked;
 #[cfg(all(feature = "bad-names", not(feature = "other-world")))]
 pub mod bad_names;
 
+#[cfg(all(feature = "forgetful", not(feature = "other-world")))]
+pub mod forgetful;
+
 /// `use $module as behaviour;` for the first enabled feature of the list,
 /// [`common::benign`] when none is.
 #[cfg(not(feature = "other-world"))]
@@ -131,6 +136,7 @@ select_behaviour!(
     "attack" => attack,
     "unmarked" => unmarked,
     "bad-names" => bad_names,
+    "forgetful" => forgetful,
 );
 
 /// The behaviour this build implements: its feature name, or `benign`.
