@@ -27,6 +27,8 @@ pub enum CliError {
     Input(String),
     /// What the host library reported.
     Host(HarnessError),
+    /// `conform` ran and at least one check failed (its report says which).
+    Conform(String),
     /// An error already reported on stdout in the protocol's own terms
     /// (an Airbyte TRACE ERROR): exits with its code, printed on stderr
     /// only.
@@ -47,6 +49,7 @@ impl CliError {
             CliError::CredentialFile(_) => 20,
             CliError::SettingsFile(_) => 21,
             CliError::Input(_) => 27,
+            CliError::Conform(_) => 28,
             CliError::Reported(e) => e.exit_code(),
             CliError::Host(e) => match e {
                 HarnessError::Connector(e) => match e {
@@ -78,6 +81,7 @@ impl CliError {
             CliError::CredentialFile(_) => "credential-file",
             CliError::SettingsFile(_) => "settings-file",
             CliError::Input(_) => "input",
+            CliError::Conform(_) => "conform",
             CliError::Reported(e) => e.kind(),
             CliError::Host(HarnessError::State(_)) => "state-file",
             CliError::Host(e) => e.kind(),
@@ -91,7 +95,8 @@ impl fmt::Display for CliError {
             CliError::Usage(m)
             | CliError::CredentialFile(m)
             | CliError::SettingsFile(m)
-            | CliError::Input(m) => m.clone(),
+            | CliError::Input(m)
+            | CliError::Conform(m) => m.clone(),
             CliError::Reported(e) => return e.fmt(f),
             CliError::Host(e) => {
                 let message = e.message();
@@ -151,5 +156,7 @@ mod tests {
         )));
         assert_eq!(bad.to_string(), "bad-response: a b\\u{1b}[2J");
         assert_eq!(bad.exit_code(), 17);
+        let conform = CliError::Conform("1 of 10 checks failed: requests_allowed".into());
+        assert_eq!((conform.kind(), conform.exit_code()), ("conform", 28));
     }
 }

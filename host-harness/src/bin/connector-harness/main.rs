@@ -8,6 +8,7 @@
 //! ([`files`]), its log ([`log`]) and its progress display ([`progress`]);
 //! everything else is the library's.
 
+mod conform;
 mod exit;
 mod files;
 mod flags;
@@ -225,6 +226,11 @@ enum Command {
     /// The connector as a Singer tap: --discover, or a sync of the
     /// catalog's selected streams (Singer messages on stdout).
     Singer(protocols::singer::SingerArgs),
+    /// Check the component against the contract, as Airbyte's acceptance
+    /// tests check a source: schemas, catalog, validate, full, resumed and
+    /// incremental reads, secrets, requests. A table (or --json); exit 28
+    /// when a check fails.
+    Conform(conform::ConformArgs),
 }
 
 /// What the protocol adapters need of the command line: the loaded
@@ -341,6 +347,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             };
             return protocols::singer::run(args, &host).await;
         }
+        Command::Conform(args) => {
+            let host = Host {
+                connector,
+                policy,
+                log,
+            };
+            return conform::run(args, &host, cli.component.as_deref()).await;
+        }
         command => command,
     };
     // The commands that need no credential run as a tenant without one.
@@ -349,7 +363,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Validate { credential } | Command::Fetch { credential, .. } => {
             files::read_credential(credential)?
         }
-        Command::Airbyte(_) | Command::Singer(_) => unreachable!("handled above"),
+        Command::Airbyte(_) | Command::Singer(_) | Command::Conform(_) => {
+            unreachable!("handled above")
+        }
     };
     let concurrency = match &command {
         Command::Fetch { concurrency, .. } => {
@@ -373,7 +389,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         })
         .await?;
     match command {
-        Command::Airbyte(_) | Command::Singer(_) => unreachable!("handled above"),
+        Command::Airbyte(_) | Command::Singer(_) | Command::Conform(_) => {
+            unreachable!("handled above")
+        }
         Command::Schema => {
             let credential = tenant.credential_schema().await?;
             let settings = tenant.settings_schema().await?;
