@@ -99,8 +99,7 @@ fn singer_stream(s: &StreamSpec) -> Value {
         .into_iter()
         .flat_map(|p| p.keys())
     {
-        let automatic =
-            s.primary_key.contains(property) || replication_keys.iter().any(|k| *k == property);
+        let automatic = s.primary_key.contains(property) || replication_keys.contains(&property);
         metadata.push(json!({
             "breadcrumb": ["properties", property],
             "metadata": { "inclusion": if automatic { "automatic" } else { "available" } },
