@@ -185,7 +185,7 @@ fn assert_refused_for(hooks: &PolicyHooks, address: &str, class: AddressClass) -
     assert_eq!((log.sent, log.denied), (0, 1), "{log:?}");
     let denial = log.last_denial.expect("a denial is recorded");
     // A report names it too.
-    assert_eq!(log.denials, [denial.clone()]);
+    assert_eq!(log.denials, std::slice::from_ref(&denial));
     assert_eq!(
         denial.reason,
         DenialReason::ResolvesToSpecial {

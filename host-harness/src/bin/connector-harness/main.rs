@@ -155,6 +155,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Own(Own),
+    /// The connector as an Airbyte source: spec, check, discover, read
+    /// (Airbyte protocol messages on stdout).
+    #[command(subcommand)]
+    Airbyte(protocols::airbyte::AirbyteCommand),
+    /// The connector as a Singer tap: --discover, or a sync of the
+    /// catalog's selected streams (Singer messages on stdout).
+    Singer(protocols::singer::SingerArgs),
+    /// Check the component against the contract, as Airbyte's acceptance
+    /// tests check a source: schemas, catalog, validate, full, resumed and
+    /// incremental reads, secrets, requests. A table (or --json); exit 28
+    /// when a check fails.
+    Conform(conform::ConformArgs),
+}
+
+/// The harness's own commands: JSON on stdout, records as JSON Lines.
+#[derive(Subcommand)]
+enum Own {
     /// Print the credential and settings schemas as JSON.
     Schema,
     /// Print the stream catalog as JSON.
@@ -219,18 +238,6 @@ enum Command {
         #[arg(long)]
         stream_by_stream: bool,
     },
-    /// The connector as an Airbyte source: spec, check, discover, read
-    /// (Airbyte protocol messages on stdout).
-    #[command(subcommand)]
-    Airbyte(protocols::airbyte::AirbyteCommand),
-    /// The connector as a Singer tap: --discover, or a sync of the
-    /// catalog's selected streams (Singer messages on stdout).
-    Singer(protocols::singer::SingerArgs),
-    /// Check the component against the contract, as Airbyte's acceptance
-    /// tests check a source: schemas, catalog, validate, full, resumed and
-    /// incremental reads, secrets, requests. A table (or --json); exit 28
-    /// when a check fails.
-    Conform(conform::ConformArgs),
 }
 
 /// What the protocol adapters need of the command line: the loaded
@@ -330,45 +337,30 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Some(path) => loader.load_file(path)?,
         None => loader.load(connector_artifacts::CIRCLECI_CONNECTOR)?,
     };
-    let command = match cli.command {
-        Command::Airbyte(command) => {
-            let host = Host {
-                connector,
-                policy,
-                log,
-            };
-            return protocols::airbyte::run(command, &host).await;
-        }
-        Command::Singer(args) => {
-            let host = Host {
-                connector,
-                policy,
-                log,
-            };
-            return protocols::singer::run(args, &host).await;
-        }
-        Command::Conform(args) => {
-            let host = Host {
-                connector,
-                policy,
-                log,
-            };
-            return conform::run(args, &host, cli.component.as_deref()).await;
-        }
-        command => command,
+    let host = Host {
+        connector,
+        policy,
+        log,
     };
+    match cli.command {
+        Command::Airbyte(command) => protocols::airbyte::run(command, &host).await,
+        Command::Singer(args) => protocols::singer::run(args, &host).await,
+        Command::Conform(args) => conform::run(args, &host, cli.component.as_deref()).await,
+        Command::Own(command) => own(command, &host, &cli.file_mode).await,
+    }
+}
+
+/// Runs one of the harness's own commands, as one tenant.
+async fn own(command: Own, host: &Host, file_mode: &str) -> Result<(), CliError> {
     // The commands that need no credential run as a tenant without one.
     let credential = match &command {
-        Command::Schema | Command::Streams => Default::default(),
-        Command::Validate { credential } | Command::Fetch { credential, .. } => {
+        Own::Schema | Own::Streams => Default::default(),
+        Own::Validate { credential } | Own::Fetch { credential, .. } => {
             files::read_credential(credential)?
-        }
-        Command::Airbyte(_) | Command::Singer(_) | Command::Conform(_) => {
-            unreachable!("handled above")
         }
     };
     let concurrency = match &command {
-        Command::Fetch { concurrency, .. } => {
+        Own::Fetch { concurrency, .. } => {
             if !(1..=host_harness::pace::MAX_CONCURRENCY).contains(concurrency) {
                 return Err(CliError::Usage(format!(
                     "--concurrency must be between 1 and {}",
@@ -379,20 +371,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         _ => None,
     };
-    let mut tenant = connector
+    let mut tenant = host
+        .connector
         .tenant(TenantSpec {
             id: "cli".into(),
             credential,
-            policy,
+            policy: host.policy.clone(),
             limits: None,
             concurrency,
         })
         .await?;
     match command {
-        Command::Airbyte(_) | Command::Singer(_) | Command::Conform(_) => {
-            unreachable!("handled above")
-        }
-        Command::Schema => {
+        Own::Schema => {
             let credential = tenant.credential_schema().await?;
             let settings = tenant.settings_schema().await?;
             print_json(&json!({
@@ -400,20 +390,20 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 "settings": { "json_schema": parse_or_string(&settings) },
             }));
         }
-        Command::Streams => {
+        Own::Streams => {
             let streams = tenant.streams().await?;
             print_json(&Value::Array(streams.iter().map(stream_json).collect()));
         }
-        Command::Validate { .. } => {
+        Own::Validate { .. } => {
             // The log redacts the credential's secrets from here on; the
             // tenant returns the account and errors already redacted.
-            log.set(tenant.redactor().await?);
+            host.log.set(tenant.redactor().await?);
             let account = tenant.validate().await?;
             let details: Value = serde_json::from_str(&account.details).unwrap_or(Value::Null);
             let out = json!({ "id": account.id, "name": account.name, "details": details });
             print_json(&out);
         }
-        Command::Fetch {
+        Own::Fetch {
             settings,
             stream,
             state,
@@ -428,7 +418,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             ..
         } => {
             let retry = flags::retry_from(max_retries, max_retry_wait, no_retry)?;
-            log.set(tenant.redactor().await?);
+            host.log.set(tenant.redactor().await?);
             let settings = files::read_settings(settings.as_deref())?;
             let requested: Vec<String> = stream
                 .split(',')
@@ -438,7 +428,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let catalog = tenant.streams().await?;
             let streams = sync::plan(&catalog, &requested)?;
             let single = streams.len() == 1 && !requested.iter().any(|r| r == "all");
-            let mode = files::file_mode(&cli.file_mode)?;
+            let mode = files::file_mode(file_mode)?;
             let mut sink_for = files::sinks(out.as_deref(), single, mode)?;
             let mut checkpoints = match state {
                 Some(path) => Checkpointer::open(StateFile::new(path).with_mode(mode))?,
