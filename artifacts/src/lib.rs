@@ -1,6 +1,6 @@
 //! The CircleCI connector as a WebAssembly component, built from
 //! `../connector` by this crate's build script (with `component-build`) and
-//! checked there: it implements `ingest:connector/source-connector@0.2.0`
+//! checked there: it implements `ingest:connector/source-connector@0.3.0`
 //! and imports nothing but wasi:http and wasi:io.
 //!
 //! Depend on this crate to get the component without knowing how it is
@@ -33,7 +33,7 @@ mod tests {
         check_imports(CIRCLECI_CONNECTOR, &CONNECTOR_ALLOWED_IMPORTS).unwrap();
         let exports = component_exports(CIRCLECI_CONNECTOR).unwrap();
         assert!(
-            exports.iter().any(|e| e == "ingest:connector/source@0.2.0"),
+            exports.iter().any(|e| e == "ingest:connector/source@0.3.0"),
             "{exports:?}"
         );
     }
