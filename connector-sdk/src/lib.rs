@@ -34,8 +34,10 @@
 // resolve inside this crate too.
 extern crate self as connector_sdk;
 
+pub mod engine;
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod model;
 pub mod source;
 pub mod state;

@@ -6,6 +6,7 @@
 use super::fake::{Context, FakeCi, t};
 use super::traversal::{change, incremental_fake};
 use crate::FetchRequest;
+use crate::settings::FINGERPRINTED;
 use crate::state::{CursorState, WalkState};
 use connector_sdk::state::fingerprint;
 
@@ -106,77 +107,97 @@ fn resume(
     }
 }
 
+/// A state captured from the code that wrote it, and where it led.
+struct Case {
+    state: &'static str,
+    /// The upstream as it was when the state was written.
+    upstream: fn() -> FakeCi,
+    streams: &'static [&'static str],
+    settings: &'static str,
+    /// The cursors the sync started from.
+    cursors: &'static [Option<&'static str>],
+    /// Where the sync went from the state on.
+    tail: Tail,
+}
+
 fn owned(cursors: &[Option<&str>]) -> Vec<Option<String>> {
     cursors.iter().map(|c| c.map(str::to_string)).collect()
 }
 
 #[test]
 fn states_written_before_the_engine_moved_still_resume() {
-    let first = || upstream(false);
-    let second = || upstream(true);
-    let cases: [(&str, fn() -> FakeCi, &[&str], &str, &[Option<&str>], Tail); 4] = [
-        (
-            DISCOVERING,
-            first,
-            STREAMS,
-            SETTINGS,
-            &[],
-            Tail {
+    let first: fn() -> FakeCi = || upstream(false);
+    let second: fn() -> FakeCi = || upstream(true);
+    let cases = [
+        Case {
+            state: DISCOVERING,
+            upstream: first,
+            streams: STREAMS,
+            settings: SETTINGS,
+            cursors: &[],
+            tail: Tail {
                 requests: 232,
                 records: 368,
                 hash: "35ea8e4548d4a4f0".into(),
                 cursors: owned(FIRST_CURSORS),
             },
-        ),
-        (
-            WALKING,
-            first,
-            STREAMS,
-            SETTINGS,
-            &[],
-            Tail {
+        },
+        Case {
+            state: WALKING,
+            upstream: first,
+            streams: STREAMS,
+            settings: SETTINGS,
+            cursors: &[],
+            tail: Tail {
                 requests: 168,
                 records: 261,
                 hash: "21fb064247b43311".into(),
                 cursors: owned(FIRST_CURSORS),
             },
-        ),
-        (
-            READING_AGAIN,
-            second,
-            STREAMS,
-            SETTINGS,
-            FIRST_CURSORS,
-            Tail {
+        },
+        Case {
+            state: READING_AGAIN,
+            upstream: second,
+            streams: STREAMS,
+            settings: SETTINGS,
+            cursors: FIRST_CURSORS,
+            tail: Tail {
                 requests: 49,
                 records: 28,
                 hash: "79fa5d83665d7274".into(),
                 cursors: owned(SECOND_CURSORS),
             },
-        ),
-        (
-            ORGANISATIONS,
-            orgs,
-            ORG_STREAMS,
-            "{}",
-            &[],
-            Tail {
+        },
+        Case {
+            state: ORGANISATIONS,
+            upstream: orgs,
+            streams: ORG_STREAMS,
+            settings: "{}",
+            cursors: &[],
+            tail: Tail {
                 requests: 12,
                 records: 12,
                 hash: "c786e15f9f6bd6b6".into(),
                 cursors: vec![None, None],
             },
-        ),
+        },
     ];
-    for (state, fake, streams, settings, cursors, want) in cases {
-        let names: Vec<String> = streams.iter().map(|s| s.to_string()).collect();
-        let fp = crate::settings::Settings::parse(settings)
+    for case in cases {
+        let names: Vec<String> = case.streams.iter().map(|s| s.to_string()).collect();
+        let fp = crate::settings::Settings::parse(case.settings)
             .unwrap()
             .fingerprint();
-        let decoded = WalkState::decode(state, &names, &fp).unwrap();
-        assert_eq!(decoded.encode(), state, "written back byte for byte");
-        let got = resume(&mut fake(), streams, settings, cursors, state);
-        assert_eq!(got, want, "{state}");
+        let decoded = WalkState::decode(case.state, &names, &fp, FINGERPRINTED).unwrap();
+        assert_eq!(decoded.encode(), case.state, "written back byte for byte");
+        let mut fake = (case.upstream)();
+        let got = resume(
+            &mut fake,
+            case.streams,
+            case.settings,
+            case.cursors,
+            case.state,
+        );
+        assert_eq!(got, case.tail, "{}", case.state);
     }
     // The cursors, too, read back to the same bytes.
     let fp = crate::settings::Settings::parse(SETTINGS)
@@ -185,7 +206,7 @@ fn states_written_before_the_engine_moved_still_resume() {
     for cursors in [FIRST_CURSORS, SECOND_CURSORS] {
         for (name, text) in STREAMS.iter().zip(cursors) {
             let text = text.unwrap();
-            let cursor = CursorState::decode(text, name, &fp).unwrap();
+            let cursor = CursorState::decode(text, name, &fp, FINGERPRINTED).unwrap();
             assert_eq!(CursorState::new(name, fp.clone(), cursor).encode(), text);
         }
     }
