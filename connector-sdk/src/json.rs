@@ -456,7 +456,7 @@ pub fn string_field(fields: &Fields<'_>, name: &str) -> Option<String> {
 }
 
 /// The top-level fields of one record (valid JSON object text, such as a
-/// record from [`list_page`], [`record`] or [`array`]), each as raw JSON
+/// record from [`list_page`], [`record`] or [`array()`]), each as raw JSON
 /// text, in order. A list: records have a few dozen fields at most, and
 /// are split on every page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -492,7 +492,7 @@ impl<'a> Fields<'a> {
 }
 
 /// Splits a record (valid JSON text) into its top-level fields (see
-/// [`split`]): names are borrowed from the text (copied only when they hold
+/// `split`): names are borrowed from the text (copied only when they hold
 /// an escape), values are their raw text. `what` names the list, for
 /// messages.
 pub fn fields<'a>(item: &'a str, what: &str) -> Result<Fields<'a>, ConnectorError> {

@@ -6,7 +6,7 @@
 //! of HTTP failures ([`upstream`]), the shape of its paged lists ([`json`]),
 //! the request builder ([`api`]), its walks on the SDK's traversal engine:
 //! paging, roots and project discovery ([`walk`]), and the stream catalog
-//! with its two trees ([`streams`]).
+//! with its two trees ([`mod@streams`]).
 //!
 //! What any connector needs comes from `connector-sdk` and is re-exported
 //! under the same module names: the contract's types ([`model`], [`error`]),

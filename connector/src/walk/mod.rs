@@ -13,7 +13,7 @@
 //!   `next_page_token`) and how a request of a tree is written ([`list`],
 //!   [`object`]);
 //! - the roots ([`CiRoots`]): `project_slugs` or `org_slug` when the
-//!   settings name them, else discovered ([`discover`]);
+//!   settings name them, else discovered (`walk/discover.rs`);
 //! - the settings a walk runs under: its fingerprint, its lookback window.
 //!
 //! # What fails on real accounts
@@ -47,7 +47,7 @@
 //! # Roots and project discovery
 //!
 //! Project roots are `project_slugs`; without it the projects are
-//! discovered ([`discover`]): the organisations are `org_slug`, else every
+//! discovered (`walk/discover.rs`): the organisations are `org_slug`, else every
 //! `slug` of `/me/collaborations`; each is scanned through
 //! `/pipeline?org-slug=…` (newest first) until `start_date`, else for
 //! [`DISCOVERY_PAGES`] pages, and the distinct `project_slug`s seen, in order
