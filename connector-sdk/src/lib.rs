@@ -1,6 +1,16 @@
 //! What any source connector for the `ingest:connector@0.3.0` contract
 //! needs besides the knowledge of its own upstream.
 //!
+//! - [`engine`]: the traversal engine. A connector describes its tree of
+//!   parent → child listings ([`engine::Tree`]), how they page
+//!   ([`engine::Paging`]), where a walk starts ([`engine::Roots`]: given,
+//!   or found by its own discovery hook) and what a chain's items keep
+//!   ([`engine::Item`]); the engine reads it one bounded piece per call,
+//!   requests in flight together, and owns the walk's state and each
+//!   incremental stream's cursor (stale page tokens, skipped items read
+//!   again, marks).
+//! - [`json`]: an upstream's JSON answers as records of raw text (never
+//!   re-serialised), with their top-level fields split in one scan.
 //! - [`model`] and [`error`]: the contract's data types and typed errors in
 //!   plain Rust, so a connector's logic and tests never touch the bindings.
 //! - [`source::Source`]: the contract's functions as a trait, and
@@ -27,6 +37,24 @@
 //!
 //! connector_sdk::export!(Acme);
 //! ```
+//!
+//! A `fetch` that walks a tree hands the engine its session and its tree
+//! (the example connector in `examples/jsonplaceholder-connector` is a
+//! whole one):
+//!
+//! ```ignore
+//! let walk = engine::Walk {
+//!     tree: &AcmeTree,                 // impl engine::Tree
+//!     settings: &settings,             // what the tree's handlers read
+//!     roots: &engine::Given(vec![account_root]),
+//!     slots: &slots,                   // each asked stream's slot in the tree
+//!     fp: settings.fingerprint(),
+//!     covers: "the settings that shape a sync",
+//!     lookback: 0,
+//!     budget: engine::Budget::default(),
+//! };
+//! engine::fetch(&mut session, &walk, request)   // session: impl engine::Upstream
+//! ```
 
 #![deny(missing_docs)]
 
@@ -34,8 +62,10 @@
 // resolve inside this crate too.
 extern crate self as connector_sdk;
 
+pub mod engine;
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod model;
 pub mod source;
 pub mod state;

@@ -7,6 +7,8 @@ use crate::http::{Get, HttpClient};
 use crate::time::{NANOS, Ts};
 use crate::upstream::{check_complete, check_status, transport_error};
 use crate::url::percent_encode;
+use connector_sdk::engine::Upstream;
+pub use connector_sdk::engine::{Answer, Call};
 
 /// The `User-Agent` sent with every request.
 pub const USER_AGENT: &str = "ingest-connector-circleci/0.1.0";
@@ -94,14 +96,10 @@ impl<'a> Api<'a> {
     }
 }
 
-/// One request of a batch: a path under `{base_url}/api/v2` (already
-/// escaped), its query, and what it reads (for messages).
-#[derive(Debug, Clone, Copy)]
-pub struct Call<'a> {
-    pub path: &'a str,
-    pub query: &'a [(&'a str, &'a str)],
-    pub what: &'a str,
+/// The traversal engine sends its requests through the session: paths are
+/// under `{base_url}/api/v2`.
+impl Upstream for Api<'_> {
+    fn get_all(&mut self, batch: &[Call<'_>]) -> Vec<Answer> {
+        Api::get_all(self, batch)
+    }
 }
-
-/// A 2xx answer's body and `Date`, or the typed error of the answer.
-pub type Answer = Result<(Vec<u8>, Option<Ts>), ConnectorError>;

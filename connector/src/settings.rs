@@ -1,7 +1,7 @@
 //! The `settings` JSON object of a fetch request.
 //!
 //! Every key is optional. Without `project_slugs` the projects are
-//! discovered (see [`crate::engine`]). Unknown keys are errors so a typo
+//! discovered (see [`crate::walk`]). Unknown keys are errors so a typo
 //! never silently reads the wrong thing.
 
 use crate::error::{ConnectorError, quote};
@@ -18,6 +18,8 @@ pub const VALID_KEYS: &str =
 /// of window costs every incremental sync one request per pipeline of that
 /// day, to list its workflows again.
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 14;
+/// The settings [`Settings::fingerprint`] covers, as messages name them.
+pub const FINGERPRINTED: &str = "project_slugs, org_slug or start_date";
 /// Default of `artifact_retention_days`: CircleCI keeps artifacts at most
 /// 30 days.
 pub const DEFAULT_ARTIFACT_RETENTION_DAYS: u32 = 30;

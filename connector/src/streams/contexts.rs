@@ -5,11 +5,14 @@
 //! rights: a 403 (or 404) skips that organisation, named in the page's
 //! `skipped` list, and the others are read.
 
+use connector_sdk::engine::{On404, Req};
+
 use super::{Read, StreamDef};
-use crate::engine::{At, Cx, On404, Req, Root, Tree, seg};
 use crate::error::ConnectorError;
 use crate::json::string;
+use crate::settings::Settings;
 use crate::state::Item;
+use crate::walk::{At, CiTree, Cx, NULL_IDS, Root, Tree, list, seg};
 
 pub const STREAM: StreamDef = StreamDef {
     name: "contexts",
@@ -50,10 +53,15 @@ pub static TREE: OrgTree = OrgTree;
 
 pub struct OrgTree;
 
-impl Tree for OrgTree {
+impl CiTree for OrgTree {
     fn projects(&self) -> bool {
         false
     }
+}
+
+impl Tree for OrgTree {
+    type Item = Item;
+    type Settings = Settings;
 
     fn streams(&self) -> &'static [&'static str] {
         &["contexts", "context_environment_variables"]
@@ -87,13 +95,13 @@ impl Tree for OrgTree {
         }
     }
 
-    fn request(&self, kind: u8, root: &Root, heads: &[Item]) -> Req {
+    fn request(&self, kind: u8, root: &Root, heads: &[Item]) -> Req<'_> {
         if usize::from(kind) == CONTEXTS {
-            let mut req = Req::list(
+            let mut req = list(
                 "/context".into(),
                 format!("contexts of organisation {}", root.name),
             );
-            let owner = match &root.owner_id {
+            let owner = match &root.id {
                 Some(id) => ("owner-id", id.clone()),
                 None => ("owner-slug", root.key.clone()),
             };
@@ -105,7 +113,7 @@ impl Tree for OrgTree {
         let c = heads.first().map_or("", |h| h.id.as_str());
         Req {
             on_404: On404::Skip("the context was deleted after it was listed"),
-            ..Req::list(
+            ..list(
                 format!("/context/{}/environment-variable", seg(c)),
                 format!("environment variables of context {c}"),
             )
@@ -120,10 +128,14 @@ impl Tree for OrgTree {
     ) -> Result<(), ConnectorError> {
         if usize::from(at.kind) == CONTEXT_VARS {
             let key = ("context_id", string(&at.heads[0].id));
-            return cx.emit_and_open(at, items, CONTEXT_VARS, &[key], None);
+            return cx.emit_and_open(items, CONTEXT_VARS, &[key], None);
         }
         let child = cx.wants(CONTEXT_VARS).then_some((CONTEXT_VARS as u8, "id"));
         let key = ("owner_slug", string(&at.root.key));
-        cx.emit_and_open(at, items, CONTEXTS, &[key], child)
+        cx.emit_and_open(items, CONTEXTS, &[key], child)
+    }
+
+    fn unusable_why(&self) -> Option<&'static str> {
+        Some(NULL_IDS)
     }
 }

@@ -2,7 +2,7 @@
 //! its name, description, record schema, keys and how it is read ([`Read`]);
 //! adding a stream means adding a module and one line to [`CATALOG`].
 //!
-//! Streams that fan out are slots of a [`crate::engine::Tree`], and the
+//! Streams that fan out are slots of a [`crate::walk::CiTree`], and the
 //! streams of one tree are read together, in one walk: [`project_tree`]
 //! holds every stream rooted at projects (projects, pipelines → workflows →
 //! jobs → details, artifacts, tests; insights workflows → runs), the
@@ -13,12 +13,11 @@
 //! and whether the stream is incremental.
 
 use crate::api::Api;
-use crate::engine::{Tree, Walk};
 use crate::error::{ConnectorError, quote};
 use crate::json;
 use crate::model::{FetchRequest, Page, StreamRecord, StreamSpec, SyncMode};
 use crate::settings::Settings;
-use crate::state::{CursorState, WalkState};
+use crate::walk::CiTree;
 
 pub mod artifacts;
 pub mod collaborations;
@@ -38,8 +37,8 @@ pub mod workflows;
 /// How a stream is read.
 pub enum Read {
     /// The records of a tree's slot, walked by the traversal engine
-    /// ([`crate::engine::fetch`]), one bounded piece per call.
-    Tree(&'static dyn Tree, usize),
+    /// ([`crate::walk::fetch`]), one bounded piece per call.
+    Tree(&'static dyn CiTree, usize),
     /// One unpaged `GET path`, read in one call, never with a state. `what`
     /// names it in messages.
     Single {
@@ -122,8 +121,6 @@ pub fn fetch(
     defs: &[&'static StreamDef],
     request: &FetchRequest,
 ) -> Result<Page, ConnectorError> {
-    let cursor = |i: usize| request.cursors.get(i).cloned().flatten();
-    let fp = settings.fingerprint();
     let (path, what, answer) = match defs {
         [
             StreamDef {
@@ -138,7 +135,8 @@ pub fn fetch(
                     message: format!("{why} (the {name} stream is one request: nothing to skip)"),
                 }));
             }
-            if request.state.is_some() || cursor(0).is_some() {
+            let cursor = request.cursors.first().is_some_and(Option::is_some);
+            if request.state.is_some() || cursor {
                 return Err(ConnectorError::InvalidState(format!(
                     "the {name} stream is read in one call and keeps nothing between calls; pass no \
                      state and no cursor"
@@ -150,50 +148,16 @@ pub fn fetch(
             let Some(Read::Tree(tree, _)) = defs.first().map(|d| &d.read) else {
                 unreachable!("resolve() checked the request");
             };
-            let mut wanted = vec![None; tree.streams().len()];
-            let mut cursors = vec![None; tree.streams().len()];
-            for (i, def) in defs.iter().enumerate() {
-                let Read::Tree(_, slot) = def.read else {
-                    unreachable!("resolve() checked the request");
-                };
-                wanted[slot] = Some(i as u32);
-                if let Some(text) = cursor(i) {
-                    if !tree.incremental(slot) {
-                        return Err(ConnectorError::InvalidState(format!(
-                            "the {} stream keeps no cursor between syncs; pass none for it",
-                            def.name
-                        )));
-                    }
-                    let cursor = CursorState::decode(&text, def.name, &fp)?;
-                    // What it keeps to read again must be its own listings.
-                    let own = |p: &crate::state::Pending| {
-                        tree.kind_level(p.k) == p.h.len() + 1 && tree.feeds(p.k).contains(&slot)
-                    };
-                    if !cursor.retry.iter().all(own) {
-                        return Err(ConnectorError::InvalidState(format!(
-                            "the cursor of {} keeps a skipped item that is not one of its listings; \
-                             pass no cursor to read the stream from the start",
-                            def.name
-                        )));
-                    }
-                    cursors[slot] = Some(cursor);
-                }
-            }
-            let state = request
-                .state
-                .as_deref()
-                .map(|s| WalkState::decode(s, &request.streams, &fp))
-                .transpose()?;
-            let walk = Walk {
-                tree: *tree,
-                streams: &request.streams,
-                wanted,
-                cursors,
-                state,
-                concurrency: request.concurrency as usize,
-                skip_failing: request.skip_failing.as_deref(),
-            };
-            return crate::engine::fetch(api, settings, walk);
+            // Each stream's slot in the tree; the engine checks the
+            // cursors and the state against it.
+            let slots: Vec<usize> = defs
+                .iter()
+                .map(|def| match def.read {
+                    Read::Tree(_, slot) => slot,
+                    Read::Single { .. } => unreachable!("resolve() checked the request"),
+                })
+                .collect();
+            return crate::walk::fetch(api, settings, *tree, &slots, request);
         }
     };
     let body = api.get(path, &[], what)?;

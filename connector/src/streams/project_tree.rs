@@ -20,7 +20,7 @@
 //!
 //! `pipelines`, `workflows`, `jobs`, `job_details`, `artifacts` and `tests`
 //! keep cursors. A stream's cursor gives a project it read before the marks
-//! `hwm`, `lwm` and `as_of` (see [`crate::engine`]); what a stream emits is
+//! `hwm`, `lwm` and `as_of` (see [`crate::walk`]); what a stream emits is
 //! decided by its own marks, whatever other streams the walk reads:
 //!
 //! - the project's pipelines are read newest first, and the listing stops
@@ -56,17 +56,23 @@
 //! Items that cannot be read: a pipeline whose workflows answer 404 (past
 //! CircleCI's retention) or keep failing, a workflow deleted after it was
 //! listed, a job whose details, tests or artifacts are gone, and anything
-//! listed with a null id, are skipped (see [`crate::engine`]). Approval jobs
+//! listed with a null id, are skipped (see [`crate::walk`]). Approval jobs
 //! are recognised by their `type` (some carry a `job_number`): they have no
 //! details, tests or artifacts. Artifacts of a job that stopped more than
 //! `artifact_retention_days` before the newest data seen are not asked for:
 //! CircleCI deleted them.
 
-use crate::engine::{At, Cx, Last, On404, PROJECT_404_HINT, Req, Root, Tree, seg, ts};
+use connector_sdk::engine::{COUNTS, On404, Req};
+
 use crate::error::ConnectorError;
 use crate::json::{self, string};
+use crate::settings::Settings;
 use crate::state::Item;
 use crate::time::Ts;
+use crate::walk::{
+    APPROVALS, At, CiTree, Cx, EXPIRED_ARTIFACTS, Last, NULL_IDS, PROJECT_404_HINT, Root, Tree,
+    list, object, seg, ts,
+};
 
 /// The project tree's streams by slot; a slot is also the kind of the
 /// listing the stream's records come from.
@@ -157,10 +163,15 @@ fn workflow_news(l: &Last, created: Option<Ts>, stopped: Option<Ts>) -> (bool, b
     (created.is_none_or(|c| c > l.as_of), after(stopped, l.as_of))
 }
 
-impl Tree for ProjectTree {
+impl CiTree for ProjectTree {
     fn projects(&self) -> bool {
         true
     }
+}
+
+impl Tree for ProjectTree {
+    type Item = Item;
+    type Settings = Settings;
 
     fn streams(&self) -> &'static [&'static str] {
         STREAMS
@@ -199,7 +210,7 @@ impl Tree for ProjectTree {
             .collect()
     }
 
-    fn request(&self, kind: u8, root: &Root, heads: &[Item]) -> Req {
+    fn request(&self, kind: u8, root: &Root, heads: &[Item]) -> Req<'_> {
         let project = &root.name;
         let path = &root.path;
         let gone = On404::Skip("CircleCI keeps a job's data for a limited time");
@@ -207,13 +218,12 @@ impl Tree for ProjectTree {
         let head = |i: usize| heads.get(i).map_or("", |h| h.id.as_str());
         match usize::from(kind) {
             PROJECTS => Req {
-                object: true,
                 on_404: On404::Hint(PROJECT_404_HINT),
-                ..Req::list(format!("/project/{path}"), format!("project {project}"))
+                ..object(format!("/project/{path}"), format!("project {project}"))
             },
             PIPELINES => Req {
                 on_404: On404::Hint(PROJECT_404_HINT),
-                ..Req::list(
+                ..list(
                     format!("/project/{path}/pipeline"),
                     format!("pipelines of project {project}"),
                 )
@@ -222,36 +232,35 @@ impl Tree for ProjectTree {
                 on_404: On404::Skip(
                     "the pipeline is older than CircleCI keeps workflows, or was deleted",
                 ),
-                ..Req::list(
+                ..list(
                     format!("/pipeline/{}/workflow", seg(head(0))),
                     format!("workflows of pipeline {} of project {project}", head(0)),
                 )
             },
             JOBS => Req {
                 on_404: On404::Skip("the workflow was deleted after it was listed"),
-                ..Req::list(
+                ..list(
                     format!("/workflow/{}/job", seg(head(1))),
                     format!("jobs of workflow {} of project {project}", head(1)),
                 )
             },
             JOB_DETAILS => Req {
-                object: true,
                 on_404: gone,
-                ..Req::list(
+                ..object(
                     format!("/project/{path}/job/{}", number()),
                     format!("details of job {} of project {project}", number()),
                 )
             },
             ARTIFACTS => Req {
                 on_404: gone,
-                ..Req::list(
+                ..list(
                     format!("/project/{path}/{}/artifacts", number()),
                     format!("artifacts of job {} of project {project}", number()),
                 )
             },
             TESTS => Req {
                 on_404: gone,
-                ..Req::list(
+                ..list(
                     format!("/project/{path}/{}/tests", number()),
                     format!("tests of job {} of project {project}", number()),
                 )
@@ -259,14 +268,14 @@ impl Tree for ProjectTree {
             INSIGHTS_WORKFLOWS => Req {
                 on_404: On404::Hint(PROJECT_404_HINT),
                 query: vec![("all-branches", "true".into())],
-                ..Req::list(
+                ..list(
                     format!("/insights/{path}/workflows"),
                     format!("insights workflows of project {project}"),
                 )
             },
             _ => Req {
                 query: vec![("all-branches", "true".into())],
-                ..Req::list(
+                ..list(
                     format!("/insights/{path}/workflows/{}", seg(head(0))),
                     format!("insights runs of workflow {} of project {project}", head(0)),
                 )
@@ -295,22 +304,38 @@ impl Tree for ProjectTree {
                 let child = cx
                     .wants(INSIGHTS_RUNS)
                     .then_some((INSIGHTS_RUNS as u8, "name"));
-                cx.emit_and_open(
-                    at,
-                    items,
-                    INSIGHTS_WORKFLOWS,
-                    &[("project_slug", slug)],
-                    child,
-                )
+                cx.emit_and_open(items, INSIGHTS_WORKFLOWS, &[("project_slug", slug)], child)
             }
             INSIGHTS_RUNS => {
                 let keys = [
                     ("project_slug", slug),
                     ("workflow_name", string(&at.heads[0].id)),
                 ];
-                cx.emit_and_open(at, items, INSIGHTS_RUNS, &keys, None)
+                cx.emit_and_open(items, INSIGHTS_RUNS, &keys, None)
             }
             kind => job_data(kind, at, items, cx, &slug),
+        }
+    }
+
+    fn unusable_why(&self) -> Option<&'static str> {
+        Some(NULL_IDS)
+    }
+
+    fn notices(&self, settings: &Settings, counts: &[usize; COUNTS], notices: &mut Vec<String>) {
+        if counts[APPROVALS] > 0 {
+            notices.push(format!(
+                "skipped {} approval job(s): CircleCI has no details, tests or artifacts for approval \
+                 jobs (it answers 404)",
+                counts[APPROVALS]
+            ));
+        }
+        if counts[EXPIRED_ARTIFACTS] > 0 {
+            notices.push(format!(
+                "did not ask for the artifacts of {} job(s) that stopped more than {} days before the \
+                 newest data seen: CircleCI deletes artifacts after at most 30 days \
+                 (artifact_retention_days: 0 asks anyway)",
+                counts[EXPIRED_ARTIFACTS], settings.artifact_retention_days
+            ));
         }
     }
 }
@@ -363,7 +388,7 @@ fn pipelines(
         let updated = ts(f, "updated_at");
         cx.see(1, Some(created));
         cx.see(1, updated);
-        cx.pipeline(created);
+        cx.newest(created);
         if !pipeline_finished(json::string_field(f, "state").as_deref()) {
             cx.unfinished(1, Some(created));
         }
@@ -491,7 +516,7 @@ fn jobs(
         // job_number, and have no details all the same.
         let approval = json::string_field(f, "type").as_deref() == Some("approval");
         let Some(n) = json::u64_field(f, "job_number").filter(|_| !approval) else {
-            cx.approvals += 1;
+            cx.counts[APPROVALS] += 1;
             continue;
         };
         let job = || Item {
@@ -510,7 +535,7 @@ fn jobs(
                 })
             });
             if expired {
-                cx.expired_artifacts += 1;
+                cx.counts[EXPIRED_ARTIFACTS] += 1;
             } else {
                 cx.open(ARTIFACTS as u8, job());
             }

@@ -15,6 +15,7 @@ mod real_accounts;
 mod stale;
 mod traversal;
 mod walks;
+mod wire;
 
 /// A response from literals.
 fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {

@@ -139,7 +139,7 @@ pub(super) fn walk(
             .unwrap_or_else(|e| panic!("{streams:?} call {}: {e}", out.calls + 1));
         out.calls += 1;
         assert!(
-            fake.log.len() - before <= crate::engine::MAX_REQUESTS,
+            fake.log.len() - before <= crate::walk::MAX_REQUESTS,
             "at most MAX_REQUESTS requests a call"
         );
         assert!(
@@ -242,7 +242,7 @@ fn full_traversal_of_a_large_upstream_keeps_the_state_small() {
     assert_eq!(unique(keys), s.records.len(), "no record twice");
     // 150 pipeline pages + 3000 workflow lists + 3000 job lists + 6000 jobs × 2 test pages.
     assert_eq!(s.requests, 150 + 3000 + 3000 + 12_000);
-    assert!(s.calls >= s.requests / crate::engine::MAX_REQUESTS);
+    assert!(s.calls >= s.requests / crate::walk::MAX_REQUESTS);
     assert_eq!(s.approvals(), 3000);
     // The final state is the cursor: one entry per project.
     let last = s.state.clone().unwrap();
@@ -760,7 +760,7 @@ fn discovery_scans_50_pages_or_back_to_start_date() {
     assert_eq!(s.field("slug"), ["gh/acme/busy"]);
     assert_eq!(fake.count("/pipeline?org-slug"), 50);
     // Discovery spans calls: its progress is in the state, and stays small.
-    assert!(s.calls >= 50_usize.div_ceil(crate::engine::MAX_REQUESTS));
+    assert!(s.calls >= 50_usize.div_ceil(crate::walk::MAX_REQUESTS));
     assert!(s.calls >= 2);
     assert!(s.max_state < 400, "{}", s.max_state_text);
 

@@ -4,8 +4,8 @@
 
 use super::fake::{FakeCi, t};
 use super::traversal::{Sync, api_project, change, incremental_fake, slugs, sync, sync_with, walk};
-use crate::engine::Tree;
 use crate::streams::project_tree::TREE;
+use crate::walk::Tree;
 use std::collections::BTreeSet;
 
 /// The streams of the project tree that read the CI tree.

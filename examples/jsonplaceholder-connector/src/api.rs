@@ -1,12 +1,12 @@
-//! The credential, the requests, and how this API's failures are worded;
+//! The credential, the session, and how this API's failures are worded;
 //! sending, bounds and error mapping are the SDK's.
 
+use connector_sdk::engine::{Answer, Call, Upstream};
 use connector_sdk::http::{Get, HttpClient};
+use connector_sdk::json;
 use connector_sdk::upstream::{Vendor, check_complete, transport_error};
 use connector_sdk::url::{Url, percent_encode};
 use connector_sdk::{ConnectorError, model::Account};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::catalog::DEFAULT_BASE_URL;
 
@@ -62,18 +62,8 @@ impl Credential {
     }
 }
 
-/// One request: a path under the base URL (already escaped), its query,
-/// and what it reads (for messages).
-pub struct Call {
-    /// E.g. `/users/7/posts`.
-    pub path: String,
-    /// Query pairs, percent-encoded when sent.
-    pub query: Vec<(&'static str, String)>,
-    /// E.g. "the posts of user 7".
-    pub what: String,
-}
-
-/// A session: one credential, one client.
+/// A session: one credential, one client. The traversal engine sends its
+/// requests through it ([`Upstream`]).
 pub struct Api<'a> {
     client: &'a mut dyn HttpClient,
     cred: &'a Credential,
@@ -85,9 +75,39 @@ impl<'a> Api<'a> {
         Api { client, cred }
     }
 
+    /// Sends one call and returns its 2xx body.
+    pub fn get(&mut self, call: Call<'_>) -> Result<Vec<u8>, ConnectorError> {
+        let what = call.what;
+        self.get_all(&[call])
+            .pop()
+            .unwrap_or_else(|| Err(ConnectorError::BadResponse(format!("no answer for {what}"))))
+            .map(|(body, _)| body)
+    }
+
+    /// Validates the credential by reading the first user: the account is
+    /// the API's origin (this API has no notion of "me").
+    pub fn account(&mut self) -> Result<Account, ConnectorError> {
+        let what = "page 1 of the users";
+        let call = Call {
+            path: "/users",
+            query: &[("_page", "1"), ("_limit", "1")],
+            what,
+        };
+        let body = self.get(call)?;
+        let users = json::array(&body, what)?;
+        Ok(Account {
+            id: self.cred.authority.clone(),
+            name: format!("JSONPlaceholder at {}", self.cred.authority),
+            details: format!(r#"{{"users_visible":{}}}"#, !users.is_empty()),
+        })
+    }
+}
+
+impl Upstream for Api<'_> {
     /// Sends every call at once and returns each 2xx body, or the error of
-    /// its answer, in order.
-    pub fn get_all(&mut self, calls: &[Call]) -> Vec<Result<Vec<u8>, ConnectorError>> {
+    /// its answer, in order. The API's answers carry no time worth
+    /// keeping: nothing is read incrementally.
+    fn get_all(&mut self, calls: &[Call<'_>]) -> Vec<Answer> {
         let urls: Vec<String> = calls
             .iter()
             .map(|c| {
@@ -120,88 +140,11 @@ impl<'a> Api<'a> {
             .into_iter()
             .zip(calls)
             .map(|(answer, call)| {
-                let resp = answer.map_err(|e| transport_error(e, &call.what, authority))?;
-                VENDOR.check_status(&resp, &call.what)?;
-                check_complete(&resp, &call.what, authority)?;
-                Ok(resp.body)
+                let resp = answer.map_err(|e| transport_error(e, call.what, authority))?;
+                VENDOR.check_status(&resp, call.what)?;
+                check_complete(&resp, call.what, authority)?;
+                Ok((resp.body, None))
             })
             .collect()
     }
-
-    /// Sends one call.
-    pub fn get(&mut self, call: Call) -> Result<Vec<u8>, ConnectorError> {
-        self.get_all(std::slice::from_ref(&call))
-            .pop()
-            .expect("one answer per call")
-    }
-
-    /// Validates the credential by reading the first user: the account is
-    /// the API's origin (this API has no notion of "me").
-    pub fn account(&mut self) -> Result<Account, ConnectorError> {
-        let body = self.get(users_page(1, 1))?;
-        let users = items(&body, "the first user")?;
-        Ok(Account {
-            id: self.cred.authority.clone(),
-            name: format!("JSONPlaceholder at {}", self.cred.authority),
-            details: format!(r#"{{"users_visible":{}}}"#, !users.is_empty()),
-        })
-    }
-}
-
-/// Page `page` of the users, `size` per page.
-pub fn users_page(page: u32, size: u32) -> Call {
-    Call {
-        path: "/users".into(),
-        query: vec![("_page", page.to_string()), ("_limit", size.to_string())],
-        what: format!("page {page} of the users"),
-    }
-}
-
-/// The posts of user `id`.
-pub fn posts_of(id: u64) -> Call {
-    Call {
-        path: format!("/users/{id}/posts"),
-        query: Vec::new(),
-        what: format!("the posts of user {id}"),
-    }
-}
-
-/// One item of a listing: its record text and its `id`.
-pub struct Item {
-    /// The object as the API sent it (re-written compactly only if it
-    /// spans lines, so a record is always one line).
-    pub record: String,
-    /// Its `id`.
-    pub id: u64,
-}
-
-/// A listing's body: a JSON array of objects that each have an unsigned
-/// integer `id`; anything else is `bad-response`, never an empty page.
-pub fn items(body: &[u8], what: &str) -> Result<Vec<Item>, ConnectorError> {
-    let bad = |why: String| ConnectorError::BadResponse(format!("{what}: {why}"));
-    let text = std::str::from_utf8(body).map_err(|_| bad("the answer is not UTF-8".into()))?;
-    let raw: Vec<&RawValue> = serde_json::from_str(text)
-        .map_err(|e| bad(format!("the answer is not a JSON array ({e})")))?;
-    #[derive(Deserialize)]
-    struct Id {
-        id: u64,
-    }
-    raw.into_iter()
-        .map(|item| {
-            let text = item.get();
-            if !text.starts_with('{') {
-                return Err(bad("an item is not a JSON object".into()));
-            }
-            let Id { id } = serde_json::from_str(text)
-                .map_err(|_| bad("an item has no unsigned integer `id`".into()))?;
-            let record = if text.contains(['\n', '\r']) {
-                let value: serde_json::Value =
-                    serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-                value.to_string()
-            } else {
-                text.to_string()
-            };
-            Ok(Item { record, id })
-        })
-        .collect()
 }

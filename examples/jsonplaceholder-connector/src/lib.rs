@@ -5,9 +5,11 @@
 //!
 //! It exists to show what a connector has to write itself once the SDK
 //! provides the rest: its credential form and catalog ([`catalog`]), its
-//! requests and their wording ([`api`]), and its walk and state ([`walk`]).
-//! Two streams: `users` and `posts` (whose parent is `users`), read in one
-//! walk when asked together, one page of users per call.
+//! session and the wording of its failures ([`api`]), and its tree of
+//! listings and how they page ([`walk`]), which the SDK's traversal engine
+//! (`connector_sdk::engine`) walks and keeps the state of. Two streams:
+//! `users` and `posts` (whose parent is `users`), read in one walk when
+//! asked together, one page of users and their posts per call.
 
 pub mod api;
 pub mod catalog;

@@ -109,18 +109,29 @@ fn syncs_users_and_their_posts_page_by_page() {
 
 #[test]
 fn a_state_of_other_settings_or_out_of_bounds_is_refused() {
-    let mut fake = Fake::new(5);
+    // Users alone: three pages a call (a call's budget is a page and its
+    // users' posts), so nine users take two calls.
+    let mut fake = Fake::new(9);
     let mut request = FetchRequest::new(&["users"], r#"{"page_size":2}"#);
     let page = JsonPlaceholder::fetch(&mut fake, &credential(), &request).unwrap();
+    assert_eq!(fake.log.len(), 3);
     let state = page.state.unwrap();
+    assert!(state.contains(r#""t":"4""#), "{state}");
     request.settings = r#"{"page_size":3}"#.into();
     request.state = Some(state.clone());
     let e = JsonPlaceholder::fetch(&mut fake, &credential(), &request).unwrap_err();
     assert_eq!(e.kind(), "invalid-state");
     request.settings = r#"{"page_size":2}"#.into();
-    request.state = Some(state.replace(r#""page":2"#, r#""page":0"#));
-    let e = JsonPlaceholder::fetch(&mut fake, &credential(), &request).unwrap_err();
-    assert_eq!(e.kind(), "invalid-state");
+    for forged in [r#""t":"0""#, r#""t":"x""#, r#""t":"100001""#] {
+        request.state = Some(state.replace(r#""t":"4""#, forged));
+        let e = JsonPlaceholder::fetch(&mut fake, &credential(), &request).unwrap_err();
+        assert_eq!(e.kind(), "invalid-state", "{forged}");
+    }
+    assert_eq!(fake.log.len(), 3, "nothing asked with a forged state");
+    request.state = Some(state);
+    let page = JsonPlaceholder::fetch(&mut fake, &credential(), &request).unwrap();
+    assert!(!page.has_more);
+    assert_eq!(page.records.len(), 3);
 }
 
 #[test]

@@ -5,8 +5,8 @@
 
 use super::super::fake::{FakeCi, t};
 use super::{config, edits, json_value, mutate};
-use crate::engine::MAX_REQUESTS;
 use crate::state::{CursorState, WalkState};
+use crate::walk::MAX_REQUESTS;
 use crate::{ConnectorError, FetchRequest, HttpClient, HttpResponse, Page, TransportError, fetch};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -294,14 +294,14 @@ fn check_page(page: &Page, streams: &[&str], settings: &str) -> Result<(), TestC
         .fingerprint();
     let names: Vec<String> = streams.iter().map(|s| s.to_string()).collect();
     if let Some(s) = &page.state {
-        let decoded = WalkState::decode(s, &names, &fp);
+        let decoded = WalkState::decode(s, &names, &fp, crate::settings::FINGERPRINTED);
         prop_assert!(decoded.is_ok(), "{streams:?}: {s}: {decoded:?}");
         prop_assert!(page.cursors.is_empty());
     } else {
         prop_assert_eq!(page.cursors.len(), streams.len());
         for (name, cursor) in streams.iter().zip(&page.cursors) {
             if let Some(c) = cursor {
-                let decoded = CursorState::decode(c, name, &fp);
+                let decoded = CursorState::decode(c, name, &fp, crate::settings::FINGERPRINTED);
                 prop_assert!(decoded.is_ok(), "{name}: {c}: {decoded:?}");
             }
         }

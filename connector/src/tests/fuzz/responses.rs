@@ -85,10 +85,7 @@ fn bad_response<T: std::fmt::Debug>(r: Result<T, ConnectorError>) -> Result<(), 
 fn every_parser(body: &[u8]) -> Result<(), TestCaseError> {
     let what = "pipelines of project gh/a/b";
     match json::list_page(body, what) {
-        Ok(ListPage {
-            items,
-            next_page_token,
-        }) => {
+        Ok(ListPage { items, next }) => {
             for item in &items {
                 let v: Value = serde_json::from_str(&item.text).unwrap();
                 prop_assert!(v.is_object());
@@ -101,7 +98,7 @@ fn every_parser(body: &[u8]) -> Result<(), TestCaseError> {
                 let kept: Vec<String> = item.fields.keys().map(|k| k.to_string()).collect();
                 prop_assert_eq!(names, kept);
             }
-            prop_assert!(next_page_token.is_none_or(|t| !t.is_empty()));
+            prop_assert!(next.is_none_or(|t| !t.is_empty()));
         }
         Err(ConnectorError::BadResponse(_)) => {}
         Err(e) => prop_assert!(false, "{e:?}"),
@@ -156,7 +153,7 @@ proptest! {
         let p = json::list_page(body.as_bytes(), "w").unwrap();
         let want: Vec<String> = items.iter().map(Value::to_string).collect();
         prop_assert_eq!(p.items, want);
-        prop_assert_eq!(p.next_page_token, token.filter(|t| !t.is_empty()));
+        prop_assert_eq!(p.next, token.filter(|t| !t.is_empty()));
     }
 
     /// Any strict prefix of a page is an error: a body cut off right after

@@ -2,7 +2,6 @@
 //! meaning, and any text either reads as a state or is `invalid-state`.
 
 use super::{config, edits, jsonish, mutate};
-use crate::engine::Tree;
 use crate::error::ConnectorError;
 use crate::state::{
     Cursor, CursorState, Discovery, Found, Item, Listing, MAX_DEPTH, MAX_ID_LEN, MAX_RESTARTS,
@@ -10,6 +9,7 @@ use crate::state::{
 };
 use crate::streams::project_tree::TREE;
 use crate::time::Ts;
+use crate::walk::Tree;
 use proptest::prelude::*;
 
 const FP: &str = "0123456789abcdef";
@@ -195,9 +195,9 @@ fn cursor() -> impl Strategy<Value = Cursor> {
         ),
         proptest::collection::vec(pending(), 0..3),
     )
-        .prop_map(|(as_of, projects, retry)| Cursor {
+        .prop_map(|(as_of, roots, retry)| Cursor {
             as_of,
-            projects,
+            roots,
             retry,
         })
 }
@@ -217,21 +217,23 @@ pub(super) fn cursor_state() -> impl Strategy<Value = CursorState> {
 }
 
 fn decodes_or_is_invalid(text: &str) -> Result<(), TestCaseError> {
-    match WalkState::decode(text, &streams(), FP) {
+    match WalkState::decode(text, &streams(), FP, crate::settings::FINGERPRINTED) {
         Ok(s) => {
             // What reads as a state writes back to text that reads the same.
-            let again = WalkState::decode(&s.encode(), &streams(), FP);
+            let again =
+                WalkState::decode(&s.encode(), &streams(), FP, crate::settings::FINGERPRINTED);
             prop_assert_eq!(again.as_ref(), Ok(&s));
         }
         Err(ConnectorError::InvalidState(m)) => prop_assert!(!m.is_empty()),
         Err(e) => prop_assert!(false, "{e:?}"),
     }
-    match CursorState::decode(text, "jobs", FP) {
+    match CursorState::decode(text, "jobs", FP, crate::settings::FINGERPRINTED) {
         Ok(c) => {
             let again = CursorState::decode(
                 &CursorState::new("jobs", FP.into(), c.clone()).encode(),
                 "jobs",
                 FP,
+                crate::settings::FINGERPRINTED,
             );
             prop_assert_eq!(again.as_ref(), Ok(&c));
         }
@@ -249,11 +251,11 @@ proptest! {
     #[test]
     fn states_round_trip(s in walk_state(), c in cursor_state()) {
         let text = s.encode();
-        let back = WalkState::decode(&text, &streams(), FP);
+        let back = WalkState::decode(&text, &streams(), FP, crate::settings::FINGERPRINTED);
         prop_assert_eq!(back.as_ref(), Ok(&s), "{}", text);
         prop_assert_eq!(back.unwrap().encode(), text);
         let text = c.encode();
-        let back = CursorState::decode(&text, "jobs", FP);
+        let back = CursorState::decode(&text, "jobs", FP, crate::settings::FINGERPRINTED);
         prop_assert_eq!(back.as_ref(), Ok(&c.cursor), "{}", text);
     }
 

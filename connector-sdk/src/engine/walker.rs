@@ -3,88 +3,103 @@
 
 use std::collections::BTreeMap;
 
-use super::{
-    At, CLOCK_MARGIN, Cx, MAX_CONCURRENCY, MAX_REQUESTS, On404, RECORD_SOFT_LIMIT, Root,
-    STALE_TOKEN_HINT, Tree, Walk, found_from, found_of, restart_notice, strike_notice,
+use super::roots::Discover;
+use super::state::{
+    Cursor, CursorState, Found, Item, Listing, MAX_PENDING, MAX_RESTARTS, MAX_STRIKES,
+    MAX_TOKEN_LEN, Pending, RootAcc, Run, WalkState, usable_id,
 };
-use crate::api::{Api, Call};
+use super::{
+    At, Budget, CLOCK_MARGIN, COUNTS, Call, Cx, Last, On404, Req, Root, Roots, STALE_TOKEN_HINT,
+    Step, Tree, Upstream, Walk, not_an_item, restart_notice, strike_notice,
+};
 use crate::error::ConnectorError;
 use crate::json;
-use crate::model::{Page, StreamRecord};
-use crate::settings::Settings;
-use crate::slug::ProjectSlug;
-use crate::state::{
-    Cursor, Item, Listing, MAX_PENDING, MAX_RESTARTS, MAX_STRIKES, MAX_TOKEN_LEN, Pending, RootAcc,
-    Run, Stamp, WalkState, usable_id,
-};
+use crate::model::{FetchRequest, Page, StreamRecord};
+use crate::state::Stamp;
 use crate::time::Ts;
 
-/// What a step of a call did.
-pub(super) enum Step {
-    /// Go on.
-    More,
-    /// End the call here: a request to ask again in the next call (a page
-    /// token's 404), never in this one.
-    Yield,
-    /// The call's budget is spent.
-    Budget,
-    /// The walk is over.
-    Done,
-}
-
-pub(super) struct Walker<'a, 'b> {
-    pub(super) api: &'a mut Api<'b>,
-    pub(super) settings: &'a Settings,
-    pub(super) tree: &'a dyn Tree,
+struct Walker<'a, T: ?Sized + Tree, R: Roots> {
+    upstream: &'a mut dyn Upstream,
+    walk: &'a Walk<'a, T, R>,
+    tree: &'a T,
     /// Per slot: the stream's index in the request.
-    pub(super) wanted: Vec<Option<u32>>,
+    wanted: Vec<Option<u32>>,
     /// Per slot: the stream's cursor from its last finished sync.
-    pub(super) cursors: Vec<Option<Cursor>>,
-    pub(super) run: Run,
+    cursors: Vec<Option<Cursor<T::Item>>>,
+    run: Run<T::Item, R::Progress>,
+    /// The roots the settings name, if they do.
+    given: Option<Vec<Root>>,
     /// The walk's roots, once known (without `Run::extra`).
-    pub(super) roots: Option<Vec<Root>>,
+    roots: Option<Vec<Root>>,
+    /// What [`Discover::unfinished`] lists, once asked.
+    unfinished: Option<Vec<String>>,
+    budget: Budget,
     concurrency: usize,
     records: Vec<StreamRecord>,
-    pub(super) notices: Vec<String>,
+    notices: Vec<String>,
     /// The page's `skipped` list: each item skipped, and why.
-    pub(super) skipped: Vec<String>,
-    approvals: usize,
-    expired_artifacts: usize,
+    skipped: Vec<String>,
+    /// The tree's counters, summed over the call.
+    counts: [usize; COUNTS],
     /// Requests sent by this call.
-    pub(super) sent: usize,
+    sent: usize,
     /// Requests that succeeded (or were skipped as gone): progress.
-    pub(super) ok: usize,
+    ok: usize,
 }
 
 /// One bounded step of a walk (see [`super::fetch`]).
-pub(super) fn run(
-    api: &mut Api<'_>,
-    settings: &Settings,
-    walk: Walk<'_>,
+pub(super) fn run<T: ?Sized + Tree, R: Roots>(
+    upstream: &mut dyn Upstream,
+    walk: &Walk<'_, T, R>,
+    request: &FetchRequest,
 ) -> Result<Page, ConnectorError> {
-    let Walk {
-        tree,
-        streams,
-        wanted,
-        cursors,
-        state,
-        concurrency,
-        skip_failing,
-    } = walk;
+    let tree = walk.tree;
+    let slots = tree.streams().len();
+    let mut wanted = vec![None; slots];
+    let mut cursors: Vec<Option<Cursor<T::Item>>> = vec![None; slots];
+    for (i, (&slot, name)) in walk.slots.iter().zip(&request.streams).enumerate() {
+        let Some(want) = wanted.get_mut(slot) else {
+            return Err(ConnectorError::InvalidSettings(format!(
+                "the stream {name} is not one of this walk's"
+            )));
+        };
+        *want = Some(i as u32);
+        let Some(text) = request.cursors.get(i).and_then(Option::as_deref) else {
+            continue;
+        };
+        if !tree.incremental(slot) {
+            return Err(ConnectorError::InvalidState(format!(
+                "the {name} stream keeps no cursor between syncs; pass none for it"
+            )));
+        }
+        let cursor = CursorState::decode(text, name, &walk.fp, walk.covers)?;
+        // What it keeps to read again must be its own listings.
+        let own = |p: &Pending<T::Item>| {
+            tree.kind_level(p.k) == p.h.len() + 1 && tree.feeds(p.k).contains(&slot)
+        };
+        if !cursor.retry.iter().all(own) {
+            return Err(ConnectorError::InvalidState(format!(
+                "the cursor of {name} keeps a skipped item that is not one of its listings; pass \
+                 no cursor to read the stream from the start"
+            )));
+        }
+        cursors[slot] = Some(cursor);
+    }
+    let state = request
+        .state
+        .as_deref()
+        .map(|s| WalkState::decode(s, &request.streams, &walk.fp, walk.covers))
+        .transpose()?;
     let run = state.map(|s| s.run).unwrap_or_default();
-    let named = if tree.projects() {
-        !settings.project_slugs.is_empty()
-    } else {
-        settings.org_slug.is_some()
-    };
-    // Roots are found (and `disc` is under way) only when the settings do
-    // not name them, and before any is read. A state that says otherwise
+    let given = walk.roots.given();
+    let named = given.is_some();
+    // Roots are found (and discovery is under way) only when the settings
+    // do not name them, and before any is read. A state that says otherwise
     // would be written back as one that no longer reads.
     let unfound = !named && run.roots.is_none() && (run.next != 0 || !run.open.is_empty());
     if unfound
-        || (named && (run.roots.is_some() || run.oid.is_some()))
-        || (run.disc.is_some() && (named || !tree.projects()))
-        || (run.oid.is_some() && tree.projects())
+        || (named && (run.roots.is_some() || run.oid.is_some() || run.disc.is_some()))
+        || !walk.roots.fits(run.disc.is_some(), run.oid.is_some())
         || run
             .open
             .iter()
@@ -96,23 +111,25 @@ pub(super) fn run(
         ));
     }
     let mut w = Walker {
-        api,
-        settings,
+        upstream,
+        walk,
         tree,
         wanted,
         cursors,
         run,
+        given,
         roots: None,
-        concurrency: concurrency.clamp(1, MAX_CONCURRENCY),
+        unfinished: None,
+        budget: walk.budget,
+        concurrency: (request.concurrency as usize).clamp(1, walk.budget.concurrency.max(1)),
         records: Vec::new(),
         notices: Vec::new(),
         skipped: Vec::new(),
-        approvals: 0,
-        expired_artifacts: 0,
+        counts: [0; COUNTS],
         sent: 0,
         ok: 0,
     };
-    if let Some(why) = skip_failing {
+    if let Some(why) = &request.skip_failing {
         w.give_up(why)?;
     }
     let finished = loop {
@@ -133,27 +150,13 @@ pub(super) fn run(
             }
         }
     };
-    if w.approvals > 0 {
-        w.notices.push(format!(
-            "skipped {} approval job(s): CircleCI has no details, tests or artifacts for approval jobs \
-             (it answers 404)",
-            w.approvals
-        ));
-    }
-    if w.expired_artifacts > 0 {
-        w.notices.push(format!(
-            "did not ask for the artifacts of {} job(s) that stopped more than {} days before the newest \
-             data seen: CircleCI deletes artifacts after at most 30 days (artifact_retention_days: 0 asks \
-             anyway)",
-            w.expired_artifacts, settings.artifact_retention_days
-        ));
-    }
-    let fp = settings.fingerprint();
+    tree.notices(walk.settings, &w.counts, &mut w.notices);
     let (state, cursors) = if finished {
-        (None, w.final_cursors(streams, &fp))
+        (None, w.final_cursors(&request.streams))
     } else {
         let run = std::mem::take(&mut w.run);
-        (Some(WalkState::new(streams, fp, run).encode()), Vec::new())
+        let state = WalkState::new(&request.streams, walk.fp.clone(), run);
+        (Some(state.encode()), Vec::new())
     };
     Ok(Page {
         records: w.records,
@@ -166,16 +169,16 @@ pub(super) fn run(
 }
 
 /// What replaces a listing of a batch once its answer is handled.
-enum Outcome {
+enum Outcome<I> {
     /// These listings (its children, then itself with its next token).
-    Replaced(Vec<Listing>),
+    Replaced(Vec<Listing<I>>),
     /// Itself, marked failed, with the error.
     Failed(ConnectorError),
 }
 
-impl Walker<'_, '_> {
+impl<T: ?Sized + Tree, R: Roots> Walker<'_, T, R> {
     fn budget_spent(&self) -> bool {
-        self.sent >= MAX_REQUESTS || self.records.len() >= RECORD_SOFT_LIMIT
+        self.sent >= self.budget.requests || self.records.len() >= self.budget.records
     }
 
     fn step(&mut self) -> Result<Step, ConnectorError> {
@@ -203,11 +206,76 @@ impl Walker<'_, '_> {
         self.read(&batch)
     }
 
+    /// The roots, when known without (more) requests: the given ones, or
+    /// those discovery found in an earlier call.
+    fn resolve_roots(&self) -> Result<Option<Vec<Root>>, ConnectorError> {
+        if let Some(given) = &self.given {
+            return Ok(Some(given.clone()));
+        }
+        match &self.run.roots {
+            Some(keys) => self
+                .walk
+                .roots
+                .found(keys, self.run.oid.as_deref())
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The context of a discovery step.
+    fn discovering(&mut self) -> Discover<'_, R::Progress> {
+        if self.unfinished.is_none() {
+            let mut keys = Vec::new();
+            for s in 0..self.wanted.len() {
+                if self.wanted[s].is_none() || !self.tree.incremental(s) {
+                    continue;
+                }
+                let Some(Some(cursor)) = self.cursors.get(s) else {
+                    continue;
+                };
+                for (key, marks) in &cursor.roots {
+                    if marks.lwm.is_some() {
+                        keys.push(key.clone());
+                    }
+                }
+            }
+            self.unfinished = Some(keys);
+        }
+        Discover {
+            upstream: &mut *self.upstream,
+            progress: &mut self.run.disc,
+            notices: &mut self.notices,
+            skipped: &mut self.skipped,
+            roots: &mut self.run.roots,
+            ids: &mut self.run.oid,
+            sent: &mut self.sent,
+            ok: &mut self.ok,
+            unfinished: self.unfinished.as_deref().unwrap_or_default(),
+        }
+    }
+
+    /// One step of finding the roots, by the connector's hook.
+    fn discover(&mut self) -> Result<Step, ConnectorError> {
+        if self.sent >= self.budget.requests {
+            return Ok(Step::Budget);
+        }
+        let roots = self.walk.roots;
+        let step = roots.discover(&mut self.discovering())?;
+        if self.run.roots.is_some() {
+            self.run.disc = None;
+        }
+        Ok(step)
+    }
+
     /// The listings to read now (indexes into the frontier): those that
     /// failed last, alone; else the first `concurrency` (opening roots
     /// while there are fewer), within the call's budget.
     fn batch(&mut self) -> Vec<usize> {
-        let room = MAX_REQUESTS.saturating_sub(self.sent).min(self.concurrency);
+        let room = self
+            .budget
+            .requests
+            .saturating_sub(self.sent)
+            .min(self.concurrency);
         let failed: Vec<usize> = (0..self.run.open.len())
             .filter(|&i| self.run.open[i].f)
             .take(room)
@@ -257,41 +325,32 @@ impl Walker<'_, '_> {
         }
         let key = self.run.extra.get(r - roots.len()).ok_or_else(|| {
             ConnectorError::InvalidState(
-                "the state names a project or organisation it does not list; pass no state to start over"
-                    .into(),
+                "the state names a root it does not list; pass no state to start over".into(),
             )
         })?;
-        ProjectSlug::parse(key)
-            .ok()
-            .filter(|slug| slug.canonical() == *key)
-            .map(|slug| Root::project(&slug))
-            .ok_or_else(|| {
-                ConnectorError::InvalidState(
-                    "the state keeps a skipped item of something that is not a project; pass no state to \
-                     start over"
-                        .into(),
-                )
-            })
+        self.walk.roots.root(key)
     }
 
     /// Reads the listings of `batch` together and applies their answers.
     fn read(&mut self, batch: &[usize]) -> Result<Step, ConnectorError> {
+        let tree = self.tree;
         let mut roots = Vec::with_capacity(batch.len());
-        let mut reqs = Vec::with_capacity(batch.len());
+        let mut reqs: Vec<Req<'_>> = Vec::with_capacity(batch.len());
         let mut queries: Vec<Vec<(&'static str, String)>> = Vec::with_capacity(batch.len());
         for &i in batch {
             let l = &self.run.open[i];
             let root = self.root(l.r)?;
-            let req = self.tree.request(l.k, &root, &l.h);
-            if req.object && l.t.is_some() {
-                return Err(ConnectorError::InvalidState(
-                    "the state holds a page token for a single object; pass no state to start over"
-                        .into(),
-                ));
-            }
-            let mut query = req.query.clone();
-            if let Some(t) = &l.t {
-                query.push(("page-token", t.clone()));
+            let mut req = tree.request(l.k, &root, &l.h);
+            let mut query = std::mem::take(&mut req.query);
+            match req.paging {
+                Some(paging) => paging.ask(l.t.as_deref(), &mut query)?,
+                None if l.t.is_some() => {
+                    return Err(ConnectorError::InvalidState(
+                        "the state holds a page token for a single object; pass no state to start over"
+                            .into(),
+                    ));
+                }
+                None => {}
             }
             queries.push(query);
             roots.push(root);
@@ -311,9 +370,16 @@ impl Walker<'_, '_> {
             })
             .collect();
         self.sent += calls.len();
-        let answers = self.api.get_all(&calls);
+        let answers = self.upstream.get_all(&calls);
+        if answers.len() != calls.len() {
+            return Err(ConnectorError::BadResponse(format!(
+                "{} answer(s) for {} request(s)",
+                answers.len(),
+                calls.len()
+            )));
+        }
 
-        let mut outcomes: BTreeMap<usize, Outcome> = BTreeMap::new();
+        let mut outcomes: BTreeMap<usize, Outcome<T::Item>> = BTreeMap::new();
         let mut yielded = false;
         for (k, answer) in answers.into_iter().enumerate() {
             let i = batch[k];
@@ -333,8 +399,8 @@ impl Walker<'_, '_> {
                     self.ok += 1;
                     Outcome::Replaced(listings)
                 }
-                // A 403 skips only what may need other rights (an
-                // organisation's contexts); elsewhere it is the credential's.
+                // A 403 skips only what may need other rights (the request
+                // says so); elsewhere it is the credential's.
                 Err(e @ ConnectorError::Forbidden(_))
                     if !(self.tree.kind_level(l.k) == 1
                         && matches!(req.on_404, On404::Skip(_))) =>
@@ -343,7 +409,7 @@ impl Walker<'_, '_> {
                 }
                 Err(e @ (ConnectorError::NotFound(_) | ConnectorError::Forbidden(_))) => {
                     // Named roots are the settings' word: a wrong one is an error.
-                    let named = self.tree.projects() && !self.settings.project_slugs.is_empty();
+                    let named = self.given.is_some();
                     let root_listing = self.tree.kind_level(l.k) == 1;
                     match (&req.on_404, root_listing) {
                         (On404::Fail, true) => Outcome::Failed(e),
@@ -391,33 +457,33 @@ impl Walker<'_, '_> {
     /// the error that leaves it to be asked again.
     fn handle(
         &mut self,
-        l: &Listing,
-        req: &super::Req,
+        l: &Listing<T::Item>,
+        req: &Req<'_>,
         root: &Root,
         body: &[u8],
         date: Option<Ts>,
-    ) -> Result<Vec<Listing>, ConnectorError> {
-        let (items, next) = if req.object {
-            (vec![json::record(body, &req.what)?], None)
-        } else {
-            let page = json::list_page(body, &req.what)?;
-            if page.next_page_token.is_some() && page.next_page_token == l.t {
-                return Err(ConnectorError::BadResponse(format!(
-                    "CircleCI sent the same next_page_token again for {}; stopping rather than looping",
-                    req.what
-                )));
+    ) -> Result<Vec<Listing<T::Item>>, ConnectorError> {
+        let (items, next) = match req.paging {
+            None => (vec![json::record(body, &req.what)?], None),
+            Some(paging) => {
+                let page = paging.read(body, l.t.as_deref(), &req.what)?;
+                // Whatever the paging checked: a token that loops, or that
+                // would not fit the state, ends here.
+                if page.next.is_some() && page.next == l.t {
+                    return Err(ConnectorError::BadResponse(format!(
+                        "the answer for {} names the page it is as the next one; stopping rather \
+                         than looping",
+                        req.what
+                    )));
+                }
+                if page.next.as_ref().is_some_and(|t| t.len() > MAX_TOKEN_LEN) {
+                    return Err(ConnectorError::BadResponse(format!(
+                        "the next page's token for {} is longer than {MAX_TOKEN_LEN} bytes",
+                        req.what
+                    )));
+                }
+                (page.items, page.next)
             }
-            if page
-                .next_page_token
-                .as_ref()
-                .is_some_and(|t| t.len() > MAX_TOKEN_LEN)
-            {
-                return Err(ConnectorError::BadResponse(format!(
-                    "the next_page_token for {} is longer than {MAX_TOKEN_LEN} bytes",
-                    req.what
-                )));
-            }
-            (page.items, page.next_page_token)
         };
         let lasts = self.lasts(root);
         let found = match l.w {
@@ -430,15 +496,14 @@ impl Walker<'_, '_> {
                 .map_or([None; 4], |a| found_from(&a.f)),
         };
         let mut cx = Cx {
-            settings: self.settings,
+            settings: self.walk.settings,
             lasts: &lasts,
             wanted: &self.wanted,
             only: if l.w { l.m.max(1) } else { 0 },
             records: Vec::new(),
             children: Vec::new(),
             stop: false,
-            approvals: 0,
-            expired_artifacts: 0,
+            counts: [0; COUNTS],
             unusable: 0,
             notices: Vec::new(),
             seen: self.run.seen.map(|s| s.map(|s| s.0)),
@@ -454,7 +519,7 @@ impl Walker<'_, '_> {
             what: &req.what,
         };
         self.tree.page(&at, &items, &mut cx)?;
-        if cx.children.iter().any(|(_, it)| !usable_id(&it.id)) {
+        if cx.children.iter().any(|(_, it)| !usable_id(it.id())) {
             return Err(ConnectorError::BadResponse(format!(
                 "an item in the answer for {} has an empty or overlong id",
                 req.what
@@ -464,12 +529,17 @@ impl Walker<'_, '_> {
         // The answer is handled: apply it.
         self.records.append(&mut cx.records);
         self.notices.append(&mut cx.notices);
-        self.approvals += cx.approvals;
-        self.expired_artifacts += cx.expired_artifacts;
+        for (sum, n) in self.counts.iter_mut().zip(cx.counts) {
+            *sum += n;
+        }
         if cx.unusable > 0 {
+            let why = match self.tree.unusable_why() {
+                Some(why) => format!(" ({why})"),
+                None => String::new(),
+            };
             self.skipped.push(format!(
-                "{} item(s) listed in {} without a usable id (CircleCI lists workflows past its \
-                 retention with a null id): nothing of them or under them can be read",
+                "{} item(s) listed in {} without a usable id{why}: nothing of them or under them \
+                 can be read",
                 cx.unusable, req.what
             ));
         }
@@ -492,7 +562,7 @@ impl Walker<'_, '_> {
         self.run.seen = cx.seen.map(|s| s.map(Stamp));
         let count = items.len() as u64;
         let children = std::mem::take(&mut cx.children);
-        let mut listings: Vec<Listing> = children
+        let mut listings: Vec<Listing<T::Item>> = children
             .into_iter()
             .filter(|(k, item)| l.w || !self.read_again(root, l, *k, item))
             .map(|(k, item)| {
@@ -508,7 +578,7 @@ impl Walker<'_, '_> {
                 }
             })
             .collect();
-        if let (false, false, Some(next)) = (req.object, cx.stop, next) {
+        if let (Some(_), false, Some(next)) = (req.paging, cx.stop, next) {
             listings.push(Listing {
                 t: Some(next),
                 // Saturating: `n` may come from a forged state.
@@ -526,7 +596,12 @@ impl Walker<'_, '_> {
     /// row, read again from its first page; once that happened
     /// [`MAX_RESTARTS`] times, skipped. Returns what replaces it, and
     /// whether the call ends here.
-    fn stale_token(&mut self, l: &Listing, e: ConnectorError, what: &str) -> (Vec<Listing>, bool) {
+    fn stale_token(
+        &mut self,
+        l: &Listing<T::Item>,
+        e: ConnectorError,
+        what: &str,
+    ) -> (Vec<Listing<T::Item>>, bool) {
         if l.s < MAX_STRIKES {
             let s = l.s + 1;
             self.notices.push(strike_notice(what, s));
@@ -561,7 +636,7 @@ impl Walker<'_, '_> {
     /// Skips listing `l` (its request answered `why`, which names what was
     /// read, and `hint` explains), naming it in the page's `skipped` list.
     /// The caller drops it from the frontier.
-    fn skip(&mut self, l: &Listing, why: &str, hint: Option<&str>) {
+    fn skip(&mut self, l: &Listing<T::Item>, why: &str, hint: Option<&str>) {
         let hint = hint.map(|h| format!(" ({h})")).unwrap_or_default();
         if self.tree.kind_level(l.k) == 1 {
             // A root's own listing: its marks stay as the last sync left
@@ -614,7 +689,7 @@ impl Walker<'_, '_> {
     }
 
     /// Whether any stream asked keeps a cursor.
-    pub(super) fn any_incremental(&self) -> bool {
+    fn any_incremental(&self) -> bool {
         (0..self.wanted.len()).any(|s| self.wanted[s].is_some() && self.tree.incremental(s))
     }
 
@@ -622,16 +697,13 @@ impl Walker<'_, '_> {
     /// its policy gave up (`why`). An error when it is not one item's (see
     /// the module docs).
     fn give_up(&mut self, why: &str) -> Result<(), ConnectorError> {
-        let not_an_item = |what: &str| {
-            ConnectorError::Unavailable(crate::error::RetryHint {
-                retry_after_ms: None,
-                message: format!("{why} ({what} is not an item that can be skipped)"),
-            })
-        };
         if self.roots.is_none() {
             match self.resolve_roots()? {
                 Some(roots) => self.roots = Some(roots),
-                None => return self.give_up_discovery(why, not_an_item),
+                None => {
+                    let roots = self.walk.roots;
+                    return roots.give_up(&mut self.discovering(), why);
+                }
             }
         }
         if !self.run.seeded {
@@ -644,7 +716,7 @@ impl Walker<'_, '_> {
             .find(|&&i| self.run.open[i].f)
             .or(batch.first())
         else {
-            return Err(not_an_item("the end of the walk"));
+            return Err(not_an_item(why, "the end of the walk"));
         };
         let l = self.run.open.remove(i);
         self.skip(&l, why, None);
@@ -652,23 +724,21 @@ impl Walker<'_, '_> {
         self.finish_roots();
         Ok(())
     }
-}
 
-impl Walker<'_, '_> {
-    /// The marks of each stream's cursor for `root` (see [`super::Last`]).
-    fn lasts(&self, root: &Root) -> Vec<Option<super::Last>> {
+    /// The marks of each stream's cursor for `root` (see [`Last`]).
+    fn lasts(&self, root: &Root) -> Vec<Option<Last>> {
         (0..self.wanted.len())
             .map(|s| {
                 if self.wanted[s].is_none() || !self.tree.incremental(s) {
                     return None;
                 }
                 let cursor = self.cursors.get(s)?.as_ref()?;
-                let marks = cursor.projects.get(&root.key)?;
-                Some(super::Last {
+                let marks = cursor.roots.get(&root.key)?;
+                Some(Last {
                     hwm: marks.hwm?.0,
                     lwm: marks.lwm.map(|s| s.0),
                     as_of: cursor.as_of?.0,
-                    lookback: self.settings.lookback(),
+                    lookback: self.walk.lookback,
                 })
             })
             .collect()
@@ -677,7 +747,7 @@ impl Walker<'_, '_> {
     /// Whether the listing of `kind` for `item` under `l` is one the last
     /// sync skipped for every asked stream it feeds: this sync read it
     /// again already (before any root), and once is enough.
-    fn read_again(&self, root: &Root, l: &Listing, kind: u8, item: &Item) -> bool {
+    fn read_again(&self, root: &Root, l: &Listing<T::Item>, kind: u8, item: &T::Item) -> bool {
         let mut feeds = self
             .tree
             .feeds(kind)
@@ -696,7 +766,7 @@ impl Walker<'_, '_> {
                         && p.h
                             .iter()
                             .zip(l.h.iter().chain([item]))
-                            .all(|(a, b)| a.id == b.id)
+                            .all(|(a, b)| a.id() == b.id())
                 })
             })
     }
@@ -704,7 +774,7 @@ impl Walker<'_, '_> {
     /// Puts the items the last sync skipped (each stream's cursor's
     /// `retry`) on the frontier, once each, to be read again whole.
     fn seed(&mut self) {
-        let mut pending: Vec<(Pending, u16)> = Vec::new();
+        let mut pending: Vec<(Pending<T::Item>, u16)> = Vec::new();
         for s in 0..self.wanted.len() {
             if self.wanted[s].is_none() || !self.tree.incremental(s) {
                 continue;
@@ -713,7 +783,7 @@ impl Walker<'_, '_> {
                 continue;
             };
             for p in &cursor.retry {
-                match pending.iter_mut().find(|(q, _)| super::same_listing(q, p)) {
+                match pending.iter_mut().find(|(q, _)| q.same_listing(p)) {
                     Some((_, mask)) => *mask |= 1 << s,
                     None => pending.push((p.clone(), 1 << s)),
                 }
@@ -751,7 +821,7 @@ impl Walker<'_, '_> {
 
     /// Each asked stream's new cursor, in the request's order, once the
     /// walk is over.
-    fn final_cursors(&mut self, streams: &[String], fp: &str) -> Vec<Option<String>> {
+    fn final_cursors(&mut self, streams: &[String]) -> Vec<Option<String>> {
         let mut out = vec![None; streams.len()];
         for s in 0..self.wanted.len() {
             let Some(index) = self.wanted[s] else {
@@ -763,7 +833,7 @@ impl Walker<'_, '_> {
             let level = self.tree.level(s).clamp(1, 4);
             let mut cursor = self.cursors.get(s).cloned().flatten().unwrap_or_default();
             for (key, found) in &self.run.done {
-                let marks = cursor.projects.entry(key.clone()).or_default();
+                let marks = cursor.roots.entry(key.clone()).or_default();
                 marks.hwm = marks.hwm.max(found.hwm);
                 marks.lwm = found.lwm[..level.min(3)].iter().copied().flatten().min();
             }
@@ -788,8 +858,29 @@ impl Walker<'_, '_> {
                 .collect();
             let name = &streams[index as usize];
             out[index as usize] =
-                Some(crate::state::CursorState::new(name, fp.to_string(), cursor).encode());
+                Some(CursorState::new(name, self.walk.fp.clone(), cursor).encode());
         }
         out
     }
+}
+
+/// A root's found marks as the state keeps them, and back.
+fn found_of(found: &[Option<Ts>; 4]) -> Found {
+    Found {
+        hwm: found[0].map(Stamp),
+        lwm: [
+            found[1].map(Stamp),
+            found[2].map(Stamp),
+            found[3].map(Stamp),
+        ],
+    }
+}
+
+fn found_from(found: &Found) -> [Option<Ts>; 4] {
+    [
+        found.hwm.map(|s| s.0),
+        found.lwm[0].map(|s| s.0),
+        found.lwm[1].map(|s| s.0),
+        found.lwm[2].map(|s| s.0),
+    ]
 }
