@@ -399,3 +399,50 @@ async fn a_refused_catalog_fails_its_row_and_skips_the_reads() {
     );
     env.finish().await;
 }
+
+/// The example connector on connector-sdk (a second component of the
+/// world, sharing nothing with the CircleCI one but the SDK) passes too,
+/// against its own loopback API; its streams are full refresh only.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_connector_on_the_sdk_passes_every_check() {
+    use conformance::jsonplaceholder::{Dataset, Server};
+    const JP_TOKEN: &str = "jp_conform_test_token_31415926";
+    let server = Server::start(Dataset::new(23), JP_TOKEN).await;
+    let dir = conformance::scratch::scratch_dir("harness-conform-jp");
+    let component = dir.join("jsonplaceholder.wasm");
+    std::fs::write(
+        &component,
+        jsonplaceholder_artifacts::JSONPLACEHOLDER_CONNECTOR,
+    )
+    .unwrap();
+    let credential = dir.join("credential.json");
+    let doc = json!({ "api_key": JP_TOKEN, "base_url": server.base_url() });
+    std::fs::write(&credential, doc.to_string()).unwrap();
+    let settings = dir.join("settings.json");
+    std::fs::write(&settings, r#"{"page_size": 4}"#).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_connector-harness"))
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .args(["--allow-host", &server.base_url()])
+        .arg("--component")
+        .arg(&component)
+        .args(["conform", "--json", "--credential"])
+        .arg(&credential)
+        .arg("--settings")
+        .arg(&settings)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!stdout.contains(JP_TOKEN));
+    let run = Run {
+        code: out.status.code(),
+        report: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    run.assert_results(&[], &["incremental_second_sync"]);
+    let (_, read) = run.row("read_records_valid");
+    assert!(read.starts_with("2 streams in 1 walk, "), "{read}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,6 +5,7 @@
 //! run the connector against it, since no live CircleCI endpoint can be reached.
 
 pub mod announcement;
+pub mod jsonplaceholder;
 pub mod python;
 pub mod scratch;
 pub mod sim;

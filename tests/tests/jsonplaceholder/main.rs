@@ -1,17 +1,16 @@
 //! The example connector built on `connector-sdk`
 //! (`examples/jsonplaceholder-connector`), compiled from source into a
 //! component, loaded by the real host and synced against a loopback server
-//! of the API it reads ([`server`]): the SDK's seam, proved by a second
-//! connector that shares nothing with the CircleCI one but the SDK.
-
-mod server;
+//! of the API it reads (`conformance::jsonplaceholder`): the SDK's seam,
+//! proved by a second connector that shares nothing with the CircleCI one
+//! but the SDK.
 
 use std::sync::Arc;
 
+use conformance::jsonplaceholder::{Dataset, Server};
 use host_harness::bindings::FetchRequest;
 use host_harness::credential::Credential;
 use host_harness::{AllowList, Connector, ConnectorInstance, HostConfig, Loader, OutboundPolicy};
-use server::{Dataset, Server};
 
 const TOKEN: &str = "jp_conformance_0123456789abcdef";
 /// Most calls one sync may take before the test calls it a loop.

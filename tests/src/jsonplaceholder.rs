@@ -1,5 +1,6 @@
 //! A small JSONPlaceholder-shaped API on loopback for the example
-//! connector's test: `GET /users?_page=N&_limit=L` (a JSON array, the
+//! connector's tests (its sync in `tests/tests/jsonplaceholder`, its
+//! `connector-harness conform` run in the host's tests): `GET /users?_page=N&_limit=L` (a JSON array, the
 //! `_limit` users of page `N`) and `GET /users/{id}/posts`, behind a bearer
 //! token; every request recorded. Served by hyper 1 as the CircleCI
 //! simulator is (`conformance::sim`), with none of its faults.
