@@ -231,16 +231,19 @@ pub fn ensure_installed() -> Result<Toolchain> {
         "component-build: no {WASM_TARGET} toolchain found; installing Debian's ({})",
         DEBIAN_PACKAGES.join(" ")
     );
-    run_apt(&["update"])?;
+    run_apt(&["update"], DEBIAN_INSTALL_COMMAND)?;
     let mut install = vec!["install", "-y"];
     install.extend_from_slice(DEBIAN_PACKAGES);
-    run_apt(&install)?;
+    run_apt(&install, DEBIAN_INSTALL_COMMAND)?;
 
     detect().context("the Debian packages were installed, but the toolchain is still not usable")
 }
 
-/// Runs `apt-get ARGS`, streaming its output, failing on a non-zero exit.
-fn run_apt(args: &[&str]) -> Result<()> {
+/// Runs `apt-get ARGS` non-interactively, streaming its output to stderr,
+/// failing on a non-zero exit with `by_hand`, the command to run to see why
+/// (also used by the tests' Python set-up, which installs Debian packages
+/// the same way).
+pub fn run_apt(args: &[&str], by_hand: &str) -> Result<()> {
     eprintln!("component-build: running apt-get {}", args.join(" "));
     let status = Command::new("apt-get")
         .args(args)
@@ -255,7 +258,7 @@ fn run_apt(args: &[&str]) -> Result<()> {
         .context("could not run apt-get")?;
     if !status.success() {
         bail!(
-            "`apt-get {}` failed ({status}); run `{DEBIAN_INSTALL_COMMAND}` by hand to see why",
+            "`apt-get {}` failed ({status}); run `{by_hand}` by hand to see why",
             args.join(" ")
         );
     }

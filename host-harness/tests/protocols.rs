@@ -69,6 +69,22 @@ impl Env {
         out
     }
 
+    /// `airbyte read` of `catalog` with `config`, from `state` if given.
+    async fn airbyte_read(&self, config: &Path, catalog: &Path, state: Option<&Path>) -> Output {
+        let mut args = vec![
+            "airbyte",
+            "read",
+            "--config",
+            p(config),
+            "--catalog",
+            p(catalog),
+        ];
+        if let Some(state) = state {
+            args.extend(["--state", p(state)]);
+        }
+        self.harness(&args).await
+    }
+
     /// Records per stream of the CLI's own sync of `STREAMS`, for reference.
     async fn fetched(&self) -> BTreeMap<String, usize> {
         let credential = self.file(
@@ -295,16 +311,7 @@ async fn airbyte_read_emits_statuses_records_and_a_state_per_page_and_resumes_in
         .expect("Airbyte's models take the configured catalog");
     let expected = env.fetched().await;
 
-    let read = env
-        .harness(&[
-            "airbyte",
-            "read",
-            "--config",
-            p(&config),
-            "--catalog",
-            p(&catalog),
-        ])
-        .await;
+    let read = env.airbyte_read(&config, &catalog, None).await;
     assert!(read.status.success(), "{}", stderr(&read));
     let summary = validated(&read);
     let messages = lines(&read);
@@ -365,18 +372,7 @@ async fn airbyte_read_emits_statuses_records_and_a_state_per_page_and_resumes_in
         })
         .collect();
     env.sim.advance();
-    let read = env
-        .harness(&[
-            "airbyte",
-            "read",
-            "--config",
-            p(&config),
-            "--catalog",
-            p(&catalog),
-            "--state",
-            p(&state),
-        ])
-        .await;
+    let read = env.airbyte_read(&config, &catalog, Some(&state)).await;
     assert!(read.status.success(), "{}", stderr(&read));
     let summary = validated(&read);
     assert_eq!(summary["records"]["projects"], expected["projects"]);
@@ -411,16 +407,7 @@ async fn airbyte_read_from_an_intermediate_state_loses_nothing() {
         "catalog.json",
         &configured(&lines(&discover).remove(0), &STREAMS),
     );
-    let read = env
-        .harness(&[
-            "airbyte",
-            "read",
-            "--config",
-            p(&config),
-            "--catalog",
-            p(&catalog),
-        ])
-        .await;
+    let read = env.airbyte_read(&config, &catalog, None).await;
     let messages = lines(&read);
     let all: BTreeSet<String> = messages
         .iter()
@@ -453,18 +440,7 @@ async fn airbyte_read_from_an_intermediate_state_loses_nothing() {
             })
             .collect();
         let state = env.file(&format!("state-{cut}.json"), &kept_state(kept));
-        let resumed = env
-            .harness(&[
-                "airbyte",
-                "read",
-                "--config",
-                p(&config),
-                "--catalog",
-                p(&catalog),
-                "--state",
-                p(&state),
-            ])
-            .await;
+        let resumed = env.airbyte_read(&config, &catalog, Some(&state)).await;
         assert!(resumed.status.success(), "{}", stderr(&resumed));
         validated(&resumed);
         let after: Vec<String> = lines(&resumed)
@@ -511,16 +487,7 @@ async fn airbyte_read_refuses_what_the_source_does_not_have_and_reports_a_failed
     wrong_mode["streams"][0]["sync_mode"] = json!("incremental");
     for (name, catalog) in [("unknown", unknown), ("mode", wrong_mode)] {
         let catalog = env.file(&format!("{name}.json"), &catalog);
-        let read = env
-            .harness(&[
-                "airbyte",
-                "read",
-                "--config",
-                p(&config),
-                "--catalog",
-                p(&catalog),
-            ])
-            .await;
+        let read = env.airbyte_read(&config, &catalog, None).await;
         assert_eq!(read.status.code(), Some(27), "{name}: {}", stderr(&read));
         let summary = validated(&read);
         let error = &summary["traces_without_stream"][0]["error"];
@@ -539,16 +506,7 @@ async fn airbyte_read_refuses_what_the_source_does_not_have_and_reports_a_failed
         "catalog.json",
         &configured(&discovered, &["me", "pipelines"]),
     );
-    let read = env
-        .harness(&[
-            "airbyte",
-            "read",
-            "--config",
-            p(&config),
-            "--catalog",
-            p(&catalog),
-        ])
-        .await;
+    let read = env.airbyte_read(&config, &catalog, None).await;
     assert_eq!(read.status.code(), Some(13), "{}", stderr(&read));
     let summary = validated(&read);
     let me: Vec<&str> = summary["traces_per_stream"]["me"]

@@ -28,6 +28,7 @@
 //! rejects its input is an `Err`, and a test that uses it fails.
 
 use anyhow::{Context, Result, anyhow, bail};
+use component_build::toolchain::run_apt;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -423,35 +424,16 @@ fn ensure_venv_module(base: &Path) -> Result<()> {
         }
     }
     eprintln!("conformance::python: {missing:#}; installing Debian's {DEBIAN_VENV_PACKAGE}");
-    run_apt(&["update"])?;
-    run_apt(&["install", "-y", DEBIAN_VENV_PACKAGE])?;
+    eprintln!("conformance::python: installing {DEBIAN_VENV_PACKAGE} with apt-get");
+    run_apt(&["update"], DEBIAN_INSTALL_COMMAND)?;
+    run_apt(
+        &["install", "-y", DEBIAN_VENV_PACKAGE],
+        DEBIAN_INSTALL_COMMAND,
+    )?;
     probe().context(format!(
         "{DEBIAN_VENV_PACKAGE} was installed, but {} still cannot make a virtualenv",
         base.display()
     ))
-}
-
-/// Runs `apt-get ARGS`, streaming its output to our stderr, failing on a
-/// non-zero exit.
-fn run_apt(args: &[&str]) -> Result<()> {
-    eprintln!("conformance::python: running apt-get {}", args.join(" "));
-    let status = Command::new("apt-get")
-        .args(args)
-        // Never stop at a debconf question: there is nobody to answer it.
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null())
-        // Our stdout is the test harness's; keep apt's chatter on stderr.
-        .stdout(Stdio::from(std::io::stderr()))
-        .stderr(Stdio::inherit())
-        .status()
-        .context("could not run apt-get")?;
-    if !status.success() {
-        bail!(
-            "`apt-get {}` failed ({status}); run `{DEBIAN_INSTALL_COMMAND}` by hand to see why",
-            args.join(" ")
-        );
-    }
-    Ok(())
 }
 
 fn is_debian() -> bool {
