@@ -155,6 +155,16 @@ fn key_of(stream: &str, data: &Value) -> String {
     format!("{stream}:{}", data["id"])
 }
 
+/// The primary keys of the Airbyte RECORDs among `messages`, in order.
+fn airbyte_keys(messages: &[Value]) -> impl Iterator<Item = String> + '_ {
+    messages.iter().filter(|m| m["type"] == "RECORD").map(|m| {
+        key_of(
+            m["record"]["stream"].as_str().unwrap(),
+            &m["record"]["data"],
+        )
+    })
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn airbyte_spec_check_and_discover_are_what_airbyte_reads() {
     let env = Env::new().await;
@@ -409,16 +419,7 @@ async fn airbyte_read_from_an_intermediate_state_loses_nothing() {
     );
     let read = env.airbyte_read(&config, &catalog, None).await;
     let messages = lines(&read);
-    let all: BTreeSet<String> = messages
-        .iter()
-        .filter(|m| m["type"] == "RECORD")
-        .map(|m| {
-            key_of(
-                m["record"]["stream"].as_str().unwrap(),
-                &m["record"]["data"],
-            )
-        })
-        .collect();
+    let all: BTreeSet<String> = airbyte_keys(&messages).collect();
     let state_at: Vec<usize> = (0..messages.len())
         .filter(|&i| messages[i]["type"] == "STATE")
         .collect();
@@ -429,30 +430,12 @@ async fn airbyte_read_from_an_intermediate_state_loses_nothing() {
         state_at[2 * state_at.len() / 3],
     ] {
         let kept = &messages[..=cut];
-        let before: BTreeSet<String> = kept
-            .iter()
-            .filter(|m| m["type"] == "RECORD")
-            .map(|m| {
-                key_of(
-                    m["record"]["stream"].as_str().unwrap(),
-                    &m["record"]["data"],
-                )
-            })
-            .collect();
+        let before: BTreeSet<String> = airbyte_keys(kept).collect();
         let state = env.file(&format!("state-{cut}.json"), &kept_state(kept));
         let resumed = env.airbyte_read(&config, &catalog, Some(&state)).await;
         assert!(resumed.status.success(), "{}", stderr(&resumed));
         validated(&resumed);
-        let after: Vec<String> = lines(&resumed)
-            .iter()
-            .filter(|m| m["type"] == "RECORD")
-            .map(|m| {
-                key_of(
-                    m["record"]["stream"].as_str().unwrap(),
-                    &m["record"]["data"],
-                )
-            })
-            .collect();
+        let after: Vec<String> = airbyte_keys(&lines(&resumed)).collect();
         let union: BTreeSet<String> = before
             .iter()
             .cloned()

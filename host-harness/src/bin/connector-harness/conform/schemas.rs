@@ -86,38 +86,14 @@ pub fn check_schemas(
 ) -> Schemas {
     const ID: &str = "schemas_valid";
     let mut faults = Vec::new();
-    let (credential, credential_summary) = match spec {
-        Err(e) => {
-            faults.push(format!("credential-schema failed: {e}"));
-            (None, String::new())
-        }
-        Ok(spec) => match credential_faults(spec) {
-            Ok((validator, mut found, summary)) => {
-                faults.append(&mut found);
-                (Some(validator), summary)
-            }
-            Err(fault) => {
-                faults.push(fault);
-                (None, String::new())
-            }
-        },
-    };
-    let (settings, settings_summary) = match settings {
-        Err(e) => {
-            faults.push(format!("settings-schema failed: {e}"));
-            (None, String::new())
-        }
-        Ok(text) => match settings_faults(text) {
-            Ok((validator, mut found, summary)) => {
-                faults.append(&mut found);
-                (Some(validator), summary)
-            }
-            Err(fault) => {
-                faults.push(fault);
-                (None, String::new())
-            }
-        },
-    };
+    let (credential, credential_summary) =
+        examined(spec, "credential-schema", credential_faults, &mut faults);
+    let (settings, settings_summary) = examined(
+        settings,
+        "settings-schema",
+        |text: &String| settings_faults(text),
+        &mut faults,
+    );
     let row = Row::from_faults(
         ID,
         &faults,
@@ -127,6 +103,31 @@ pub fn check_schemas(
         row,
         credential,
         settings,
+    }
+}
+
+/// What `call` of the component answered, examined by `examine`: its
+/// validator and summary, its faults added to `faults` (a failed call or a
+/// schema that does not compile is one fault and no validator).
+fn examined<T>(
+    answer: &Result<T, HarnessError>,
+    call: &str,
+    examine: impl FnOnce(&T) -> Result<(Validator, Vec<String>, String), String>,
+    faults: &mut Vec<String>,
+) -> (Option<Validator>, String) {
+    match answer
+        .as_ref()
+        .map_err(|e| format!("{call} failed: {e}"))
+        .and_then(examine)
+    {
+        Ok((validator, mut found, summary)) => {
+            faults.append(&mut found);
+            (Some(validator), summary)
+        }
+        Err(fault) => {
+            faults.push(fault);
+            (None, String::new())
+        }
     }
 }
 
