@@ -85,6 +85,19 @@ fn walk_through(harness: &Path, sim: &Simulator, work: &Path) -> Result<()> {
             field["required"]
         );
     }
+    let settings: Vec<&String> = schema["settings"]["json_schema"]["properties"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.keys())
+        .collect();
+    println!(
+        "  settings (all optional): {}",
+        settings
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     let good = write_private(
         work,
