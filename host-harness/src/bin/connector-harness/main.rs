@@ -12,6 +12,7 @@ mod conform;
 mod exit;
 mod files;
 mod flags;
+mod json_schema;
 mod log;
 mod progress;
 mod protocols;

@@ -211,11 +211,9 @@ impl Recorder {
             }
             let fault = match (&value, &stream.validator) {
                 (None, _) => Some("not a JSON object".to_string()),
-                (Some(value), Some(validator)) => validator.iter_errors(value).next().map(|e| {
-                    let at = e.instance_path().to_string();
-                    let at = if at.is_empty() { "/".to_string() } else { at };
-                    shown(&format!("{at}: {e}"))
-                }),
+                (Some(value), Some(validator)) => {
+                    crate::json_schema::faults(validator, value, "record", false, 1).pop()
+                }
                 (Some(_), None) => None,
             };
             if let Some(fault) = fault {

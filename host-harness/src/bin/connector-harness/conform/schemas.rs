@@ -5,7 +5,6 @@
 //! the reads.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use host_harness::HarnessError;
@@ -15,6 +14,7 @@ use jsonschema::Validator;
 use serde_json::{Map, Value};
 
 use super::{Row, plural};
+use crate::json_schema::{self, compile};
 
 /// A guest's name or text cut to this many characters in a detail.
 const SHOWN_CHARS: usize = 80;
@@ -26,17 +26,6 @@ pub fn shown(text: &str) -> String {
         cut.push('…');
     }
     cut
-}
-
-/// A JSON Schema compiled, or why it does not compile. The schema comes
-/// from the guest: a library panic on it is a fault of the schema's, not
-/// the end of the run.
-pub fn compile(schema: &Value) -> Result<Validator, String> {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| jsonschema::validator_for(schema))) {
-        Ok(Ok(validator)) => Ok(validator),
-        Ok(Err(e)) => Err(shown(&e.to_string())),
-        Err(_) => Err("the JSON Schema library could not read it".into()),
-    }
 }
 
 /// A schema's text parsed and compiled.
@@ -254,30 +243,6 @@ fn settings_faults(text: &str) -> Result<(Validator, Vec<String>, String), Strin
     ))
 }
 
-/// Faults a validator finds in `instance`, at most `limit`, each as
-/// `what<path>: message`; `masked` hides the values (a credential's).
-fn instance_faults(
-    validator: &Validator,
-    instance: &Value,
-    what: &str,
-    masked: bool,
-    limit: usize,
-) -> Vec<String> {
-    validator
-        .iter_errors(instance)
-        .take(limit)
-        .map(|e| {
-            let at = e.instance_path().to_string();
-            let message = if masked {
-                e.masked().to_string()
-            } else {
-                e.to_string()
-            };
-            shown(&format!("{what}{at}: {message}"))
-        })
-        .collect()
-}
-
 /// `inputs_match_schemas`: the credential and the settings given are what
 /// the schemas describe (a credential's values never shown).
 pub fn inputs_match(schemas: &Schemas, credential: &Credential, settings: &str) -> Row {
@@ -293,7 +258,7 @@ pub fn inputs_match(schemas: &Schemas, credential: &Credential, settings: &str) 
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
-        faults.extend(instance_faults(
+        faults.extend(json_schema::faults(
             validator,
             &Value::Object(document),
             "credential",
@@ -307,7 +272,9 @@ pub fn inputs_match(schemas: &Schemas, credential: &Credential, settings: &str) 
     }
     if let Some(validator) = &schemas.settings {
         let instance: Value = serde_json::from_str(settings).unwrap_or(Value::Null);
-        faults.extend(instance_faults(validator, &instance, "settings", false, 5));
+        faults.extend(json_schema::faults(
+            validator, &instance, "settings", false, 5,
+        ));
         let keys = instance.as_object().map_or(0, Map::len);
         checked.push(format!("the settings ({})", plural(keys as u64, "key")));
     }

@@ -237,12 +237,12 @@ struct StreamStateMessage {
     stream_state: Option<Value>,
 }
 
-/// What `read` syncs: each selected stream's namespace (echoed on its
-/// messages) and whether it is read incrementally.
+/// What `read` syncs: the streams, each one's namespace (echoed on its
+/// messages), and those read in full (`full_refresh`).
 struct Selected {
     names: Vec<String>,
     namespaces: BTreeMap<String, Option<String>>,
-    incremental: BTreeMap<String, bool>,
+    full_refresh: Vec<String>,
 }
 
 fn select(configured: &Value, catalog: &[StreamSpec]) -> Result<Selected, CliError> {
@@ -255,7 +255,7 @@ fn select(configured: &Value, catalog: &[StreamSpec]) -> Result<Selected, CliErr
     let mut selected = Selected {
         names: Vec::new(),
         namespaces: BTreeMap::new(),
-        incremental: BTreeMap::new(),
+        full_refresh: Vec::new(),
     };
     for c in configured.streams {
         let name = &c.stream.name;
@@ -270,9 +270,14 @@ fn select(configured: &Value, catalog: &[StreamSpec]) -> Result<Selected, CliErr
                     .join(", ")
             )));
         };
-        let incremental = match c.sync_mode.as_str() {
-            "full_refresh" => false,
-            "incremental" if incremental(spec) => true,
+        if selected.names.contains(name) {
+            return Err(CliError::Input(format!(
+                "the configured catalog lists stream {name} twice"
+            )));
+        }
+        let in_full = match c.sync_mode.as_str() {
+            "full_refresh" => true,
+            "incremental" if incremental(spec) => false,
             "incremental" => {
                 return Err(CliError::Input(format!(
                     "stream {name} is configured incremental, but it supports full_refresh only"
@@ -285,14 +290,8 @@ fn select(configured: &Value, catalog: &[StreamSpec]) -> Result<Selected, CliErr
                 )));
             }
         };
-        if selected
-            .incremental
-            .insert(name.clone(), incremental)
-            .is_some()
-        {
-            return Err(CliError::Input(format!(
-                "the configured catalog lists stream {name} twice"
-            )));
+        if in_full {
+            selected.full_refresh.push(name.clone());
         }
         selected.names.push(name.clone());
         selected.namespaces.insert(name.clone(), c.stream.namespace);
@@ -365,18 +364,8 @@ async fn read(
         Some(path) => stream_states(&read_json(path, "state")?)?,
         None => BTreeMap::new(),
     };
-    let (mut initial, seq) = stream_state::import(&states).map_err(CliError::Input)?;
-    // A full refresh reads everything: a finished stream's cursor is not
-    // passed on (an interrupted walk still resumes where it was).
-    for name in &selected.names {
-        if !selected.incremental[name]
-            && let Some(mut checkpoint) = initial.get(name).cloned()
-            && !checkpoint.has_more
-        {
-            checkpoint.state = None;
-            initial.set(name, checkpoint);
-        }
-    }
+    let (initial, seq) =
+        stream_state::import(&states, &selected.full_refresh).map_err(CliError::Input)?;
     if selected.names.is_empty() {
         let mut o = out.lock();
         log(&mut o, "INFO", "the configured catalog selects no stream").map_err(io_error)?;
@@ -509,10 +498,7 @@ impl RecordSink for AirbyteRecords {
         head.push_str(&format!(",\"emitted_at\":{},\"data\":", now_ms()));
         let mut o = self.out.lock();
         running(&mut o, &self.stream, self.namespace.as_ref())?;
-        for record in records {
-            o.record(&self.stream, head.as_bytes(), record, b"}}")?;
-        }
-        Ok(())
+        o.records(&self.stream, head.as_bytes(), records, b"}}")
     }
 
     fn commit(&mut self) -> std::io::Result<()> {

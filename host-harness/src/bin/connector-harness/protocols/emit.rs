@@ -23,9 +23,7 @@ pub struct Out {
     writer: BufWriter<Box<dyn Write + Send>>,
     redactor: Redactor,
     /// Records written per stream since the stream's last state message.
-    pub since_state: BTreeMap<String, u64>,
-    /// Records written per stream in all.
-    pub total: BTreeMap<String, u64>,
+    since_state: BTreeMap<String, u64>,
     /// Streams whose first record or state was written (Airbyte's RUNNING).
     pub running: BTreeSet<String>,
 }
@@ -33,16 +31,11 @@ pub struct Out {
 impl Emitter {
     /// An emitter on stdout.
     pub fn stdout() -> Emitter {
-        Emitter::new(Box::new(std::io::stdout()))
-    }
-
-    /// An emitter on `writer`.
-    pub fn new(writer: Box<dyn Write + Send>) -> Emitter {
+        let writer: Box<dyn Write + Send> = Box::new(std::io::stdout());
         Emitter(Arc::new(Mutex::new(Out {
             writer: BufWriter::with_capacity(256 * 1024, writer),
             redactor: Redactor::default(),
             since_state: BTreeMap::new(),
-            total: BTreeMap::new(),
             running: BTreeSet::new(),
         })))
     }
@@ -72,21 +65,29 @@ impl Out {
         self.writer.write_all(b"\n")
     }
 
-    /// Writes one record message: `head`, the record's JSON, `tail` and a
-    /// newline, and counts it for `stream`.
-    pub fn record(
+    /// Writes one page of `stream`'s records, each as one message: `head`,
+    /// the record's JSON, `tail` and a newline; and counts them.
+    pub fn records(
         &mut self,
         stream: &str,
         head: &[u8],
-        data: &str,
+        records: &[String],
         tail: &[u8],
     ) -> std::io::Result<()> {
-        self.writer.write_all(head)?;
-        self.writer.write_all(data.as_bytes())?;
-        self.writer.write_all(tail)?;
-        self.writer.write_all(b"\n")?;
-        *self.since_state.entry(stream.to_string()).or_default() += 1;
-        *self.total.entry(stream.to_string()).or_default() += 1;
+        for data in records {
+            self.writer.write_all(head)?;
+            self.writer.write_all(data.as_bytes())?;
+            self.writer.write_all(tail)?;
+            self.writer.write_all(b"\n")?;
+        }
+        // Counted once a page, not once a record: this is the hot path.
+        match self.since_state.get_mut(stream) {
+            Some(count) => *count += records.len() as u64,
+            None => {
+                self.since_state
+                    .insert(stream.to_string(), records.len() as u64);
+            }
+        }
         Ok(())
     }
 

@@ -229,31 +229,18 @@ pub fn merged_config_schema(
 }
 
 /// Why `settings` (a JSON object's text) is not what `schema` admits, one
-/// line per fault (at most 10), or nothing when it is. A schema that is
-/// not valid JSON Schema is a fault of the connector's, said as such.
+/// line per fault (at most 10), or nothing when it is. A schema that does
+/// not compile is a fault of the connector's, said as such.
 pub fn settings_faults(schema: &Value, settings: &str) -> Vec<String> {
-    let validator = match jsonschema::validator_for(schema) {
-        Ok(v) => v,
-        Err(e) => {
-            return vec![format!(
-                "the connector's settings schema is not valid JSON Schema: {e}"
-            )];
+    match crate::json_schema::compile(schema) {
+        Ok(validator) => {
+            let instance: Value = serde_json::from_str(settings).unwrap_or(Value::Null);
+            crate::json_schema::faults(&validator, &instance, "settings", false, 10)
         }
-    };
-    let instance: Value = serde_json::from_str(settings).unwrap_or(Value::Null);
-    validator
-        .iter_errors(&instance)
-        .take(10)
-        .map(|e| {
-            let at = e.instance_path().to_string();
-            let at = if at.is_empty() {
-                "the settings".to_string()
-            } else {
-                format!("settings {at}")
-            };
-            host_harness::error::printable(&format!("{at}: {e}")).into_owned()
-        })
-        .collect()
+        Err(why) => vec![format!(
+            "the connector's settings schema is not valid JSON Schema: {why}"
+        )],
+    }
 }
 
 /// Whether `stream` can be synced incrementally.

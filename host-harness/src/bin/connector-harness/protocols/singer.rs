@@ -235,15 +235,7 @@ async fn sync(host: &Host, out: &Emitter, args: &SingerArgs) -> Result<(), CliEr
         Some(path) => bookmarks_of(&read_json(path, "state")?)?,
         None => BTreeMap::new(),
     };
-    let (mut initial, seq) = stream_state::import(&bookmarks).map_err(CliError::Input)?;
-    for name in &full_table {
-        if let Some(mut checkpoint) = initial.get(name).cloned()
-            && !checkpoint.has_more
-        {
-            checkpoint.state = None;
-            initial.set(name, checkpoint);
-        }
-    }
+    let (initial, seq) = stream_state::import(&bookmarks, &full_table).map_err(CliError::Input)?;
     if selected.is_empty() {
         eprintln!("warning: the catalog selects no stream");
         return Ok(());
@@ -344,11 +336,9 @@ impl RecordSink for SingerRecords {
             Value::from(self.stream.as_str()),
             rfc3339(now_ms())
         );
-        let mut o = self.out.lock();
-        for record in records {
-            o.record(&self.stream, head.as_bytes(), record, b"}")?;
-        }
-        Ok(())
+        self.out
+            .lock()
+            .records(&self.stream, head.as_bytes(), records, b"}")
     }
 
     fn commit(&mut self) -> std::io::Result<()> {

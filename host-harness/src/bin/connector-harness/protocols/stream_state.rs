@@ -70,9 +70,14 @@ pub fn export(state: &SyncState, stream: &str, seq: u64) -> Option<Value> {
 }
 
 /// The host's state from the objects [`export`] made, by stream, and the
-/// `seq` the next save should carry. An object this adapter did not write
-/// is an error naming its stream.
-pub fn import(states: &BTreeMap<String, Value>) -> Result<(SyncState, u64), String> {
+/// `seq` the next save should carry. The streams `read_in_full` (a full
+/// refresh, a full table) lose their finished cursor, so they read
+/// everything; an interrupted walk of theirs still resumes where it was.
+/// An object this adapter did not write is an error naming its stream.
+pub fn import(
+    states: &BTreeMap<String, Value>,
+    read_in_full: &[String],
+) -> Result<(SyncState, u64), String> {
     let mut state = SyncState::default();
     let mut walks: BTreeMap<String, Vec<(String, Walk)>> = BTreeMap::new();
     let mut next_seq = 1;
@@ -129,6 +134,14 @@ pub fn import(states: &BTreeMap<String, Value>) -> Result<(SyncState, u64), Stri
             }
         }
     }
+    for stream in read_in_full {
+        if let Some(mut checkpoint) = state.get(stream).cloned()
+            && !checkpoint.has_more
+        {
+            checkpoint.state = None;
+            state.set(stream, checkpoint);
+        }
+    }
     Ok((state, next_seq))
 }
 
@@ -166,7 +179,7 @@ mod tests {
         let mut kept = BTreeMap::new();
         kept.insert("a".to_string(), export(&late, "a", 4).unwrap());
         kept.insert("b".to_string(), export(&early, "b", 3).unwrap());
-        let (state, next) = import(&kept).unwrap();
+        let (state, next) = import(&kept, &[]).unwrap();
         assert_eq!(next, 5);
         let ab = ["a".to_string(), "b".to_string()];
         assert_eq!(state.walk(&ab).unwrap().state, "page-3");
@@ -188,7 +201,7 @@ mod tests {
         let mut kept = BTreeMap::new();
         kept.insert("a".to_string(), export(&walking, "a", 3).unwrap());
         kept.insert("b".to_string(), export(&finished, "b", 1).unwrap());
-        let (state, _) = import(&kept).unwrap();
+        let (state, _) = import(&kept, &[]).unwrap();
         assert!(state.walks.is_empty());
         let a = state.get("a").unwrap();
         assert!(!a.has_more);
@@ -196,16 +209,37 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_read_in_full_forgets_its_finished_cursor_but_not_its_walk() {
+        let mut state = walk_state(&["a", "b"], "page-3");
+        state.set(
+            "c",
+            Checkpoint {
+                state: Some("cursor-c".into()),
+                ..Checkpoint::default()
+            },
+        );
+        let mut kept = BTreeMap::new();
+        for s in ["a", "b", "c"] {
+            kept.insert(s.to_string(), export(&state, s, 3).unwrap());
+        }
+        let (state, _) = import(&kept, &["a".to_string(), "c".to_string()]).unwrap();
+        assert_eq!(state.get("c").unwrap().state, None);
+        // Mid-walk, "a" keeps the cursor its walk started from.
+        assert_eq!(state.get("a").unwrap().state.as_deref(), Some("cursor-a"));
+        assert_eq!(state.walks.len(), 1);
+    }
+
+    #[test]
     fn an_object_of_another_writer_is_refused_by_stream() {
         let mut kept = BTreeMap::new();
         kept.insert("jobs".to_string(), serde_json::json!({ "updated_at": "x" }));
-        let e = import(&kept).err().unwrap();
+        let e = import(&kept, &[]).err().unwrap();
         assert!(e.contains("stream jobs"), "{e}");
         kept.insert(
             "jobs".to_string(),
             serde_json::json!({ "format": FORMAT, "version": 9, "cursor": null }),
         );
-        assert!(import(&kept).err().unwrap().contains("version 9"));
+        assert!(import(&kept, &[]).err().unwrap().contains("version 9"));
     }
 
     #[test]
@@ -223,7 +257,7 @@ mod tests {
         object["added_by_a_platform"] = serde_json::json!(true);
         let mut kept = BTreeMap::new();
         kept.insert("pipelines".to_string(), object);
-        let (state, next) = import(&kept).unwrap();
+        let (state, next) = import(&kept, &[]).unwrap();
         assert_eq!(next, 1);
         assert_eq!(state.get("pipelines"), done.get("pipelines"));
     }
